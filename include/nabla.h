@@ -1,0 +1,279 @@
+/* nabla.h - reverse-mode automatic differentiation on a graph of scalar and
+ * tensor nodes.
+ *
+ * A graph owns every node made in it.  Each op computes its value as soon as
+ * it is built (so a gate's forward value is there to print), remembers its
+ * inputs, and knows its local gradient.  nb_backward() walks the ancestors of
+ * an output in reverse topological order and leaves d(output)/d(node) in every
+ * node that needs it.  After changing leaf values, nb_forward() recomputes the
+ * same nodes in place: a training loop builds its graph once and replays it.
+ *
+ *     nb_graph *g = nb_graph_new(NB_F64);
+ *     nb_node *x = nb_scalar(g, "x", -2.0), *y = nb_scalar(g, "y", 5.0);
+ *     nb_node *z = nb_scalar(g, "z", -4.0);
+ *     nb_node *f = nb_mul(g, nb_add(g, x, y), z);          // -12
+ *     if (nb_backward(g, f) != NB_OK)
+ *         fprintf(stderr, "%s\n", nb_errmsg(g));
+ *     printf("%g %g %g\n", nb_grad_scalar(x), nb_grad_scalar(y),
+ *            nb_grad_scalar(z));                           // -4 -4 3
+ *     nb_graph_free(g);
+ *
+ * Errors.  Constructors return NULL on error and the graph records the first
+ * error (code and message naming the op and the shapes); a NULL input gives
+ * NULL and keeps that first error, so a nested expression is checked once at
+ * the end.  A graph with a construction error refuses to run until
+ * nb_error_clear().  Functions that run return an nb_status.  The library
+ * never prints and never exits or aborts on bad input.
+ *
+ * Threads: a graph is used by one thread at a time; different graphs are
+ * independent.
+ */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(NB_BUILDING) && defined(__GNUC__)
+#define NB_API __attribute__((visibility("default")))
+#else
+#define NB_API
+#endif
+
+#define NB_VERSION "0.1.0"
+#define NB_MAX_RANK 4 /* tensors have rank 0 (scalar) to 4, row-major */
+
+typedef struct nb_graph nb_graph;
+typedef struct nb_node  nb_node;
+
+/* Element type, chosen per graph: every op supports both. */
+typedef enum nb_dtype {
+    NB_F64 = 0, /* double: expressions, gradient checks */
+    NB_F32 = 1  /* float: fast training */
+} nb_dtype;
+
+typedef enum nb_status {
+    NB_OK            = 0,
+    NB_ERR_NOMEM     = -1, /* an allocation failed */
+    NB_ERR_ARG       = -2, /* NULL input, bad rank/dim/axis, duplicate name */
+    NB_ERR_SHAPE     = -3, /* shapes do not fit the op */
+    NB_ERR_DTYPE     = -4, /* f32 data given to an f64 graph, or the reverse */
+    NB_ERR_GRAPH     = -5, /* a node from another graph */
+    NB_ERR_SIZE      = -6, /* a shape's element count overflows size_t */
+    NB_ERR_NONFINITE = -7  /* an op made inf or NaN from finite inputs */
+} nb_status;
+
+/* ---- Graph lifetime --------------------------------------------------- */
+
+/* An empty graph computing in dtype.  NULL only if the graph itself cannot be
+ * allocated.  nb_graph_free() releases the graph and everything made with it
+ * (nodes, values, gradients, names); node pointers die with it.  NULL is a
+ * no-op. */
+NB_API nb_graph *nb_graph_new(nb_dtype dtype);
+NB_API void      nb_graph_free(nb_graph *g);
+NB_API nb_dtype  nb_graph_dtype(const nb_graph *g);
+
+/* Number of nodes made so far; the i-th node in creation order (NULL if out
+ * of range).  Creation order is a topological order: an op's inputs always
+ * come before it. */
+NB_API size_t   nb_graph_size(const nb_graph *g);
+NB_API nb_node *nb_graph_node(const nb_graph *g, size_t i);
+/* Bytes taken from the graph's arena so far (nodes, values, gradients). */
+NB_API size_t   nb_graph_bytes(const nb_graph *g);
+
+/* ---- Errors ------------------------------------------------------------ */
+
+/* The graph's first construction error, NB_OK if none. */
+NB_API nb_status   nb_error(const nb_graph *g);
+/* Message of the latest failure in this graph ("" if none): construction
+ * errors, and the last non-OK status a run returned.  Borrowed; valid until
+ * the next call on g.  A NULL graph gives a message saying so. */
+NB_API const char *nb_errmsg(const nb_graph *g);
+/* Forget the recorded error: the graph runs again.  Nodes that were made
+ * before the error are intact; the failed constructor made nothing. */
+NB_API void        nb_error_clear(nb_graph *g);
+/* A short name for a status code ("shape mismatch", ...). */
+NB_API const char *nb_status_str(nb_status s);
+
+/* ---- Leaves -------------------------------------------------------------
+ * name may be NULL; a non-NULL name is copied, must be unique in the graph,
+ * and nb_lookup() finds the node by it.  dim holds rank positive sizes
+ * (rank 0 to NB_MAX_RANK, dim ignored for rank 0).  data holds the values
+ * in row-major order, converted to the graph's dtype; NULL means zeros.
+ *
+ * Variables receive gradients.  Parameters are named variables that an
+ * optimiser updates: nb_param_count()/nb_param_at() list them in creation
+ * order.  Constants never receive gradients; their values may still be
+ * overwritten (inputs of a model) before nb_forward(). */
+NB_API nb_node *nb_scalar(nb_graph *g, const char *name, double value);
+NB_API nb_node *nb_variable(nb_graph *g, const char *name, int rank,
+                            const int *dim, const double *data);
+NB_API nb_node *nb_param(nb_graph *g, const char *name, int rank,
+                         const int *dim, const double *data);
+NB_API nb_node *nb_const_scalar(nb_graph *g, double value);
+NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank,
+                            const int *dim, const double *data);
+
+/* The named leaf, or NULL (no error recorded) if no node has that name. */
+NB_API nb_node *nb_lookup(const nb_graph *g, const char *name);
+NB_API size_t   nb_param_count(const nb_graph *g);
+NB_API nb_node *nb_param_at(const nb_graph *g, size_t i);
+
+/* ---- Ops ----------------------------------------------------------------
+ * Each returns a new node with its value computed, or NULL on error.
+ * Binary elementwise ops broadcast as NumPy does: shapes are aligned on
+ * the right, and a dimension of 1 (or a missing one) stretches to the
+ * other's size; the gradient of a stretched input is summed back to its
+ * shape. */
+NB_API nb_node *nb_add(nb_graph *g, nb_node *a, nb_node *b); /* a + b */
+NB_API nb_node *nb_mul(nb_graph *g, nb_node *a, nb_node *b); /* a * b */
+/* max routes the gradient to the larger input; on a tie all of it goes to
+ * the first input a.  min likewise, to the smaller, first on a tie. */
+NB_API nb_node *nb_max(nb_graph *g, nb_node *a, nb_node *b);
+NB_API nb_node *nb_min(nb_graph *g, nb_node *a, nb_node *b);
+NB_API nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b); /* a + neg(b) */
+NB_API nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b); /* a * reciprocal(b) */
+
+NB_API nb_node *nb_neg(nb_graph *g, nb_node *x);        /* -x */
+NB_API nb_node *nb_exp(nb_graph *g, nb_node *x);        /* e^x; d = y */
+NB_API nb_node *nb_log(nb_graph *g, nb_node *x);        /* ln x; d = 1/x */
+NB_API nb_node *nb_reciprocal(nb_graph *g, nb_node *x); /* 1/x; d = -y^2 */
+/* 1 / (1 + e^-x), computed without overflow; d = y (1 - y) */
+NB_API nb_node *nb_sigmoid(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x);       /* d = 1 - y^2 */
+/* max(0, x), exactly as nb_max(0, x): at x = 0 the tie goes to the
+ * constant, so relu'(0) = 0. */
+NB_API nb_node *nb_relu(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);        /* d = sign(x), 0 at 0 */
+NB_API nb_node *nb_pow(nb_graph *g, nb_node *x, double p); /* x^p; d = p x^(p-1) */
+
+/* A constant c on one side, made as a constant scalar leaf: the lecture's
+ * "*-1" and "+1" gates. */
+NB_API nb_node *nb_mul_const(nb_graph *g, nb_node *x, double c); /* c * x */
+NB_API nb_node *nb_add_const(nb_graph *g, nb_node *x, double c); /* x + c */
+
+/* Reductions.  nb_sum/nb_mean: all elements, a scalar.  The _axis forms
+ * reduce one axis (negative counts from the end); keepdim keeps it with size
+ * 1, so the result broadcasts against x. */
+NB_API nb_node *nb_sum(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_mean(nb_graph *g, nb_node *x);        /* sum * (1/n) */
+NB_API nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+NB_API nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+
+/* Matrices and shapes. */
+NB_API nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b); /* (m x k)(k x n) -> (m x n) */
+NB_API nb_node *nb_transpose(nb_graph *g, nb_node *x);          /* (m x n) -> (n x m) */
+/* Same elements, new shape; the element counts must agree. */
+NB_API nb_node *nb_reshape(nb_graph *g, nb_node *x, int rank, const int *dim);
+
+/* ---- Running ------------------------------------------------------------
+ * nb_forward: recompute, in topological order and in place, every op that
+ * root depends on (after leaf values changed).  Allocates nothing once the
+ * graph has been run from this root before.  Returns NB_ERR_NONFINITE if
+ * root's value is not finite, naming the first op that made inf or NaN from
+ * finite inputs (the values are still computed).
+ *
+ * nb_backward: d(root)/d(node) for every node on a path from a variable to
+ * root, visiting only root's ancestors, in reverse topological order,
+ * without recursion.  root must be a scalar (seed 1).  Gradients are
+ * OVERWRITTEN: each call first zeroes the gradients it is about to compute,
+ * so calling it twice gives the same result.  It does not run forward.
+ * Gradients are allocated (from the arena) on the first backward that needs
+ * them; nodes off every variable-to-root path never get one.
+ *
+ * nb_backward_seed: as nb_backward, with d(root) = seed (nb_size(root)
+ * values in row-major order; NULL means all ones, allowed for a scalar
+ * root only).  With accumulate set, the variables' gradients are added to
+ * instead of overwritten (intermediate nodes are always recomputed): use it
+ * to sum gradients over several backward calls, with nb_zero_grad() to
+ * start over. */
+NB_API nb_status nb_forward(nb_graph *g, nb_node *root);
+NB_API nb_status nb_backward(nb_graph *g, nb_node *root);
+NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root,
+                                  const double *seed, int accumulate);
+/* Set every gradient the graph holds to zero. */
+NB_API void      nb_zero_grad(nb_graph *g);
+
+/* ---- Reading and writing nodes ------------------------------------------ */
+
+NB_API int         nb_rank(const nb_node *n);
+NB_API int         nb_dim(const nb_node *n, int axis); /* 0 if axis out of range */
+NB_API size_t      nb_size(const nb_node *n);          /* element count */
+NB_API const char *nb_name(const nb_node *n);          /* NULL if unnamed */
+/* Op name ("add", "sigmoid", ...; "variable", "param", "constant" for
+ * leaves), inputs, and creation index (see nb_graph_node). */
+NB_API const char *nb_op_name(const nb_node *n);
+NB_API int         nb_arity(const nb_node *n);
+NB_API nb_node    *nb_input(const nb_node *n, int i);  /* NULL if out of range */
+NB_API size_t      nb_index(const nb_node *n);
+NB_API int         nb_is_leaf(const nb_node *n);
+NB_API int         nb_wants_grad(const nb_node *n);    /* variable, or depends on one */
+
+/* Element i (row-major) of the value or the gradient, as a double.  A node
+ * without a gradient (constant, or not reached by the last backward) reads
+ * 0.  Out of range reads NaN. */
+NB_API double nb_value_at(const nb_node *n, size_t i);
+NB_API double nb_grad_at(const nb_node *n, size_t i);
+NB_API double nb_value_scalar(const nb_node *n);       /* element 0 */
+NB_API double nb_grad_scalar(const nb_node *n);
+/* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range. */
+NB_API nb_status nb_set_at(nb_node *n, size_t i, double v);
+NB_API nb_status nb_set_scalar(nb_node *n, double v);
+
+/* The raw buffers, nb_size(n) elements of the graph's dtype (float or
+ * double); borrowed, valid until nb_graph_free.  Writing the values of an
+ * op node is allowed but is overwritten by the next nb_forward.
+ * nb_grads is NULL while the node has no gradient. */
+NB_API void *nb_values(nb_node *n);
+NB_API void *nb_grads(nb_node *n);
+/* Copy nb_size(n) elements in or out; NB_ERR_DTYPE if dtype is not the
+ * graph's.  nb_write refuses op nodes (NB_ERR_ARG). */
+NB_API nb_status nb_write(nb_node *n, const void *src, nb_dtype dtype);
+NB_API nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype);
+NB_API nb_status nb_read_grad(const nb_node *n, void *dst, nb_dtype dtype);
+
+/* The local gradient of a scalar op node with respect to its input i,
+ * d node / d input_i at the current values: what the lecture writes beside
+ * each gate.  (If both inputs are the same node, as in x*x, this is the sum
+ * of both.)  NB_ERR_SHAPE unless the node and that input are scalars;
+ * NB_ERR_ARG for a leaf or i out of range. */
+NB_API nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out);
+
+/* ---- Gradient check ------------------------------------------------------
+ * Compares the backprop gradient of a scalar root with central finite
+ * differences (f(x+h) - f(x-h)) / 2h for every element of each given leaf,
+ * replaying the built graph (nothing is rebuilt; leaf values are restored
+ * and the graph is left forwarded at them).  An element passes if
+ * |a - n| <= atol or |a - n| / max(|a|, |n|, 1e-300) <= rtol. */
+typedef struct nb_gradcheck_opts {
+    double eps;  /* h; default 1e-6 (f64), 1e-2 (f32) */
+    double atol; /* default 1e-7 (f64), 1e-3 (f32) */
+    double rtol; /* default 1e-6 (f64), 2e-2 (f32) */
+} nb_gradcheck_opts;
+
+typedef struct nb_gradcheck_result {
+    const nb_node *leaf;
+    size_t n;            /* elements checked */
+    double max_abs_err;  /* max |a - n| */
+    double max_rel_err;  /* max |a - n| / max(|a|, |n|, tiny) */
+    size_t worst;        /* element with the largest relative error */
+    double analytic;     /* the two gradients at that element */
+    double numeric;
+    int    pass;         /* every element within tolerance */
+} nb_gradcheck_result;
+
+/* opts NULL: the defaults for the graph's dtype; a zero field also takes
+ * its default.  results: one per leaf.  Returns NB_OK when it ran (see
+ * each result's pass), or an error (bad arguments, non-scalar root,
+ * non-finite values). */
+NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves,
+                              size_t n_leaves, const nb_gradcheck_opts *opts,
+                              nb_gradcheck_result *results);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NABLA_H */

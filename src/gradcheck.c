@@ -1,0 +1,98 @@
+/* gradcheck.c - the public gradient check: backprop against central finite
+ * differences, replaying the built graph.  Uses the public API only, plus
+ * nb__report for its messages. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static nb_gradcheck_opts defaults(nb_dtype dtype, const nb_gradcheck_opts *opts)
+{
+    /* f32: h must be large enough that f(x+h) - f(x-h) is not rounding
+     * noise (float eps 6e-8 against values of order 1), and the error of
+     * the difference quotient is then of order h^2 and eps/h: ~1e-3. */
+    nb_gradcheck_opts o = dtype == NB_F32 ? (nb_gradcheck_opts){ 1e-2, 1e-3, 2e-2 }
+                                          : (nb_gradcheck_opts){ 1e-6, 1e-7, 1e-6 };
+    if (opts) {
+        if (opts->eps > 0)
+            o.eps = opts->eps;
+        if (opts->atol > 0)
+            o.atol = opts->atol;
+        if (opts->rtol > 0)
+            o.rtol = opts->rtol;
+    }
+    return o;
+}
+
+/* f(root) with leaf element i set to v. */
+static nb_status eval_at(nb_graph *g, nb_node *root, nb_node *leaf, size_t i, double v,
+                         double *out)
+{
+    nb_set_at(leaf, i, v);
+    nb_status s = nb_forward(g, root);
+    *out = nb_value_scalar(root);
+    return s;
+}
+
+static nb_status check_leaf(nb_graph *g, nb_node *root, nb_node *leaf, const double *grad,
+                            const nb_gradcheck_opts *o, nb_gradcheck_result *r)
+{
+    *r = (nb_gradcheck_result){ .leaf = leaf, .n = nb_size(leaf), .pass = 1 };
+    for (size_t i = 0; i < r->n; i++) {
+        double x = nb_value_at(leaf, i), fp, fm;
+        nb_status s = eval_at(g, root, leaf, i, x + o->eps, &fp);
+        if (s == NB_OK)
+            s = eval_at(g, root, leaf, i, x - o->eps, &fm);
+        nb_set_at(leaf, i, x);
+        if (s != NB_OK)
+            return s;
+        /* the step actually taken, after rounding x + h to the dtype */
+        double step = nb_graph_dtype(g) == NB_F32
+                          ? (double)((float)(x + o->eps) - (float)(x - o->eps))
+                          : (x + o->eps) - (x - o->eps);
+        double a = grad[i], n = (fp - fm) / step, err = fabs(a - n);
+        double scale = fmax(fmax(fabs(a), fabs(n)), 1e-300), rel = err / scale;
+        if (err > r->max_abs_err)
+            r->max_abs_err = err;
+        if (i == 0 || rel > r->max_rel_err) {
+            r->max_rel_err = rel;
+            r->worst = i;
+            r->analytic = a;
+            r->numeric = n;
+        }
+        if (err > o->atol && rel > o->rtol)
+            r->pass = 0;
+    }
+    return NB_OK;
+}
+
+nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_t n_leaves,
+                       const nb_gradcheck_opts *opts, nb_gradcheck_result *results)
+{
+    if (!g)
+        return NB_ERR_ARG;
+    if (!root || (n_leaves && (!leaves || !results)))
+        return nb__report(g, NB_ERR_ARG, "gradcheck: NULL root, leaves or results");
+    if (nb_rank(root) != 0)
+        return nb__report(g, NB_ERR_SHAPE, "gradcheck: the root must be a scalar");
+    for (size_t k = 0; k < n_leaves; k++)
+        if (!leaves[k] || !nb_is_leaf(leaves[k]) || nb_graph_node(g, nb_index(leaves[k])) != leaves[k])
+            return nb__report(g, NB_ERR_ARG, "gradcheck: leaf %zu is not a leaf of this graph",
+                              k + 1);
+    nb_gradcheck_opts o = defaults(nb_graph_dtype(g), opts);
+    nb_status s = nb_forward(g, root);
+    if (s == NB_OK)
+        s = nb_backward(g, root);
+    for (size_t k = 0; k < n_leaves && s == NB_OK; k++) {
+        size_t n = nb_size(leaves[k]);
+        double *grad = malloc(n * sizeof *grad);   /* backprop's, before we perturb */
+        if (!grad)
+            return nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
+        for (size_t i = 0; i < n; i++)
+            grad[i] = nb_grad_at(leaves[k], i);
+        s = check_leaf(g, root, leaves[k], grad, &o, &results[k]);
+        free(grad);
+    }
+    nb_status s2 = nb_forward(g, root);   /* leave the graph at the original values */
+    return s != NB_OK ? s : s2;
+}

@@ -1,0 +1,147 @@
+/* internal.h - the engine's private structures: graph, node, op table, and
+ * the nb__ helpers shared between the engine's files.  Only the engine and
+ * its tests include this; models, examples and tools use nabla.h alone. */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#define NB_BUILDING 1
+#include "nabla.h"
+
+#include <stdint.h>
+
+/* ---- Arena: the graph's bump allocator -------------------------------- */
+
+typedef struct nb__block nb__block;
+typedef struct nb__arena {
+    nb__block *head;  /* current block; older ones chained behind it */
+    size_t     used;  /* bytes handed out, all blocks */
+} nb__arena;
+
+/* size bytes aligned to align (a power of two <= 64), zeroed; NULL when out
+ * of memory.  Blocks never move, so pointers live as long as the arena. */
+void  *nb__arena_alloc(nb__arena *a, size_t size, size_t align);
+void   nb__arena_free(nb__arena *a);
+/* Test hook: the n-th allocation from now on fails (arena and the graph's
+ * own arrays); n < 0 turns it off. */
+void   nb__alloc_fail_after(long n);
+int    nb__alloc_should_fail(void);
+
+/* ---- Nodes --------------------------------------------------------------
+ * 48 bytes; an unnamed scalar op node also gets its value right behind it
+ * and later (only if needed) an 8-byte gradient: 64 bytes in f64. */
+
+enum {
+    NB__WANTS_GRAD = 1 << 0,  /* a variable, or an op with such an input */
+    NB__LEAF       = 1 << 1,
+    NB__VARIABLE   = 1 << 2,  /* leaf that receives a gradient */
+    NB__PARAM      = 1 << 3,
+    NB__F32        = 1 << 4,  /* values are float, not double */
+    NB__MARK       = 1 << 5   /* scratch bit while building a plan */
+};
+
+/* Shape, name and op parameters.  Unnamed scalars have none (ext NULL). */
+typedef struct nb__ext {
+    size_t      size;              /* product of dim[] */
+    int         dim[NB_MAX_RANK];
+    int         axis;              /* reductions along an axis */
+    int         keepdim;
+    const char *name;              /* arena copy, or NULL */
+} nb__ext;
+
+#define NB__MAX_IN 2
+
+struct nb_node {
+    uint8_t  op;                   /* nb__op */
+    uint8_t  rank;                 /* 0: scalar */
+    uint8_t  flags;                /* NB__* above */
+    uint8_t  n_in;
+    uint32_t id;                   /* index in g->nodes: creation order */
+    nb_node *in[NB__MAX_IN];
+    void    *val;                  /* size values, float or double */
+    void    *grad;                 /* size gradients; NULL if none */
+    nb__ext *ext;
+};
+
+static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size : 1; }
+
+/* ---- Ops ------------------------------------------------------------------ */
+
+typedef enum nb__op {
+    NB_OP_LEAF,
+#define NB_OP(E, stem, arity) NB_OP_##E,
+#include "ops.def"
+#undef NB_OP
+    NB_OP_COUNT
+} nb__op;
+
+typedef struct nb__op_def {
+    const char *name;
+    int         arity;
+    /* Check the inputs, set y's rank and ext (shape, op parameters); record
+     * an error on g and return it if they do not fit.  Never allocates
+     * values. */
+    nb_status (*shape)(nb_graph *g, nb_node *y);
+    /* Indexed by nb_dtype.  forward fills y->val from its inputs' values;
+     * backward adds y->grad times the local gradient into every input whose
+     * grad is not NULL. */
+    void (*forward[2])(nb_node *y);
+    void (*backward[2])(nb_node *y);
+} nb__op_def;
+
+extern const nb__op_def nb__ops[NB_OP_COUNT];
+
+/* ---- Graph ------------------------------------------------------------------ */
+
+typedef struct nb__name nb__name;
+
+struct nb_graph {
+    nb_dtype   dtype;
+    nb__arena  arena;
+    nb_node  **nodes;              /* creation order; malloc'd, grows */
+    size_t     n_nodes, cap_nodes;
+    nb_node  **params;             /* parameters in creation order */
+    size_t     n_params, cap_params;
+    nb__name  *names;              /* uthash head: named leaves */
+    /* The plan: root's ancestors in topological order, kept for replay. */
+    nb_node  **plan;
+    size_t     plan_len, plan_cap;
+    nb_node   *plan_root;
+    size_t     plan_graph_size;    /* n_nodes when the plan was made */
+    int        plan_has_grads;     /* gradients allocated along the plan */
+    nb_status  status;             /* first construction error */
+    char       msg[320];
+};
+
+/* Record an error (the first one sticks as g->status when sticky) and its
+ * message; returns code. */
+nb_status nb__fail(nb_graph *g, nb_status code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A run-time failure: message recorded, graph stays usable. */
+nb_status nb__report(nb_graph *g, nb_status code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
+#define NB__SHAPE_STR 64
+const char *nb__shape_str(const nb_node *n, char *buf);
+int         nb__dim(const nb_node *n, int i);
+
+/* Make op node y = op(in[0..arity-1]): checks inputs, runs the op's shape
+ * rule, allocates the value and computes it.  NULL on error.  params, if
+ * not NULL, is copied into y->ext before the shape rule runs: the op's
+ * parameters (axis, keepdim; for reshape the wanted dims, dim[i] = 0 past
+ * the rank). */
+nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
+                      const nb__ext *params);
+/* Give y the shape rank/dim, checking each dim and the size product;
+ * allocates the ext.  For shape rules. */
+nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
+/* The element size of the graph's dtype. */
+static inline size_t nb__elt(const nb_graph *g) { return g->dtype == NB_F32 ? 4 : 8; }
+
+#endif /* NB_INTERNAL_H */

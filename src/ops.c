@@ -1,0 +1,74 @@
+/* ops.c - instantiates every op block twice, for double and for float, and
+ * builds the dispatch table from ops.def.  The blocks themselves (shape
+ * rule, forward, backward and constructor side by side) live in
+ * ops_elementwise.inc and ops_tensor.inc; composite ops, built from
+ * primitives with no backward of their own, are at the end of this file. */
+#include "internal.h"
+
+#include <string.h>
+#include <tgmath.h>   /* exp, log, ... pick float or double by argument type */
+
+/* ONCE(...) keeps what is type-independent (shape rules, constructors,
+ * helpers) to the first pass; K(name) names a kernel for this pass's T. */
+#define NB_ONCE 1
+#define ONCE(...) __VA_ARGS__
+#define T double
+#define K(name) name##_f64
+#include "ops_elementwise.inc"
+#include "ops_tensor.inc"
+#undef NB_ONCE
+#undef ONCE
+#undef T
+#undef K
+
+#define NB_ONCE 0
+#define ONCE(...)
+#define T float
+#define K(name) name##_f32
+#include "ops_elementwise.inc"
+#include "ops_tensor.inc"
+#undef T
+#undef K
+
+const nb__op_def nb__ops[NB_OP_COUNT] = {
+    [NB_OP_LEAF] = { "leaf", 0, NULL, { NULL, NULL }, { NULL, NULL } },
+#define NB_OP(E, stem, arity)                                                  \
+    [NB_OP_##E] = { #stem, arity, stem##_shape,                                \
+                    { stem##_forward_f64, stem##_forward_f32 },                \
+                    { stem##_backward_f64, stem##_backward_f32 } },
+#include "ops.def"
+#undef NB_OP
+};
+
+/* ---- Composite ops ---------------------------------------------------------- */
+
+nb_node *nb_mul_const(nb_graph *g, nb_node *x, double c)
+{
+    return x ? nb_mul(g, x, nb_const_scalar(g, c)) : nb_mul(g, x, x);
+}
+
+nb_node *nb_add_const(nb_graph *g, nb_node *x, double c)
+{
+    return x ? nb_add(g, x, nb_const_scalar(g, c)) : nb_add(g, x, x);
+}
+
+nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b)
+{
+    return nb_add(g, a, nb_neg(g, b));
+}
+
+nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b)
+{
+    return nb_mul(g, a, nb_reciprocal(g, b));
+}
+
+nb_node *nb_mean(nb_graph *g, nb_node *x)
+{
+    return x ? nb_mul_const(g, nb_sum(g, x), 1.0 / (double)nb_size(x)) : nb_sum(g, x);
+}
+
+nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
+{
+    nb_node *s = nb_sum_axis(g, x, axis, keepdim);
+    return s ? nb_mul_const(g, s, (double)nb_size(s) / (double)nb_size(x)) : NULL;
+}
