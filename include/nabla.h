@@ -169,6 +169,30 @@ NB_API nb_node *nb_transpose(nb_graph *g, nb_node *x);          /* (m x n) -> (n
 /* Same elements, new shape; the element counts must agree. */
 NB_API nb_node *nb_reshape(nb_graph *g, nb_node *x, int rank, const int *dim);
 
+/* ---- Softmax and losses ---------------------------------------------------
+ * Numerically stable: softmax subtracts each row's maximum before exp, and
+ * the cross-entropies never take log of a rounded probability.  Labels are
+ * class indices 0..C-1 stored as values of a node of n elements (any shape
+ * with that many elements; usually a constant); a label out of range makes
+ * the loss NaN, which nb_forward reports.  Batch losses are means over the
+ * n rows of the (n x C) input, returned as a scalar. */
+NB_API nb_node *nb_softmax(nb_graph *g, nb_node *x);  /* along the last axis */
+NB_API nb_node *nb_log_softmax(nb_graph *g, nb_node *x);
+/* mean_i [ logsumexp(s_i) - s_i,y_i ]; d/ds = (softmax(s) - onehot(y)) / n */
+NB_API nb_node *nb_softmax_xent(nb_graph *g, nb_node *scores, nb_node *labels);
+/* mean_i [ -sum_j t_ij log softmax(s)_ij ]: t rows are one-hot or any
+ * probability vectors, t the shape of s; d/ds = (softmax(s) - t) / n */
+NB_API nb_node *nb_softmax_xent_onehot(nb_graph *g, nb_node *scores, nb_node *target);
+/* mean over all elements of max(x,0) - x t + log(1 + e^-|x|): binary
+ * cross-entropy of sigmoid(x) against t in [0, 1], never via
+ * log(sigmoid(x)); x and t have the same shape; d/dx = (sigmoid(x) - t)/n */
+NB_API nb_node *nb_bce_logits(nb_graph *g, nb_node *logits, nb_node *target);
+/* multiclass SVM: mean_i sum_{j != y_i} max(0, s_ij - s_i,y_i + 1) */
+NB_API nb_node *nb_hinge(nb_graph *g, nb_node *scores, nb_node *labels);
+/* mean((p - t)^2) and mean(|p - t|), with broadcasting of t onto p */
+NB_API nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target);
+NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
+
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
  * root depends on (after leaf values changed).  Allocates nothing once the

@@ -1,7 +1,7 @@
 /* ops.c - instantiates every op block twice, for double and for float, and
  * builds the dispatch table from ops.def.  The blocks themselves (shape
  * rule, forward, backward and constructor side by side) live in
- * ops_elementwise.inc and ops_tensor.inc; composite ops, built from
+ * ops_elementwise.inc, ops_tensor.inc and ops_loss.inc; composite ops, built from
  * primitives with no backward of their own, are at the end of this file. */
 #include "internal.h"
 
@@ -16,6 +16,7 @@
 #define K(name) name##_f64
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
+#include "ops_loss.inc"
 #undef NB_ONCE
 #undef ONCE
 #undef T
@@ -27,6 +28,7 @@
 #define K(name) name##_f32
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
+#include "ops_loss.inc"
 #undef T
 #undef K
 
@@ -71,4 +73,15 @@ nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
 {
     nb_node *s = nb_sum_axis(g, x, axis, keepdim);
     return s ? nb_mul_const(g, s, (double)nb_size(s) / (double)nb_size(x)) : NULL;
+}
+
+nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target)
+{
+    nb_node *d = nb_sub(g, pred, target);
+    return nb_mean(g, nb_mul(g, d, d));
+}
+
+nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target)
+{
+    return nb_mean(g, nb_abs(g, nb_sub(g, pred, target)));
 }

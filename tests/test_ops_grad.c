@@ -1,0 +1,260 @@
+/* test_ops_grad.c - every op's gradient against central finite differences
+ * (f64, through the public nb_gradcheck), and the f32 kernels against the
+ * f64 ones.  Every op in ops.def must have at least one row here.
+ *
+ * Each row builds y = op(inputs) and reduces it with fixed random weights,
+ * L = sum_i w_i y_i (a plain sum would hide a transposed gradient).  Inputs
+ * are drawn from a lattice of step 0.1 with a different offset per input,
+ * so max/min never tie, relu/abs never sit at 0, and no kink lies within a
+ * finite-difference step. */
+#include "internal.h"
+#include "check.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct row {
+    nb__op      op;
+    const char *what;
+    nb_node  *(*build)(nb_graph *g, nb_node *const *in);
+    int         n_in;
+    int         rank[2];
+    int         dim[2][NB_MAX_RANK];
+    double      lo[2], hi[2];
+} row;
+
+static uint64_t rng_state;
+
+static double uniform(void)   /* splitmix64, [0, 1) */
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+/* the lattice value, rounded to float so the f32 and f64 graphs agree */
+static double lattice(double lo, double hi, int input)
+{
+    int steps = (int)((hi - lo) / 0.1);
+    int k = (int)(uniform() * steps);
+    return (double)(float)(lo + 0.1 * (k + 0.25 + 0.5 * input));
+}
+
+static nb_node *b_add(nb_graph *g, nb_node *const *in) { return nb_add(g, in[0], in[1]); }
+static nb_node *b_mul(nb_graph *g, nb_node *const *in) { return nb_mul(g, in[0], in[1]); }
+static nb_node *b_max(nb_graph *g, nb_node *const *in) { return nb_max(g, in[0], in[1]); }
+static nb_node *b_min(nb_graph *g, nb_node *const *in) { return nb_min(g, in[0], in[1]); }
+static nb_node *b_neg(nb_graph *g, nb_node *const *in) { return nb_neg(g, in[0]); }
+static nb_node *b_exp(nb_graph *g, nb_node *const *in) { return nb_exp(g, in[0]); }
+static nb_node *b_log(nb_graph *g, nb_node *const *in) { return nb_log(g, in[0]); }
+static nb_node *b_recip(nb_graph *g, nb_node *const *in) { return nb_reciprocal(g, in[0]); }
+static nb_node *b_sigmoid(nb_graph *g, nb_node *const *in) { return nb_sigmoid(g, in[0]); }
+static nb_node *b_tanh(nb_graph *g, nb_node *const *in) { return nb_tanh(g, in[0]); }
+static nb_node *b_relu(nb_graph *g, nb_node *const *in) { return nb_relu(g, in[0]); }
+static nb_node *b_abs(nb_graph *g, nb_node *const *in) { return nb_abs(g, in[0]); }
+static nb_node *b_pow(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0], 2.5); }
+static nb_node *b_pow_neg(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0], -1.5); }
+static nb_node *b_sum(nb_graph *g, nb_node *const *in) { return nb_sum(g, in[0]); }
+static nb_node *b_sum0(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], 0, 0); }
+static nb_node *b_sum_last(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], -1, 1); }
+static nb_node *b_sum_mid(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], 1, 0); }
+static nb_node *b_matmul(nb_graph *g, nb_node *const *in) { return nb_matmul(g, in[0], in[1]); }
+static nb_node *b_transpose(nb_graph *g, nb_node *const *in) { return nb_transpose(g, in[0]); }
+static nb_node *b_reshape(nb_graph *g, nb_node *const *in)
+{
+    return nb_reshape(g, in[0], 2, (int[]){ 3, 4 });
+}
+static nb_node *b_softmax(nb_graph *g, nb_node *const *in) { return nb_softmax(g, in[0]); }
+static nb_node *b_log_softmax(nb_graph *g, nb_node *const *in) { return nb_log_softmax(g, in[0]); }
+
+/* class labels 0, 1, 2, ... cycling over C = the last dim of the scores */
+static nb_node *labels_for(nb_graph *g, nb_node *scores)
+{
+    size_t c = (size_t)nb_dim(scores, nb_rank(scores) - 1), rows = nb_size(scores) / c;
+    double lab[64];
+    for (size_t i = 0; i < rows; i++)
+        lab[i] = (double)((i * 7 + 1) % c);
+    return nb_constant(g, "labels", 1, (int[]){ (int)rows }, lab);
+}
+static nb_node *b_xent(nb_graph *g, nb_node *const *in)
+{
+    return nb_softmax_xent(g, in[0], labels_for(g, in[0]));
+}
+static nb_node *b_xent_onehot(nb_graph *g, nb_node *const *in)
+{
+    return nb_softmax_xent_onehot(g, in[0], in[1]);
+}
+static nb_node *b_bce(nb_graph *g, nb_node *const *in) { return nb_bce_logits(g, in[0], in[1]); }
+/* hinge: scores get a column offset of 0.013 j so no margin is exactly 0 */
+static nb_node *b_hinge(nb_graph *g, nb_node *const *in)
+{
+    int c = nb_dim(in[0], 1);
+    double off[8];
+    for (int j = 0; j < c; j++)
+        off[j] = 0.013 * j;
+    nb_node *shifted = nb_add(g, in[0], nb_constant(g, NULL, 1, &c, off));
+    return nb_hinge(g, shifted, labels_for(g, in[0]));
+}
+
+#define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                          \
+    { op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 } }
+#define R2(op, what, b, ra, a0, a1, a2, a3, rb, b0, b1, b2, b3, lo, hi)         \
+    { op, what, b, 2, { ra, rb }, { { a0, a1, a2, a3 }, { b0, b1, b2, b3 } },    \
+      { lo, lo }, { hi, hi } }
+
+static const row rows[] = {
+    R2(NB_OP_ADD, "add 3x4 + 3x4", b_add, 2, 3, 4, 0, 0, 2, 3, 4, 0, 0, -2, 2),
+    R2(NB_OP_ADD, "add 3x4 + scalar", b_add, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, -2, 2),
+    R2(NB_OP_ADD, "add 3x4 + row 4", b_add, 2, 3, 4, 0, 0, 1, 4, 0, 0, 0, -2, 2),
+    R2(NB_OP_ADD, "add 3x1 + 1x4", b_add, 2, 3, 1, 0, 0, 2, 1, 4, 0, 0, -2, 2),
+    R2(NB_OP_MUL, "mul 2x3 * 2x3", b_mul, 2, 2, 3, 0, 0, 2, 2, 3, 0, 0, -2, 2),
+    R2(NB_OP_MUL, "mul scalar * 2x3x2", b_mul, 0, 0, 0, 0, 0, 3, 2, 3, 2, 0, -2, 2),
+    R2(NB_OP_MUL, "mul 2x1x3 * 4x1", b_mul, 3, 2, 1, 3, 0, 2, 4, 1, 0, 0, -2, 2),
+    R2(NB_OP_MUL, "mul scalars", b_mul, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -2, 2),
+    R2(NB_OP_MAX, "max 3x4, 3x4", b_max, 2, 3, 4, 0, 0, 2, 3, 4, 0, 0, -2, 2),
+    R2(NB_OP_MAX, "max 3x4, 4", b_max, 2, 3, 4, 0, 0, 1, 4, 0, 0, 0, -2, 2),
+    R2(NB_OP_MIN, "min 3x4, 3x4", b_min, 2, 3, 4, 0, 0, 2, 3, 4, 0, 0, -2, 2),
+    R2(NB_OP_MIN, "min 2x3, 2x1", b_min, 2, 2, 3, 0, 0, 2, 2, 1, 0, 0, -2, 2),
+    R1(NB_OP_NEG, "neg 5", b_neg, 1, 5, 0, 0, 0, -2, 2),
+    R1(NB_OP_EXP, "exp 3x4", b_exp, 2, 3, 4, 0, 0, -3, 3),
+    R1(NB_OP_LOG, "log 3x4", b_log, 2, 3, 4, 0, 0, 0.2, 4),
+    R1(NB_OP_RECIPROCAL, "reciprocal 3x4", b_recip, 2, 3, 4, 0, 0, 0.5, 3),
+    R1(NB_OP_SIGMOID, "sigmoid 3x4", b_sigmoid, 2, 3, 4, 0, 0, -6, 6),
+    R1(NB_OP_SIGMOID, "sigmoid scalar", b_sigmoid, 0, 0, 0, 0, 0, -6, 6),
+    R1(NB_OP_TANH, "tanh 2x2x2", b_tanh, 3, 2, 2, 2, 0, -3, 3),
+    R1(NB_OP_RELU, "relu 3x4", b_relu, 2, 3, 4, 0, 0, -2, 2),
+    R1(NB_OP_ABS, "abs 3x4", b_abs, 2, 3, 4, 0, 0, -2, 2),
+    R1(NB_OP_POW, "pow 3x4 ^ 2.5", b_pow, 2, 3, 4, 0, 0, 0.5, 3),
+    R1(NB_OP_POW, "pow 6 ^ -1.5", b_pow_neg, 1, 6, 0, 0, 0, 0.5, 3),
+    R1(NB_OP_SUM, "sum 2x3x4", b_sum, 3, 2, 3, 4, 0, -2, 2),
+    R1(NB_OP_SUM_AXIS, "sum_axis 0 of 3x4", b_sum0, 2, 3, 4, 0, 0, -2, 2),
+    R1(NB_OP_SUM_AXIS, "sum_axis -1 keepdim of 2x3x4", b_sum_last, 3, 2, 3, 4, 0, -2, 2),
+    R1(NB_OP_SUM_AXIS, "sum_axis 1 of 2x3x2x2", b_sum_mid, 4, 2, 3, 2, 2, -2, 2),
+    R2(NB_OP_MATMUL, "matmul 3x4 4x5", b_matmul, 2, 3, 4, 0, 0, 2, 4, 5, 0, 0, -2, 2),
+    R2(NB_OP_MATMUL, "matmul 1x7 7x1", b_matmul, 2, 1, 7, 0, 0, 2, 7, 1, 0, 0, -2, 2),
+    R1(NB_OP_TRANSPOSE, "transpose 3x5", b_transpose, 2, 3, 5, 0, 0, -2, 2),
+    R1(NB_OP_RESHAPE, "reshape 2x3x2 -> 3x4", b_reshape, 3, 2, 3, 2, 0, -2, 2),
+    R1(NB_OP_SOFTMAX, "softmax 3x4", b_softmax, 2, 3, 4, 0, 0, -3, 3),
+    R1(NB_OP_LOG_SOFTMAX, "log_softmax 2x2x5", b_log_softmax, 3, 2, 2, 5, 0, -3, 3),
+    R1(NB_OP_SOFTMAX_XENT, "softmax_xent 6x4", b_xent, 2, 6, 4, 0, 0, -3, 3),
+    R2(NB_OP_SOFTMAX_XENT_ONEHOT, "softmax_xent_onehot 3x4", b_xent_onehot, 2, 3, 4, 0, 0,
+       2, 3, 4, 0, 0, 0, 1),
+    R2(NB_OP_BCE_LOGITS, "bce_logits 2x5", b_bce, 2, 2, 5, 0, 0, 2, 2, 5, 0, 0, -4, 4),
+    R1(NB_OP_HINGE, "hinge 6x4", b_hinge, 2, 6, 4, 0, 0, -1.5, 1.5),
+};
+#define N_ROWS (sizeof rows / sizeof rows[0])
+
+/* y = build(in) and L = sum(w * y) in a graph of dtype; values from seed */
+static nb_node *make(nb_graph *g, const row *r, uint64_t seed, nb_node **in, nb_node **y)
+{
+    rng_state = seed;
+    for (int k = 0; k < r->n_in; k++) {
+        double v[256];
+        int rank = r->rank[k];
+        size_t n = 1;
+        for (int d = 0; d < rank; d++)
+            n *= (size_t)r->dim[k][d];
+        double lo = r->lo[k], hi = r->hi[k];
+        if (r->op == NB_OP_BCE_LOGITS && k == 1)
+            lo = 0, hi = 1;             /* targets are probabilities */
+        for (size_t i = 0; i < n; i++)
+            v[i] = lattice(lo, hi, k);
+        in[k] = nb_variable(g, NULL, rank, r->dim[k], v);
+    }
+    *y = r->build(g, in);
+    if (!*y)
+        return NULL;
+    double w[256];
+    for (size_t i = 0; i < nb_size(*y); i++)
+        w[i] = (double)(float)(0.5 + uniform());
+    int dim[NB_MAX_RANK];
+    for (int d = 0; d < nb_rank(*y); d++)
+        dim[d] = nb_dim(*y, d);
+    return nb_sum(g, nb_mul(g, *y, nb_constant(g, "w", nb_rank(*y), dim, w)));
+}
+
+static void check_row(const row *r, uint64_t seed)
+{
+    nb_graph *g64 = nb_graph_new(NB_F64), *g32 = nb_graph_new(NB_F32);
+    nb_node *in64[2], *in32[2], *y64, *y32;
+    nb_node *L64 = make(g64, r, seed, in64, &y64), *L32 = make(g32, r, seed, in32, &y32);
+
+    CHECK(L64 && L32);
+    if (!L64 || !L32) {
+        fprintf(stderr, "%s: %s / %s\n", r->what, nb_errmsg(g64), nb_errmsg(g32));
+        goto out;
+    }
+    CHECK(nb_graph_node(g64, nb_index(y64)) == y64 && y64->op == r->op);
+    /* f64: analytic against central differences, |a - n| <= 1e-6 max(1, |a|, |n|) */
+    nb_gradcheck_opts opts = { .eps = 1e-6, .atol = 1e-6, .rtol = 1e-6 };
+    nb_gradcheck_result res[2];
+    CHECK(nb_gradcheck(g64, L64, in64, (size_t)r->n_in, &opts, res) == NB_OK);
+    for (int k = 0; k < r->n_in; k++) {
+        CHECK(res[k].pass);
+        if (!res[k].pass)
+            fprintf(stderr, "%s: input %d element %zu: analytic %.12g numeric %.12g\n",
+                    r->what, k + 1, res[k].worst, res[k].analytic, res[k].numeric);
+    }
+    /* f32: same inputs; each value and gradient is a short chain of float
+     * operations and sums of at most 64 terms, so its relative rounding
+     * error is a few hundred float epsilons (6e-8) at most: 1e-4 of
+     * max(1, |f64 value|) leaves room and still catches a wrong kernel. */
+    CHECK(nb_backward(g64, L64) == NB_OK && nb_backward(g32, L32) == NB_OK);
+    for (size_t i = 0; i < nb_size(y64); i++)
+        CHECK_NEAR(nb_value_at(y32, i), nb_value_at(y64, i),
+                   1e-4 * fmax(1, fabs(nb_value_at(y64, i))));
+    for (int k = 0; k < r->n_in; k++)
+        for (size_t i = 0; i < nb_size(in64[k]); i++)
+            CHECK_NEAR(nb_grad_at(in32[k], i), nb_grad_at(in64[k], i),
+                       1e-4 * fmax(1, fabs(nb_grad_at(in64[k], i))));
+out:
+    nb_graph_free(g64);
+    nb_graph_free(g32);
+}
+
+static void every_op_has_a_row(void)
+{
+    for (int op = NB_OP_LEAF + 1; op < NB_OP_COUNT; op++) {
+        int found = 0;
+        for (size_t i = 0; i < N_ROWS; i++)
+            found |= rows[i].op == (nb__op)op;
+        CHECK(found);
+        if (!found)
+            fprintf(stderr, "op %s has no gradient-check row\n", nb__ops[op].name);
+    }
+}
+
+/* Random shapes of rank 0..4 with dims 1..3, one side stretched at random
+ * dims: the general broadcasting walk for every binary op. */
+static void random_broadcasts_match_finite_differences(void)
+{
+    static const struct { nb__op op; nb_node *(*build)(nb_graph *, nb_node *const *); } ops[] = {
+        { NB_OP_ADD, b_add }, { NB_OP_MUL, b_mul }, { NB_OP_MAX, b_max }, { NB_OP_MIN, b_min },
+    };
+    rng_state = 12345;
+    for (int trial = 0; trial < 40; trial++) {
+        row r = { .op = ops[trial % 4].op, .what = "random broadcast",
+                  .build = ops[trial % 4].build, .n_in = 2, .lo = { -2, -2 }, .hi = { 2, 2 } };
+        int rank = (int)(uniform() * 5), full[NB_MAX_RANK];
+        for (int d = 0; d < rank; d++)
+            full[d] = 1 + (int)(uniform() * 3);
+        for (int k = 0; k < 2; k++) {
+            int drop = (int)(uniform() * (rank + 1));   /* leading dims missing */
+            r.rank[k] = rank - drop;
+            for (int d = 0; d < r.rank[k]; d++)
+                r.dim[k][d] = uniform() < 0.3 ? 1 : full[d + drop];
+        }
+        uint64_t seed = rng_state;
+        check_row(&r, seed);
+    }
+}
+
+int main(void)
+{
+    every_op_has_a_row();
+    for (size_t i = 0; i < N_ROWS; i++)
+        check_row(&rows[i], 1000 + i);
+    random_broadcasts_match_finite_differences();
+    return check_summary();
+}
