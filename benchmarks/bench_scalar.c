@@ -1,0 +1,602 @@
+/* bench_scalar.c - the scalar workloads of BENCHMARKS.md: scalar-mlp (the
+ * micrograd demo, all scalar nodes) and scalar-chain, each built from
+ * scalar nodes of an f64 graph and timed against hand-written C that does
+ * the same arithmetic with hand-coded adjoint loops.  Uses nabla.h alone.
+ * --check runs one evaluation of each and compares with the references. */
+#define _POSIX_C_SOURCE 200809L
+#include "nabla.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#ifndef BENCH_BUILDTYPE
+#define BENCH_BUILDTYPE "unknown"
+#endif
+
+#define N_POINTS        100
+#define N_PARAMS        337     /* MLP(2, [16, 16, 1]) */
+#define HIDDEN          16
+#define MICROGRAD_NODES 65818   /* what micrograd creates for one loss */
+#define CHAIN_STEPS     20000   /* 100,000 nodes: 2 constants, mul, add, relu */
+#define MAX_SAMPLES     31
+#define RTOL            1e-12
+
+/* The references of BENCHMARKS.md. */
+static const double ref_loss = 0.98668221066377793;
+static const double ref_norm = 0.96004478984644315;
+static const double ref_g0   = 0.20368564985814058;
+static const double ref_g336 = 0.020062237474172996;
+static const double ref_chain_y   = 0.99999999897968539;
+static const double ref_chain_dy0 = 2.0406311867620949e-09;
+
+/* ---- Data -------------------------------------------------------------------- */
+
+typedef struct mlp_data {
+    double x[N_POINTS][2], y[N_POINTS];
+    double p[N_PARAMS];        /* per layer, per neuron: w[0..nin-1], then b */
+} mlp_data;
+
+static void mlp_data_init(mlp_data *d)
+{
+    for (int i = 0; i < N_POINTS; i++) {
+        d->x[i][0] = 2 * sin(0.37 * i + 0.1);
+        d->x[i][1] = 2 * cos(0.91 * i + 0.3);
+        d->y[i] = d->x[i][0] * d->x[i][1] > 0 ? 1 : -1;
+    }
+    for (int k = 0; k < N_PARAMS; k++)
+        d->p[k] = 0.5 * sin(0.731 * k + 0.1);
+}
+
+/* Loss and the gradient figures the references give. */
+typedef struct mlp_result {
+    double loss, norm, g0, g336;
+} mlp_result;
+
+static mlp_result mlp_summary(double loss, const double *grad)
+{
+    double sq = 0;
+
+    for (int k = 0; k < N_PARAMS; k++)
+        sq += grad[k] * grad[k];
+    return (mlp_result){ loss, sqrt(sq), grad[0], grad[N_PARAMS - 1] };
+}
+
+/* ---- scalar-mlp on the engine -------------------------------------------------
+ * Node for node what micrograd builds: x as constants, s = b + w0 x0 + ...
+ * in that order, loss_i = relu(1 + s_i * (-y_i)), and Python's sum(),
+ * which starts from 0, so the graph has micrograd's 65,818 nodes:
+ *   L = (0 + sum_i loss_i) * (1/100) + (0 + sum_k p_k p_k) * 1e-4 */
+
+typedef struct mlp_graph {
+    nb_graph *g;
+    nb_node  *p[N_PARAMS];
+    nb_node  *loss;
+} mlp_graph;
+
+/* out[j] = act(b + w0 in[0] + w1 in[1] + ...), with w and b from p[*k] on. */
+static void layer(nb_graph *g, nb_node *const *p, int *k, nb_node *const *in, int nin,
+                  nb_node **out, int nout, int relu)
+{
+    for (int j = 0; j < nout; j++) {
+        nb_node *const *w = p + *k;
+        nb_node *s = w[nin];
+        for (int i = 0; i < nin; i++)
+            s = nb_add(g, s, nb_mul(g, w[i], in[i]));
+        out[j] = relu ? nb_relu(g, s) : s;
+        *k += nin + 1;
+    }
+}
+
+/* Python's sum(): 0 + first, then the rest added in order. */
+static nb_node *sum_from_zero(nb_graph *g, nb_node *acc, nb_node *term)
+{
+    return acc ? nb_add(g, acc, term) : nb_add_const(g, term, 0.0);
+}
+
+static int mlp_build(mlp_graph *m, const mlp_data *d)
+{
+    nb_graph *g = m->g = nb_graph_new(NB_F64);
+    nb_node *data = NULL, *reg = NULL;
+
+    if (!g)
+        return -1;
+    for (int k = 0; k < N_PARAMS; k++)
+        m->p[k] = nb_scalar(g, NULL, d->p[k]);
+    for (int i = 0; i < N_POINTS; i++) {
+        nb_node *x[2] = { nb_const_scalar(g, d->x[i][0]), nb_const_scalar(g, d->x[i][1]) };
+        nb_node *h1[HIDDEN], *h2[HIDDEN], *s;
+        int k = 0;
+        layer(g, m->p, &k, x, 2, h1, HIDDEN, 1);
+        layer(g, m->p, &k, h1, HIDDEN, h2, HIDDEN, 1);
+        layer(g, m->p, &k, h2, HIDDEN, &s, 1, 0);
+        nb_node *loss_i = nb_relu(g, nb_add_const(g, nb_mul_const(g, s, -d->y[i]), 1.0));
+        data = sum_from_zero(g, data, loss_i);
+    }
+    for (int k = 0; k < N_PARAMS; k++)
+        reg = sum_from_zero(g, reg, nb_mul(g, m->p[k], m->p[k]));
+    m->loss = nb_add(g, nb_mul_const(g, data, 1.0 / N_POINTS), nb_mul_const(g, reg, 1e-4));
+    return m->loss ? 0 : -1;
+}
+
+static mlp_result mlp_engine_result(const mlp_graph *m)
+{
+    double grad[N_PARAMS];
+
+    for (int k = 0; k < N_PARAMS; k++)
+        grad[k] = nb_grad_scalar(m->p[k]);
+    return mlp_summary(nb_value_scalar(m->loss), grad);
+}
+
+/* ---- scalar-mlp by hand -------------------------------------------------------
+ * The same arithmetic in the same order: a forward sweep per point keeping
+ * each layer's outputs, then the adjoint loops in reverse, accumulating
+ * into grad (which the caller zeroes).  relu'(z) = 1 where z > 0, which is
+ * where the output is > 0. */
+
+static void dense(const double *p, const double *in, int nin, double *out, int nout,
+                  int relu)
+{
+    for (int j = 0; j < nout; j++) {
+        const double *w = p + j * (nin + 1);
+        double s = w[nin];
+        for (int i = 0; i < nin; i++)
+            s += w[i] * in[i];
+        out[j] = relu && !(s > 0) ? 0 : s;
+    }
+}
+
+/* dout = dL/d(out); adds dL/dw, dL/db into gp and sets din = dL/d(in). */
+static void dense_back(const double *p, double *gp, const double *in, int nin,
+                       const double *out, const double *dout, int nout, int relu,
+                       double *din)
+{
+    if (din)
+        memset(din, 0, (size_t)nin * sizeof *din);
+    for (int j = 0; j < nout; j++) {
+        const double *w = p + j * (nin + 1);
+        double *gw = gp + j * (nin + 1);
+        double dz = relu && !(out[j] > 0) ? 0 : dout[j];
+        for (int i = 0; i < nin; i++)
+            gw[i] += dz * in[i];
+        gw[nin] += dz;
+        if (din)
+            for (int i = 0; i < nin; i++)
+                din[i] += dz * w[i];
+    }
+}
+
+enum { L1 = 0, L2 = HIDDEN * 3, L3 = L2 + HIDDEN * (HIDDEN + 1) };  /* layer offsets in p */
+
+/* The loss; with grad not NULL, also dL/dp added into grad[0..336]. */
+static double mlp_hand(const mlp_data *d, const double *p, double *grad)
+{
+    double data = 0, reg = 0;
+
+    for (int i = 0; i < N_POINTS; i++) {
+        double h1[HIDDEN], h2[HIDDEN], s;
+        dense(p + L1, d->x[i], 2, h1, HIDDEN, 1);
+        dense(p + L2, h1, HIDDEN, h2, HIDDEN, 1);
+        dense(p + L3, h2, HIDDEN, &s, 1, 0);
+        double t = s * -d->y[i] + 1;
+        data += t > 0 ? t : 0;
+        if (!grad)
+            continue;
+        double ds = t > 0 ? (1.0 / N_POINTS) * -d->y[i] : 0, dh2[HIDDEN], dh1[HIDDEN];
+        dense_back(p + L3, grad + L3, h2, HIDDEN, &s, &ds, 1, 0, dh2);
+        dense_back(p + L2, grad + L2, h1, HIDDEN, h2, dh2, HIDDEN, 1, dh1);
+        dense_back(p + L1, grad + L1, d->x[i], 2, h1, dh1, HIDDEN, 1, NULL);
+    }
+    for (int k = 0; k < N_PARAMS; k++) {
+        reg += p[k] * p[k];
+        if (grad)                       /* the mul gate p*p: 1e-4 p twice */
+            grad[k] += 2 * (1e-4 * p[k]);
+    }
+    return data * (1.0 / N_POINTS) + reg * 1e-4;
+}
+
+/* ---- scalar-chain ---------------------------------------------------------------
+ * y <- relu(y * 0.999 + 0.001) from y0 = 0.5: five nodes per step. */
+
+static nb_node *chain_build(nb_graph *g, long steps, nb_node **y0)
+{
+    nb_node *y = *y0 = nb_scalar(g, NULL, 0.5);
+
+    for (long s = 0; s < steps; s++)
+        y = nb_relu(g, nb_add_const(g, nb_mul_const(g, y, 0.999), 0.001));
+    return y;
+}
+
+/* By hand: ys[] (steps values) keeps the outputs for the adjoint sweep;
+ * dy0 NULL: forward only. */
+static double chain_hand(double y0, long steps, double *ys, double *dy0)
+{
+    double y = y0;
+
+    for (long s = 0; s < steps; s++) {
+        double z = y * 0.999 + 0.001;
+        ys[s] = y = z > 0 ? z : 0;
+    }
+    if (dy0) {
+        double dy = 1;
+        for (long s = steps; s-- > 0;)
+            dy = ys[s] > 0 ? dy * 0.999 : 0;
+        *dy0 = dy;
+    }
+    return y;
+}
+
+/* ---- Checks ---------------------------------------------------------------------- */
+
+static int near(const char *what, const char *name, double got, double want)
+{
+    double err = fabs(got - want);
+
+    if (err <= RTOL * fabs(want))
+        return 1;
+    fprintf(stderr, "%s: %s = %.17g, want %.17g (relative error %.3g)\n", what, name,
+            got, want, err / fabs(want));
+    return 0;
+}
+
+static int check_mlp(const char *what, mlp_result r)
+{
+    int ok = near(what, "L", r.loss, ref_loss) & near(what, "|grad|", r.norm, ref_norm) &
+             near(what, "dL/dp0", r.g0, ref_g0) & near(what, "dL/dp336", r.g336, ref_g336);
+
+    printf("check scalar-mlp   %-14s L = %.17g  |grad| = %.17g  %s\n", what, r.loss, r.norm,
+           ok ? "OK" : "FAILED");
+    return ok;
+}
+
+/* Against the references at the defined length, else against the hand-written
+ * chain, which does the same arithmetic. */
+static int check_chain(const char *what, long steps, double y, double dy0, double hy,
+                       double hdy0)
+{
+    double want_y = steps == CHAIN_STEPS ? ref_chain_y : hy;
+    double want_d = steps == CHAIN_STEPS ? ref_chain_dy0 : hdy0;
+    int ok = near(what, "y", y, want_y) & near(what, "dy/dy0", dy0, want_d);
+
+    printf("check scalar-chain %-14s y = %.17g  dy/dy0 = %.17g  %s\n", what, y, dy0,
+           ok ? "OK" : "FAILED");
+    return ok;
+}
+
+/* ---- Timing ------------------------------------------------------------------------ */
+
+typedef struct bench {
+    const mlp_data *d;
+    mlp_graph       m;          /* scalar-mlp, built once for replay */
+    long            steps;      /* scalar-chain */
+    nb_graph       *cg;
+    nb_node        *cy0, *cy;
+    double         *ys;
+    double          grad[N_PARAMS];
+    unsigned long   tick;       /* alternates the value of the changed leaf */
+    volatile double sink;       /* keeps forward-only results alive */
+} bench;
+
+typedef int (*run_fn)(bench *b);    /* one evaluation; nonzero on error */
+
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median time of one call in ns, over samples of enough calls to last about
+ * 20 ms each, after one untimed call as warm-up; -1 on error. */
+static double time_call(run_fn run, bench *b, int samples)
+{
+    double t[MAX_SAMPLES], t0 = now_ns();
+
+    if (run(b))
+        return -1;
+    double once = now_ns() - t0;
+    long reps = once < 20e6 ? (long)(20e6 / (once + 1)) + 1 : 1;
+    if (once > 200e6 && samples > 3)
+        samples = 3;                /* huge graphs: seconds per sample */
+    for (int s = 0; s < samples; s++) {
+        t0 = now_ns();
+        for (long r = 0; r < reps; r++)
+            if (run(b))
+                return -1;
+        t[s] = (now_ns() - t0) / (double)reps;
+    }
+    qsort(t, (size_t)samples, sizeof *t, by_value);
+    return t[samples / 2];
+}
+
+static int mlp_run_build(bench *b)
+{
+    mlp_graph m;
+    int rc = mlp_build(&m, b->d) || nb_backward(m.g, m.loss) != NB_OK;
+
+    nb_graph_free(m.g);
+    return rc;
+}
+
+static int mlp_run_forward(bench *b)
+{
+    nb_set_scalar(b->m.p[0], b->d->p[0] + (b->tick++ & 1 ? 1e-3 : 0));
+    return nb_forward(b->m.g, b->m.loss) != NB_OK;
+}
+
+static int mlp_run_replay(bench *b)
+{
+    return mlp_run_forward(b) || nb_backward(b->m.g, b->m.loss) != NB_OK;
+}
+
+static int mlp_run_hand(bench *b)
+{
+    memset(b->grad, 0, sizeof b->grad);
+    b->sink = mlp_hand(b->d, b->d->p, b->grad);
+    return 0;
+}
+
+static int mlp_run_hand_forward(bench *b)
+{
+    b->sink = mlp_hand(b->d, b->d->p, NULL);
+    return 0;
+}
+
+static int chain_run_build(bench *b)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *y0, *y = g ? chain_build(g, b->steps, &y0) : NULL;
+    int rc = !y || nb_backward(g, y) != NB_OK;
+
+    nb_graph_free(g);
+    return rc;
+}
+
+static int chain_run_forward(bench *b)
+{
+    nb_set_scalar(b->cy0, b->tick++ & 1 ? 0.6 : 0.5);
+    return nb_forward(b->cg, b->cy) != NB_OK;
+}
+
+static int chain_run_replay(bench *b)
+{
+    return chain_run_forward(b) || nb_backward(b->cg, b->cy) != NB_OK;
+}
+
+static int chain_run_hand(bench *b)
+{
+    double dy0;
+
+    b->sink = chain_hand(0.5, b->steps, b->ys, &dy0) + dy0;
+    return 0;
+}
+
+static int chain_run_hand_forward(bench *b)
+{
+    b->sink = chain_hand(0.5, b->steps, b->ys, NULL);
+    return 0;
+}
+
+/* ---- Reporting ----------------------------------------------------------------------- */
+
+typedef struct runs {
+    run_fn hand, hand_forward, replay, forward, build;
+} runs;
+
+static const char *verdict(double value, double target)
+{
+    return value <= target ? "PASS" : "MISS";
+}
+
+static void line(const char *workload, const char *config, size_t nodes, double ns)
+{
+    printf("%-12s %-15s %9zu nodes %11.1f us %8.2f ns/node", workload, config, nodes,
+           ns / 1e3, ns / (double)nodes);
+}
+
+/* Times the five configurations and prints one line each, with the ratios
+ * and targets of issue 2; returns 0 if a run failed. */
+static int report(const char *workload, bench *b, const runs *r, size_t nodes,
+                  size_t bytes, int samples)
+{
+    double hand = time_call(r->hand, b, samples);
+    double hand_fwd = time_call(r->hand_forward, b, samples);
+    double replay = time_call(r->replay, b, samples);
+    double fwd = time_call(r->forward, b, samples);
+    double build = time_call(r->build, b, samples);
+    double per_node = (double)bytes / (double)nodes;
+
+    if (hand < 0 || hand_fwd < 0 || replay < 0 || fwd < 0 || build < 0)
+        return 0;
+    line(workload, "hand fwd+bwd", nodes, hand);
+    printf("   grad/func %5.2f\n", hand / hand_fwd);
+    line(workload, "hand fwd", nodes, hand_fwd);
+    printf("\n");
+    line(workload, "replay fwd+bwd", nodes, replay);
+    printf("   x hand    %5.2f  (target <= 10)  %s\n", replay / hand,
+           verdict(replay / hand, 10));
+    line(workload, "replay fwd", nodes, fwd);
+    printf("   (f+b)/f   %5.2f  (target <= 4)   %s\n", replay / fwd,
+           verdict(replay / fwd, 4));
+    line(workload, "build+fwd+bwd", nodes, build);
+    printf("   x hand    %5.2f  (target <= 40)  %s\n", build / hand,
+           verdict(build / hand, 40));
+    printf("%-12s %-15s %9zu nodes %11.1f MB %8.2f B/node   (target <= 64)         %s\n",
+           workload, "arena", nodes, (double)bytes / 1e6, per_node, verdict(per_node, 64));
+    return 1;
+}
+
+/* ---- Workloads ------------------------------------------------------------------------ */
+
+static int mlp_check_replay(mlp_graph *m, const mlp_data *d, const char *what)
+{
+    nb_set_scalar(m->p[0], d->p[0]);
+    if (nb_forward(m->g, m->loss) != NB_OK || nb_backward(m->g, m->loss) != NB_OK) {
+        fprintf(stderr, "scalar-mlp: %s\n", nb_errmsg(m->g));
+        return 0;
+    }
+    return check_mlp(what, mlp_engine_result(m));
+}
+
+static int bench_mlp(const mlp_data *d, int samples, int check_only)
+{
+    static bench b;             /* static: volatile member, big arrays */
+    double grad[N_PARAMS] = { 0 }, diff = 0;
+    int ok;
+
+    b.d = d;
+    if (mlp_build(&b.m, d) || nb_backward(b.m.g, b.m.loss) != NB_OK) {
+        fprintf(stderr, "scalar-mlp: %s\n", b.m.g ? nb_errmsg(b.m.g) : "out of memory");
+        nb_graph_free(b.m.g);
+        return 0;
+    }
+    ok = check_mlp("engine", mlp_engine_result(&b.m));
+    ok &= check_mlp("hand-written", mlp_summary(mlp_hand(d, d->p, grad), grad));
+    for (int k = 0; k < N_PARAMS; k++)
+        diff = fmax(diff, fabs(nb_grad_scalar(b.m.p[k]) - grad[k]));
+    if (!(diff <= RTOL * ref_norm)) {
+        fprintf(stderr, "scalar-mlp: engine and hand-written gradients differ by %g\n", diff);
+        ok = 0;
+    }
+    nb_set_scalar(b.m.p[0], d->p[0] + 0.25);    /* replay elsewhere, then come back */
+    ok &= nb_forward(b.m.g, b.m.loss) == NB_OK && nb_backward(b.m.g, b.m.loss) == NB_OK;
+    ok &= mlp_check_replay(&b.m, d, "engine replay");
+
+    size_t nodes = nb_graph_size(b.m.g), bytes = nb_graph_bytes(b.m.g);
+    if (ok && !check_only) {
+        runs r = { mlp_run_hand, mlp_run_hand_forward, mlp_run_replay, mlp_run_forward,
+                   mlp_run_build };
+        printf("scalar-mlp: %zu nodes in the graph (micrograd: %d); ns/node divide by %zu\n",
+               nodes, MICROGRAD_NODES, nodes);
+        ok = report("scalar-mlp", &b, &r, nodes, bytes, samples);
+        ok &= mlp_check_replay(&b.m, d, "after timing");
+    }
+    nb_graph_free(b.m.g);
+    return ok;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024 : 0;
+}
+
+static int chain_check(bench *b, const char *what, double hy, double hdy0)
+{
+    nb_set_scalar(b->cy0, 0.5);
+    if (nb_forward(b->cg, b->cy) != NB_OK || nb_backward(b->cg, b->cy) != NB_OK) {
+        fprintf(stderr, "scalar-chain: %s\n", nb_errmsg(b->cg));
+        return 0;
+    }
+    return check_chain(what, b->steps, nb_value_scalar(b->cy), nb_grad_scalar(b->cy0), hy,
+                       hdy0);
+}
+
+static int bench_chain(long steps, int samples, int check_only)
+{
+    static bench b;
+    double hdy0, t0 = now_ns();
+    int ok = 0;
+
+    b.steps = steps;
+    b.ys = malloc((size_t)steps * sizeof *b.ys);
+    b.cg = nb_graph_new(NB_F64);
+    b.cy = b.cg && b.ys ? chain_build(b.cg, steps, &b.cy0) : NULL;
+    if (!b.cy || nb_backward(b.cg, b.cy) != NB_OK) {
+        fprintf(stderr, "scalar-chain: %s\n", b.cg ? nb_errmsg(b.cg) : "out of memory");
+        goto done;
+    }
+    double t_first = now_ns() - t0;
+    double hy = chain_hand(0.5, steps, b.ys, &hdy0);
+    ok = check_chain("engine", steps, nb_value_scalar(b.cy), nb_grad_scalar(b.cy0), hy, hdy0);
+    ok &= check_chain("hand-written", steps, hy, hdy0, hy, hdy0);
+    nb_set_scalar(b.cy0, 0.75);
+    ok &= nb_forward(b.cg, b.cy) == NB_OK && nb_backward(b.cg, b.cy) == NB_OK;
+    ok &= chain_check(&b, "engine replay", hy, hdy0);
+
+    size_t nodes = nb_graph_size(b.cg), bytes = nb_graph_bytes(b.cg);
+    if (ok && !check_only) {
+        runs r = { chain_run_hand, chain_run_hand_forward, chain_run_replay,
+                   chain_run_forward, chain_run_build };
+        printf("scalar-chain: %ld steps, %zu nodes; first build+fwd+bwd %.3f s, "
+               "peak RSS %.1f MB so far\n", steps, nodes, t_first / 1e9, peak_rss_mb());
+        ok = report("scalar-chain", &b, &r, nodes, bytes, samples);
+        ok &= chain_check(&b, "after timing", hy, hdy0);
+        printf("scalar-chain: peak RSS %.1f MB (%.1f B/node; the hand-written ys[] "
+               "takes %.1f MB)\n", peak_rss_mb(), peak_rss_mb() * 1048576 / (double)nodes,
+               (double)steps * 8 / 1048576);
+    }
+done:
+    nb_graph_free(b.cg);
+    free(b.ys);
+    return ok;
+}
+
+/* ---- Main ---------------------------------------------------------------------------- */
+
+static void print_cpu(void)
+{
+    char buf[256], *model = NULL;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+
+    while (f && !model && fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "model name", 10) == 0 && (model = strchr(buf, ':')))
+            model[strcspn(model, "\n")] = 0;
+    printf("nabla %s, buildtype %s, cpu%s\n", NB_VERSION, BENCH_BUILDTYPE,
+           model ? model + 1 : ": unknown");
+    if (f)
+        fclose(f);
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [--check] [--samples N] [--chain-steps N]\n"
+            "  --check          one evaluation of each workload against the references\n"
+            "  --samples N      timed samples per configuration, median reported (default 9)\n"
+            "  --chain-steps N  scalar-chain alone, N steps (5N+1 nodes; 2000000: 10M)\n",
+            argv0);
+}
+
+int main(int argc, char **argv)
+{
+    static mlp_data d;
+    int check_only = 0, samples = 9, ok = 1;
+    long steps = CHAIN_STEPS, chain_only = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0)
+            check_only = 1;
+        else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc)
+            samples = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--chain-steps") == 0 && i + 1 < argc)
+            chain_only = steps = atol(argv[++i]);
+        else {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    if (samples < 1 || samples > MAX_SAMPLES || steps < 1) {
+        usage(argv[0]);
+        return 2;
+    }
+    if (!check_only)
+        print_cpu();
+    mlp_data_init(&d);
+    if (!chain_only)
+        ok &= bench_mlp(&d, samples, check_only);
+    ok &= bench_chain(steps, samples, check_only);
+    printf("%s\n", ok ? "all checks passed" : "CHECK FAILED");
+    return ok ? 0 : 1;
+}
