@@ -417,6 +417,11 @@ static int all_finite(const nb_node *n)
     return 1;
 }
 
+static const char *nonfinite_str(double v)
+{
+    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+}
+
 /* Root is not finite: name the first op, in topological order, that made a
  * non-finite value from finite inputs (or the leaf that holds one). */
 static nb_status blame_nonfinite(nb_graph *g)
@@ -435,15 +440,15 @@ static nb_status blame_nonfinite(nb_graph *g)
         size_t at = 0;
         while (at < nb__size(n) && isfinite(nb_value_at(n, at)))
             at++;
+        const char *v = nonfinite_str(nb_value_at(n, at));
         if (n->op == NB_OP_LEAF)
-            return nb__report(g, NB_ERR_NONFINITE, "%s%s%s (node %u): holds %g at element %zu",
+            return nb__report(g, NB_ERR_NONFINITE, "%s%s%s (node %u): holds %s at element %zu",
                               nb_op_name(n), nb_name(n) ? " " : "",
-                              nb_name(n) ? nb_name(n) : "", n->id, nb_value_at(n, at), at);
+                              nb_name(n) ? nb_name(n) : "", n->id, v, at);
         return nb__report(g, NB_ERR_NONFINITE,
-                          "%s (node %u): %g at element %zu from finite input%s %s%s%s",
-                          nb__ops[n->op].name, n->id, nb_value_at(n, at), at,
-                          n->n_in > 1 ? "s" : "", nb__shape_str(n->in[0], s0),
-                          n->n_in > 1 ? ", " : "",
+                          "%s (node %u): %s at element %zu from finite input%s %s%s%s",
+                          nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "",
+                          nb__shape_str(n->in[0], s0), n->n_in > 1 ? ", " : "",
                           n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
     }
     return nb__report(g, NB_ERR_NONFINITE, "non-finite value");

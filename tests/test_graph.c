@@ -1,0 +1,366 @@
+/* test_graph.c - the graph machinery: fan-out, replay, accumulation, plans
+ * that visit only ancestors, long chains without recursion, every error
+ * code with its message, allocation failure, numerical stability. */
+#include "internal.h"
+#include "check.h"
+
+#include <string.h>
+
+#define HAS(msg, part) (strstr((msg), (part)) != NULL)
+
+static void fan_out_adds_gradients(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 3);
+    nb_node *sq = nb_mul(g, x, x), *twice = nb_add(g, x, x);
+
+    CHECK(nb_backward(g, sq) == NB_OK);
+    CHECK_NEAR(nb_grad_scalar(x), 6, 0);
+    CHECK(nb_backward(g, twice) == NB_OK);
+    CHECK_NEAR(nb_grad_scalar(x), 2, 0);
+    /* diamond: a = 2x, b = x^2, c = a b = 2x^3, dc/dx = 6x^2 */
+    nb_node *a = nb_mul_const(g, x, 2), *b = nb_mul(g, x, x), *c = nb_mul(g, a, b);
+    CHECK(nb_backward(g, c) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(c), 54, 0);
+    CHECK_NEAR(nb_grad_scalar(x), 54, 0);
+    CHECK_NEAR(nb_grad_scalar(a), 9, 0);
+    CHECK_NEAR(nb_grad_scalar(b), 6, 0);
+    nb_graph_free(g);
+}
+
+static void backward_overwrites_and_accumulates_on_request(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 2), *y = nb_scalar(g, "y", 5);
+    nb_node *f = nb_mul(g, nb_exp(g, x), y);
+
+    CHECK(nb_backward(g, f) == NB_OK);
+    double dx = nb_grad_scalar(x), dy = nb_grad_scalar(y);
+    CHECK_NEAR(dx, 5 * exp(2.0), 1e-12);
+    CHECK(nb_backward(g, f) == NB_OK);           /* same again, not doubled */
+    CHECK_NEAR(nb_grad_scalar(x), dx, 0);
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);
+    CHECK_NEAR(nb_grad_scalar(x), 2 * dx, 0);    /* accumulated on request */
+    CHECK_NEAR(nb_grad_scalar(y), 2 * dy, 0);
+    nb_zero_grad(g);
+    CHECK_NEAR(nb_grad_scalar(x), 0, 0);
+    double three = 3;
+    CHECK(nb_backward_seed(g, f, &three, 0) == NB_OK);
+    CHECK_NEAR(nb_grad_scalar(x), 3 * dx, 1e-12);
+    nb_graph_free(g);
+}
+
+static void tensor_root_needs_a_seed(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_variable(g, "x", 1, (int[]){ 3 }, (double[]){ 1, 2, 3 });
+    nb_node *y = nb_mul(g, x, x);
+
+    CHECK(nb_backward(g, y) == NB_ERR_SHAPE);
+    CHECK(HAS(nb_errmsg(g), "not a scalar") && HAS(nb_errmsg(g), "3"));
+    CHECK(nb_backward_seed(g, y, (double[]){ 1, 10, 100 }, 0) == NB_OK);
+    CHECK_NEAR(nb_grad_at(x, 0), 2, 0);
+    CHECK_NEAR(nb_grad_at(x, 1), 40, 0);
+    CHECK_NEAR(nb_grad_at(x, 2), 600, 0);
+    nb_graph_free(g);
+}
+
+/* A training-style loop: build once, change leaves, forward, backward; no
+ * byte of the arena is taken after the first backward. */
+static void replay_recomputes_in_place(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *w = nb_param(g, "w", 2, (int[]){ 2, 1 }, (double[]){ 0.5, -0.25 });
+    nb_node *X = nb_constant(g, "X", 2, (int[]){ 3, 2 }, (double[]){ 1, 2, 3, 4, 5, 6 });
+    nb_node *t = nb_constant(g, "t", 2, (int[]){ 3, 1 }, (double[]){ 1, 0, 1 });
+    nb_node *L = nb_bce_logits(g, nb_matmul(g, X, w), t);
+
+    CHECK(L && nb_backward(g, L) == NB_OK);
+    size_t bytes = nb_graph_bytes(g);
+    for (int step = 0; step < 50; step++) {
+        double *wv = nb_values(w);
+        const double *dw = nb_grads(w);
+        for (int i = 0; i < 2; i++)
+            wv[i] -= 0.1 * dw[i];
+        CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+    }
+    CHECK(nb_graph_bytes(g) == bytes);
+    /* the replayed graph agrees with one built fresh at the new values */
+    nb_graph *h = nb_graph_new(NB_F64);
+    double wv[2];
+    CHECK(nb_read(w, wv, NB_F64) == NB_OK);
+    nb_node *w2 = nb_param(h, "w", 2, (int[]){ 2, 1 }, wv);
+    nb_node *L2 = nb_bce_logits(h, nb_matmul(h, nb_constant(h, NULL, 2, (int[]){ 3, 2 },
+                                                          (double[]){ 1, 2, 3, 4, 5, 6 }),
+                                             w2),
+                                nb_constant(h, NULL, 2, (int[]){ 3, 1 }, (double[]){ 1, 0, 1 }));
+    CHECK(nb_backward(h, L2) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(L), nb_value_scalar(L2), 0);
+    CHECK_NEAR(nb_grad_at(w, 0), nb_grad_at(w2, 0), 0);
+    CHECK_NEAR(nb_grad_at(w, 1), nb_grad_at(w2, 1), 0);
+    CHECK(nb_lookup(g, "w") == w && nb_lookup(g, "X") == X && nb_lookup(g, "nope") == NULL);
+    CHECK(nb_param_count(g) == 1 && nb_param_at(g, 0) == w && nb_param_at(g, 1) == NULL);
+    nb_graph_free(h);
+    nb_graph_free(g);
+}
+
+/* Backward visits root's ancestors only, and only paths from a variable
+ * to the root get a gradient at all. */
+static void gradients_only_where_needed(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 1), *c = nb_const_scalar(g, 4);
+    nb_node *cc = nb_exp(g, c);                   /* constants only */
+    nb_node *f = nb_mul(g, x, cc);
+    nb_node *other = nb_tanh(g, x);               /* not an ancestor of f */
+
+    CHECK(nb_backward(g, f) == NB_OK);
+    CHECK_NEAR(nb_grad_scalar(x), exp(4.0), 1e-12);
+    CHECK(nb_grads(c) == NULL && nb_grads(cc) == NULL && nb_grads(other) == NULL);
+    CHECK(!nb_wants_grad(cc) && nb_wants_grad(f));
+    CHECK(nb_grads(f) != NULL && nb_grads(x) != NULL);
+    nb_graph_free(g);
+}
+
+/* The scalar-chain workload, y <- relu(0.999 y + 0.001), 250,000 steps
+ * (1,000,000 nodes), against the same arithmetic done by hand. */
+static void million_node_chain_runs_without_recursion(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *y0 = nb_scalar(g, "y0", 0.5), *y = y0;
+    double v = 0.5, d = 1;
+
+    for (int i = 0; i < 250000; i++) {
+        y = nb_relu(g, nb_add_const(g, nb_mul_const(g, y, 0.999), 0.001));
+        v = v * 0.999 + 0.001;
+        d *= v > 0 ? 0.999 : 0;
+        v = v > 0 ? v : 0;
+    }
+    CHECK(nb_graph_size(g) == 1 + 250000 * 5);
+    CHECK(nb_backward(g, y) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(y), v, 0);
+    CHECK_NEAR(nb_grad_scalar(y0), d, 0);
+    CHECK(nb_set_scalar(y0, 0.25) == NB_OK && nb_forward(g, y) == NB_OK);
+    CHECK(nb_value_scalar(y) > 0.99 && nb_backward(g, y) == NB_OK);
+    /* the op nodes with their values and gradients take 64 bytes each */
+    CHECK(nb_graph_bytes(g) / nb_graph_size(g) <= 64);
+    nb_graph_free(g);
+}
+
+static void errors_name_the_op_and_shapes(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64), *h = nb_graph_new(NB_F64), *f = nb_graph_new(NB_F32);
+    nb_node *a = nb_variable(g, "a", 2, (int[]){ 3, 4 }, NULL);
+    nb_node *b = nb_variable(g, "b", 2, (int[]){ 2, 4 }, NULL);
+
+    CHECK(nb_add(g, a, b) == NULL && nb_error(g) == NB_ERR_SHAPE);
+    CHECK(HAS(nb_errmsg(g), "add") && HAS(nb_errmsg(g), "3x4") && HAS(nb_errmsg(g), "2x4"));
+    /* a nested expression keeps the first, innermost error */
+    CHECK(nb_exp(g, nb_mul(g, nb_sigmoid(g, nb_add(g, a, b)), a)) == NULL);
+    CHECK(nb_error(g) == NB_ERR_SHAPE && HAS(nb_errmsg(g), "add: shapes 3x4 and 2x4"));
+    CHECK(nb_forward(g, a) == NB_ERR_SHAPE);         /* a failed graph refuses to run */
+    nb_error_clear(g);
+    CHECK(nb_error(g) == NB_OK && nb_forward(g, a) == NB_OK);
+
+    CHECK(nb_matmul(g, a, b) == NULL);
+    CHECK(HAS(nb_errmsg(g), "matmul: (3x4)(2x4): inner dimensions differ"));
+    nb_error_clear(g);
+    CHECK(nb_exp(g, NULL) == NULL && nb_error(g) == NB_ERR_ARG);
+    CHECK(HAS(nb_errmsg(g), "exp: input 1 is NULL"));
+    nb_error_clear(g);
+    CHECK(nb_mul(g, a, nb_scalar(h, "x", 1)) == NULL && nb_error(g) == NB_ERR_GRAPH);
+    CHECK(HAS(nb_errmsg(g), "mul: input 2 belongs to another graph"));
+    nb_error_clear(g);
+    CHECK(nb_add(g, nb_scalar(f, "x", 1), a) == NULL && nb_error(g) == NB_ERR_DTYPE);
+    CHECK(HAS(nb_errmsg(g), "add: input 1 is f32 but the graph is f64"));
+    nb_error_clear(g);
+    float fv[12] = { 0 };
+    CHECK(nb_write(a, fv, NB_F32) == NB_ERR_DTYPE);
+    CHECK(nb_variable(g, "big", 4, (int[]){ 1 << 30, 1 << 30, 1 << 30, 1 << 30 }, NULL) == NULL);
+    CHECK(nb_error(g) == NB_ERR_SIZE && HAS(nb_errmsg(g), "overflow"));
+    nb_error_clear(g);
+    CHECK(nb_variable(g, "neg", 2, (int[]){ 3, -1 }, NULL) == NULL && nb_error(g) == NB_ERR_ARG);
+    CHECK(HAS(nb_errmsg(g), "not positive"));
+    nb_error_clear(g);
+    CHECK(nb_scalar(g, "a", 1) == NULL && HAS(nb_errmsg(g), "'a' is already taken"));
+    nb_error_clear(g);
+    CHECK(nb_sum_axis(g, a, 2, 0) == NULL && HAS(nb_errmsg(g), "axis 2 is out of range"));
+    nb_error_clear(g);
+    CHECK(nb_reshape(g, a, 2, (int[]){ 5, 2 }) == NULL);
+    CHECK(HAS(nb_errmsg(g), "reshape: 3x4 (12 elements) cannot become 5x2"));
+    nb_error_clear(g);
+    nb_node *lab = nb_constant(g, "lab", 1, (int[]){ 2 }, NULL);
+    CHECK(nb_softmax_xent(g, a, lab) == NULL);
+    CHECK(HAS(nb_errmsg(g), "softmax_xent: scores 3x4 have 3 rows but labels 2 have 2"));
+    nb_error_clear(g);
+    CHECK(nb_param(g, NULL, 0, NULL, NULL) == NULL && HAS(nb_errmsg(g), "needs a name"));
+    nb_error_clear(g);
+
+    /* a domain error names the gate that made it */
+    nb_node *x = nb_scalar(g, "x", -1), *l = nb_log(g, x), *out = nb_add_const(g, l, 1);
+    CHECK(nb_forward(g, out) == NB_ERR_NONFINITE);
+    char want[64];
+    snprintf(want, sizeof want, "log (node %zu): NaN", nb_index(l));
+    CHECK(HAS(nb_errmsg(g), want));
+    nb_node *z = nb_scalar(g, "z", 0), *r = nb_reciprocal(g, z);
+    CHECK(nb_forward(g, nb_mul(g, r, x)) == NB_ERR_NONFINITE);
+    CHECK(HAS(nb_errmsg(g), "reciprocal") && HAS(nb_errmsg(g), ": inf at element 0"));
+    CHECK(nb_error(g) == NB_OK);                      /* run-time errors do not stick */
+    CHECK(nb_set_scalar(x, 2) == NB_OK && nb_forward(g, out) == NB_OK);
+    nb_node *bad = nb_softmax_xent(g, nb_variable(g, "s", 2, (int[]){ 2, 3 }, NULL),
+                                   nb_constant(g, "l3", 1, (int[]){ 2 }, (double[]){ 0, 3 }));
+    CHECK(nb_forward(g, bad) == NB_ERR_NONFINITE && HAS(nb_errmsg(g), "softmax_xent"));
+    CHECK(strcmp(nb_status_str(NB_ERR_SHAPE), "shape mismatch") == 0);
+    CHECK(nb_forward(NULL, a) == NB_ERR_ARG && nb_exp(NULL, a) == NULL);
+    CHECK(nb_set_at(l, 0, 1) == NB_ERR_ARG && nb_set_at(x, 1, 1) == NB_ERR_ARG);
+    CHECK(isnan(nb_value_at(x, 1)));
+    nb_graph_free(f);
+    nb_graph_free(h);
+    nb_graph_free(g);
+}
+
+/* Build and run a small model with the n-th allocation failing, for
+ * n = 0, 1, 2, ... until it succeeds: each failure is NB_ERR_NOMEM or a
+ * NULL graph, and (under ASan/valgrind) leaks nothing. */
+static int build_and_run(void)
+{
+    nb_graph *g = nb_graph_new(NB_F32);
+    if (!g)
+        return NB_ERR_NOMEM;
+    nb_node *X = nb_constant(g, "X", 2, (int[]){ 8, 3 }, NULL);
+    nb_node *W = nb_param(g, "W", 2, (int[]){ 3, 4 }, NULL);
+    nb_node *b = nb_param(g, "b", 1, (int[]){ 4 }, NULL);
+    nb_node *lab = nb_constant(g, "labels", 1, (int[]){ 8 }, NULL);
+    nb_node *L = nb_softmax_xent(g, nb_relu(g, nb_add(g, nb_matmul(g, X, W), b)), lab);
+    nb_status s = L ? nb_backward(g, L) : nb_error(g);
+    if (s == NB_OK)
+        s = nb_lookup(g, "W") == W ? NB_OK : NB_ERR_ARG;
+    nb_graph_free(g);
+    return s;
+}
+
+static void allocation_failure_is_an_error(void)
+{
+    int failures = 0, s;
+    for (long n = 0; (nb__alloc_fail_after(n), s = build_and_run()) != NB_OK; n++) {
+        CHECK(s == NB_ERR_NOMEM);
+        failures++;
+        if (n > 1000)
+            break;
+    }
+    nb__alloc_fail_after(-1);
+    CHECK(s == NB_OK && failures >= 10);
+}
+
+/* sigmoid: fused and gate-by-gate agree wherever the composition is
+ * finite and exact (its reciprocal gate's local gradient -y^2 still a normal
+ * number; past that the composition itself loses its digits), and the fused
+ * op is finite in value and gradient for |x| <= 1000 */
+static void sigmoid_is_stable(nb_dtype dtype)
+{
+    nb_graph *g = nb_graph_new(dtype);
+    nb_node *x = nb_scalar(g, "x", 0);
+    nb_node *fused = nb_sigmoid(g, x);
+    nb_node *gates = nb_reciprocal(g, nb_add_const(g, nb_exp(g, nb_mul_const(g, x, -1)), 1));
+    double tol = dtype == NB_F32 ? 1e-6 : 1e-15, dtol = dtype == NB_F32 ? 1e-5 : 1e-13;
+    double tiny = dtype == NB_F32 ? 1.1754943508222875e-38 : 2.2250738585072014e-308;
+    int compared = 0;
+
+    for (double v = -1000; v <= 1000; v += 0.5) {
+        nb_set_scalar(x, v);
+        CHECK(nb_forward(g, fused) == NB_OK && nb_backward(g, fused) == NB_OK);
+        double y = nb_value_scalar(fused), dy = nb_grad_scalar(x);
+        CHECK(isfinite(y) && isfinite(dy) && y >= 0 && y <= 1 && dy >= 0);
+        nb_status s = nb_forward(g, gates);
+        if (s != NB_OK || nb_backward(g, gates) != NB_OK || !isfinite(nb_grad_scalar(x)) ||
+            y * y < tiny)
+            continue;
+        compared++;
+        CHECK_NEAR(nb_value_scalar(gates), y, tol * fmax(1, y));
+        CHECK_NEAR(nb_grad_scalar(x), dy, dtol * dy);
+    }
+    CHECK(compared > (dtype == NB_F32 ? 200 : 1000));
+    nb_graph_free(g);
+}
+
+/* Big logits: softmax, cross-entropies and bce stay finite and exact. */
+static void losses_are_stable(nb_dtype dtype)
+{
+    nb_graph *g = nb_graph_new(dtype);
+    nb_node *s = nb_variable(g, "s", 2, (int[]){ 2, 3 },
+                             (double[]){ 1000, -1000, 0, -1000, 999, 1000 });
+    nb_node *lab = nb_constant(g, "lab", 1, (int[]){ 2 }, (double[]){ 1, 2 });
+    nb_node *xent = nb_softmax_xent(g, s, lab);
+
+    CHECK(nb_backward(g, xent) == NB_OK);
+    /* row 1: lse = 1000, loss 2000; row 2: lse = 1000 + log(1 + e^-1), loss that */
+    CHECK_NEAR(nb_value_scalar(xent), (2000 + log1p(exp(-1.0))) / 2, 1e-3);
+    CHECK_NEAR(nb_grad_at(s, 0), 0.5, 1e-6);
+    CHECK_NEAR(nb_grad_at(s, 1), -0.5, 1e-6);
+    nb_node *sm = nb_softmax(g, s);
+    CHECK(nb_forward(g, sm) == NB_OK && nb_value_at(sm, 0) == 1);
+    nb_node *x = nb_variable(g, "x", 1, (int[]){ 4 }, (double[]){ -1000, 1000, -800, 800 });
+    nb_node *t = nb_constant(g, "t", 1, (int[]){ 4 }, (double[]){ 1, 0, 0, 1 });
+    nb_node *bce = nb_bce_logits(g, x, t);
+    CHECK(nb_backward(g, bce) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(bce), (1000 + 1000 + 0 + 0) / 4.0, 1e-3);
+    CHECK_NEAR(nb_grad_at(x, 0), -0.25, 1e-7);
+    CHECK_NEAR(nb_grad_at(x, 1), 0.25, 1e-7);
+    CHECK_NEAR(nb_grad_at(x, 3), 0, 1e-7);
+    nb_graph_free(g);
+}
+
+static void local_grads_are_the_slides(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", -2), *y = nb_scalar(g, "y", 5);
+    nb_node *m = nb_mul(g, x, y), *mx = nb_max(g, x, y), *e = nb_exp(g, x);
+    double v;
+
+    CHECK(nb_local_grad(g, m, 0, &v) == NB_OK && v == 5);
+    CHECK(nb_local_grad(g, m, 1, &v) == NB_OK && v == -2);
+    CHECK(nb_local_grad(g, mx, 0, &v) == NB_OK && v == 0);
+    CHECK(nb_local_grad(g, mx, 1, &v) == NB_OK && v == 1);
+    CHECK(nb_local_grad(g, e, 0, &v) == NB_OK && v == exp(-2.0));
+    CHECK(nb_local_grad(g, e, 1, &v) == NB_ERR_ARG);
+    CHECK(nb_local_grad(g, x, 0, &v) == NB_ERR_ARG);
+    CHECK(nb_backward(g, m) == NB_OK);     /* local_grad left the gradients alone */
+    CHECK(nb_local_grad(g, m, 0, &v) == NB_OK && nb_grad_scalar(x) == 5);
+    CHECK(strcmp(nb_op_name(m), "mul") == 0 && strcmp(nb_op_name(x), "variable") == 0);
+    CHECK(nb_input(m, 1) == y && nb_arity(m) == 2 && nb_input(m, 2) == NULL);
+    nb_graph_free(g);
+}
+
+/* the checker itself: a kink inside the finite-difference step fails */
+static void gradcheck_reports_a_mismatch(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 0), *r = nb_relu(g, x);
+    nb_gradcheck_result res;
+
+    CHECK(nb_gradcheck(g, r, &x, 1, NULL, &res) == NB_OK);
+    CHECK(!res.pass && res.analytic == 0 && fabs(res.numeric - 0.5) < 1e-9);
+    nb_set_scalar(x, 1);
+    CHECK(nb_gradcheck(g, r, &x, 1, NULL, &res) == NB_OK && res.pass);
+    CHECK(nb_value_scalar(x) == 1 && nb_value_scalar(r) == 1);   /* restored */
+    nb_graph_free(g);
+}
+
+int main(void)
+{
+    fan_out_adds_gradients();
+    backward_overwrites_and_accumulates_on_request();
+    tensor_root_needs_a_seed();
+    replay_recomputes_in_place();
+    gradients_only_where_needed();
+    million_node_chain_runs_without_recursion();
+    errors_name_the_op_and_shapes();
+    allocation_failure_is_an_error();
+    sigmoid_is_stable(NB_F64);
+    sigmoid_is_stable(NB_F32);
+    losses_are_stable(NB_F64);
+    losses_are_stable(NB_F32);
+    local_grads_are_the_slides();
+    gradcheck_reports_a_mismatch();
+    return check_summary();
+}
