@@ -297,6 +297,16 @@ NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves
                               size_t n_leaves, const nb_gradcheck_opts *opts,
                               nb_gradcheck_result *results);
 
+/* ---- Library -------------------------------------------------------------
+ * Matrix products go through OpenBLAS when the library was built with it
+ * (meson option openblas, on where found), else through a portable C
+ * kernel.  nb_set_threads(n > 0) sets OpenBLAS's thread count for the
+ * process; it returns the count in effect (always 1 without OpenBLAS).
+ * nb_backend() describes the backend, e.g. "OpenBLAS (...; core Haswell;
+ * 1 thread)"; a static string, overwritten by the next call. */
+NB_API int         nb_set_threads(int n);
+NB_API const char *nb_backend(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,13 @@
 
 #include <stdint.h>
 
+#ifndef NB_HAVE_OPENBLAS
+#define NB_HAVE_OPENBLAS 0
+#endif
+/* matmul goes through OpenBLAS when built with it and this is set (the
+ * default); tests clear it to compare the portable kernel. */
+extern int nb__blas_enabled;
+
 /* ---- Arena: the graph's bump allocator -------------------------------- */
 
 typedef struct nb__block nb__block;

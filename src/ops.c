@@ -5,8 +5,15 @@
  * primitives with no backward of their own, are at the end of this file. */
 #include "internal.h"
 
+#include <assert.h>
+#include <limits.h>
 #include <string.h>
+#if NB_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 #include <tgmath.h>   /* exp, log, ... pick float or double by argument type */
+
+int nb__blas_enabled = NB_HAVE_OPENBLAS;
 
 /* ONCE(...) keeps what is type-independent (shape rules, constructors,
  * helpers) to the first pass; K(name) names a kernel for this pass's T. */
@@ -14,6 +21,7 @@
 #define ONCE(...) __VA_ARGS__
 #define T double
 #define K(name) name##_f64
+#define NB_GEMM cblas_dgemm
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
@@ -21,16 +29,19 @@
 #undef ONCE
 #undef T
 #undef K
+#undef NB_GEMM
 
 #define NB_ONCE 0
 #define ONCE(...)
 #define T float
 #define K(name) name##_f32
+#define NB_GEMM cblas_sgemm
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
 #undef T
 #undef K
+#undef NB_GEMM
 
 const nb__op_def nb__ops[NB_OP_COUNT] = {
     [NB_OP_LEAF] = { "leaf", 0, NULL, { NULL, NULL }, { NULL, NULL } },
