@@ -1,0 +1,380 @@
+/* nabla_nn.h - models on top of the nabla engine: data loading (CSV, gzipped
+ * IDX), standardisation, seeded splits and mini-batches, linear layers and
+ * MLPs as graphs, losses, SGD, and a training loop.  Built on nabla.h alone.
+ *
+ * A model owns one graph holding its parameters ("W1", "b1", "W2", ...).
+ * For each batch size it builds, once, a "head": constant input leaves, the
+ * forward expression and the loss.  A training step overwrites the inputs,
+ * replays the head (nb_forward + nb_backward) and updates the parameters:
+ * after the first step nothing is allocated.
+ *
+ *     nb_data all = {0}, train = {0}, test = {0};
+ *     nb_err err = {0};
+ *     if (nb_csv_load("data/iris.csv", NULL, &all, &err) != NB_OK ||
+ *         nb_data_split(&all, 0.2, 42, &train, &test, &err) != NB_OK)
+ *         fprintf(stderr, "%s\n", err.msg);
+ *     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 4, 3 },
+ *                            .n_widths = 2, .loss = NB_LOSS_XENT }, &err);
+ *     nb_train_result r;
+ *     nb_train(m, &train, &test, &(nb_train_opts){ .epochs = 200,
+ *              .lr = 0.1 }, &r, &err);
+ *     nb_mlp_free(m);
+ *
+ * Errors.  Functions that can fail return an nb_status (NB_OK is 0) and, if
+ * err is not NULL, fill it with the code and a message that names the file,
+ * line and column, or the model and shapes involved.  Nothing here prints
+ * (except the training progress a caller asks for), exits or aborts.
+ * Output structs are left zeroed on failure, so freeing them is always safe.
+ *
+ * Reproducibility.  Every random choice (initialisation, splits, shuffles)
+ * comes from nb_rng, a xoshiro256** generator seeded with splitmix64: the
+ * same seed gives the same numbers on every machine.
+ */
+#ifndef NABLA_NN_H
+#define NABLA_NN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nabla.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ------------------------------------------------------------- */
+
+/* Status codes beyond the engine's (nb_status values). */
+#define NB_ERR_IO     ((nb_status)-100) /* a file cannot be opened or read */
+#define NB_ERR_FORMAT ((nb_status)-101) /* a file's contents are malformed */
+
+typedef struct nb_err {
+    nb_status code;
+    char      msg[512];
+} nb_err;
+
+/* Record code and a printf-style message in err (if err is not NULL);
+ * returns code.  For code built on this layer, like the command line. */
+NB_API nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* nb_status_str() extended with this header's codes. */
+NB_API const char *nb_nn_status_str(nb_status s);
+
+/* ---- Random numbers ------------------------------------------------------ */
+
+typedef struct nb_rng {
+    uint64_t s[4];
+} nb_rng;
+
+/* Seed the xoshiro256** state from seed through splitmix64. */
+NB_API void     nb_rng_seed(nb_rng *r, uint64_t seed);
+NB_API uint64_t nb_rng_next(nb_rng *r);
+NB_API double   nb_rng_uniform(nb_rng *r);        /* [0, 1), 53 bits */
+NB_API double   nb_rng_normal(nb_rng *r);         /* N(0, 1), Box-Muller */
+NB_API size_t   nb_rng_below(nb_rng *r, size_t n); /* [0, n), unbiased; 0 if n is 0 */
+/* Fisher-Yates shuffle of idx[0..n-1]. */
+NB_API void     nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
+
+/* ---- Data sets ------------------------------------------------------------
+ * n rows of d features and one target each.  The target is a class index
+ * 0..n_classes-1 (classification) or a value (regression, n_classes 0).
+ * x and y are malloc'd and owned by the struct: nb_data_free() releases them
+ * and zeroes it (a zeroed struct is empty and safe to free). */
+typedef struct nb_data {
+    size_t  n;         /* rows */
+    int     d;         /* features per row */
+    double *x;         /* n x d features, row-major */
+    double *y;         /* n targets */
+    int     n_classes; /* 0: regression or unknown */
+} nb_data;
+
+NB_API void nb_data_free(nb_data *data);
+/* An empty data set of n rows and d features (zeros); NB_ERR_NOMEM. */
+NB_API nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err);
+/* n_classes, or if that is 0, 1 + the largest target after checking that
+ * every target is a whole number >= 0; -1 if one is not (regression). */
+NB_API int nb_data_classes(const nb_data *data);
+
+typedef enum nb_csv_header {
+    NB_CSV_HEADER_AUTO = 0, /* the first line is a header if a field is not a number */
+    NB_CSV_HEADER_YES,
+    NB_CSV_HEADER_NO
+} nb_csv_header;
+
+typedef struct nb_csv_opts {
+    nb_csv_header header;
+    /* The target column: 0 (default) the last; k > 0 the k-th (1-based);
+     * k < 0 the |k|-th from the end.  target_name, if set, picks the
+     * column by its header name instead. */
+    int         target;
+    const char *target_name;
+    int         no_target; /* every column is a feature; y is all zeros */
+} nb_csv_opts;
+
+/* Load a numeric CSV file (plain or gzip-compressed, chosen by content) into
+ * out.  Fields are separated by commas, or if the first line has none, by
+ * blanks.  Blank lines are skipped.  A header line is either column names
+ * ("TV,radio,newspaper,sales") or scikit-learn's "n,d,class names..."
+ * ("150,4,setosa,versicolor,virginica"), which sets n_classes and is
+ * checked against the rows read.  opts NULL: the defaults.
+ * Errors: NB_ERR_IO (cannot open/read), NB_ERR_FORMAT ("iris.csv:7:12: field
+ * 3: expected a number, found 'x'", a row with the wrong number of fields,
+ * no data rows), NB_ERR_NOMEM.  out is zeroed first. */
+NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out,
+                             nb_err *err);
+
+/* Standardisation: x' = (x - mean) / std per feature, population std (over
+ * n); a constant feature (std 0) is only centred.  Fit on the training set,
+ * apply to every set.  nb_scaler_free() releases mean and std. */
+typedef struct nb_scaler {
+    int     d;
+    double *mean;
+    double *std;
+} nb_scaler;
+
+NB_API nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err);
+/* NB_ERR_SHAPE if data->d differs from the scaler's. */
+NB_API nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err);
+NB_API void      nb_scaler_free(nb_scaler *s);
+
+/* Seeded train/test split: rows are shuffled with nb_rng seeded by seed,
+ * the first round(n * test_fraction) go to test (in shuffled order), the
+ * rest to train.  train and test are new copies (free both); n_classes is
+ * kept.  NB_ERR_ARG unless 0 <= test_fraction < 1 and train gets a row. */
+NB_API nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
+                               nb_data *train, nb_data *test, nb_err *err);
+
+/* Mini-batches over a data set: nb_batches_next() hands out row indices of
+ * up to `batch` rows (the last batch of an epoch may be shorter) and 0 at
+ * the end of the epoch; nb_batches_epoch() starts the next one, reshuffled
+ * if shuffle was set.  The order array is malloc'd; nb_batches_free(). */
+typedef struct nb_batches {
+    size_t *order;
+    size_t  n, batch, pos;
+    int     shuffle;
+    nb_rng  rng;
+} nb_batches;
+
+NB_API nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle,
+                                 uint64_t seed, nb_err *err);
+NB_API void      nb_batches_epoch(nb_batches *b);
+NB_API size_t    nb_batches_next(nb_batches *b, const size_t **idx);
+NB_API void      nb_batches_free(nb_batches *b);
+
+/* ---- IDX files (MNIST, Fashion-MNIST) ------------------------------------ */
+
+/* An unsigned-byte IDX array: rank dims, size = their product bytes. */
+typedef struct nb_idx {
+    int            rank;
+    int            dim[4];
+    size_t         size;
+    unsigned char *data; /* malloc'd; nb_idx_free() */
+} nb_idx;
+
+/* Load a gzipped (or plain) IDX file of unsigned bytes (type 0x08, rank 1
+ * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_FORMAT (bad
+ * magic, or truncated: fewer bytes than the header promises).  out is
+ * zeroed first. */
+NB_API nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err);
+NB_API void      nb_idx_free(nb_idx *idx);
+
+#define NB_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Fashion-MNIST from dir (NULL: NB_FASHION_MNIST_DIR), the four files
+ * train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-*: train
+ * 60000 and test 10000 rows of 784 pixels / 255 in [0, 1], 10 classes.
+ * A missing or truncated file gives an error naming it and the Debian
+ * package dataset-fashion-mnist.  train and test are zeroed first. */
+NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test,
+                                       nb_err *err);
+
+/* ---- Layers -------------------------------------------------------------- */
+
+typedef enum nb_act {
+    NB_ACT_NONE = 0,
+    NB_ACT_SIGMOID,
+    NB_ACT_TANH,
+    NB_ACT_RELU
+} nb_act;
+
+/* The activation's node (x itself for NB_ACT_NONE); NULL on error. */
+NB_API nb_node *nb_activate(nb_graph *g, nb_node *x, nb_act act);
+/* "none", "sigmoid", "tanh", "relu"; parse returns -1 for an unknown name. */
+NB_API const char *nb_act_name(nb_act act);
+NB_API int         nb_act_parse(const char *name);
+
+/* Weight initialisation of a linear layer of fan_in inputs and fan_out
+ * outputs.  Biases always start at 0.
+ *   AUTO   HE for ReLU, GLOROT otherwise
+ *   NORMAL W ~ N(0, std^2), std from the model's init_std (default 0.01:
+ *          the lecture's weight_init_std)
+ *   HE     W ~ N(0, 2 / fan_in)
+ *   GLOROT W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+ *   ZERO   W = 0 (linear models) */
+typedef enum nb_init {
+    NB_INIT_AUTO = 0,
+    NB_INIT_NORMAL,
+    NB_INIT_HE,
+    NB_INIT_GLOROT,
+    NB_INIT_ZERO
+} nb_init;
+
+/* Parameters of a linear layer y = x W + b in g: W (in x out) named wname,
+ * b (out) named bname, W drawn from rng (row-major order) as init says.
+ * Returns NB_OK or the graph's error (duplicate name, bad size). */
+NB_API nb_status nb_linear_params(nb_graph *g, const char *wname, const char *bname,
+                                  int in, int out, nb_init init, double std, nb_act act,
+                                  nb_rng *rng, nb_node **W, nb_node **b);
+/* x W + b for x (rows x in): (rows x out); NULL on error. */
+NB_API nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *W, nb_node *b);
+
+/* ---- Losses ---------------------------------------------------------------
+ * Each a mean over the batch, computed by the engine's fused, stable ops.
+ * out is the model's (rows x k) output; target is, per loss:
+ *   MSE, L1  (rows x k) values                 mean((out - t)^2), mean|out - t|
+ *   BCE      (rows x 1) 0/1 labels, k = 1      binary cross-entropy on logits
+ *   XENT     (rows) class indices, k classes   softmax cross-entropy
+ *   HINGE    (rows) class indices              multiclass SVM hinge */
+typedef enum nb_loss {
+    NB_LOSS_MSE = 0,
+    NB_LOSS_L1,
+    NB_LOSS_BCE,
+    NB_LOSS_XENT,
+    NB_LOSS_HINGE
+} nb_loss;
+
+NB_API nb_node    *nb_loss_node(nb_graph *g, nb_loss loss, nb_node *out, nb_node *target);
+NB_API const char *nb_loss_name(nb_loss loss); /* "mse", "l1", "bce", "xent", "hinge" */
+NB_API int         nb_loss_parse(const char *name); /* -1 if unknown */
+/* 1 for BCE, XENT and HINGE, whose targets are classes. */
+NB_API int         nb_loss_is_classifier(nb_loss loss);
+
+/* ---- SGD ------------------------------------------------------------------
+ * For each parameter p of the graph (nb_param_at order), with gradient g:
+ *     g' = g + weight_decay * p
+ *     v  = momentum * v + g'          (v starts at 0; skipped if momentum 0)
+ *     p  = p - lr * v                 (or p - lr * g' without momentum)
+ * as PyTorch's SGD does.  Weight decay applies to every parameter. */
+typedef struct nb_sgd_opts {
+    double lr;
+    double momentum;
+    double weight_decay;
+} nb_sgd_opts;
+
+typedef struct nb_sgd nb_sgd;
+
+/* An optimiser for the parameters g has now (add them first).  Velocity
+ * buffers are allocated here, once.  NULL on error (err says why). */
+NB_API nb_sgd   *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err);
+NB_API void      nb_sgd_free(nb_sgd *o);
+/* One update from the gradients of the last nb_backward; parameters
+ * without a gradient are left alone.  Allocates nothing. */
+NB_API nb_status nb_sgd_step(nb_sgd *o);
+NB_API void      nb_sgd_zero_grad(nb_sgd *o); /* nb_zero_grad of its graph */
+NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
+
+/* ---- MLP models ------------------------------------------------------------
+ * widths[0] inputs, widths[1..n-2] hidden layers with activation act,
+ * widths[n-1] outputs with no activation (the loss applies the softmax or
+ * sigmoid).  Two widths give linear, logistic or softmax regression.
+ * Parameters "W1", "b1", ... "W<n-1>", "b<n-1>", drawn in that order from
+ * one nb_rng seeded with seed.  l1 and l2 add l1 * sum|W| + l2 * sum W^2
+ * over the weights (not biases) to the training loss. */
+typedef struct nb_mlp_opts {
+    nb_dtype   dtype;   /* NB_F64 (default) or NB_F32 */
+    const int *widths;
+    int        n_widths; /* >= 2 */
+    nb_act     act;
+    nb_loss    loss;
+    nb_init    init;
+    double     init_std; /* NB_INIT_NORMAL; 0 means 0.01 */
+    uint64_t   seed;
+    double     l1, l2;
+} nb_mlp_opts;
+
+typedef struct nb_mlp nb_mlp;
+
+/* A head: the graph for one batch size, built once and replayed.  x and t
+ * are constant leaves to overwrite (x rows x in; t as nb_loss says), out
+ * the (rows x outputs) scores or predictions, data_loss the loss alone,
+ * loss data_loss plus the penalties.  Owned by the model. */
+typedef struct nb_head {
+    int      rows;
+    nb_node *x, *t, *out, *data_loss, *loss;
+} nb_head;
+
+/* NULL on error (err says why).  nb_mlp_free releases the model, its graph
+ * and heads; NULL is a no-op. */
+NB_API nb_mlp   *nb_mlp_new(const nb_mlp_opts *opts, nb_err *err);
+NB_API void      nb_mlp_free(nb_mlp *m);
+NB_API nb_graph *nb_mlp_graph(const nb_mlp *m);              /* borrowed */
+NB_API const nb_mlp_opts *nb_mlp_options(const nb_mlp *m);   /* widths copied */
+/* A parameter by name ("W1", "b2"): nb_lookup on the model's graph. */
+NB_API nb_node  *nb_mlp_param(const nb_mlp *m, const char *name);
+/* The head for batches of rows rows, built on the first call (up to 16
+ * sizes per model).  NULL on error. */
+NB_API const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err);
+/* Copy rows idx[0..h->rows-1] of data into h->x and h->t, converting to the
+ * graph's dtype.  NB_ERR_SHAPE if data->d is not the model's input width;
+ * NB_ERR_ARG for a class label out of range. */
+NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,
+                             const size_t *idx, nb_err *err);
+/* forward + backward of h->loss, then o's update; *loss gets the loss
+ * before the update (may be NULL). */
+NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss,
+                             nb_err *err);
+
+/* Metrics over a whole data set, in batches of at most 1000 rows. */
+typedef struct nb_eval {
+    double loss;     /* mean data loss (no penalties) */
+    double accuracy; /* classifiers; NaN for regression */
+    double r2;       /* regression with one output: 1 - SSE/SST; NaN otherwise */
+} nb_eval;
+
+NB_API nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *err);
+/* The outputs for rows x (rows x in, row-major doubles) into out (rows x
+ * outputs): scores, logits or predictions.  Builds a head for rows. */
+NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out,
+                                nb_err *err);
+
+/* ---- Training -------------------------------------------------------------- */
+
+typedef struct nb_train_opts {
+    int         epochs;       /* >= 1 */
+    int         batch;        /* rows per step; 0: the whole training set */
+    double      lr;
+    double      momentum;
+    double      weight_decay;
+    uint64_t    seed;         /* shuffling */
+    int         no_shuffle;   /* keep the data order (full-batch GD) */
+    int         eval_every;   /* evaluate the test set every k epochs (0: 1) */
+    FILE       *progress;     /* progress lines; NULL: silent */
+    const char *loss_csv;     /* write "epoch,train_loss,test_loss,test_accuracy" */
+} nb_train_opts;
+
+typedef struct nb_train_result {
+    int    epochs;
+    double train_loss;         /* mean training loss of the last epoch */
+    double test_loss;          /* NaN without a test set */
+    double test_accuracy;      /* classifiers; NaN otherwise */
+    double test_r2;            /* regression; NaN otherwise */
+    double seconds;            /* training loop only */
+    double samples_per_second;
+} nb_train_result;
+
+/* Train m on train with SGD, evaluating on test (may be NULL) as it goes,
+ * printing one line per evaluated epoch to opts->progress (a live bar
+ * between them when it is a terminal).  res (may be NULL) gets the final
+ * figures.  Errors: bad options (NB_ERR_ARG), data that does not fit the
+ * model (NB_ERR_SHAPE), a non-finite loss (NB_ERR_NONFINITE: lower the
+ * learning rate), the loss CSV not writable (NB_ERR_IO). */
+NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
+                          const nb_train_opts *opts, nb_train_result *res, nb_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NABLA_NN_H */

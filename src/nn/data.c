@@ -1,0 +1,199 @@
+/* data.c - data sets in memory: allocation, class counting, standardisation,
+ * seeded train/test splits and mini-batch orders.  File formats live in
+ * csv.c and idx.c. */
+#include "nabla_nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nb_data_free(nb_data *data)
+{
+    if (!data)
+        return;
+    free(data->x);
+    free(data->y);
+    *data = (nb_data){ 0 };
+}
+
+nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
+{
+    *data = (nb_data){ 0 };
+    if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
+        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
+    data->x = calloc(n * (size_t)d, sizeof(double));
+    data->y = calloc(n, sizeof(double));
+    if (!data->x || !data->y) {
+        nb_data_free(data);
+        return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu x %d values", n, d);
+    }
+    data->n = n;
+    data->d = d;
+    return NB_OK;
+}
+
+int nb_data_classes(const nb_data *data)
+{
+    if (data->n_classes > 0)
+        return data->n_classes;
+    double top = -1;
+    for (size_t i = 0; i < data->n; i++) {
+        double y = data->y[i];
+        if (!(y >= 0) || y != floor(y) || y > 1e6)
+            return -1;
+        if (y > top)
+            top = y;
+    }
+    return (int)top + 1;
+}
+
+/* ---- Standardisation ------------------------------------------------------ */
+
+void nb_scaler_free(nb_scaler *s)
+{
+    if (!s)
+        return;
+    free(s->mean);
+    free(s->std);
+    *s = (nb_scaler){ 0 };
+}
+
+nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
+{
+    *s = (nb_scaler){ 0 };
+    if (!data || data->n == 0 || data->d < 1)
+        return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
+    size_t d = (size_t)data->d;
+    s->mean = calloc(d, sizeof(double));
+    s->std = calloc(d, sizeof(double));
+    if (!s->mean || !s->std) {
+        nb_scaler_free(s);
+        return nb_err_set(err, NB_ERR_NOMEM, "scaler: out of memory");
+    }
+    s->d = data->d;
+    for (size_t i = 0; i < data->n; i++)
+        for (size_t j = 0; j < d; j++)
+            s->mean[j] += data->x[i * d + j];
+    for (size_t j = 0; j < d; j++)
+        s->mean[j] /= (double)data->n;
+    /* two passes: sum (x - mean)^2 loses nothing to cancellation */
+    for (size_t i = 0; i < data->n; i++)
+        for (size_t j = 0; j < d; j++) {
+            double t = data->x[i * d + j] - s->mean[j];
+            s->std[j] += t * t;
+        }
+    for (size_t j = 0; j < d; j++) {
+        s->std[j] = sqrt(s->std[j] / (double)data->n);
+        if (s->std[j] == 0)
+            s->std[j] = 1;  /* a constant feature is only centred */
+    }
+    return NB_OK;
+}
+
+nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err)
+{
+    if (!s || !data || s->d != data->d)
+        return nb_err_set(err, NB_ERR_SHAPE, "scaler: fitted on %d features, data has %d",
+                          s ? s->d : 0, data ? data->d : 0);
+    size_t d = (size_t)data->d;
+    for (size_t i = 0; i < data->n; i++)
+        for (size_t j = 0; j < d; j++)
+            data->x[i * d + j] = (data->x[i * d + j] - s->mean[j]) / s->std[j];
+    return NB_OK;
+}
+
+/* ---- Train/test split ----------------------------------------------------- */
+
+static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_data *out,
+                           nb_err *err)
+{
+    nb_status s = nb_data_alloc(out, n, all->d, err);
+    if (s != NB_OK)
+        return s;
+    size_t d = (size_t)all->d;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out->x + i * d, all->x + idx[i] * d, d * sizeof(double));
+        out->y[i] = all->y[idx[i]];
+    }
+    out->n_classes = all->n_classes;
+    return NB_OK;
+}
+
+nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
+                        nb_data *train, nb_data *test, nb_err *err)
+{
+    *train = (nb_data){ 0 };
+    *test = (nb_data){ 0 };
+    if (!(test_fraction >= 0 && test_fraction < 1))
+        return nb_err_set(err, NB_ERR_ARG, "split: test fraction %g is not in [0, 1)",
+                          test_fraction);
+    size_t n_test = (size_t)floor((double)all->n * test_fraction + 0.5);
+    if (n_test >= all->n)
+        return nb_err_set(err, NB_ERR_ARG, "split: %zu rows leave none for training",
+                          all->n);
+    size_t *idx = malloc(all->n * sizeof *idx);
+    if (!idx)
+        return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
+    for (size_t i = 0; i < all->n; i++)
+        idx[i] = i;
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    nb_rng_shuffle(&r, idx, all->n);
+    nb_status s = NB_OK;
+    if (n_test > 0)
+        s = copy_rows(all, idx, n_test, test, err);
+    if (s == NB_OK)
+        s = copy_rows(all, idx + n_test, all->n - n_test, train, err);
+    free(idx);
+    if (s != NB_OK) {
+        nb_data_free(train);
+        nb_data_free(test);
+    }
+    return s;
+}
+
+/* ---- Mini-batches ------------------------------------------------------------ */
+
+nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, uint64_t seed,
+                          nb_err *err)
+{
+    *b = (nb_batches){ 0 };
+    if (n == 0 || batch == 0)
+        return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
+    b->order = malloc(n * sizeof *b->order);
+    if (!b->order)
+        return nb_err_set(err, NB_ERR_NOMEM, "batches: out of memory");
+    for (size_t i = 0; i < n; i++)
+        b->order[i] = i;
+    b->n = n;
+    b->batch = batch < n ? batch : n;
+    b->shuffle = shuffle;
+    nb_rng_seed(&b->rng, seed);
+    nb_batches_epoch(b);
+    return NB_OK;
+}
+
+void nb_batches_epoch(nb_batches *b)
+{
+    b->pos = 0;
+    if (b->shuffle)
+        nb_rng_shuffle(&b->rng, b->order, b->n);
+}
+
+size_t nb_batches_next(nb_batches *b, const size_t **idx)
+{
+    if (b->pos >= b->n)
+        return 0;
+    size_t rows = b->n - b->pos < b->batch ? b->n - b->pos : b->batch;
+    *idx = b->order + b->pos;
+    b->pos += rows;
+    return rows;
+}
+
+void nb_batches_free(nb_batches *b)
+{
+    if (!b)
+        return;
+    free(b->order);
+    *b = (nb_batches){ 0 };
+}

@@ -1,0 +1,158 @@
+/* idx.c - IDX arrays of unsigned bytes (the MNIST format), gzipped or plain,
+ * and the Fashion-MNIST data set built from four of them. */
+#include "nabla_nn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+void nb_idx_free(nb_idx *idx)
+{
+    if (!idx)
+        return;
+    free(idx->data);
+    *idx = (nb_idx){ 0 };
+}
+
+/* Read up to n bytes; returns how many came (short at end of file).  *zmsg
+ * gets zlib's message if it reported an error (a cut-off gzip stream). */
+static size_t read_bytes(gzFile f, unsigned char *dst, size_t n, const char **zmsg)
+{
+    size_t got = 0;
+
+    *zmsg = NULL;
+    while (got < n) {
+        size_t want = n - got < (1u << 30) ? n - got : (1u << 30);
+        int k = gzread(f, dst + got, (unsigned)want);
+        if (k <= 0) {
+            int code = Z_OK;
+            const char *m = gzerror(f, &code);
+            if (k < 0 || (code != Z_OK && code != Z_STREAM_END))
+                *zmsg = m;
+            break;
+        }
+        got += (size_t)k;
+    }
+    return got;
+}
+
+static nb_status truncated(const char *path, const char *what, size_t want, size_t got,
+                           const char *zmsg, nb_err *err)
+{
+    return nb_err_set(err, NB_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, the file has %zu%s%s",
+                      path, what, want, got, zmsg ? ": " : "", zmsg ? zmsg : "");
+}
+
+/* Magic 00 00 08 rank, then rank big-endian 32-bit sizes. */
+static nb_status read_header(gzFile f, const char *path, nb_idx *out, nb_err *err)
+{
+    unsigned char h[4 + 16];
+    const char *zmsg;
+    size_t got = read_bytes(f, h, 4, &zmsg);
+
+    if (got < 4)
+        return truncated(path, "the header", 4, got, zmsg, err);
+    if (h[0] != 0 || h[1] != 0 || h[2] != 0x08 || h[3] < 1 || h[3] > 4)
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "%s: not an IDX file of unsigned bytes (magic %02x %02x %02x %02x)",
+                          path, h[0], h[1], h[2], h[3]);
+    out->rank = h[3];
+    size_t nd = 4 * (size_t)out->rank;
+    if ((got = read_bytes(f, h + 4, nd, &zmsg)) < nd)
+        return truncated(path, "the header", 4 + nd, 4 + got, zmsg, err);
+    out->size = 1;
+    for (int i = 0; i < out->rank; i++) {
+        const unsigned char *p = h + 4 + 4 * i;
+        uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (v == 0 || v > 0x7fffffff || out->size > SIZE_MAX / v)
+            return nb_err_set(err, NB_ERR_FORMAT, "%s: dimension %d has bad size %lu", path,
+                              i + 1, (unsigned long)v);
+        out->dim[i] = (int)v;
+        out->size *= v;
+    }
+    return NB_OK;
+}
+
+nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
+{
+    *out = (nb_idx){ 0 };
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
+    nb_status s = read_header(f, path, out, err);
+    if (s == NB_OK && !(out->data = malloc(out->size)))
+        s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, out->size);
+    if (s == NB_OK) {
+        const char *zmsg;
+        size_t got = read_bytes(f, out->data, out->size, &zmsg);
+        if (got < out->size)
+            s = truncated(path, "the data", out->size, got, zmsg, err);
+    }
+    gzclose(f);
+    if (s != NB_OK)
+        nb_idx_free(out);
+    return s;
+}
+
+/* ---- Fashion-MNIST ------------------------------------------------------------ */
+
+static const char pkg_hint[] =
+    " (Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
+    "apt-get install dataset-fashion-mnist, or give the directory that holds the files)";
+
+/* images (n x 28 x 28) and labels (n) of one part into out. */
+static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_err *err)
+{
+    char ipath[4096], lpath[4096];
+    nb_idx im = { 0 }, lb = { 0 };
+
+    snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, stem);
+    snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
+    nb_status s = nb_idx_load(ipath, &im, err);
+    if (s == NB_OK)
+        s = nb_idx_load(lpath, &lb, err);
+    if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0]))
+        s = nb_err_set(err, NB_ERR_FORMAT, "%s, %s: expected n x 28 x 28 images and n labels",
+                       ipath, lpath);
+    if (s == NB_OK)
+        s = nb_data_alloc(out, (size_t)im.dim[0], im.dim[1] * im.dim[2], err);
+    for (size_t i = 0; s == NB_OK && i < im.size; i++)
+        out->x[i] = im.data[i] / 255.0;
+    for (size_t i = 0; s == NB_OK && i < lb.size; i++) {
+        if (lb.data[i] > 9)
+            s = nb_err_set(err, NB_ERR_FORMAT, "%s: label %zu is %d, not 0..9", lpath, i,
+                           lb.data[i]);
+        else
+            out->y[i] = lb.data[i];
+    }
+    if (s == NB_OK)
+        out->n_classes = 10;
+    else
+        nb_data_free(out);
+    nb_idx_free(&im);
+    nb_idx_free(&lb);
+    return s;
+}
+
+nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test, nb_err *err)
+{
+    *train = (nb_data){ 0 };
+    *test = (nb_data){ 0 };
+    if (!dir)
+        dir = NB_FASHION_MNIST_DIR;
+    nb_status s = load_part(dir, "train", train, err);
+    if (s == NB_OK)
+        s = load_part(dir, "t10k", test, err);
+    if (s != NB_OK) {
+        nb_data_free(train);
+        nb_data_free(test);
+        if (err && (s == NB_ERR_IO || s == NB_ERR_FORMAT)) {
+            size_t len = strlen(err->msg);
+            snprintf(err->msg + len, sizeof err->msg - len, "%s", pkg_hint);
+        }
+    }
+    return s;
+}

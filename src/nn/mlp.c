@@ -1,0 +1,343 @@
+/* mlp.c - multilayer perceptrons (and, with no hidden layer, linear, logistic
+ * and softmax regression): parameters, one cached head per batch size,
+ * loading batches, one SGD step, evaluation and prediction.  The training
+ * loop is in train.c. */
+#include "nabla_nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HEADS 16
+#define EVAL_ROWS 1000
+
+struct nb_mlp {
+    nb_mlp_opts opts;
+    int        *widths;     /* copy of opts.widths */
+    int         n_layers;   /* n_widths - 1 */
+    nb_graph   *g;
+    nb_node   **W, **b;     /* per layer */
+    nb_node    *penalty;    /* l1 * sum|W| + l2 * sum W^2, or NULL */
+    nb_head     heads[MAX_HEADS];
+    int         n_heads;
+};
+
+static nb_status check_opts(const nb_mlp_opts *o, nb_err *err)
+{
+    if (!o || !o->widths || o->n_widths < 2)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: need at least two widths (inputs, outputs)");
+    for (int i = 0; i < o->n_widths; i++)
+        if (o->widths[i] < 1)
+            return nb_err_set(err, NB_ERR_ARG, "mlp: width %d is %d", i, o->widths[i]);
+    if ((unsigned)o->loss > NB_LOSS_HINGE || (unsigned)o->act > NB_ACT_RELU ||
+        (unsigned)o->init > NB_INIT_ZERO || (o->dtype != NB_F64 && o->dtype != NB_F32))
+        return nb_err_set(err, NB_ERR_ARG, "mlp: unknown loss, activation, init or dtype");
+    int out = o->widths[o->n_widths - 1];
+    if (nb_loss_is_classifier(o->loss) && o->loss != NB_LOSS_BCE && out < 2)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: %s needs at least 2 outputs (classes)",
+                          nb_loss_name(o->loss));
+    if (!nb_loss_is_classifier(o->loss) || o->loss == NB_LOSS_BCE) {
+        if (out != 1)
+            return nb_err_set(err, NB_ERR_ARG, "mlp: %s needs 1 output, not %d",
+                              nb_loss_name(o->loss), out);
+    }
+    if (!(o->l1 >= 0 && o->l2 >= 0))
+        return nb_err_set(err, NB_ERR_ARG, "mlp: penalties must be >= 0");
+    return NB_OK;
+}
+
+/* l1 * sum |W| + l2 * sum W^2 over the layers' weights. */
+static nb_node *penalty(nb_mlp *m)
+{
+    nb_graph *g = m->g;
+    nb_node *p = NULL;
+
+    for (int l = 0; l < m->n_layers; l++) {
+        nb_node *W = m->W[l], *t = NULL;
+        if (m->opts.l1 > 0)
+            t = nb_mul_const(g, nb_sum(g, nb_abs(g, W)), m->opts.l1);
+        if (m->opts.l2 > 0) {
+            nb_node *q = nb_mul_const(g, nb_sum(g, nb_mul(g, W, W)), m->opts.l2);
+            t = t ? nb_add(g, t, q) : q;
+        }
+        p = p ? nb_add(g, p, t) : t;
+    }
+    return p;
+}
+
+static nb_status build_params(nb_mlp *m, nb_err *err)
+{
+    nb_rng rng;
+    double std = m->opts.init_std > 0 ? m->opts.init_std : 0.01;
+
+    nb_rng_seed(&rng, m->opts.seed);
+    for (int l = 0; l < m->n_layers; l++) {
+        char wn[16], bn[16];
+        snprintf(wn, sizeof wn, "W%d", l + 1);
+        snprintf(bn, sizeof bn, "b%d", l + 1);
+        nb_status s = nb_linear_params(m->g, wn, bn, m->widths[l], m->widths[l + 1],
+                                       m->opts.init, std, m->opts.act, &rng, &m->W[l],
+                                       &m->b[l]);
+        if (s != NB_OK)
+            return nb_err_set(err, s, "mlp: layer %d (%d -> %d): %s", l + 1, m->widths[l],
+                              m->widths[l + 1], nb_errmsg(m->g));
+    }
+    if ((m->opts.l1 > 0 || m->opts.l2 > 0) && !(m->penalty = penalty(m)))
+        return nb_err_set(err, nb_error(m->g), "mlp: penalty: %s", nb_errmsg(m->g));
+    return NB_OK;
+}
+
+nb_mlp *nb_mlp_new(const nb_mlp_opts *opts, nb_err *err)
+{
+    if (check_opts(opts, err) != NB_OK)
+        return NULL;
+    nb_mlp *m = calloc(1, sizeof *m);
+    if (!m || !(m->widths = malloc((size_t)opts->n_widths * sizeof(int))) ||
+        !(m->W = calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
+        !(m->b = calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
+        !(m->g = nb_graph_new(opts->dtype))) {
+        nb_mlp_free(m);
+        nb_err_set(err, NB_ERR_NOMEM, "mlp: out of memory");
+        return NULL;
+    }
+    m->opts = *opts;
+    memcpy(m->widths, opts->widths, (size_t)opts->n_widths * sizeof(int));
+    m->opts.widths = m->widths;
+    m->n_layers = opts->n_widths - 1;
+    if (build_params(m, err) != NB_OK) {
+        nb_mlp_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void nb_mlp_free(nb_mlp *m)
+{
+    if (!m)
+        return;
+    nb_graph_free(m->g);
+    free(m->widths);
+    free(m->W);
+    free(m->b);
+    free(m);
+}
+
+nb_graph *nb_mlp_graph(const nb_mlp *m) { return m ? m->g : NULL; }
+const nb_mlp_opts *nb_mlp_options(const nb_mlp *m) { return m ? &m->opts : NULL; }
+nb_node *nb_mlp_param(const nb_mlp *m, const char *name) { return m ? nb_lookup(m->g, name) : NULL; }
+
+static int n_in(const nb_mlp *m) { return m->widths[0]; }
+static int n_out(const nb_mlp *m) { return m->widths[m->n_layers]; }
+
+static int takes_labels(const nb_mlp *m)
+{
+    return m->opts.loss == NB_LOSS_XENT || m->opts.loss == NB_LOSS_HINGE;
+}
+
+/* x -> linear, act, ..., linear; t and the loss as nb_loss says. */
+static nb_status build_head(nb_mlp *m, nb_head *h, int rows, nb_err *err)
+{
+    nb_graph *g = m->g;
+
+    h->rows = rows;
+    h->x = nb_constant(g, NULL, 2, (int[]){ rows, n_in(m) }, NULL);
+    h->t = takes_labels(m) ? nb_constant(g, NULL, 1, (int[]){ rows }, NULL)
+                           : nb_constant(g, NULL, 2, (int[]){ rows, 1 }, NULL);
+    nb_node *y = h->x;
+    for (int l = 0; l < m->n_layers; l++) {
+        y = nb_linear(g, y, m->W[l], m->b[l]);
+        if (l + 1 < m->n_layers)
+            y = nb_activate(g, y, m->opts.act);
+    }
+    h->out = y;
+    h->data_loss = nb_loss_node(g, m->opts.loss, h->out, h->t);
+    h->loss = m->penalty ? nb_add(g, h->data_loss, m->penalty) : h->data_loss;
+    if (!h->loss) {
+        nb_status s = nb_error(g);
+        nb_err_set(err, s, "mlp: batch of %d rows: %s", rows, nb_errmsg(g));
+        nb_error_clear(g);
+        return s;
+    }
+    return NB_OK;
+}
+
+const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err)
+{
+    if (!m || rows < 1) {
+        nb_err_set(err, NB_ERR_ARG, "mlp: a batch needs at least one row");
+        return NULL;
+    }
+    for (int i = 0; i < m->n_heads; i++)
+        if (m->heads[i].rows == rows)
+            return &m->heads[i];
+    if (m->n_heads == MAX_HEADS) {
+        nb_err_set(err, NB_ERR_ARG, "mlp: more than %d batch sizes", MAX_HEADS);
+        return NULL;
+    }
+    nb_head *h = &m->heads[m->n_heads];
+    if (build_head(m, h, rows, err) != NB_OK) {
+        *h = (nb_head){ 0 };
+        return NULL;
+    }
+    m->n_heads++;
+    return h;
+}
+
+/* A label for this model's loss, or NaN if y is not one. */
+static double target_value(const nb_mlp *m, double y)
+{
+    if (takes_labels(m))
+        return y >= 0 && y < n_out(m) && y == floor(y) ? y : NAN;
+    if (m->opts.loss == NB_LOSS_BCE)
+        return y >= 0 && y <= 1 ? y : NAN;
+    return y;
+}
+
+#define GATHER_KERNEL(NAME, T)                                                            \
+    static void NAME(T *x, const double *src, const size_t *idx, size_t rows, size_t d)   \
+    {                                                                                     \
+        for (size_t i = 0; i < rows; i++)                                                 \
+            for (size_t j = 0; j < d; j++)                                                \
+                x[i * d + j] = (T)src[idx[i] * d + j];                                    \
+    }
+GATHER_KERNEL(gather_f64, double)
+GATHER_KERNEL(gather_f32, float)
+
+nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data, const size_t *idx,
+                      nb_err *err)
+{
+    if (!m || !h || !data || !idx)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: load: NULL argument");
+    if (data->d != n_in(m))
+        return nb_err_set(err, NB_ERR_SHAPE, "mlp: data has %d features, the model %d inputs",
+                          data->d, n_in(m));
+    size_t rows = (size_t)h->rows, d = (size_t)data->d;
+    void *x = nb_values(h->x), *t = nb_values(h->t);
+    int f32 = nb_graph_dtype(m->g) == NB_F32;
+    for (size_t i = 0; i < rows; i++) {
+        if (idx[i] >= data->n)
+            return nb_err_set(err, NB_ERR_ARG, "mlp: load: row %zu of %zu", idx[i], data->n);
+        double v = target_value(m, data->y[idx[i]]);
+        if (isnan(v))
+            return nb_err_set(err, NB_ERR_ARG, "mlp: row %zu: target %g is not a %s label",
+                              idx[i], data->y[idx[i]], nb_loss_name(m->opts.loss));
+        if (f32)
+            ((float *)t)[i] = (float)v;
+        else
+            ((double *)t)[i] = v;
+    }
+    if (f32)
+        gather_f32(x, data->x, idx, rows, d);
+    else
+        gather_f64(x, data->x, idx, rows, d);
+    return NB_OK;
+}
+
+static nb_status graph_fail(nb_mlp *m, nb_status s, const char *what, nb_err *err)
+{
+    return nb_err_set(err, s, "mlp: %s: %s", what, nb_errmsg(m->g));
+}
+
+nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss, nb_err *err)
+{
+    if (!m || !h || !o)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: step: NULL argument");
+    nb_status s = nb_forward(m->g, h->loss);
+    if (s != NB_OK)
+        return graph_fail(m, s, "forward", err);
+    if ((s = nb_backward(m->g, h->loss)) != NB_OK)
+        return graph_fail(m, s, "backward", err);
+    if (loss)
+        *loss = nb_value_scalar(h->loss);
+    return nb_sgd_step(o);
+}
+
+/* Running sums for the metrics over one data set. */
+typedef struct tally {
+    double loss, sse, sst, mean_y;
+    size_t right, n;
+} tally;
+
+static void tally_rows(const nb_mlp *m, const nb_head *h, const nb_data *data,
+                       const size_t *idx, tally *t)
+{
+    size_t c = (size_t)n_out(m);
+
+    t->loss += nb_value_scalar(h->data_loss) * h->rows;
+    for (size_t i = 0; i < (size_t)h->rows; i++) {
+        double y = data->y[idx[i]];
+        if (m->opts.loss == NB_LOSS_BCE) {
+            t->right += (nb_value_at(h->out, i) > 0) == (y > 0.5);
+        } else if (takes_labels(m)) {
+            size_t best = 0;
+            for (size_t j = 1; j < c; j++)
+                if (nb_value_at(h->out, i * c + j) > nb_value_at(h->out, i * c + best))
+                    best = j;
+            t->right += (double)best == y;
+        } else {
+            double e = nb_value_at(h->out, i) - y, dy = y - t->mean_y;
+            t->sse += e * e;
+            t->sst += dy * dy;
+        }
+    }
+    t->n += (size_t)h->rows;
+}
+
+static nb_status eval_chunks(nb_mlp *m, const nb_data *data, size_t *idx, tally *t,
+                             nb_err *err)
+{
+    for (size_t at = 0; at < data->n; at += EVAL_ROWS) {
+        size_t rows = data->n - at < EVAL_ROWS ? data->n - at : EVAL_ROWS;
+        const nb_head *h = nb_mlp_head(m, (int)rows, err);
+        if (!h)
+            return err ? err->code : NB_ERR_ARG;
+        for (size_t i = 0; i < rows; i++)
+            idx[i] = at + i;
+        nb_status s = nb_mlp_load(m, h, data, idx, err);
+        if (s != NB_OK)
+            return s;
+        if ((s = nb_forward(m->g, h->data_loss)) != NB_OK)
+            return graph_fail(m, s, "evaluate", err);
+        tally_rows(m, h, data, idx, t);
+    }
+    return NB_OK;
+}
+
+nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *err)
+{
+    if (!m || !data || !out || data->n == 0)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: evaluate: no data");
+    tally t = { 0 };
+    for (size_t i = 0; i < data->n; i++)
+        t.mean_y += data->y[i] / (double)data->n;
+    size_t *idx = malloc(EVAL_ROWS * sizeof *idx);
+    if (!idx)
+        return nb_err_set(err, NB_ERR_NOMEM, "mlp: evaluate: out of memory");
+    nb_status s = eval_chunks(m, data, idx, &t, err);
+    free(idx);
+    if (s != NB_OK)
+        return s;
+    int classify = nb_loss_is_classifier(m->opts.loss);
+    out->loss = t.loss / (double)t.n;
+    out->accuracy = classify ? (double)t.right / (double)t.n : NAN;
+    out->r2 = classify ? NAN : t.sst > 0 ? 1 - t.sse / t.sst : NAN;
+    return NB_OK;
+}
+
+nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out, nb_err *err)
+{
+    if (!m || !x || !out)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: predict: NULL argument");
+    const nb_head *h = nb_mlp_head(m, rows, err);
+    if (!h)
+        return err ? err->code : NB_ERR_ARG;
+    size_t n = (size_t)rows * (size_t)n_in(m);
+    for (size_t i = 0; i < n; i++)
+        nb_set_at(h->x, i, x[i]);
+    nb_status s = nb_forward(m->g, h->out);
+    if (s != NB_OK)
+        return graph_fail(m, s, "predict", err);
+    for (size_t i = 0, k = nb_size(h->out); i < k; i++)
+        out[i] = nb_value_at(h->out, i);
+    return NB_OK;
+}

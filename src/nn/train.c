@@ -1,0 +1,165 @@
+/* train.c - the training loop: mini-batch SGD over a data set with seeded
+ * shuffling, periodic evaluation, progress lines (a live bar on a terminal)
+ * and an optional loss-curve CSV. */
+#define _POSIX_C_SOURCE 200809L
+#include "nabla_nn.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct run {
+    nb_mlp              *m;
+    const nb_data       *train, *test;
+    const nb_train_opts *o;
+    nb_err              *err;
+    nb_sgd              *sgd;
+    nb_batches           batches;
+    FILE                *csv;
+    int                  tty;       /* progress goes to a terminal: live bar */
+    double               seconds;   /* in training steps so far */
+    double               last_bar;
+} run;
+
+static void bar(run *r, int epoch, size_t done, double loss)
+{
+    double t = now();
+    if (!r->tty || t - r->last_bar < 0.1)
+        return;
+    r->last_bar = t;
+    int w = 30, k = (int)((double)w * (double)done / (double)r->train->n);
+    fprintf(r->o->progress, "\repoch %d/%d [", epoch, r->o->epochs);
+    for (int i = 0; i < w; i++)
+        fputc(i < k ? '#' : '.', r->o->progress);
+    fprintf(r->o->progress, "] loss %.4f", loss);
+    fflush(r->o->progress);
+}
+
+/* One pass over the training set; *loss gets the mean batch loss. */
+static nb_status epoch(run *r, int e, double *loss)
+{
+    const size_t *idx;
+    size_t rows, done = 0;
+    double sum = 0;
+
+    nb_batches_epoch(&r->batches);
+    while ((rows = nb_batches_next(&r->batches, &idx)) > 0) {
+        double t0 = now(), l;
+        const nb_head *h = nb_mlp_head(r->m, (int)rows, r->err);
+        if (!h)
+            return r->err ? r->err->code : NB_ERR_ARG;
+        nb_status s = nb_mlp_load(r->m, h, r->train, idx, r->err);
+        if (s == NB_OK)
+            s = nb_mlp_step(r->m, h, r->sgd, &l, r->err);
+        if (s != NB_OK)
+            return s;
+        r->seconds += now() - t0;
+        sum += l * (double)rows;
+        done += rows;
+        bar(r, e, done, sum / (double)done);
+    }
+    *loss = sum / (double)done;
+    return NB_OK;
+}
+
+static void report(run *r, int e, double loss, const nb_eval *ev)
+{
+    FILE *f = r->o->progress;
+
+    if (f) {
+        fprintf(f, "%sepoch %*d/%d  loss %.6f", r->tty ? "\r\033[K" : "",
+                e < 10 ? 1 : e < 100 ? 2 : 3, e, r->o->epochs, loss);
+        if (ev) {
+            fprintf(f, "  test loss %.6f", ev->loss);
+            if (!isnan(ev->accuracy))
+                fprintf(f, "  test accuracy %.4f", ev->accuracy);
+            if (!isnan(ev->r2))
+                fprintf(f, "  test R2 %.4f", ev->r2);
+        }
+        fprintf(f, "  %.2f s\n", r->seconds);
+        fflush(f);
+    }
+    if (r->csv)
+        fprintf(r->csv, "%d,%.9g,%.9g,%.9g\n", e, loss, ev ? ev->loss : NAN,
+                ev ? ev->accuracy : NAN);
+}
+
+static nb_status check(const run *r)
+{
+    const nb_train_opts *o = r->o;
+
+    if (!r->m || !r->train || !o || r->train->n == 0)
+        return nb_err_set(r->err, NB_ERR_ARG, "train: no model, options or training data");
+    if (o->epochs < 1 || o->batch < 0 || o->eval_every < 0)
+        return nb_err_set(r->err, NB_ERR_ARG, "train: need epochs >= 1, batch >= 0");
+    if (r->test && r->test->n == 0)
+        return nb_err_set(r->err, NB_ERR_ARG, "train: the test set is empty");
+    return NB_OK;
+}
+
+static nb_status loop(run *r, nb_train_result *res)
+{
+    const nb_train_opts *o = r->o;
+    int every = o->eval_every > 0 ? o->eval_every : 1;
+    double loss = NAN;
+    nb_eval ev = { NAN, NAN, NAN };
+
+    for (int e = 1; e <= o->epochs; e++) {
+        nb_status s = epoch(r, e, &loss);
+        if (s != NB_OK)
+            return s;
+        int show = e % every == 0 || e == o->epochs;
+        if (show && r->test && (s = nb_mlp_evaluate(r->m, r->test, &ev, r->err)) != NB_OK)
+            return s;
+        if (show)
+            report(r, e, loss, r->test ? &ev : NULL);
+    }
+    if (res) {
+        *res = (nb_train_result){
+            .epochs = o->epochs, .train_loss = loss, .test_loss = ev.loss,
+            .test_accuracy = ev.accuracy, .test_r2 = ev.r2, .seconds = r->seconds,
+            .samples_per_second = (double)o->epochs * (double)r->train->n / r->seconds,
+        };
+    }
+    return NB_OK;
+}
+
+nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
+                   const nb_train_opts *opts, nb_train_result *res, nb_err *err)
+{
+    run r = { .m = m, .train = train, .test = test, .o = opts, .err = err };
+    nb_status s = check(&r);
+
+    if (s != NB_OK)
+        return s;
+    size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
+    nb_sgd_opts so = { opts->lr, opts->momentum, opts->weight_decay };
+    r.tty = opts->progress && isatty(fileno(opts->progress));
+    if (!(r.sgd = nb_sgd_new(nb_mlp_graph(m), &so, err)))
+        return err ? err->code : NB_ERR_ARG;
+    s = nb_batches_init(&r.batches, train->n, batch, !opts->no_shuffle, opts->seed, err);
+    if (s == NB_OK && opts->loss_csv) {
+        errno = 0;
+        if (!(r.csv = fopen(opts->loss_csv, "w")))
+            s = nb_err_set(err, NB_ERR_IO, "train: cannot write %s: %s", opts->loss_csv,
+                           strerror(errno));
+        else
+            fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
+    }
+    if (s == NB_OK)
+        s = loop(&r, res);
+    if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
+        s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);
+    nb_batches_free(&r.batches);
+    nb_sgd_free(r.sgd);
+    return s;
+}
