@@ -107,6 +107,8 @@ static const row rows[] = {
     R2(NB_OP_ADD, "add 3x4 + 3x4", b_add, 2, 3, 4, 0, 0, 2, 3, 4, 0, 0, -2, 2),
     R2(NB_OP_ADD, "add 3x4 + scalar", b_add, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, -2, 2),
     R2(NB_OP_ADD, "add 3x4 + row 4", b_add, 2, 3, 4, 0, 0, 1, 4, 0, 0, 0, -2, 2),
+    R2(NB_OP_ADD, "add row 4 + 3x4", b_add, 1, 4, 0, 0, 0, 2, 3, 4, 0, 0, -2, 2),
+    R2(NB_OP_MIN, "min 3x4 with 2x3x4", b_min, 2, 3, 4, 0, 0, 3, 2, 3, 4, 0, -2, 2),
     R2(NB_OP_ADD, "add 3x1 + 1x4", b_add, 2, 3, 1, 0, 0, 2, 1, 4, 0, 0, -2, 2),
     R2(NB_OP_MUL, "mul 2x3 * 2x3", b_mul, 2, 2, 3, 0, 0, 2, 2, 3, 0, 0, -2, 2),
     R2(NB_OP_MUL, "mul scalar * 2x3x2", b_mul, 0, 0, 0, 0, 0, 3, 2, 3, 2, 0, -2, 2),
