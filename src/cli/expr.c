@@ -1,0 +1,438 @@
+/* expr.c - recursive-descent parser for the nabla command's expressions
+ * (grammar in expr.h), building engine nodes as it goes.  Recursion is
+ * bounded by EXPR_MAX_DEPTH and the text by EXPR_MAX_LEN; long sums and
+ * products are loops, not recursion.  Evaluation and printing live in
+ * main.c and view.c. */
+#include "expr.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NUMBER_MAX 400 /* characters in one numeric literal */
+
+typedef struct parser {
+    const char *src;
+    size_t      pos;      /* next unread byte */
+    size_t      tok_end;  /* end of the last token consumed */
+    int         depth;
+    expr_status failed;   /* the first error, EXPR_OK while there is none */
+    expr_error *err;
+    nb_graph   *g;
+    expr_span  *spans;    /* by node index */
+    size_t      n_spans, cap_spans;
+    nb_node   **vars;
+    size_t      n_vars, cap_vars;
+    char       *name;     /* scratch: a NUL-terminated variable name */
+    size_t      cap_name;
+} parser;
+
+/* A parsed subexpression: its node (NULL after an error), whether it is
+ * made of numbers alone (a valid exponent), and where it starts. */
+typedef struct value {
+    nb_node *node;
+    int      is_const;
+    size_t   begin;
+} value;
+
+static const value failed_value = { NULL, 0, 0 };
+
+/* ---- Characters: ASCII only, whatever the locale or the byte ---------- */
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static char peek(parser *p)
+{
+    while (is_space(p->src[p->pos]))
+        p->pos++;
+    return p->src[p->pos];
+}
+
+static void advance(parser *p, size_t n)
+{
+    p->pos += n;
+    p->tok_end = p->pos;
+}
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static value fail(parser *p, expr_status why, size_t at, const char *fmt, ...)
+{
+    if (p->failed == EXPR_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
+        va_end(ap);
+        p->err->column = at + 1;
+        p->failed = why;
+    }
+    return failed_value;
+}
+
+/* "'x'" for a printable character, "byte 0xNN" otherwise, "the end". */
+static const char *describe(char c, char buf[16])
+{
+    if (c == '\0')
+        return "the end of the expression";
+    if (c >= 0x20 && c < 0x7f)
+        snprintf(buf, 16, "'%c'", c);
+    else
+        snprintf(buf, 16, "byte 0x%02x", (unsigned)(unsigned char)c);
+    return buf;
+}
+
+static value unexpected(parser *p, const char *wanted)
+{
+    char buf[16];
+    char c = peek(p);
+    return fail(p, EXPR_SYNTAX, p->pos, "expected %s, found %s", wanted, describe(c, buf));
+}
+
+/* ---- Node bookkeeping ------------------------------------------------- */
+
+/* Record [begin, tok_end) for every node the last constructor made (a
+ * composite op such as nb_sub makes two). */
+static value made(parser *p, nb_node *node, int is_const, size_t begin)
+{
+    if (p->failed)
+        return failed_value;
+    if (!node)
+        return fail(p, EXPR_ENGINE, begin, "engine: %s", nb_errmsg(p->g));
+    size_t n = nb_graph_size(p->g);
+    if (n > p->cap_spans) {
+        size_t cap = p->cap_spans ? p->cap_spans : 64;
+        while (cap < n)
+            cap *= 2;
+        expr_span *grown = realloc(p->spans, cap * sizeof *grown);
+        if (!grown)
+            return fail(p, EXPR_ENGINE, begin, "out of memory");
+        p->spans = grown;
+        p->cap_spans = cap;
+    }
+    for (; p->n_spans < n; p->n_spans++)
+        p->spans[p->n_spans] = (expr_span){ begin, p->tok_end, '\0' };
+    return (value){ node, is_const, begin };
+}
+
+/* ---- Leaves ------------------------------------------------------------ */
+
+static value number(parser *p)
+{
+    const char *s = p->src;
+    size_t begin = p->pos, i = begin, digits = 0;
+
+    for (; is_digit(s[i]); i++)
+        digits++;
+    if (s[i] == '.')
+        for (i++; is_digit(s[i]); i++)
+            digits++;
+    if (digits == 0)
+        return fail(p, EXPR_SYNTAX, begin, "a number needs a digit");
+    if (s[i] == 'e' || s[i] == 'E') {
+        size_t e = i + 1 + (s[i + 1] == '+' || s[i + 1] == '-');
+        if (!is_digit(s[e]))
+            return fail(p, EXPR_SYNTAX, i, "the exponent of a number needs digits, "
+                        "as in 1e-3");
+        for (i = e; is_digit(s[i]); i++)
+            ;
+    }
+    if (i - begin > NUMBER_MAX)
+        return fail(p, EXPR_SYNTAX, begin, "number longer than %d characters",
+                    NUMBER_MAX);
+    char text[NUMBER_MAX + 1];
+    memcpy(text, s + begin, i - begin);
+    text[i - begin] = '\0';
+    double v = strtod(text, NULL);  /* the C locale: nothing calls setlocale */
+    if (!isfinite(v))
+        return fail(p, EXPR_SYNTAX, begin, "number out of range: %.40s", text);
+    advance(p, i - begin);
+    return made(p, nb_const_scalar(p->g, v), 1, begin);
+}
+
+static value variable(parser *p, size_t begin, size_t len)
+{
+    if (len + 1 > p->cap_name) {
+        char *grown = realloc(p->name, len + 1);
+        if (!grown)
+            return fail(p, EXPR_ENGINE, begin, "out of memory");
+        p->name = grown;
+        p->cap_name = len + 1;
+    }
+    memcpy(p->name, p->src + begin, len);
+    p->name[len] = '\0';
+    nb_node *v = nb_lookup(p->g, p->name);
+    if (v)
+        return (value){ v, 0, begin };
+    if (p->n_vars == p->cap_vars) {
+        size_t cap = p->cap_vars ? 2 * p->cap_vars : 8;
+        nb_node **grown = realloc(p->vars, cap * sizeof *grown);
+        if (!grown)
+            return fail(p, EXPR_ENGINE, begin, "out of memory");
+        p->vars = grown;
+        p->cap_vars = cap;
+    }
+    value x = made(p, nb_scalar(p->g, p->name, 0.0), 0, begin);
+    if (x.node)
+        p->vars[p->n_vars++] = x.node;
+    return x;
+}
+
+/* ---- Functions --------------------------------------------------------- */
+
+static nb_node *sqrt_node(nb_graph *g, nb_node *x) { return nb_pow(g, x, 0.5); }
+
+static const struct func {
+    const char *name;
+    nb_node *(*one)(nb_graph *, nb_node *);            /* one argument */
+    nb_node *(*two)(nb_graph *, nb_node *, nb_node *); /* or two */
+} funcs[] = {
+    { "exp", nb_exp, NULL },         { "log", nb_log, NULL },
+    { "sigmoid", nb_sigmoid, NULL }, { "tanh", nb_tanh, NULL },
+    { "relu", nb_relu, NULL },       { "recip", nb_reciprocal, NULL },
+    { "sqrt", sqrt_node, NULL },     { "abs", nb_abs, NULL },
+    { "max", NULL, nb_max },         { "min", NULL, nb_min },
+};
+
+static const struct func *find_func(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
+        if (strlen(funcs[i].name) == len && memcmp(funcs[i].name, s, len) == 0)
+            return &funcs[i];
+    return NULL;
+}
+
+static value parse_expr(parser *p);
+
+static value call(parser *p, const struct func *f, size_t begin)
+{
+    int arity = f->one ? 1 : 2;
+    value arg[2];
+
+    advance(p, 1); /* '(' */
+    for (int k = 0; k < arity; k++) {
+        if (k > 0) {
+            if (peek(p) != ',')
+                return peek(p) == ')'
+                    ? fail(p, EXPR_SYNTAX, p->pos, "%s takes two arguments, "
+                           "as in %s(a, b)", f->name, f->name)
+                    : unexpected(p, "',' between the arguments");
+            advance(p, 1);
+        }
+        arg[k] = parse_expr(p);
+        if (p->failed)
+            return failed_value;
+    }
+    if (peek(p) != ')')
+        return peek(p) == ',' && arity == 1
+            ? fail(p, EXPR_SYNTAX, p->pos, "%s takes one argument", f->name)
+            : unexpected(p, "')' to close the call");
+    advance(p, 1);
+    int is_const = arg[0].is_const && (arity == 1 || arg[1].is_const);
+    nb_node *y = arity == 1 ? f->one(p->g, arg[0].node)
+                            : f->two(p->g, arg[0].node, arg[1].node);
+    return made(p, y, is_const, begin);
+}
+
+static value name_or_call(parser *p)
+{
+    size_t begin = p->pos, end = begin;
+
+    while (is_alpha(p->src[end]) || is_digit(p->src[end]))
+        end++;
+    advance(p, end - begin);
+    const struct func *f = find_func(p->src + begin, end - begin);
+    int paren = peek(p) == '(';
+    int len = end - begin > 40 ? 40 : (int)(end - begin);
+    if (f && paren)
+        return call(p, f, begin);
+    if (f)
+        return fail(p, EXPR_SYNTAX, p->pos, "expected '(' after the function %s "
+                    "(function names cannot be variables)", f->name);
+    if (paren)
+        return fail(p, EXPR_SYNTAX, begin, "unknown function '%.*s' (functions: exp log "
+                    "sigmoid tanh relu recip sqrt abs max min)", len, p->src + begin);
+    return variable(p, begin, end - begin);
+}
+
+/* ---- Operators --------------------------------------------------------- */
+
+static value parse_unary(parser *p);
+
+static value parse_primary(parser *p)
+{
+    char c = peek(p);
+
+    if (is_digit(c) || c == '.')
+        return number(p);
+    if (is_alpha(c))
+        return name_or_call(p);
+    if (c == '(') {
+        size_t open = p->pos;
+        advance(p, 1);
+        value v = parse_expr(p);
+        if (p->failed)
+            return failed_value;
+        if (peek(p) != ')') {
+            char buf[16];
+            return fail(p, EXPR_SYNTAX, p->pos, "expected ')' to close the '(' at "
+                        "column %zu, found %s", open + 1, describe(peek(p), buf));
+        }
+        advance(p, 1);
+        v.begin = open;
+        return v;
+    }
+    return unexpected(p, "a number, a name or '('");
+}
+
+/* power := primary ('^' unary)?  -- the exponent must be a constant. */
+static value parse_power(parser *p)
+{
+    value x = parse_primary(p);
+    if (p->failed || peek(p) != '^')
+        return x;
+    advance(p, 1);
+    value e = parse_unary(p);
+    if (p->failed)
+        return failed_value;
+    if (!e.is_const)
+        return fail(p, EXPR_SYNTAX, e.begin, "the exponent of ^ must be a constant "
+                    "(for x^y with x > 0 write exp(y*log(x)))");
+    double power = nb_value_scalar(e.node);
+    if (!isfinite(power))
+        return fail(p, EXPR_SYNTAX, e.begin, "the exponent of ^ is not a finite number");
+    return made(p, nb_pow(p->g, x.node, power), x.is_const, x.begin);
+}
+
+/* unary := '-' unary | power.  A minus right before a plain number makes a
+ * negative constant, not a neg gate: x*-1 is the lecture's "*-1" gate. */
+static value parse_unary(parser *p)
+{
+    if (++p->depth > EXPR_MAX_DEPTH) {
+        p->depth--;
+        return fail(p, EXPR_SYNTAX, p->pos, "expression nested too deeply (more than "
+                    "%d levels of parentheses, functions, minus signs or ^)",
+                    EXPR_MAX_DEPTH);
+    }
+    value v;
+    if (peek(p) != '-') {
+        v = parse_power(p);
+    } else {
+        size_t begin = p->pos;
+        advance(p, 1);
+        v = parse_unary(p);
+        if (v.node && nb_is_leaf(v.node) && v.is_const && v.begin == begin + 1)
+            v = made(p, nb_const_scalar(p->g, -nb_value_scalar(v.node)), 1, begin);
+        else if (v.node)
+            v = made(p, nb_neg(p->g, v.node), v.is_const, begin);
+    }
+    p->depth--;
+    return v;
+}
+
+/* a op b through a composite constructor: the gate it makes before the
+ * last one transforms b, so it gets b's span and a prefix (see expr.h). */
+static value made_binary(parser *p, nb_node *y, value a, value b, size_t first, char prefix)
+{
+    value v = made(p, y, a.is_const && b.is_const, a.begin);
+    for (size_t i = first; v.node && prefix && i + 1 < p->n_spans; i++)
+        p->spans[i] = (expr_span){ b.begin, p->tok_end, prefix };
+    return v;
+}
+
+static value parse_term(parser *p)
+{
+    value a = parse_unary(p);
+
+    for (char op; !p->failed && ((op = peek(p)) == '*' || op == '/');) {
+        advance(p, 1);
+        value b = parse_unary(p);
+        if (p->failed)
+            break;
+        size_t first = nb_graph_size(p->g);
+        nb_node *y = op == '*' ? nb_mul(p->g, a.node, b.node) : nb_div(p->g, a.node, b.node);
+        a = made_binary(p, y, a, b, first, op == '/' ? '/' : '\0');
+    }
+    return p->failed ? failed_value : a;
+}
+
+static value parse_expr(parser *p)
+{
+    value a = parse_term(p);
+
+    for (char op; !p->failed && ((op = peek(p)) == '+' || op == '-');) {
+        advance(p, 1);
+        value b = parse_term(p);
+        if (p->failed)
+            break;
+        size_t first = nb_graph_size(p->g);
+        nb_node *y = op == '+' ? nb_add(p->g, a.node, b.node) : nb_sub(p->g, a.node, b.node);
+        a = made_binary(p, y, a, b, first, op == '-' ? '-' : '\0');
+    }
+    return p->failed ? failed_value : a;
+}
+
+/* ---- Entry points ------------------------------------------------------ */
+
+expr_status expr_parse(const char *src, expr *e, expr_error *err)
+{
+    parser p = { .src = src, .err = err };
+    size_t len = strlen(src);
+
+    memset(e, 0, sizeof *e);
+    err->column = 0;
+    err->msg[0] = '\0';
+    if (len > EXPR_MAX_LEN) {
+        fail(&p, EXPR_SYNTAX, EXPR_MAX_LEN, "expression too long (%zu bytes; the limit "
+             "is %d)", len, EXPR_MAX_LEN);
+        return p.failed;
+    }
+    p.g = nb_graph_new(NB_F64);
+    if (!p.g) {
+        fail(&p, EXPR_ENGINE, 0, "out of memory");
+        return p.failed;
+    }
+    if (peek(&p) == '\0') {
+        fail(&p, EXPR_SYNTAX, p.pos, "empty expression");
+    } else {
+        value v = parse_expr(&p);
+        if (!p.failed && peek(&p) == ')')
+            fail(&p, EXPR_SYNTAX, p.pos, "unmatched ')'");
+        else if (!p.failed && peek(&p) != '\0')
+            unexpected(&p, "an operator (+ - * / ^)");
+        e->root = v.node;
+    }
+    free(p.name);
+    if (p.failed) {
+        free(p.spans);
+        free(p.vars);
+        nb_graph_free(p.g);
+        e->root = NULL;
+        return p.failed;
+    }
+    e->graph = p.g;
+    e->vars = p.vars;
+    e->n_vars = p.n_vars;
+    e->spans = p.spans;
+    e->n_spans = p.n_spans;
+    return EXPR_OK;
+}
+
+void expr_free(expr *e)
+{
+    if (!e)
+        return;
+    nb_graph_free(e->graph);
+    free(e->vars);
+    free(e->spans);
+    memset(e, 0, sizeof *e);
+}

@@ -1,0 +1,66 @@
+/* expr.h - the expression parser of the nabla command: text in, an f64 graph
+ * out, built through the public engine API only.  Kept apart from main.c so
+ * that the fuzz target (tests/fuzz/fuzz_expr.c) can call it alone.
+ *
+ * Grammar (lowest precedence first; ^ is right-associative and binds tighter
+ * than unary minus, so -x^2 is -(x^2) and 2^-1 is 0.5):
+ *
+ *     expr    := term (('+' | '-') term)*
+ *     term    := unary (('*' | '/') unary)*
+ *     unary   := '-' unary | power
+ *     power   := primary ('^' unary)?          exponent: constant only
+ *     primary := NUMBER | NAME | FUNC '(' expr ')' | MAX2 '(' expr ',' expr ')'
+ *              | '(' expr ')'
+ *     NUMBER  := digits ['.' digits] [('e' | 'E') ['+' | '-'] digits]
+ *                (or '.' digits ...), e.g. 3, 0.5, .5, 1e-3
+ *     NAME    := [A-Za-z_][A-Za-z0-9_]*        (not a function name)
+ *     FUNC    := exp | log | sigmoid | tanh | relu | recip | sqrt | abs
+ *     MAX2    := max | min
+ */
+#ifndef NABLA_CLI_EXPR_H
+#define NABLA_CLI_EXPR_H
+
+#include <stddef.h>
+
+#include "nabla.h"
+
+#define EXPR_MAX_LEN   100000 /* bytes of source text */
+#define EXPR_MAX_DEPTH 200    /* nesting of (), functions, unary minus, ^ */
+
+/* Where a node came from: bytes [begin, end) of the source.  The hidden
+ * gate of a composite op covers the operand it transforms and says how:
+ * a - b makes neg(b) with prefix '-', a / b makes reciprocal(b) with '/'. */
+typedef struct expr_span {
+    size_t begin, end;
+    char   prefix; /* '\0', '-' (read "-b") or '/' (read "1/b") */
+} expr_span;
+
+typedef struct expr {
+    nb_graph  *graph;   /* owned; NB_F64 */
+    nb_node   *root;    /* the value of the whole expression */
+    nb_node  **vars;    /* variables in order of first appearance */
+    size_t     n_vars;
+    expr_span *spans;   /* spans[nb_index(node)], for every node of graph */
+    size_t     n_spans;
+} expr;
+
+typedef enum expr_status {
+    EXPR_OK     = 0,
+    EXPR_SYNTAX = 1, /* the text is not an expression: see column, msg */
+    EXPR_ENGINE = 2  /* the engine refused (out of memory): see msg */
+} expr_status;
+
+typedef struct expr_error {
+    size_t column;   /* 1-based byte column of the problem */
+    char   msg[160];
+} expr_error;
+
+/* Parse src (NUL-terminated) into a new graph.  Variables are nb_scalar
+ * leaves named as in the text, holding 0 until the caller sets them
+ * (nb_set_scalar, then nb_forward on e->root).  On success fills *e, which
+ * the caller releases with expr_free; on failure fills *err and leaves
+ * nothing to free. */
+expr_status expr_parse(const char *src, expr *e, expr_error *err);
+void        expr_free(expr *e);
+
+#endif /* NABLA_CLI_EXPR_H */
