@@ -352,7 +352,10 @@ typedef struct nb_train_opts {
     int         no_shuffle;   /* keep the data order (full-batch GD) */
     int         eval_every;   /* evaluate the test set every k epochs (0: 1) */
     FILE       *progress;     /* progress lines; NULL: silent */
-    const char *loss_csv;     /* write "epoch,train_loss,test_loss,test_accuracy" */
+    /* If set, a CSV file "epoch,train_loss,test_loss,test_accuracy", one
+     * row per epoch; the test columns are empty on epochs not evaluated
+     * and test_accuracy for regression. */
+    const char *loss_csv;
 } nb_train_opts;
 
 typedef struct nb_train_result {

@@ -71,11 +71,13 @@ static nb_status epoch(run *r, int e, double *loss)
     return NB_OK;
 }
 
-static void report(run *r, int e, double loss, const nb_eval *ev)
+/* A progress line when show is set; a CSV row every epoch (the test
+ * columns empty when the test set was not evaluated). */
+static void report(run *r, int e, int show, double loss, const nb_eval *ev)
 {
     FILE *f = r->o->progress;
 
-    if (f) {
+    if (f && show) {
         fprintf(f, "%sepoch %*d/%d  loss %.6f", r->tty ? "\r\033[K" : "",
                 e < 10 ? 1 : e < 100 ? 2 : 3, e, r->o->epochs, loss);
         if (ev) {
@@ -88,9 +90,15 @@ static void report(run *r, int e, double loss, const nb_eval *ev)
         fprintf(f, "  %.2f s\n", r->seconds);
         fflush(f);
     }
-    if (r->csv)
-        fprintf(r->csv, "%d,%.9g,%.9g,%.9g\n", e, loss, ev ? ev->loss : NAN,
-                ev ? ev->accuracy : NAN);
+    if (!r->csv)
+        return;
+    fprintf(r->csv, "%d,%.9g,", e, loss);
+    if (ev && show && !isnan(ev->accuracy))
+        fprintf(r->csv, "%.9g,%.9g\n", ev->loss, ev->accuracy);
+    else if (ev && show)
+        fprintf(r->csv, "%.9g,\n", ev->loss);
+    else
+        fprintf(r->csv, ",\n");
 }
 
 static nb_status check(const run *r)
@@ -120,8 +128,7 @@ static nb_status loop(run *r, nb_train_result *res)
         int show = e % every == 0 || e == o->epochs;
         if (show && r->test && (s = nb_mlp_evaluate(r->m, r->test, &ev, r->err)) != NB_OK)
             return s;
-        if (show)
-            report(r, e, loss, r->test ? &ev : NULL);
+        report(r, e, show, loss, r->test ? &ev : NULL);
     }
     if (res) {
         *res = (nb_train_result){
