@@ -422,8 +422,34 @@ static int chain_run_hand_forward(bench *b)
 /* ---- Reporting ----------------------------------------------------------------------- */
 
 typedef struct runs {
-    run_fn hand, hand_forward, replay, forward, build;
+    const char *tag;            /* "mlp", "chain": for --profile */
+    run_fn      hand, hand_forward, replay, forward, build;
 } runs;
+
+static const char *profile;     /* --profile TAG-CONFIG, or NULL */
+
+/* --profile: the one configuration named, for about 3 s, under a profiler. */
+static int run_profile(const runs *r, bench *b)
+{
+    static const char *const names[] = { "hand", "hand-fwd", "replay", "fwd", "build" };
+    run_fn fns[] = { r->hand, r->hand_forward, r->replay, r->forward, r->build };
+    size_t len = strlen(r->tag);
+
+    if (strncmp(profile, r->tag, len) != 0 || profile[len] != '-')
+        return 1;
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(profile + len + 1, names[i]) != 0)
+            continue;
+        long calls = 0;
+        for (double t0 = now_ns(); now_ns() - t0 < 3e9; calls++)
+            if (fns[i](b))
+                return 0;
+        printf("profiled %s: %ld calls\n", profile, calls);
+        return 1;
+    }
+    fprintf(stderr, "--profile %s: no such configuration\n", profile);
+    return 0;
+}
 
 static const char *verdict(double value, double target)
 {
@@ -441,6 +467,8 @@ static void line(const char *workload, const char *config, size_t nodes, double 
 static int report(const char *workload, bench *b, const runs *r, size_t nodes,
                   size_t bytes, int samples)
 {
+    if (profile)
+        return run_profile(r, b);
     double hand = time_call(r->hand, b, samples);
     double hand_fwd = time_call(r->hand_forward, b, samples);
     double replay = time_call(r->replay, b, samples);
@@ -506,7 +534,7 @@ static int bench_mlp(const mlp_data *d, int samples, int check_only)
 
     size_t nodes = nb_graph_size(b.m.g), bytes = nb_graph_bytes(b.m.g);
     if (ok && !check_only) {
-        runs r = { mlp_run_hand, mlp_run_hand_forward, mlp_run_replay, mlp_run_forward,
+        runs r = { "mlp", mlp_run_hand, mlp_run_hand_forward, mlp_run_replay, mlp_run_forward,
                    mlp_run_build };
         printf("scalar-mlp: %zu nodes in the graph (micrograd: %d); ns/node divide by %zu\n",
                nodes, MICROGRAD_NODES, nodes);
@@ -559,15 +587,17 @@ static int bench_chain(long steps, int samples, int check_only)
 
     size_t nodes = nb_graph_size(b.cg), bytes = nb_graph_bytes(b.cg);
     if (ok && !check_only) {
-        runs r = { chain_run_hand, chain_run_hand_forward, chain_run_replay,
+        runs r = { "chain", chain_run_hand, chain_run_hand_forward, chain_run_replay,
                    chain_run_forward, chain_run_build };
         printf("scalar-chain: %ld steps, %zu nodes; first build+fwd+bwd %.3f s, "
-               "peak RSS %.1f MB so far\n", steps, nodes, t_first / 1e9, peak_rss_mb());
+               "peak RSS %.1f MB with this one graph (%.1f B/node in all)\n", steps, nodes,
+               t_first / 1e9, peak_rss_mb(), peak_rss_mb() * 1048576 / (double)nodes);
         ok = report("scalar-chain", &b, &r, nodes, bytes, samples);
         ok &= chain_check(&b, "after timing", hy, hdy0);
-        printf("scalar-chain: peak RSS %.1f MB (%.1f B/node; the hand-written ys[] "
-               "takes %.1f MB)\n", peak_rss_mb(), peak_rss_mb() * 1048576 / (double)nodes,
-               (double)steps * 8 / 1048576);
+        if (!profile)
+            printf("scalar-chain: peak RSS %.1f MB while timing: the replay graph and a "
+                   "fresh one alive together, and the hand-written ys[] (%.1f MB)\n",
+                   peak_rss_mb(), (double)steps * 8 / 1048576);
     }
 done:
     nb_graph_free(b.cg);
@@ -594,10 +624,12 @@ static void print_cpu(void)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--check] [--samples N] [--chain-steps N]\n"
+            "usage: %s [--check] [--samples N] [--chain-steps N] [--profile WHAT]\n"
             "  --check          one evaluation of each workload against the references\n"
             "  --samples N      timed samples per configuration, median reported (default 9)\n"
-            "  --chain-steps N  scalar-chain alone, N steps (5N+1 nodes; 2000000: 10M)\n",
+            "  --chain-steps N  scalar-chain alone, N steps (5N+1 nodes; 2000000: 10M)\n"
+            "  --profile WHAT   run one configuration for 3 s, for a profiler: WHAT is\n"
+            "                   mlp- or chain- then hand, hand-fwd, replay, fwd or build\n",
             argv0);
 }
 
@@ -612,6 +644,8 @@ int main(int argc, char **argv)
             check_only = 1;
         else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc)
             samples = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
+            profile = argv[++i];
         else if (strcmp(argv[i], "--chain-steps") == 0 && i + 1 < argc)
             chain_only = steps = atol(argv[++i]);
         else {
