@@ -590,7 +590,7 @@ static int bench_chain(long steps, int samples, int check_only)
         runs r = { "chain", chain_run_hand, chain_run_hand_forward, chain_run_replay,
                    chain_run_forward, chain_run_build };
         printf("scalar-chain: %ld steps, %zu nodes; first build+fwd+bwd %.3f s, "
-               "peak RSS %.1f MB with this one graph (%.1f B/node in all)\n", steps, nodes,
+               "peak RSS %.1f MB with this one graph (%.1f B/node, whole process)\n", steps, nodes,
                t_first / 1e9, peak_rss_mb(), peak_rss_mb() * 1048576 / (double)nodes);
         ok = report("scalar-chain", &b, &r, nodes, bytes, samples);
         ok &= chain_check(&b, "after timing", hy, hdy0);
