@@ -41,6 +41,7 @@ static const char grad_help[] =
     "\n"
     "  EXPR         the expression, quoted for the shell: '1/(1+exp(-(w*x+b)))'\n"
     "  NAME=VALUE   the value of a variable; every variable needs exactly one\n"
+    "               (before or after EXPR)\n"
     "  --table      also print the graph gate by gate, in forward order: gate\n"
     "               number, op, the subexpression, inputs (#gate, variable\n"
     "               name or constant), forward value, local gradient for each\n"
@@ -165,10 +166,10 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
             *(s[2] == 'd' ? &a->dot_path : &a->png_path) = s + 6;
         } else if (options && s[0] == '-' && s[1] == '-') {
             return usage_error("unknown option %s", s);
+        } else if (strchr(s, '=')) { /* never in an expression: NAME=VALUE */
+            a->bind[a->n_bind++] = s;
         } else if (!a->src) {
             a->src = s;
-        } else if (strchr(s, '=')) {
-            a->bind[a->n_bind++] = s;
         } else {
             return usage_error("unexpected argument '%s' (values are given as NAME=VALUE)", s);
         }

@@ -156,6 +156,8 @@ out_matches '^\{"value": 0\.731058578630004[0-9]*, "grad": \{"w0": -0\.196611933
 err_empty
 t "json after options" 0 grad --json -- '-x' x=2
 out_is '{"value": -2, "grad": {"x": -1}}'
+t "values before the expression" 0 grad x=3 y=2 'x*y' --json
+out_is '{"value": 6, "grad": {"x": 2, "y": 3}}'
 t "expression starting with -" 0 grad -x x=2
 out_is 'f = -2
 df/dx = -1'
