@@ -54,18 +54,22 @@ void nb_sgd_free(nb_sgd *o)
     free(o);
 }
 
-/* p -= lr * v, v = mu v + g + wd p; written once for float and double. */
+/* p -= lr * (g + wd p), or with momentum v = mu v + g + wd p, p -= lr * v;
+ * written once for float and double, the branch outside the loops so they
+ * vectorise. */
 #define SGD_KERNEL(NAME, T)                                                               \
-    static void NAME(T *p, const T *g, T *v, size_t n, const nb_sgd_opts *o)              \
+    static void NAME(T *restrict p, const T *restrict g, T *restrict v, size_t n,         \
+                     const nb_sgd_opts *o)                                                \
     {                                                                                     \
         T lr = (T)o->lr, mu = (T)o->momentum, wd = (T)o->weight_decay;                    \
-        for (size_t i = 0; i < n; i++) {                                                  \
-            T d = g[i] + wd * p[i];                                                       \
-            if (v) {                                                                      \
-                v[i] = mu * v[i] + d;                                                     \
-                d = v[i];                                                                 \
+        if (v) {                                                                          \
+            for (size_t i = 0; i < n; i++) {                                              \
+                v[i] = mu * v[i] + g[i] + wd * p[i];                                      \
+                p[i] -= lr * v[i];                                                        \
             }                                                                             \
-            p[i] -= lr * d;                                                               \
+        } else {                                                                          \
+            for (size_t i = 0; i < n; i++)                                                \
+                p[i] -= lr * (g[i] + wd * p[i]);                                          \
         }                                                                                 \
     }
 SGD_KERNEL(step_f64, double)
