@@ -28,6 +28,10 @@ typedef struct gate_labels {
 int    gates_collect(nb_graph *g, nb_node *root, gate_list *gl);
 void   gates_free(gate_list *gl);
 size_t gate_number(const gate_list *gl, const nb_node *n);
+/* d root / d n after the backward pass: nb_grad_scalar(n), except that a
+ * root which is itself a leaf (the expression "x") has gradient 1 with no
+ * pass run at all (see evaluate() in main.c). */
+double gate_grad(const gate_list *gl, const nb_node *n);
 /* A number for people: %.*g with digits significant digits, no "-0". */
 const char *fmt_num(char buf[32], double v, int digits);
 

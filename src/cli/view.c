@@ -69,6 +69,13 @@ size_t gate_number(const gate_list *gl, const nb_node *n)
     return i < gl->n_index ? gl->number[i] : 0;
 }
 
+double gate_grad(const gate_list *gl, const nb_node *n)
+{
+    if (gl->n == 1 && n == gl->node[0] && nb_is_leaf(n))
+        return nb_wants_grad(n) ? 1.0 : 0.0;
+    return nb_grad_scalar(n);
+}
+
 const char *fmt_num(char buf[32], double v, int digits)
 {
     if (isnan(v))
@@ -116,7 +123,7 @@ static void cell_add(char *cell, int k, const char *s)
 static void op_cells(nb_graph *g, const gate_list *gl, nb_node *n, char cell[][CELL])
 {
     int arity = nb_arity(n), same = arity == 2 && nb_input(n, 0) == nb_input(n, 1);
-    double up = nb_grad_scalar(n);
+    double up = gate_grad(gl, n);
     char num[32], ref[40];
 
     for (int k = 0; k < (same ? 1 : arity); k++) {
@@ -157,7 +164,7 @@ static void row_cells(nb_graph *g, const gate_list *gl, const gate_labels *label
     else if (label)
         snprintf(cell[2], CELL, "%s", label);
     snprintf(cell[4], CELL, "%s", fmt_num(num, nb_value_scalar(n), 6));
-    snprintf(cell[6], CELL, "%s", nb_wants_grad(n) ? fmt_num(num, nb_grad_scalar(n), 6) : "-");
+    snprintf(cell[6], CELL, "%s", nb_wants_grad(n) ? fmt_num(num, gate_grad(gl, n), 6) : "-");
     if (!nb_is_leaf(n))
         op_cells(g, gl, n, cell);
 }
@@ -244,7 +251,7 @@ static void dot_node(FILE *out, const gate_list *gl, const gate_labels *labels, 
             fputs("</font><br/>", out);
         }
     }
-    value_grad(out, nb_value_scalar(n), nb_wants_grad(n), nb_grad_scalar(n));
+    value_grad(out, nb_value_scalar(n), nb_wants_grad(n), gate_grad(gl, n));
     fputs(">];\n", out);
 }
 
@@ -283,7 +290,7 @@ void write_dot(FILE *out, nb_graph *g, const gate_list *gl, const gate_labels *l
     if (gl->n) {
         nb_node *root = gl->node[gl->n - 1];
         fprintf(out, "  out [shape=plaintext, label=\"\"];\n  n%zu -> out [label=<", gl->n);
-        value_grad(out, nb_value_scalar(root), nb_wants_grad(root), nb_grad_scalar(root));
+        value_grad(out, nb_value_scalar(root), nb_wants_grad(root), gate_grad(gl, root));
         fputs(">];\n", out);
     }
     fputs("}\n", out);

@@ -40,6 +40,8 @@ t() {
     $NABLA_WRAP "$NABLA" "$@" >"$TMP/out" 2>"$TMP/err"
     got=$?
     if [ "$got" -eq "$want" ]; then good; else bad "exit status $got, wanted $want"; fi
+    # a sanitizer build that reports and carries on (UBSan's default)
+    if grep -Eq 'runtime error:|Sanitizer' "$TMP/err"; then bad "sanitizer report"; fi
 }
 out_is() {
     printf '%s\n' "$1" >"$TMP/want"
