@@ -290,8 +290,11 @@ if [ -n "$HAVE_DOT" ]; then
     if [ "$(head -c 4 "$TMP/g.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
     else bad "$TMP/g.png is not a PNG"; fi
 fi
-# Without Graphviz on PATH; an absolute valgrind still runs.
-PATH=$TMP/empty t "png without graphviz" 1 grad 'x*2' x=1 --png "$TMP/h.png"
+# Without Graphviz on PATH (for nabla alone; an absolute valgrind still runs).
+name="png without graphviz"
+PATH=$TMP/empty $NABLA_WRAP "$NABLA" grad 'x*2' x=1 --png "$TMP/h.png" >"$TMP/out" 2>"$TMP/err"
+got=$?
+if [ "$got" -eq 1 ]; then good; else bad "exit status $got, wanted 1"; fi
 err_has "Graphviz is not installed"; out_has "f = 2"
 
 # ---- nabla lecture ------------------------------------------------------------------------
