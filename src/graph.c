@@ -24,26 +24,32 @@ struct nb__name {
 
 /* ---- Growable arrays (outside the arena: they move) ------------------------ */
 
-static int reserve(void *arrp, size_t *cap, size_t need)
+/* Room for need elements of elt bytes in *arrp (capacity *cap). */
+static int reserve_n(void *arrp, size_t *cap, size_t need, size_t elt)
 {
-    nb_node ***arr = arrp;
+    void **arr = arrp;
 
     if (need <= *cap)
         return 1;
     size_t ncap = *cap ? *cap : 64;
     while (ncap < need) {
-        if (ncap > SIZE_MAX / 2 / sizeof(nb_node *))
+        if (ncap > SIZE_MAX / 2 / elt)
             return 0;
         ncap *= 2;
     }
     if (nb__alloc_should_fail())
         return 0;
-    nb_node **p = realloc(*arr, ncap * sizeof *p);
+    void *p = realloc(*arr, ncap * elt);
     if (!p)
         return 0;
     *arr = p;
     *cap = ncap;
     return 1;
+}
+
+static int reserve(nb_node ***arr, size_t *cap, size_t need)
+{
+    return reserve_n(arr, cap, need, sizeof **arr);
 }
 
 /* ---- Graph lifetime ---------------------------------------------------------- */
@@ -70,6 +76,8 @@ void nb_graph_free(nb_graph *g)
     free(g->nodes);
     free(g->params);
     free(g->plan);
+    free(g->steps);
+    free(g->zero);
     free(g);
 }
 
@@ -341,14 +349,71 @@ nb_node *nb_param_at(const nb_graph *g, size_t i)
  * lists exactly root's ancestors in reverse topological order: no recursion,
  * no stack, one pass.  The plan depends on root alone (an op's inputs never
  * change), so it is kept for replay. */
+static nb__step step_of(nb_node *n)
+{
+    return (nb__step){ .y = n->val, .a = n->in[0]->val, .b = n->in[n->n_in - 1]->val,
+                       .node = n, .op = n->op,
+                       .scalar = nb__ops[n->op].elementwise && nb__size(n) == 1 };
+}
+
+/* Write the tape: the plan's op nodes ordered by (level, op), where an
+ * op's level is one more than its deepest input's.  That is still a
+ * topological order, and runs of one op replace a mixed sequence, so the
+ * tape's dispatch branch predicts well (on the scalar-mlp workload this
+ * halves the time per node).  Two stable counting sorts: by op into tmp,
+ * then by level into the tape.  Nodes of equal (level, op) keep their
+ * creation order, so the tape, and every sum the backward pass forms,
+ * depends on the graph alone. */
+static nb_status schedule(nb_graph *g, size_t ops)
+{
+    size_t max_level = 0, count[NB_OP_COUNT + 1] = { 0 };
+    uint32_t *level = nb__alloc_should_fail() ? NULL
+                      : malloc(((size_t)g->plan[0]->id + 1) * sizeof *level);
+    nb_node **tmp = level && !nb__alloc_should_fail() ? malloc((ops + 1) * sizeof *tmp) : NULL;
+    size_t *at = NULL;
+
+    if (!tmp)
+        goto out;
+    for (size_t i = g->plan_len; i-- > 0;) {        /* topological order */
+        nb_node *x = g->plan[i];
+        uint32_t l = 0;
+        for (int k = 0; k < x->n_in; k++)
+            l = level[x->in[k]->id] >= l ? level[x->in[k]->id] + 1 : l;
+        level[x->id] = l;
+        max_level = l > max_level ? l : max_level;
+        count[x->op + 1] += x->op != NB_OP_LEAF;
+    }
+    for (int op = 1; op <= NB_OP_COUNT; op++)
+        count[op] += count[op - 1];
+    for (size_t i = g->plan_len; i-- > 0;)
+        if (g->plan[i]->op != NB_OP_LEAF)
+            tmp[count[g->plan[i]->op]++] = g->plan[i];
+    at = nb__alloc_should_fail() ? NULL : calloc(max_level + 2, sizeof *at);
+    if (!at)
+        goto out;
+    for (size_t i = 0; i < ops; i++)
+        at[level[tmp[i]->id] + 1]++;
+    for (size_t l = 1; l <= max_level + 1; l++)
+        at[l] += at[l - 1];
+    for (size_t i = 0; i < ops; i++)
+        g->steps[at[level[tmp[i]->id]]++] = step_of(tmp[i]);
+    g->n_steps = ops;
+out:
+    free(level);
+    free(tmp);
+    free(at);
+    return at ? NB_OK : NB_ERR_NOMEM;
+}
+
 static nb_status plan_for(nb_graph *g, nb_node *root)
 {
     if (g->plan_root == root)
         return NB_OK;
+    g->plan_root = NULL;
     if (!reserve(&g->plan, &g->plan_cap, (size_t)root->id + 1))
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan",
                           nb__ops[root->op].name);
-    size_t len = 0;
+    size_t len = 0, ops = 0;
     root->flags |= NB__MARK;
     for (size_t i = (size_t)root->id + 1; i-- > 0;) {
         nb_node *n = g->nodes[i];
@@ -356,30 +421,65 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
             continue;
         n->flags &= (uint8_t)~NB__MARK;
         g->plan[len++] = n;
+        ops += n->op != NB_OP_LEAF;
         for (int k = 0; k < n->n_in; k++)
             n->in[k]->flags |= NB__MARK;
     }
     g->plan_len = len;
+    if (!reserve_n(&g->steps, &g->cap_steps, ops, sizeof *g->steps) ||
+        schedule(g, ops) != NB_OK)
+        return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan",
+                          nb__ops[root->op].name);
     g->plan_root = root;
     g->plan_has_grads = 0;
     return NB_OK;
 }
 
-/* Gradients for every plan node that wants one and has none yet. */
+/* Append [p, p + bytes) to the zero list, merging with the last range if
+ * that lies at or past index first. */
+static int zero_add(nb_graph *g, void *p, size_t bytes, size_t first)
+{
+    struct nb__range *last = g->n_zero > first ? &g->zero[g->n_zero - 1] : NULL;
+
+    if (last && (char *)last->p + last->bytes == (char *)p) {
+        last->bytes += bytes;
+        return 1;
+    }
+    if (!reserve_n(&g->zero, &g->cap_zero, g->n_zero + 1, sizeof *g->zero))
+        return 0;
+    g->zero[g->n_zero++] = (struct nb__range){ p, bytes };
+    return 1;
+}
+
+/* Gradients for every plan node that wants one and has none yet, op nodes
+ * first and then leaves, so each kind lies contiguous; then the zero list
+ * and the tape learn where they are. */
 static nb_status plan_grads(nb_graph *g)
 {
     size_t elt = nb__elt(g);
 
     if (g->plan_has_grads)
         return NB_OK;
-    for (size_t i = 0; i < g->plan_len; i++) {
-        nb_node *n = g->plan[i];
-        if (!(n->flags & NB__WANTS_GRAD) || n->grad)
-            continue;
-        size_t size = nb__size(n);
-        n->grad = nb__arena_alloc(&g->arena, size * elt, size == 1 ? 8 : 64);
-        if (!n->grad)
-            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+    g->n_zero = g->n_zero_ops = 0;
+    for (int leaves = 0; leaves < 2; leaves++) {
+        for (size_t i = 0; i < g->plan_len; i++) {
+            nb_node *n = g->plan[i];
+            if (!(n->flags & NB__WANTS_GRAD) || (n->op == NB_OP_LEAF) != leaves)
+                continue;
+            size_t bytes = nb__size(n) * elt;
+            if (!n->grad)
+                n->grad = nb__arena_alloc(&g->arena, bytes, bytes == elt ? 8 : 64);
+            if (!n->grad || !zero_add(g, n->grad, bytes, g->n_zero_ops))
+                return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+        }
+        if (!leaves)
+            g->n_zero_ops = g->n_zero;
+    }
+    for (size_t i = 0; i < g->n_steps; i++) {
+        nb__step *s = &g->steps[i];
+        s->dy = s->node->grad;
+        s->da = s->node->in[0]->grad;
+        s->db = s->node->n_in > 1 ? s->node->in[1]->grad : NULL;
     }
     g->plan_has_grads = 1;
     return NB_OK;
@@ -459,11 +559,7 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
     nb_status s = runnable(g, root, "forward");
     if (s != NB_OK)
         return s;
-    for (size_t i = g->plan_len; i-- > 0;) {
-        nb_node *n = g->plan[i];
-        if (n->op != NB_OP_LEAF)
-            nb__ops[n->op].forward[g->dtype](n);
-    }
+    nb__tape_forward[g->dtype](g->steps, g->n_steps);
     return all_finite(root) ? NB_OK : blame_nonfinite(g);
 }
 
@@ -482,12 +578,8 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
         return NB_OK;       /* no variable reaches root: nothing to compute */
     if ((s = plan_grads(g)) != NB_OK)
         return s;
-    size_t elt = nb__elt(g);
-    for (size_t i = 0; i < g->plan_len; i++) {
-        nb_node *n = g->plan[i];
-        if (n->grad && !(accumulate && (n->flags & NB__LEAF)))
-            memset(n->grad, 0, nb__size(n) * elt);
-    }
+    for (size_t i = 0, n = accumulate ? g->n_zero_ops : g->n_zero; i < n; i++)
+        memset(g->zero[i].p, 0, g->zero[i].bytes);
     size_t n_root = nb__size(root);
     for (size_t i = 0; i < n_root; i++) {
         double v = seed ? seed[i] : 1.0;
@@ -496,11 +588,7 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
         else
             ((double *)root->grad)[i] = v;
     }
-    for (size_t i = 0; i < g->plan_len; i++) {
-        nb_node *n = g->plan[i];
-        if (n->grad && n->op != NB_OP_LEAF)
-            nb__ops[n->op].backward[g->dtype](n);
-    }
+    nb__tape_backward[g->dtype](g->steps, g->n_steps);
     return NB_OK;
 }
 

@@ -75,7 +75,7 @@ static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size :
 
 typedef enum nb__op {
     NB_OP_LEAF,
-#define NB_OP(E, stem, arity) NB_OP_##E,
+#define NB_OP(E, stem, arity, kind) NB_OP_##E,
 #include "ops.def"
 #undef NB_OP
     NB_OP_COUNT
@@ -84,6 +84,7 @@ typedef enum nb__op {
 typedef struct nb__op_def {
     const char *name;
     int         arity;
+    int         elementwise;            /* has scalar kernels for the tape */
     /* Check the inputs, set y's rank and ext (shape, op parameters); record
      * an error on g and return it if they do not fit.  Never allocates
      * values. */
@@ -97,6 +98,25 @@ typedef struct nb__op_def {
 
 extern const nb__op_def nb__ops[NB_OP_COUNT];
 
+/* ---- The replay tape ----------------------------------------------------
+ * One step per op node of a plan, in topological order, holding the
+ * pointers the op reads and writes, so replay streams through one array
+ * instead of chasing node -> input -> value.  A scalar elementwise step
+ * runs its scalar kernel inline; any other calls the op table.  For a unary
+ * op b = a.  The gradient pointers are NULL until the plan has gradients,
+ * and stay NULL where there is none. */
+typedef struct nb__step {
+    void       *y, *dy;
+    const void *a, *b;
+    void       *da, *db;
+    nb_node    *node;
+    uint8_t     op, scalar;
+} nb__step;
+
+/* Indexed by nb_dtype: run steps[0..n) forward, or backward in reverse. */
+extern void (*const nb__tape_forward[2])(const nb__step *steps, size_t n);
+extern void (*const nb__tape_backward[2])(const nb__step *steps, size_t n);
+
 /* ---- Graph ------------------------------------------------------------------ */
 
 typedef struct nb__name nb__name;
@@ -109,9 +129,17 @@ struct nb_graph {
     nb_node  **params;             /* parameters in creation order */
     size_t     n_params, cap_params;
     nb__name  *names;              /* uthash head: named leaves */
-    /* The plan: root's ancestors in topological order, kept for replay. */
+    /* The plan: root's ancestors in reverse topological order, and the
+     * tape of its op nodes in topological order, kept for replay. */
     nb_node  **plan;
     size_t     plan_len, plan_cap;
+    nb__step  *steps;
+    size_t     n_steps, cap_steps;
+    /* The plan's gradients as byte ranges to clear before backward: op
+     * nodes' [0, n_zero_ops), then leaves' up to n_zero (kept when
+     * accumulating).  Allocated together, they merge into few ranges. */
+    struct nb__range { void *p; size_t bytes; } *zero;
+    size_t     n_zero_ops, n_zero, cap_zero;
     nb_node   *plan_root;
     size_t     plan_graph_size;    /* n_nodes when the plan was made */
     int        plan_has_grads;     /* gradients allocated along the plan */

@@ -21,10 +21,13 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 #define ONCE(...) __VA_ARGS__
 #define T double
 #define K(name) name##_f64
+#define NB_DTYPE NB_F64
 #define NB_GEMM cblas_dgemm
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
+#include "tape.inc"
+#undef NB_DTYPE
 #undef NB_ONCE
 #undef ONCE
 #undef T
@@ -35,23 +38,35 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 #define ONCE(...)
 #define T float
 #define K(name) name##_f32
+#define NB_DTYPE NB_F32
 #define NB_GEMM cblas_sgemm
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
+#include "tape.inc"
+#undef NB_DTYPE
 #undef T
 #undef K
 #undef NB_GEMM
 
+#define ELEMENTWISE 1
+#define TENSOR 0
 const nb__op_def nb__ops[NB_OP_COUNT] = {
-    [NB_OP_LEAF] = { "leaf", 0, NULL, { NULL, NULL }, { NULL, NULL } },
-#define NB_OP(E, stem, arity)                                                  \
-    [NB_OP_##E] = { #stem, arity, stem##_shape,                                \
+    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL } },
+#define NB_OP(E, stem, arity, kind)                                            \
+    [NB_OP_##E] = { #stem, arity, kind, stem##_shape,                          \
                     { stem##_forward_f64, stem##_forward_f32 },                \
                     { stem##_backward_f64, stem##_backward_f32 } },
 #include "ops.def"
 #undef NB_OP
 };
+#undef ELEMENTWISE
+#undef TENSOR
+
+void (*const nb__tape_forward[2])(const nb__step *, size_t) = { tape_forward_f64,
+                                                                tape_forward_f32 };
+void (*const nb__tape_backward[2])(const nb__step *, size_t) = { tape_backward_f64,
+                                                                 tape_backward_f32 };
 
 /* ---- Composite ops ---------------------------------------------------------- */
 
