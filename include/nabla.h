@@ -63,7 +63,11 @@ typedef enum nb_status {
     NB_ERR_DTYPE     = -4, /* f32 data given to an f64 graph, or the reverse */
     NB_ERR_GRAPH     = -5, /* a node from another graph */
     NB_ERR_SIZE      = -6, /* a shape's element count overflows size_t */
-    NB_ERR_NONFINITE = -7  /* an op made inf or NaN from finite inputs */
+    NB_ERR_NONFINITE = -7, /* an op made inf or NaN from finite inputs */
+    /* The engine never reads files; these are for the layers built on it
+     * (data loaders, checkpoints, the nabla command). */
+    NB_ERR_IO        = -8, /* a file cannot be opened, read or written */
+    NB_ERR_FORMAT    = -9  /* a file's contents are malformed */
 } nb_status;
 
 /* ---- Graph lifetime --------------------------------------------------- */

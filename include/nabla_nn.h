@@ -44,10 +44,8 @@ extern "C" {
 
 /* ---- Errors ------------------------------------------------------------- */
 
-/* Status codes beyond the engine's (nb_status values). */
-#define NB_ERR_IO     ((nb_status)-100) /* a file cannot be opened or read */
-#define NB_ERR_FORMAT ((nb_status)-101) /* a file's contents are malformed */
-
+/* Errors are nb_status codes (nabla.h), NB_ERR_IO and NB_ERR_FORMAT among
+ * them, with a message in an nb_err. */
 typedef struct nb_err {
     nb_status code;
     char      msg[512];
@@ -60,8 +58,6 @@ NB_API nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* nb_status_str() extended with this header's codes. */
-NB_API const char *nb_nn_status_str(nb_status s);
 
 /* ---- Random numbers ------------------------------------------------------ */
 

@@ -16,6 +16,8 @@ const char *nb_status_str(nb_status s)
     case NB_ERR_GRAPH:     return "node from another graph";
     case NB_ERR_SIZE:      return "size overflow";
     case NB_ERR_NONFINITE: return "non-finite value";
+    case NB_ERR_IO:        return "input/output error";
+    case NB_ERR_FORMAT:    return "malformed file";
     }
     return "unknown status";
 }

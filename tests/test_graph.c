@@ -106,6 +106,18 @@ static void replay_recomputes_in_place(void)
 
 /* Backward visits root's ancestors only, and only paths from a variable
  * to the root get a gradient at all. */
+static void leaf_root_runs(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 4);
+
+    CHECK(nb_forward(g, x) == NB_OK && nb_backward(g, x) == NB_OK);
+    CHECK(nb_grad_scalar(x) == 1 && nb_value_scalar(x) == 4);
+    nb_node *c = nb_const_scalar(g, 2);
+    CHECK(nb_forward(g, c) == NB_OK && nb_backward(g, c) == NB_OK && nb_grad_scalar(c) == 0);
+    nb_graph_free(g);
+}
+
 static void gradients_only_where_needed(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
@@ -353,6 +365,7 @@ int main(void)
     tensor_root_needs_a_seed();
     replay_recomputes_in_place();
     gradients_only_where_needed();
+    leaf_root_runs();
     million_node_chain_runs_without_recursion();
     errors_name_the_op_and_shapes();
     allocation_failure_is_an_error();

@@ -17,15 +17,6 @@ nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
     return code;
 }
 
-const char *nb_nn_status_str(nb_status s)
-{
-    if (s == NB_ERR_IO)
-        return "input/output error";
-    if (s == NB_ERR_FORMAT)
-        return "malformed file";
-    return nb_status_str(s);
-}
-
 /* ---- xoshiro256** (Blackman and Vigna, 2018) ----------------------------- */
 
 static uint64_t splitmix64(uint64_t *x)

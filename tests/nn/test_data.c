@@ -94,7 +94,7 @@ static void csv_errors_name_line_and_column(void)
     CHECK(strstr(err.msg, "no data rows") != NULL);
     CHECK(nb_csv_load("/nonexistent/x.csv", NULL, &d, &err) == NB_ERR_IO);
     CHECK(strstr(err.msg, "/nonexistent/x.csv: cannot open") != NULL);
-    CHECK(strcmp(nb_nn_status_str(NB_ERR_IO), "input/output error") == 0);
+    CHECK(strcmp(nb_status_str(NB_ERR_IO), "input/output error") == 0);
 }
 
 static void csv_reads_gzip_and_the_shipped_sets(void)
