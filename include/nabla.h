@@ -222,6 +222,18 @@ NB_API nb_status nb_forward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root,
                                   const double *seed, int accumulate);
+/* Anomaly mode, off by default: every op's output is checked as it is
+ * computed, by constructors, nb_forward and nb_backward, and the first op
+ * that makes inf or NaN from finite inputs stops the run with
+ * NB_ERR_NONFINITE; nb_errmsg names the op, its node index (nb_index),
+ * its input shapes, the value and the element ("log (node 3): NaN at
+ * element 0 from finite input scalar").  In backward, the first op whose
+ * gradient into an input turns non-finite from finite values and a finite
+ * upstream gradient ("backward of pow (node 5): gradient inf ...").  A
+ * constructor that trips it returns NULL, a construction error.  Costs one
+ * pass over every value and gradient. */
+NB_API void nb_set_anomaly(nb_graph *g, int on);
+
 /* Set every gradient the graph holds to zero. */
 NB_API void      nb_zero_grad(nb_graph *g);
 

@@ -219,6 +219,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
         return NULL;
     }
     def->forward[g->dtype](y);
+    if (g->anomaly && nb__check_new(g, y) != NB_OK)
+        return NULL;
     return y;
 }
 
@@ -499,21 +501,32 @@ static nb_status runnable(nb_graph *g, nb_node *root, const char *what)
     return plan_for(g, root);
 }
 
-static int all_finite(const nb_node *n)
+/* The first non-finite element of buf (n's size and dtype), or SIZE_MAX. */
+static size_t first_nonfinite(const nb_node *n, const void *buf)
 {
     size_t size = nb__size(n);
 
     if (n->flags & NB__F32) {
-        const float *v = n->val;
+        const float *v = buf;
         for (size_t i = 0; i < size; i++)
             if (!isfinite(v[i]))
-                return 0;
+                return i;
     } else {
-        const double *v = n->val;
+        const double *v = buf;
         for (size_t i = 0; i < size; i++)
             if (!isfinite(v[i]))
-                return 0;
+                return i;
     }
+    return SIZE_MAX;
+}
+
+static int all_finite(const nb_node *n) { return first_nonfinite(n, n->val) == SIZE_MAX; }
+
+static int inputs_finite(const nb_node *n)
+{
+    for (int k = 0; k < n->n_in; k++)
+        if (!all_finite(n->in[k]))
+            return 0;
     return 1;
 }
 
@@ -522,36 +535,92 @@ static const char *nonfinite_str(double v)
     return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
 }
 
+/* n's value is not finite at element at: say which op made it from what */
+static nb_status report_value(nb_graph *g, const nb_node *n, size_t at)
+{
+    char s0[NB__SHAPE_STR], s1[NB__SHAPE_STR];
+    const char *v = nonfinite_str(nb_value_at(n, at));
+
+    if (n->op == NB_OP_LEAF)
+        return nb__report(g, NB_ERR_NONFINITE, "%s%s%s (node %u): holds %s at element %zu",
+                          nb_op_name(n), nb_name(n) ? " " : "", nb_name(n) ? nb_name(n) : "",
+                          n->id, v, at);
+    return nb__report(g, NB_ERR_NONFINITE,
+                      "%s (node %u): %s at element %zu from finite input%s %s%s%s",
+                      nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "",
+                      nb__shape_str(n->in[0], s0), n->n_in > 1 ? ", " : "",
+                      n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
+}
+
 /* Root is not finite: name the first op, in topological order, that made a
  * non-finite value from finite inputs (or the leaf that holds one). */
 static nb_status blame_nonfinite(nb_graph *g)
 {
-    char s0[NB__SHAPE_STR], s1[NB__SHAPE_STR];
-
     for (size_t i = g->plan_len; i-- > 0;) {
         nb_node *n = g->plan[i];
-        if (all_finite(n))
-            continue;
-        int inputs_ok = 1;
-        for (int k = 0; k < n->n_in; k++)
-            inputs_ok &= all_finite(n->in[k]);
-        if (!inputs_ok)
-            continue;
-        size_t at = 0;
-        while (at < nb__size(n) && isfinite(nb_value_at(n, at)))
-            at++;
-        const char *v = nonfinite_str(nb_value_at(n, at));
-        if (n->op == NB_OP_LEAF)
-            return nb__report(g, NB_ERR_NONFINITE, "%s%s%s (node %u): holds %s at element %zu",
-                              nb_op_name(n), nb_name(n) ? " " : "",
-                              nb_name(n) ? nb_name(n) : "", n->id, v, at);
-        return nb__report(g, NB_ERR_NONFINITE,
-                          "%s (node %u): %s at element %zu from finite input%s %s%s%s",
-                          nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "",
-                          nb__shape_str(n->in[0], s0), n->n_in > 1 ? ", " : "",
-                          n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
+        size_t at = first_nonfinite(n, n->val);
+        if (at != SIZE_MAX && inputs_finite(n))
+            return report_value(g, n, at);
     }
     return nb__report(g, NB_ERR_NONFINITE, "non-finite value");
+}
+
+nb_status nb__check_new(nb_graph *g, nb_node *y)
+{
+    size_t at = first_nonfinite(y, y->val);
+
+    if (at == SIZE_MAX || !inputs_finite(y))
+        return NB_OK;
+    if (g->status != NB_OK)
+        return g->status;            /* keep the first error */
+    report_value(g, y, at);
+    g->status = NB_ERR_NONFINITE;    /* a construction error: it sticks */
+    return NB_ERR_NONFINITE;
+}
+
+void nb_set_anomaly(nb_graph *g, int on)
+{
+    if (g)
+        g->anomaly = on != 0;
+}
+
+/* Anomaly mode: the tape one step at a time, each output checked. */
+static nb_status forward_checked(nb_graph *g)
+{
+    for (size_t i = 0; i < g->n_steps; i++) {
+        nb__tape_forward[g->dtype](&g->steps[i], 1);
+        nb_node *n = g->steps[i].node;
+        size_t at = first_nonfinite(n, n->val);
+        if (at != SIZE_MAX && inputs_finite(n))
+            return report_value(g, n, at);
+    }
+    return NB_OK;
+}
+
+static nb_status backward_checked(nb_graph *g)
+{
+    char s0[NB__SHAPE_STR];
+
+    for (size_t i = g->n_steps; i-- > 0;) {
+        nb_node *n = g->steps[i].node;
+        if (!n->grad)
+            continue;
+        nb__tape_backward[g->dtype](&g->steps[i], 1);
+        if (first_nonfinite(n, n->grad) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
+            continue;               /* not this op's doing */
+        for (int k = 0; k < n->n_in; k++) {
+            nb_node *x = n->in[k];
+            size_t at = x->grad ? first_nonfinite(x, x->grad) : SIZE_MAX;
+            if (at != SIZE_MAX)
+                return nb__report(g, NB_ERR_NONFINITE,
+                                  "backward of %s (node %u): gradient %s at element %zu of "
+                                  "input %d (%s) from finite values and upstream gradient",
+                                  nb__ops[n->op].name, n->id,
+                                  nonfinite_str(nb_grad_at(x, at)), at, k + 1,
+                                  nb__shape_str(x, s0));
+        }
+    }
+    return NB_OK;
 }
 
 nb_status nb_forward(nb_graph *g, nb_node *root)
@@ -559,6 +628,10 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
     nb_status s = runnable(g, root, "forward");
     if (s != NB_OK)
         return s;
+    if (g->anomaly)
+        return forward_checked(g) != NB_OK ? NB_ERR_NONFINITE
+               : all_finite(root)          ? NB_OK
+                                           : blame_nonfinite(g);
     nb__tape_forward[g->dtype](g->steps, g->n_steps);
     return all_finite(root) ? NB_OK : blame_nonfinite(g);
 }
@@ -588,6 +661,8 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
         else
             ((double *)root->grad)[i] = v;
     }
+    if (g->anomaly)
+        return backward_checked(g);
     nb__tape_backward[g->dtype](g->steps, g->n_steps);
     return NB_OK;
 }

@@ -143,6 +143,7 @@ struct nb_graph {
     nb_node   *plan_root;
     size_t     plan_graph_size;    /* n_nodes when the plan was made */
     int        plan_has_grads;     /* gradients allocated along the plan */
+    int        anomaly;            /* check every op's output (nb_set_anomaly) */
     nb_status  status;             /* first construction error */
     char       msg[320];
 };
@@ -160,6 +161,10 @@ nb_status nb__report(nb_graph *g, nb_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Anomaly mode: y was just computed; if it is non-finite from finite
+ * inputs, record that as a construction error and return it. */
+nb_status nb__check_new(nb_graph *g, nb_node *y);
 
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
 #define NB__SHAPE_STR 64

@@ -358,6 +358,38 @@ static void gradcheck_reports_a_mismatch(void)
     nb_graph_free(g);
 }
 
+/* Anomaly mode stops at the op that made the first inf/NaN, even when the
+ * root is finite, in forward and in backward, and in constructors. */
+static void anomaly_mode_names_the_first_bad_op(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 1);
+    nb_node *e = nb_exp(g, nb_mul_const(g, x, -1));
+    nb_node *f = nb_reciprocal(g, nb_add_const(g, e, 1));     /* sigmoid by gates */
+    char want[96];
+
+    CHECK(nb_set_scalar(x, -800) == NB_OK);
+    CHECK(nb_forward(g, f) == NB_OK && nb_value_scalar(f) == 0);   /* finite root */
+    nb_set_anomaly(g, 1);
+    CHECK(nb_forward(g, f) == NB_ERR_NONFINITE);
+    snprintf(want, sizeof want, "exp (node %zu): inf at element 0", nb_index(e));
+    CHECK(HAS(nb_errmsg(g), want));
+    /* backward: sqrt(x) at 0 is 0, its derivative is not finite */
+    nb_node *z = nb_scalar(g, "z", 0), *r = nb_pow(g, z, 0.5), *out = nb_mul_const(g, r, 3);
+    CHECK(out != NULL && nb_forward(g, out) == NB_OK);
+    CHECK(nb_backward(g, out) == NB_ERR_NONFINITE);
+    snprintf(want, sizeof want, "backward of pow (node %zu): gradient inf", nb_index(r));
+    CHECK(HAS(nb_errmsg(g), want) && HAS(nb_errmsg(g), "input 1 (scalar)"));
+    nb_set_anomaly(g, 0);
+    CHECK(nb_backward(g, out) == NB_OK && isinf(nb_grad_scalar(z)));
+    /* constructors: the failing op gives NULL and a sticky error */
+    nb_set_anomaly(g, 1);
+    nb_node *neg = nb_scalar(g, "neg", -1);
+    CHECK(nb_add_const(g, nb_log(g, neg), 1) == NULL && nb_error(g) == NB_ERR_NONFINITE);
+    CHECK(HAS(nb_errmsg(g), "log (node") && HAS(nb_errmsg(g), "NaN"));
+    nb_graph_free(g);
+}
+
 int main(void)
 {
     fan_out_adds_gradients();
@@ -375,5 +407,6 @@ int main(void)
     losses_are_stable(NB_F32);
     local_grads_are_the_slides();
     gradcheck_reports_a_mismatch();
+    anomaly_mode_names_the_first_bad_op();
     return check_summary();
 }
