@@ -180,6 +180,8 @@ static void print_row(FILE *out, char cell[TABLE_COLS][CELL], const size_t width
 
     for (int c = 1; c < TABLE_COLS && len >= 0 && (size_t)len < sizeof line; c++)
         len += snprintf(line + len, sizeof line - (size_t)len, "  %-*s", (int)width[c], cell[c]);
+    if (len < 0 || (size_t)len >= sizeof line)  /* cannot happen: cells are < CELL */
+        len = len < 0 ? 0 : (int)sizeof line - 1;
     while (len > 0 && line[len - 1] == ' ')
         len--;
     fprintf(out, "%.*s\n", len, line);
