@@ -22,8 +22,10 @@ const char *nb_status_str(nb_status s)
     return "unknown status";
 }
 
-static nb_status record(nb_graph *g, int sticky, nb_status code,
-                        const char *fmt, va_list ap)
+#ifdef __GNUC__
+__attribute__((format(printf, 4, 0)))
+#endif
+static nb_status record(nb_graph *g, int sticky, nb_status code, const char *fmt, va_list ap)
 {
     if (sticky && g->status != NB_OK)
         return code;          /* keep the first construction error */
