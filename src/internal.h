@@ -148,6 +148,17 @@ struct nb_graph {
     char       msg[320];
 };
 
+/* n was made in g: catches nodes from another graph */
+static inline int nb__owned(const nb_graph *g, const nb_node *n)
+{
+    return n->id < g->n_nodes && g->nodes[n->id] == n;
+}
+
+/* arr (capacity *cap elements of elt bytes) with room for need: arr
+ * itself, or moved by realloc, never NULL (even for need 0) unless out of
+ * memory, and then arr is untouched. */
+void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt);
+
 /* Record an error (the first one sticks as g->status when sticky) and its
  * message; returns code. */
 nb_status nb__fail(nb_graph *g, nb_status code, const char *fmt, ...)
