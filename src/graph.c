@@ -217,34 +217,45 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 
 /* ---- Leaves -------------------------------------------------------------------- */
 
+/* The arguments of a leaf constructor make sense: NB_OK or the error. */
+static nb_status leaf_check(nb_graph *g, const char *name, int flags, int rank,
+                            const int *dim, const char *what)
+{
+    if (rank > 0 && !dim)
+        return nb__fail(g, NB_ERR_ARG, "%s '%s': rank %d but no dimensions", what,
+                        name ? name : "", rank);
+    if ((flags & NB__PARAM) && (!name || !*name))
+        return nb__fail(g, NB_ERR_ARG, "param: a parameter needs a name");
+    if (name && nb_lookup(g, name))
+        return nb__fail(g, NB_ERR_ARG, "%s: the name '%s' is already taken in this graph",
+                        what, name);
+    if (g->n_nodes >= UINT32_MAX)
+        return nb__fail(g, NB_ERR_SIZE, "%s: the graph already holds %zu nodes", what,
+                        g->n_nodes);
+    return NB_OK;
+}
+
+/* y's values from data (row-major doubles), converted to the dtype */
+static void leaf_fill(nb_node *y, const double *data)
+{
+    size_t n = nb__size(y);
+
+    if (y->flags & NB__F32)
+        for (size_t i = 0; i < n; i++)
+            ((float *)y->val)[i] = (float)data[i];
+    else
+        memcpy(y->val, data, n * sizeof *data);
+}
+
 static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
                          const int *dim, const double *data, const char *what)
 {
     nb_node tmp = { .op = NB_OP_LEAF, .flags = (uint8_t)(flags | NB__LEAF) };
 
-    if (!g)
+    if (!g || leaf_check(g, name, flags, rank, dim, what) != NB_OK)
         return NULL;
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
-    if (rank > 0 && !dim) {
-        nb__fail(g, NB_ERR_ARG, "%s '%s': rank %d but no dimensions", what,
-                 name ? name : "", rank);
-        return NULL;
-    }
-    if ((flags & NB__PARAM) && (!name || !*name)) {
-        nb__fail(g, NB_ERR_ARG, "param: a parameter needs a name");
-        return NULL;
-    }
-    if (name && nb_lookup(g, name)) {
-        nb__fail(g, NB_ERR_ARG, "%s: the name '%s' is already taken in this graph",
-                 what, name);
-        return NULL;
-    }
-    if (g->n_nodes >= UINT32_MAX) {
-        nb__fail(g, NB_ERR_SIZE, "%s: the graph already holds %zu nodes", what,
-                 g->n_nodes);
-        return NULL;
-    }
     if (nb__set_shape(g, &tmp, rank, dim) != NB_OK)
         return NULL;
     size_t len = name ? strlen(name) : 0;
@@ -261,7 +272,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
     if (!reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes) ||
         ((flags & NB__PARAM) && !reserve_one(&g->params, &g->cap_params, g->n_params)))
         goto nomem;
-    if (entry) {                     /* the last step that can fail */
+    if (entry) {                     /* a failed insert adds nothing */
         HASH_ADD_KEYPTR(hh, g->names, copy, len, entry);
         if (entry->oom)
             goto nomem;
@@ -276,14 +287,8 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         entry->node = y;
     if (flags & NB__PARAM)
         g->params[g->n_params++] = y;
-    if (data) {
-        size_t n = nb__size(y);
-        if (g->dtype == NB_F32)
-            for (size_t i = 0; i < n; i++)
-                ((float *)y->val)[i] = (float)data[i];
-        else
-            memcpy(y->val, data, n * sizeof *data);
-    }
+    if (data)
+        leaf_fill(y, data);
     return y;
 nomem:
     nb__fail(g, NB_ERR_NOMEM, "%s '%s': out of memory", what, name ? name : "");
