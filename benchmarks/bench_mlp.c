@@ -445,6 +445,10 @@ int main(int argc, char **argv)
         printf("skipped: %s\n", err.msg);
         return 77;
     }
+    if (nb_data_f32(&train, &err) != NB_OK || nb_data_f32(&test, &err) != NB_OK) {
+        fprintf(stderr, "bench_mlp: %s\n", err.msg);
+        return 1;
+    }
     printf("Fashion-MNIST loaded in %.2f s (not timed below); %d epochs, medians over epochs\n",
            now() - t0, epochs);
     for (size_t c = 0; c < N_CONFIGS && ok; c++)

@@ -77,17 +77,23 @@ NB_API void     nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
 /* ---- Data sets ------------------------------------------------------------
  * n rows of d features and one target each.  The target is a class index
  * 0..n_classes-1 (classification) or a value (regression, n_classes 0).
- * x and y are malloc'd and owned by the struct: nb_data_free() releases them
- * and zeroes it (a zeroed struct is empty and safe to free). */
+ * x, y and x32 are malloc'd and owned by the struct: nb_data_free() releases
+ * them and zeroes it (a zeroed struct is empty and safe to free). */
 typedef struct nb_data {
     size_t  n;         /* rows */
     int     d;         /* features per row */
     double *x;         /* n x d features, row-major */
     double *y;         /* n targets */
     int     n_classes; /* 0: regression or unknown */
+    float  *x32;       /* NULL, or x rounded to float: see nb_data_f32 */
 } nb_data;
 
 NB_API void nb_data_free(nb_data *data);
+/* Keep a float copy of x in data->x32 (made again if there is one), which
+ * nb_mlp_load then gathers f32 batches from: half the memory traffic of
+ * converting rows of x on every step.  Make it after the last change to x;
+ * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 NULL. */
+NB_API nb_status nb_data_f32(nb_data *data, nb_err *err);
 /* An empty data set of n rows and d features (zeros); NB_ERR_NOMEM. */
 NB_API nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err);
 /* n_classes, or if that is 0, 1 + the largest target after checking that
@@ -314,7 +320,8 @@ NB_API nb_node  *nb_mlp_param(const nb_mlp *m, const char *name);
  * sizes per model).  NULL on error. */
 NB_API const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err);
 /* Copy rows idx[0..h->rows-1] of data into h->x and h->t, converting to the
- * graph's dtype.  NB_ERR_SHAPE if data->d is not the model's input width;
+ * graph's dtype (an f32 graph copies from data->x32 when it is there).
+ * NB_ERR_SHAPE if data->d is not the model's input width;
  * NB_ERR_ARG for a class label out of range. */
 NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,
                              const size_t *idx, nb_err *err);

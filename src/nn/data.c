@@ -13,7 +13,21 @@ void nb_data_free(nb_data *data)
         return;
     free(data->x);
     free(data->y);
+    free(data->x32);
     *data = (nb_data){ 0 };
+}
+
+nb_status nb_data_f32(nb_data *data, nb_err *err)
+{
+    if (!data || !data->x)
+        return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
+    size_t n = data->n * (size_t)data->d;
+    free(data->x32);
+    if (!(data->x32 = malloc(n * sizeof *data->x32)))
+        return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
+    for (size_t i = 0; i < n; i++)
+        data->x32[i] = (float)data->x[i];
+    return NB_OK;
 }
 
 nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
@@ -99,7 +113,7 @@ nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err)
     for (size_t i = 0; i < data->n; i++)
         for (size_t j = 0; j < d; j++)
             data->x[i * d + j] = (data->x[i * d + j] - s->mean[j]) / s->std[j];
-    return NB_OK;
+    return data->x32 ? nb_data_f32(data, err) : NB_OK;
 }
 
 /* ---- Train/test split ----------------------------------------------------- */

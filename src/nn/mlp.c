@@ -193,21 +193,22 @@ static double target_value(const nb_mlp *m, double y)
     return y;
 }
 
-/* Rows idx[] of src (d wide) into x, converted; restrict lets the row copy
- * vectorise. */
-#define GATHER_KERNEL(NAME, T)                                                            \
-    static void NAME(T *restrict x, const double *restrict src, const size_t *idx,        \
+/* Rows idx[] of src (d wide, type S) into x (type T), converted; restrict
+ * lets the row copy vectorise. */
+#define GATHER_KERNEL(NAME, T, S)                                                         \
+    static void NAME(T *restrict x, const S *restrict src, const size_t *idx,             \
                      size_t rows, size_t d)                                               \
     {                                                                                     \
         for (size_t i = 0; i < rows; i++) {                                               \
-            const double *restrict s = src + idx[i] * d;                                  \
+            const S *restrict s = src + idx[i] * d;                                       \
             T *restrict y = x + i * d;                                                    \
             for (size_t j = 0; j < d; j++)                                                \
                 y[j] = (T)s[j];                                                           \
         }                                                                                 \
     }
-GATHER_KERNEL(gather_f64, double)
-GATHER_KERNEL(gather_f32, float)
+GATHER_KERNEL(gather_f64, double, double)
+GATHER_KERNEL(gather_f32, float, double)
+GATHER_KERNEL(gather_f32_f32, float, float)
 
 nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data, const size_t *idx,
                       nb_err *err)
@@ -232,7 +233,9 @@ nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data, const si
         else
             ((double *)t)[i] = v;
     }
-    if (f32)
+    if (f32 && data->x32)
+        gather_f32_f32(x, data->x32, idx, rows, d);
+    else if (f32)
         gather_f32(x, data->x, idx, rows, d);
     else
         gather_f64(x, data->x, idx, rows, d);

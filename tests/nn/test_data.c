@@ -150,6 +150,21 @@ static void scaler_gives_zero_mean_unit_std(void)
     nb_data_free(&e);
 }
 
+static void f32_copy_follows_the_scaler(void)
+{
+    nb_data d;
+    nb_scaler s;
+    nb_err err = { 0 };
+    CHECK(load("1,2,0\n3,4,1\n", NULL, &d, &err) == NB_OK);
+    CHECK(d.x32 == NULL && nb_data_f32(&d, &err) == NB_OK);
+    CHECK(d.x32 && d.x32[0] == 1.0f && d.x32[3] == 4.0f);
+    CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &d, &err) == NB_OK);
+    CHECK(d.x32[0] == -1.0f && d.x32[3] == 1.0f);  /* refreshed */
+    nb_scaler_free(&s);
+    nb_data_free(&d);
+    CHECK(d.x32 == NULL);
+}
+
 static void split_is_reproducible_and_a_partition(void)
 {
     nb_data all, tr1, te1, tr2, te2, tr3, te3;
@@ -222,6 +237,7 @@ int main(int argc, char **argv)
     csv_errors_name_line_and_column();
     csv_reads_gzip_and_the_shipped_sets();
     scaler_gives_zero_mean_unit_std();
+    f32_copy_follows_the_scaler();
     split_is_reproducible_and_a_partition();
     batches_cover_each_row_once_per_epoch();
     return check_summary();

@@ -83,7 +83,10 @@ static void training_allocates_nothing_after_step_one(void)
     for (size_t i = 0; i < 10; i++)
         idx[i] = i;
     double loss0 = 0, loss = 0;
-    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
+    float x64[80], x32[80];                  /* the f32 copy gathers the same batch */
+    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, x64, NB_F32) == NB_OK);
+    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
+    CHECK(nb_read(h->x, x32, NB_F32) == NB_OK && !memcmp(x64, x32, sizeof x64));
     CHECK(nb_mlp_step(m, h, o, &loss0, &err) == NB_OK);
     size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     for (int s = 0; s < 50; s++) {
