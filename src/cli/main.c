@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "expr.h"
+#include "train.h"
 
 enum { EXIT_EVAL = 1, EXIT_USAGE = 2 };
 
@@ -18,19 +19,23 @@ enum { EXIT_EVAL = 1, EXIT_USAGE = 2 };
 static const char main_help[] =
     "usage: nabla COMMAND [ARGS]\n"
     "\n"
-    "Reverse-mode automatic differentiation, one expression at a time.\n"
+    "Reverse-mode automatic differentiation: one expression at a time, or\n"
+    "models trained on data.\n"
     "\n"
     "commands:\n"
     "  grad EXPR [NAME=VALUE ...]  value and gradient of an expression\n"
     "  lecture [NAME]              the lecture's worked examples, gate by gate,\n"
     "                              checked against the slides\n"
+    "  train MODEL --data DATA     train linear, logistic, softmax or mlp models\n"
+    "                              on a CSV file, digits or fashion-mnist\n"
     "\n"
     "options:\n"
     "  -h, --help     this help; 'nabla COMMAND --help' describes a command\n"
     "  --version      print the version\n"
     "\n"
     "Start with 'nabla lecture'.  Then try:\n"
-    "  nabla grad '(x+y)*z' x=-2 y=5 z=-4 --table\n";
+    "  nabla grad '(x+y)*z' x=-2 y=5 z=-4 --table\n"
+    "  nabla train mlp --data digits --hidden 50\n";
 
 static const char grad_help[] =
     "usage: nabla grad EXPR [NAME=VALUE ...] [--table] [--json] [--dot FILE]\n"
@@ -558,8 +563,10 @@ int main(int argc, char **argv)
         rc = cmd_grad(argc - 2, argv + 2);
     } else if (strcmp(cmd, "lecture") == 0) {
         rc = cmd_lecture(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "train") == 0) {
+        rc = cmd_train(argc - 2, argv + 2);
     } else {
-        fprintf(stderr, "nabla: unknown command '%s' (commands: grad, lecture; "
+        fprintf(stderr, "nabla: unknown command '%s' (commands: grad, lecture, train; "
                 "see nabla --help)\n", cmd);
         return EXIT_USAGE;
     }

@@ -1,0 +1,492 @@
+/* train.c - `nabla train MODEL`: options, the data set (a CSV file, the
+ * bundled digits, Fashion-MNIST), the model (linear, logistic, softmax, MLP)
+ * built with the model layer (nabla_nn.h), nb_train, the summary or JSON.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train.h"
+
+#ifndef NB_DATADIR
+#define NB_DATADIR "/usr/local/share/nabla"
+#endif
+
+static const char train_help[] =
+    "usage: nabla train MODEL --data DATA [options]\n"
+    "\n"
+    "Train a model with mini-batch SGD and report its test metrics.\n"
+    "\n"
+    "  MODEL              linear (least squares), logistic (binary), softmax\n"
+    "                     (multiclass) or mlp (hidden layers)\n"
+    "  --data DATA        a numeric CSV file (plain or .gz), 'digits' (the 8x8\n"
+    "                     digits bundled with nabla) or 'fashion-mnist'\n"
+    "  --data-dir DIR     where 'digits' (DIR/digits.csv.gz) or 'fashion-mnist'\n"
+    "                     (its four IDX files) live; by default digits is looked\n"
+    "                     for in " NB_DATADIR " and then in the source\n"
+    "                     tree's data/, Fashion-MNIST in " NB_FASHION_MNIST_DIR "\n"
+    "  --target COLUMN    the CSV column to predict: a header name, or a number\n"
+    "                     (1 = first, -1 = last; default the last)\n"
+    "  --test-fraction F  rows held out for testing, 0 <= F < 1 (default 0.2;\n"
+    "                     Fashion-MNIST has its own test set)\n"
+    "  --no-standardize   keep CSV features as they are (default: scaled to mean\n"
+    "                     0, std 1 on the training rows)\n"
+    "  --hidden W1,W2,... hidden layer widths, mlp only (default 100)\n"
+    "  --activation ACT   relu, sigmoid or tanh, mlp only (default relu)\n"
+    "  --loss LOSS        mse or l1 (linear; default mse), bce (logistic),\n"
+    "                     xent or hinge (softmax; default xent), any for mlp\n"
+    "                     (default xent for whole-number targets, else mse)\n"
+    "  --epochs N         passes over the training rows (default 10)\n"
+    "  --batch N          rows per step, 0 = all (default 32)\n"
+    "  --lr RATE          learning rate (default 0.1)\n"
+    "  --momentum M       SGD momentum, 0 <= M < 1 (default 0)\n"
+    "  --weight-decay D   L2 weight decay (default 0)\n"
+    "  --seed N           seed of the split, initialisation and shuffles (42)\n"
+    "  --threads N        BLAS threads (default: OpenBLAS's choice)\n"
+    "  --dtype f32|f64    element type of the model (default f32)\n"
+    "  --loss-csv FILE    write epoch,train_loss,test_loss,test_accuracy rows\n"
+    "  --json             print one JSON object on stdout at the end (progress\n"
+    "                     goes to stderr):\n"
+    "                     {\"model\", \"epochs\", \"train_loss\", \"test_loss\",\n"
+    "                     \"test_accuracy\" (classifiers) or \"test_r2\"\n"
+    "                     (regression), \"seconds\", \"samples_per_second\"}\n"
+    "  --quiet            no progress lines\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "exit status: 0 success; 1 a data or training error (missing or malformed\n"
+    "file, with its line and column; a diverging loss; a checkpoint that cannot\n"
+    "be read or written); 2 a bad argument.  Messages go to stderr.\n"
+    "\n"
+    "examples:\n"
+    "  nabla train softmax --data iris.csv --epochs 100\n"
+    "  nabla train mlp --data digits --hidden 50 --activation sigmoid --json\n"
+    "  nabla train mlp --data fashion-mnist --hidden 256,128 --epochs 5 --batch 100\n";
+
+/* ---- Arguments ------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+int train_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nabla train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see nabla train --help)\n", stderr);
+    return TRAIN_USAGE;
+}
+
+static int get_int(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return train_usage("%s: '%s' is not a whole number in [%ld, %ld]", opt, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return train_usage("%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int get_widths(const char *s, train_args *a)
+{
+    const char *p = s;
+    a->n_hidden = 0;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 100000 || a->n_hidden == TRAIN_MAX_HIDDEN ||
+            (*end && *end != ','))
+            return train_usage("--hidden: '%s' is not a list of up to %d widths "
+                               "1..100000 such as 256,128", s, TRAIN_MAX_HIDDEN);
+        a->hidden[a->n_hidden++] = (int)v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p)
+            return train_usage("--hidden: '%s' ends with a comma", s);
+    }
+    return a->n_hidden ? 0 : train_usage("--hidden needs at least one width");
+}
+
+/* Options that take a value: --name VALUE or --name=VALUE. */
+static const char *const valued[] = {
+    "--data", "--data-dir", "--target", "--test-fraction", "--hidden", "--activation",
+    "--loss", "--epochs", "--batch", "--lr", "--momentum", "--weight-decay", "--seed",
+    "--threads", "--dtype", "--loss-csv", NULL,
+};
+
+static int set_choice(const char *opt, const char *v, train_args *a)
+{
+    if (strcmp(opt, "--activation") == 0) {
+        a->act = nb_act_parse(v);
+        if (a->act <= NB_ACT_NONE)
+            return train_usage("--activation: '%s' is not relu, sigmoid or tanh", v);
+    } else if (strcmp(opt, "--loss") == 0) {
+        if ((a->loss = nb_loss_parse(v)) < 0)
+            return train_usage("--loss: '%s' is not mse, l1, bce, xent or hinge", v);
+    } else if (strcmp(opt, "--dtype") == 0) {
+        if (strcmp(v, "f32") && strcmp(v, "f64"))
+            return train_usage("--dtype: '%s' is not f32 or f64", v);
+        a->dtype = v[1] == '3' ? NB_F32 : NB_F64;
+        a->dtype_set = 1;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int set_number(const char *opt, const char *v, train_args *a)
+{
+    if (strcmp(opt, "--test-fraction") == 0)
+        return a->test_fraction_set = 1, get_num(opt, v, 0, 0.99, &a->test_fraction);
+    if (strcmp(opt, "--epochs") == 0)
+        return get_int(opt, v, 1, 1000000, &a->epochs);
+    if (strcmp(opt, "--batch") == 0)
+        return get_int(opt, v, 0, 100000000, &a->batch);
+    if (strcmp(opt, "--threads") == 0)
+        return get_int(opt, v, 1, 1024, &a->threads);
+    if (strcmp(opt, "--lr") == 0)
+        return get_num(opt, v, 1e-300, 1e6, &a->lr);
+    if (strcmp(opt, "--momentum") == 0)
+        return get_num(opt, v, 0, 0.999999, &a->momentum);
+    if (strcmp(opt, "--weight-decay") == 0)
+        return get_num(opt, v, 0, 1e6, &a->weight_decay);
+    if (strcmp(opt, "--seed") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (end == v || *end || errno || v[0] == '-')
+            return train_usage("--seed: '%s' is not a whole number >= 0", v);
+        a->seed = (uint64_t)s;
+        return 0;
+    }
+    return -1;
+}
+
+static int set_option(const char *opt, const char *v, train_args *a)
+{
+    const char **path = strcmp(opt, "--data") == 0       ? &a->data
+                        : strcmp(opt, "--data-dir") == 0 ? &a->data_dir
+                        : strcmp(opt, "--target") == 0   ? &a->target
+                        : strcmp(opt, "--loss-csv") == 0 ? &a->loss_csv
+                                                         : NULL;
+    if (path) {
+        if (!*v)
+            return train_usage("%s needs a non-empty value", opt);
+        *path = v;
+        return 0;
+    }
+    if (strcmp(opt, "--hidden") == 0)
+        return get_widths(v, a);
+    int rc = set_choice(opt, v, a);
+    return rc >= 0 ? rc : set_number(opt, v, a);
+}
+
+static int set_flag(const char *s, train_args *a)
+{
+    if (strcmp(s, "--json") == 0)
+        a->json = 1;
+    else if (strcmp(s, "--quiet") == 0)
+        a->quiet = 1;
+    else if (strcmp(s, "--no-standardize") == 0)
+        a->no_standardize = 1;
+    else
+        return train_usage("unknown option %s", s);
+    return 0;
+}
+
+/* One argument (and its value) at argv[*i]; 0 or an exit status. */
+static int parse_one(int argc, char **argv, int *i, train_args *a)
+{
+    const char *s = argv[*i];
+    if (s[0] != '-' || s[1] != '-') {
+        if (a->model || s[0] == '-')
+            return train_usage("unexpected argument '%s'", s);
+        a->model = s;
+        return 0;
+    }
+    const char *eq = strchr(s, '=');
+    size_t len = eq ? (size_t)(eq - s) : strlen(s);
+    for (int k = 0; valued[k]; k++) {
+        if (strlen(valued[k]) != len || strncmp(s, valued[k], len) != 0)
+            continue;
+        if (!eq && *i + 1 >= argc)
+            return train_usage("%s needs a value", valued[k]);
+        return set_option(valued[k], eq ? eq + 1 : argv[++*i], a);
+    }
+    return eq ? train_usage("unknown option %.*s", (int)len, s) : set_flag(s, a);
+}
+
+static int check_args(train_args *a)
+{
+    static const char *const models[] = { "linear", "logistic", "softmax", "mlp" };
+    if (!a->model)
+        return train_usage("missing MODEL (linear, logistic, softmax or mlp)");
+    a->kind = -1;
+    for (int k = 0; k < 4; k++)
+        if (strcmp(a->model, models[k]) == 0)
+            a->kind = k;
+    if (a->kind < 0)
+        return train_usage("unknown MODEL '%s' (linear, logistic, softmax or mlp)", a->model);
+    if (!a->data)
+        return train_usage("missing --data (a CSV file, digits or fashion-mnist)");
+    if (a->kind != MODEL_MLP && (a->n_hidden || a->act > 0))
+        return train_usage("--hidden and --activation are for mlp, not %s", a->model);
+    static const int allowed[4][NB_LOSS_HINGE + 1] = {
+        [MODEL_LINEAR] = { [NB_LOSS_MSE] = 1, [NB_LOSS_L1] = 1 },
+        [MODEL_LOGISTIC] = { [NB_LOSS_BCE] = 1 },
+        [MODEL_SOFTMAX] = { [NB_LOSS_XENT] = 1, [NB_LOSS_HINGE] = 1 },
+        [MODEL_MLP] = { 1, 1, 1, 1, 1 },
+    };
+    if (a->loss >= 0 && !allowed[a->kind][a->loss])
+        return train_usage("--loss %s does not fit a %s model", nb_loss_name(a->loss),
+                           a->model);
+    if (strcmp(a->data, "fashion-mnist") == 0 && a->test_fraction_set)
+        return train_usage("--test-fraction: fashion-mnist comes with its own test set");
+    if (a->target && (strcmp(a->data, "fashion-mnist") == 0 || strcmp(a->data, "digits") == 0))
+        return train_usage("--target is for CSV files, not %s", a->data);
+    return 0;
+}
+
+/* -1: parsed; otherwise the exit status (0 after --help). */
+static int parse_train_args(int argc, char **argv, train_args *a)
+{
+    *a = (train_args){ .act = -1, .loss = -1, .epochs = 10, .batch = 32, .lr = 0.1,
+                       .seed = 42, .test_fraction = 0.2, .dtype = NB_F32 };
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(train_help, stdout);
+            return 0;
+        }
+    }
+    for (int i = 0; i < argc; i++) {
+        int rc = parse_one(argc, argv, &i, a);
+        if (rc)
+            return rc;
+    }
+    int rc = check_args(a);
+    return rc ? rc : -1;
+}
+
+/* ---- Data ------------------------------------------------------------------- */
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* DIR/digits.csv.gz for --data-dir, else the installed copy, else the
+ * source tree's. */
+static nb_status find_digits(const train_args *a, char *path, size_t size, nb_err *err)
+{
+    const char *dirs[] = { NB_DATADIR, NB_SOURCE_DATADIR };
+    if (a->data_dir) {
+        snprintf(path, size, "%s/digits.csv.gz", a->data_dir);
+        return NB_OK; /* a missing file is reported by the loader */
+    }
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, size, "%s/digits.csv.gz", dirs[k]);
+        if (file_exists(path))
+            return NB_OK;
+    }
+    return nb_err_set(err, NB_ERR_IO, "digits.csv.gz is neither in %s nor in %s "
+                      "(give its directory with --data-dir)", dirs[0], dirs[1]);
+}
+
+static nb_status load_csv(const train_args *a, const char *path, nb_data *all, nb_err *err)
+{
+    nb_csv_opts co = { 0 };
+    if (a->target) {
+        char *end;
+        long k = strtol(a->target, &end, 10);
+        if (*end || end == a->target)
+            co.target_name = a->target;
+        else if (k == 0 || k > 1000000 || k < -1000000)
+            return nb_err_set(err, NB_ERR_ARG, "--target %s: columns count from 1 "
+                              "(or from -1 at the end)", a->target);
+        else
+            co.target = (int)k;
+    }
+    return nb_csv_load(path, &co, all, err);
+}
+
+/* train and test from a->data; standardised unless --no-standardize (or
+ * Fashion-MNIST, whose pixels are already in [0, 1]). */
+static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *test, nb_err *err)
+{
+    nb_data all = { 0 };
+    char path[4096];
+    nb_status s;
+
+    if (strcmp(a->data, "fashion-mnist") == 0)
+        return nb_fashion_mnist_load(a->data_dir, train, test, err);
+    if (strcmp(a->data, "digits") == 0) {
+        if ((s = find_digits(a, path, sizeof path, err)) != NB_OK)
+            return s;
+    } else {
+        snprintf(path, sizeof path, "%s", a->data);
+    }
+    s = load_csv(a, path, &all, err);
+    if (s == NB_OK)
+        s = nb_data_split(&all, a->test_fraction, a->seed, train, test, err);
+    nb_data_free(&all);
+    if (s == NB_OK && !a->no_standardize) {
+        nb_scaler sc = { 0 };
+        s = nb_scaler_fit(&sc, train, err);
+        if (s == NB_OK)
+            s = nb_scaler_apply(&sc, train, err);
+        if (s == NB_OK && test->n)
+            s = nb_scaler_apply(&sc, test, err);
+        nb_scaler_free(&sc);
+    }
+    return s;
+}
+
+/* ---- Model ------------------------------------------------------------------ */
+
+/* The loss for a->kind when --loss was not given. */
+static nb_loss default_loss(const train_args *a, int classes)
+{
+    switch (a->kind) {
+    case MODEL_LINEAR:   return NB_LOSS_MSE;
+    case MODEL_LOGISTIC: return NB_LOSS_BCE;
+    case MODEL_SOFTMAX:  return NB_LOSS_XENT;
+    default:             return classes >= 2 ? NB_LOSS_XENT : NB_LOSS_MSE;
+    }
+}
+
+/* Widths, loss and activation for the data; an error names what does not
+ * fit (a logistic model on three classes). */
+nb_status train_model_opts(const train_args *a, const nb_data *train, nb_mlp_opts *o,
+                           int *widths, nb_err *err)
+{
+    int classes = nb_data_classes(train);
+    nb_loss loss = a->loss >= 0 ? (nb_loss)a->loss : default_loss(a, classes);
+    int out = 1, n = 0;
+
+    if (loss == NB_LOSS_XENT || loss == NB_LOSS_HINGE) {
+        if (classes < 2)
+            return nb_err_set(err, NB_ERR_FORMAT, "%s: the %s loss needs class labels "
+                              "0, 1, ... as targets (found %s)", a->data, nb_loss_name(loss),
+                              classes < 0 ? "values that are not whole numbers" : "one class");
+        out = classes;
+    } else if (loss == NB_LOSS_BCE && classes != 2 && classes != 1) {
+        return nb_err_set(err, NB_ERR_FORMAT, "%s: a logistic model needs 0/1 targets "
+                          "(found %s; try softmax)", a->data,
+                          classes < 0 ? "values that are not whole numbers" : "more classes");
+    }
+    widths[n++] = train->d;
+    for (int i = 0; a->kind == MODEL_MLP && i < (a->n_hidden ? a->n_hidden : 1); i++)
+        widths[n++] = a->n_hidden ? a->hidden[i] : 100;
+    widths[n++] = out;
+    *o = (nb_mlp_opts){ .dtype = a->dtype, .widths = widths, .n_widths = n,
+                        .act = a->act > 0 ? (nb_act)a->act : NB_ACT_RELU, .loss = loss,
+                        .seed = a->seed };
+    if (a->kind != MODEL_MLP) {
+        o->act = NB_ACT_NONE;
+        o->init = NB_INIT_ZERO;
+    }
+    return NB_OK;
+}
+
+/* ---- Output ----------------------------------------------------------------- */
+
+static void json_num(const char *key, double v)
+{
+    if (isfinite(v))
+        printf(", \"%s\": %.17g", key, v);
+    else
+        printf(", \"%s\": null", key);
+}
+
+static void print_result(const train_args *a, const nb_mlp *m, const nb_train_result *r)
+{
+    int classify = nb_loss_is_classifier(nb_mlp_options(m)->loss);
+    if (a->json) {
+        printf("{\"model\": \"%s\", \"epochs\": %d", a->model, r->epochs);
+        json_num("train_loss", r->train_loss);
+        json_num("test_loss", r->test_loss);
+        json_num(classify ? "test_accuracy" : "test_r2",
+                 classify ? r->test_accuracy : r->test_r2);
+        json_num("seconds", r->seconds);
+        json_num("samples_per_second", r->samples_per_second);
+        printf("}\n");
+        return;
+    }
+    printf("%s: train loss %.6f", a->model, r->train_loss);
+    if (!isnan(r->test_loss))
+        printf(", test loss %.6f, test %s %.4f", r->test_loss, classify ? "accuracy" : "R2",
+               classify ? r->test_accuracy : r->test_r2);
+    printf(" (%d epochs, %.2f s, %.0f samples/s)\n", r->epochs, r->seconds,
+           r->samples_per_second);
+}
+
+/* ---- nabla train -------------------------------------------------------------- */
+
+static int fail(const nb_err *err)
+{
+    fprintf(stderr, "nabla train: %s%s\n", err->msg,
+            err->code == NB_ERR_NONFINITE ? " (the loss diverged: try a lower --lr)" : "");
+    return err->code == NB_ERR_ARG ? TRAIN_USAGE : TRAIN_ERROR;
+}
+
+static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
+                        const nb_data *test, int done, nb_err *err)
+{
+    nb_train_opts to = { .epochs = a->epochs, .batch = a->batch, .lr = a->lr,
+                         .momentum = a->momentum, .weight_decay = a->weight_decay,
+                         .seed = a->seed + (uint64_t)done, .loss_csv = a->loss_csv,
+                         .eval_every = a->epochs > 20 ? a->epochs / 20 : 1,
+                         .progress = a->quiet ? NULL : a->json ? stderr : stdout };
+    nb_train_result r;
+    nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
+    if (s != NB_OK)
+        return fail(err);
+    print_result(a, m, &r);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    nb_data train = { 0 }, test = { 0 };
+    nb_err err = { 0 };
+    int widths[TRAIN_MAX_HIDDEN + 2], done = 0, rc = parse_train_args(argc, argv, &a);
+    nb_mlp *m = NULL;
+
+    if (rc >= 0)
+        return rc;
+    if (a.threads)
+        nb_set_threads(a.threads);
+    if (train_load_data(&a, &train, &test, &err) != NB_OK) {
+        rc = fail(&err);
+    } else {
+        nb_mlp_opts o;
+        if (train_model_opts(&a, &train, &o, widths, &err) != NB_OK ||
+            !(m = nb_mlp_new(&o, &err)))
+            rc = fail(&err);
+    }
+    if (m)
+        rc = run_training(&a, m, &train, &test, done, &err);
+    nb_mlp_free(m);
+    nb_data_free(&train);
+    nb_data_free(&test);
+    return rc;
+}
