@@ -359,6 +359,10 @@ typedef struct nb_train_opts {
      * row per epoch; the test columns are empty on epochs not evaluated
      * and test_accuracy for regression. */
     const char *loss_csv;
+    /* OpenBLAS threads while training: 0 chooses: 1 if every matrix
+     * product of a step is under 2^24 multiply-adds (rows x in x out),
+     * else the count nb_set_threads set; n > 0: n.  Restored on return. */
+    int         threads;
 } nb_train_opts;
 
 typedef struct nb_train_result {
@@ -379,6 +383,102 @@ typedef struct nb_train_result {
  * learning rate), the loss CSV not writable (NB_ERR_IO). */
 NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                           const nb_train_opts *opts, nb_train_result *res, nb_err *err);
+
+/* ---- Checkpoints: safetensors files ---------------------------------------
+ * The safetensors format (also read and written by Python's safetensors
+ * package, PyTorch and numpy): 8 bytes little-endian N, N bytes of JSON
+ *     {"W1": {"dtype": "F32", "shape": [64, 50], "data_offsets": [0, 12800]},
+ *      ..., "__metadata__": {"widths": "64,50,10", ...}}
+ * (padded with spaces), then the tensors' raw little-endian values, row-
+ * major; offsets count from the start of that data.  nabla reads and
+ * writes F32 and F64.  A weight W of a layer is (inputs x outputs): y = x W
+ * + b, the transpose of PyTorch's nn.Linear weight. */
+
+#define NB_ST_MAX_RANK 8
+
+/* One tensor of a file: values in host order, converted from the file. */
+typedef struct nb_tensor {
+    char    *name;
+    nb_dtype dtype;                /* NB_F32 ("F32") or NB_F64 ("F64") */
+    int      rank;
+    size_t   dim[NB_ST_MAX_RANK];
+    size_t   size;                 /* elements: product of dim[] */
+    void    *data;                 /* size floats or doubles */
+} nb_tensor;
+
+/* A parsed file; everything malloc'd, released by nb_safetensors_free()
+ * (which zeroes the struct; a zeroed struct is empty and safe to free). */
+typedef struct nb_safetensors {
+    size_t     n;                  /* tensors, in the header's order */
+    nb_tensor *t;
+    size_t     n_meta;             /* the __metadata__ strings */
+    char     **key, **value;
+} nb_safetensors;
+
+typedef struct nb_meta_kv {
+    const char *key, *value;
+} nb_meta_kv;
+
+/* Parse and validate a whole file held in buf[0..len-1]; name (may be
+ * NULL) prefixes messages.  Checked before anything is allocated from the
+ * file's numbers: the header length against len (and a 100 MB limit), the
+ * JSON (an object, then only space padding), every entry (dtype F32 or F64,
+ * a shape of whole numbers whose element and byte counts do not overflow,
+ * data_offsets [begin, end] inside the data section and exactly as long as
+ * the shape needs), names unique, __metadata__ an object of strings, and
+ * the tensors' bytes covering the data section exactly, without overlap or
+ * gap.  Errors: NB_ERR_FORMAT with a message naming the tensor and the
+ * problem, NB_ERR_NOMEM.  out is zeroed first and on failure. */
+NB_API nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
+                                      nb_safetensors *out, nb_err *err);
+/* The same for a file (read whole: its real size bounds every allocation);
+ * NB_ERR_IO if it cannot be opened or read. */
+NB_API nb_status nb_safetensors_read(const char *path, nb_safetensors *out, nb_err *err);
+NB_API void      nb_safetensors_free(nb_safetensors *st);
+/* Borrowed; NULL if absent. */
+NB_API const char      *nb_safetensors_meta(const nb_safetensors *st, const char *key);
+NB_API const nb_tensor *nb_safetensors_find(const nb_safetensors *st, const char *name);
+
+/* Copy st's tensors into g's parameters of the same names, converting the
+ * dtype if needed.  Every parameter must have a tensor and every tensor a
+ * parameter, with the same shape and finite values; all is checked before
+ * the first value is written, so on error (NB_ERR_FORMAT naming the tensor)
+ * g is unchanged. */
+NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st,
+                                        const char *name, nb_err *err);
+
+/* Write every parameter of g (nb_param_at order, g's dtype) and the
+ * metadata to path, atomically: into a temporary file beside it, flushed
+ * and fsync'd, renamed over path, the directory fsync'd.  The new file
+ * takes the mode of the one it replaces (0644 if none).  On any failure the
+ * temporary file is removed and an existing path is untouched.  Errors:
+ * NB_ERR_NONFINITE (a parameter is inf or NaN: nothing is written),
+ * NB_ERR_IO (with the system's reason), NB_ERR_ARG, NB_ERR_NOMEM. */
+NB_API nb_status nb_safetensors_save(const nb_graph *g, const char *path,
+                                     const nb_meta_kv *meta, size_t n_meta, nb_err *err);
+
+/* ---- MLP checkpoints ---------------------------------------------------------
+ * nb_mlp_save records the architecture in __metadata__ ("format"
+ * "nabla-mlp/1", "widths" "64,50,10", "activation", "loss", "dtype" "f32" or
+ * "f64", "init", "init_std", "seed", "l1", "l2") and then the caller's extra
+ * pairs (which must not reuse those keys: NB_ERR_ARG). */
+NB_API nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra,
+                             size_t n_extra, nb_err *err);
+/* The model's options from a checkpoint's metadata; widths (room for
+ * max_widths) receives the widths and opts->widths points at it.  The
+ * tensors W1, b1, ... must be there with the shapes the widths imply, so a
+ * hostile file cannot make the caller build a huge model.  NB_ERR_FORMAT
+ * naming the key or tensor otherwise. */
+NB_API nb_status nb_mlp_checkpoint_opts(const nb_safetensors *st, nb_mlp_opts *opts,
+                                        int *widths, int max_widths, nb_err *err);
+/* Load path into an existing model: its architecture metadata, if present,
+ * must agree with the model's (widths, activation, loss), then
+ * nb_safetensors_restore.  On error the model is unchanged. */
+NB_API nb_status nb_mlp_restore(nb_mlp *m, const char *path, nb_err *err);
+/* A new model rebuilt from path's metadata, its parameters loaded.  If st
+ * is not NULL it receives the parsed file (its metadata: free it with
+ * nb_safetensors_free).  NULL on error (err says why). */
+NB_API nb_mlp *nb_mlp_open(const char *path, nb_safetensors *st, nb_err *err);
 
 #ifdef __cplusplus
 }

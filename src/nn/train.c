@@ -140,6 +140,27 @@ static nb_status loop(run *r, nb_train_result *res)
     return NB_OK;
 }
 
+/* OpenBLAS splits every product above 2^18 multiply-adds across its threads
+ * (GEMM_MULTITHREAD_THRESHOLD, fixed when it is built).  On a 2-vCPU VM a
+ * product of a few million gains little from the split, and between
+ * products the idle worker spins in sched_yield() and must be synchronised
+ * with on every call: Fashion-MNIST 784-50-10 (largest product 100 x 784 x
+ * 50 = 3.9M) trains 1.2-2.3x slower on 2 threads than on 1, while
+ * 784-512-512-10 (51M) gains 1.3-1.6x (benchmarks/README.md). */
+#define SMALL_PRODUCT (1 << 24)
+
+static int train_threads(const nb_mlp *m, size_t batch, int asked)
+{
+    const nb_mlp_opts *o = nb_mlp_options(m);
+    double most = 0;
+
+    if (asked > 0)
+        return asked;
+    for (int l = 0; l + 1 < o->n_widths; l++)
+        most = fmax(most, (double)batch * o->widths[l] * o->widths[l + 1]);
+    return most < SMALL_PRODUCT ? 1 : nb_set_threads(0);
+}
+
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                    const nb_train_opts *opts, nb_train_result *res, nb_err *err)
 {
@@ -162,8 +183,11 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
         else
             fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
     }
+    int threads = nb_set_threads(0);
+    nb_set_threads(train_threads(m, batch, opts->threads));
     if (s == NB_OK)
         s = loop(&r, res);
+    nb_set_threads(threads);
     if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
         s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);
     nb_batches_free(&r.batches);

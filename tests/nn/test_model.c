@@ -101,8 +101,11 @@ static void training_allocates_nothing_after_step_one(void)
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
     bytes = nb_graph_bytes(nb_mlp_graph(m));
     to.epochs = 3;
+    int threads = nb_set_threads(2);           /* small products train on 1; restored */
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
     CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
+    CHECK(nb_set_threads(0) == threads);
+    nb_set_threads(1);
     nb_sgd_free(o);
     nb_mlp_free(m);
     nb_data_free(&d);
