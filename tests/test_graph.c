@@ -262,6 +262,11 @@ static void allocation_failure_is_an_error(void)
     }
     nb__alloc_fail_after(-1);
     CHECK(s == NB_OK && failures >= 10);
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb__alloc_fail_after(0);
+    CHECK(nb_variable(g, "v", 1, (int[]){ 100000 }, NULL) == NULL);
+    CHECK(nb_error(g) == NB_ERR_NOMEM && HAS(nb_errmsg(g), "out of memory"));
+    nb_graph_free(g);
 }
 
 /* sigmoid: fused and gate-by-gate agree wherever the composition is
