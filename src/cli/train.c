@@ -1,7 +1,7 @@
 /* train.c - `nabla train MODEL`: options, the data set (a CSV file, the
  * bundled digits, Fashion-MNIST), the model (linear, logistic, softmax, MLP)
  * built with the model layer (nabla_nn.h), nb_train, the summary or JSON.
- */
+ * Checkpoints (--save, --resume) are in train_ckpt.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -48,6 +48,12 @@ static const char train_help[] =
     "  --threads N        BLAS threads (default: OpenBLAS's choice)\n"
     "  --dtype f32|f64    element type of the model (default f32)\n"
     "  --loss-csv FILE    write epoch,train_loss,test_loss,test_accuracy rows\n"
+    "  --save FILE        write the trained model as a safetensors checkpoint\n"
+    "                     (atomically: the old file survives a failed save; a\n"
+    "                     model whose parameters are not finite is not saved)\n"
+    "  --resume FILE      continue from a checkpoint; its metadata gives the\n"
+    "                     model, widths, activation, loss and dtype (options\n"
+    "                     that disagree are an error)\n"
     "  --json             print one JSON object on stdout at the end (progress\n"
     "                     goes to stderr):\n"
     "                     {\"model\", \"epochs\", \"train_loss\", \"test_loss\",\n"
@@ -126,7 +132,7 @@ static int get_widths(const char *s, train_args *a)
 static const char *const valued[] = {
     "--data", "--data-dir", "--target", "--test-fraction", "--hidden", "--activation",
     "--loss", "--epochs", "--batch", "--lr", "--momentum", "--weight-decay", "--seed",
-    "--threads", "--dtype", "--loss-csv", NULL,
+    "--threads", "--dtype", "--loss-csv", "--save", "--resume", NULL,
 };
 
 static int set_choice(const char *opt, const char *v, train_args *a)
@@ -183,6 +189,8 @@ static int set_option(const char *opt, const char *v, train_args *a)
                         : strcmp(opt, "--data-dir") == 0 ? &a->data_dir
                         : strcmp(opt, "--target") == 0   ? &a->target
                         : strcmp(opt, "--loss-csv") == 0 ? &a->loss_csv
+                        : strcmp(opt, "--save") == 0     ? &a->save
+                        : strcmp(opt, "--resume") == 0   ? &a->resume
                                                          : NULL;
     if (path) {
         if (!*v)
@@ -459,6 +467,8 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
     nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
     if (s != NB_OK)
         return fail(err);
+    if (a->save && train_save(a, m, done + a->epochs, err) != NB_OK)
+        return fail(err);
     print_result(a, m, &r);
     return 0;
 }
@@ -477,6 +487,8 @@ int cmd_train(int argc, char **argv)
         nb_set_threads(a.threads);
     if (train_load_data(&a, &train, &test, &err) != NB_OK) {
         rc = fail(&err);
+    } else if (a.resume) {
+        rc = train_resume(&a, &train, &m, &done);
     } else {
         nb_mlp_opts o;
         if (train_model_opts(&a, &train, &o, widths, &err) != NB_OK ||

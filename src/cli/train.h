@@ -39,6 +39,13 @@ int train_usage(const char *fmt, ...)
 nb_status train_model_opts(const train_args *a, const nb_data *train, nb_mlp_opts *o,
                            int *widths, nb_err *err);
 
+/* --save: a->save gets m, with the model kind and the epoch count. */
+nb_status train_save(const train_args *a, const nb_mlp *m, int epochs, nb_err *err);
+/* --resume: *m rebuilt from a->resume, checked against the options (exit
+ * status 2 if they disagree) and the data (1); *done its epoch count.
+ * Returns 0 or the exit status, having printed why. */
+int train_resume(const train_args *a, const nb_data *train, nb_mlp **m, int *done);
+
 /* `nabla train ARGS...`: the exit status. */
 int cmd_train(int argc, char **argv);
 

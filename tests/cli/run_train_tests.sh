@@ -1,5 +1,5 @@
 #!/bin/sh
-# run_train_tests.sh NABLA DATA_DIR - `nabla train` (and its checkpoints)
+# run_train_tests.sh NABLA DATA_DIR - `nabla train` and its checkpoints
 # on the small data sets in DATA_DIR (digits, iris, advertising,
 # breast_cancer): metrics, JSON, errors and exit statuses.  Prints each
 # failed check and a summary line; exits 1 if any check failed.  A few
@@ -67,7 +67,7 @@ cp "$DATA/iris.csv" "$DATA/advertising.csv" "$DATA/breast_cancer.csv" "$DATA/dig
 t "train --help" 0 train --help
 for opt in "linear (least squares)" --data --data-dir --target --test-fraction --hidden \
            --activation --loss --epochs --batch --lr --momentum --weight-decay --seed \
-           --threads --dtype --loss-csv --json "exit status"; do
+           --threads --dtype --loss-csv --save --resume --json "exit status"; do
     out_has "$opt"
 done
 t "--help lists train" 0 --help
@@ -156,6 +156,43 @@ t "diverging loss" 1 train linear --data advertising.csv --lr 100 --epochs 50
 err_has "the loss diverged: try a lower --lr"
 t "loss CSV not writable" 1 train softmax --data iris.csv --loss-csv "$TMP/nowhere/c.csv"
 err_has "cannot write"
+
+# ---- checkpoints ----------------------------------------------------------------------
+t "--save" 0 train mlp --data digits --hidden 30 --epochs 3 --save d.safetensors --json --quiet
+json_shape mlp 3 test_accuracy
+if [ -s d.safetensors ] && ! ls d.safetensors.tmp-* >/dev/null 2>&1; then good
+else bad "d.safetensors not written, or a temporary file left"; fi
+if grep -aq '"widths":"64,30,10"' d.safetensors && grep -aq '"epochs":"3"' d.safetensors
+then good; else bad "metadata in d.safetensors"; fi
+cp d.safetensors d0.safetensors
+t "--resume continues" 0 train mlp --data digits --resume d.safetensors --epochs 3 \
+    --save d.safetensors --json --quiet
+at_least test_accuracy 0.94
+if grep -aq '"epochs":"6"' d.safetensors; then good; else bad "epochs 6 after resuming"; fi
+t "--resume with agreeing options" 0 train mlp --data digits --resume d0.safetensors \
+    --hidden 30 --activation relu --loss xent --dtype f32 --epochs 1 --quiet
+t "--resume, another model" 2 train softmax --data digits --resume d0.safetensors
+err_has "holds a mlp model, not softmax"
+t "--resume, other widths" 2 train mlp --data digits --resume d0.safetensors --hidden 20
+err_has "--hidden disagrees with --resume d0.safetensors (widths 64,30,10)"
+t "--resume, other activation" 2 train mlp --data digits --resume d0.safetensors \
+    --activation tanh
+err_has "--activation tanh disagrees"
+t "--resume, other dtype" 2 train mlp --data digits --resume d0.safetensors --dtype f64
+err_has "--dtype f64 disagrees"
+t "--resume, data that do not fit" 1 train mlp --data iris.csv --resume d0.safetensors
+err_has "iris.csv has 4 features and 3 outputs, the model in d0.safetensors 64 inputs"
+t "--resume, missing file" 1 train mlp --data digits --resume nosuch.safetensors
+err_has "nosuch.safetensors: cannot open"
+head -c 100 d0.safetensors >cut.safetensors
+t "--resume, truncated file" 1 train mlp --data digits --resume cut.safetensors
+err_has "cut.safetensors: the header length"
+t "--save of a diverged model" 1 train linear --data advertising.csv --lr 100 --epochs 50 \
+    --save div.safetensors
+if [ -e div.safetensors ]; then bad "div.safetensors written"; else good; fi
+t "--save into a missing directory" 1 train softmax --data iris.csv --epochs 1 \
+    --save nowhere/x.safetensors
+err_has "cannot create a temporary file"
 
 echo "$passed passed, $failed failed${NABLA_WRAP:+ (each command run under $NABLA_WRAP)}"
 cd / && rm -rf "$TMP"
