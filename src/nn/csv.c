@@ -255,8 +255,14 @@ static int target_column(const csv *c)
 {
     int k = c->opts->target, nc = c->ncols;
 
-    if (c->target >= 0)
+    if (c->target >= 0 && c->target < nc)
         return c->target;
+    if (c->target >= 0) { /* a named column the rows do not reach */
+        nb_err_set(c->err, NB_ERR_FORMAT, "%s: the target '%s' is column %d of the header, "
+                   "but the rows have %d fields", c->path, c->opts->target_name, c->target + 1,
+                   nc);
+        return -1;
+    }
     int col = k == 0 ? nc - 1 : k > 0 ? k - 1 : nc + k;
     if (col < 0 || col >= nc || nc < 2) {
         nb_err_set(c->err, NB_ERR_ARG, "%s: target column %d is out of range for %d columns",
@@ -271,7 +277,7 @@ static nb_status finish(const csv *c, nb_data *out)
 {
     int tcol = c->opts->no_target ? -1 : target_column(c);
     if (tcol < 0 && !c->opts->no_target)
-        return c->err ? c->err->code : NB_ERR_ARG;
+        return c->err ? c->err->code : NB_ERR_FORMAT;
     int d = c->opts->no_target ? c->ncols : c->ncols - 1;
     if (c->declared_n >= 0 && ((size_t)c->declared_n != c->rows || c->declared_d != d))
         return nb_err_set(c->err, NB_ERR_FORMAT,

@@ -74,6 +74,38 @@ static nb_status read_header(gzFile f, const char *path, nb_idx *out, nb_err *er
     return NB_OK;
 }
 
+/* The data, read into a buffer that grows (doubling) as bytes arrive: a
+ * header promising more than the file holds is "truncated", and memory
+ * never exceeds twice what the file really has. */
+static nb_status read_data(gzFile f, const char *path, nb_idx *out, nb_err *err)
+{
+    size_t cap = 0, got = 0;
+    const char *zmsg = NULL;
+    unsigned char *buf = NULL;
+
+    while (got < out->size) {
+        size_t grow = cap ? cap : (size_t)1 << 16, ncap = out->size - cap > grow ? cap + grow
+                                                                                  : out->size;
+        unsigned char *nbuf = realloc(buf, ncap);
+        if (!nbuf) {
+            free(buf);
+            return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, ncap);
+        }
+        buf = nbuf;
+        cap = ncap;
+        size_t k = read_bytes(f, buf + got, cap - got, &zmsg);
+        got += k;
+        if (got < cap)
+            break;
+    }
+    if (got < out->size) {
+        free(buf);
+        return truncated(path, "the data", out->size, got, zmsg, err);
+    }
+    out->data = buf;
+    return NB_OK;
+}
+
 nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
 {
     *out = (nb_idx){ 0 };
@@ -83,14 +115,8 @@ nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
         return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
     nb_status s = read_header(f, path, out, err);
-    if (s == NB_OK && !(out->data = malloc(out->size)))
-        s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, out->size);
-    if (s == NB_OK) {
-        const char *zmsg;
-        size_t got = read_bytes(f, out->data, out->size, &zmsg);
-        if (got < out->size)
-            s = truncated(path, "the data", out->size, got, zmsg, err);
-    }
+    if (s == NB_OK)
+        s = read_data(f, path, out, err);
     gzclose(f);
     if (s != NB_OK)
         nb_idx_free(out);
