@@ -215,6 +215,12 @@ static void loader_rejects_each_violation(void)
             "\"data_offsets\": [0, 8]}}", 8, 0, "element count overflows");
     rejects("{\"a\": {\"dtype\": \"F64\", \"shape\": [1,1,1,1,1,1,1,1,1], "
             "\"data_offsets\": [0, 8]}}", 8, 0, "more than 8 dimensions");
+}
+
+static void loader_rejects_bad_offsets_and_names(void)
+{
+    nb_safetensors st;
+    nb_err err = { 0 };
     rejects(T1("[0, 16]"), 8, 0, "out of bounds");
     rejects(T1("[8, 0]"), 8, 0, "out of bounds");
     rejects(T1("[0]"), 8, 0, "is not [begin, end]");
@@ -385,6 +391,7 @@ int main(int argc, char **argv)
     round_trip_keeps_values_and_architecture(NB_F64);
     failed_save_keeps_previous_checkpoint();
     loader_rejects_each_violation();
+    loader_rejects_bad_offsets_and_names();
     restore_checks_the_model();
     huge_widths_are_refused();
     return check_summary();
