@@ -151,7 +151,7 @@ static nb_status read_header(csv *c, const char *start, const char *end)
         c->target = named;
     }
     if (nf >= 3 && lead == 2 && numeric == 2 && v[0] == floor(v[0]) && v[1] == floor(v[1]) &&
-        v[0] >= 1 && v[0] < 1e15) {
+        v[0] >= 1 && v[0] < 1e15 && v[1] >= 0 && v[1] < 1e9) {
         c->declared_n = (long)v[0];
         c->declared_d = (long)v[1];
         c->n_classes = nf - 2;
