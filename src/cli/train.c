@@ -45,7 +45,8 @@ static const char train_help[] =
     "  --momentum M       SGD momentum, 0 <= M < 1 (default 0)\n"
     "  --weight-decay D   L2 weight decay (default 0)\n"
     "  --seed N           seed of the split, initialisation and shuffles (42)\n"
-    "  --threads N        BLAS threads (default: OpenBLAS's choice)\n"
+    "  --threads N        BLAS threads (default: 1 for small models, else\n"
+    "                     OpenBLAS's choice)\n"
     "  --dtype f32|f64    element type of the model (default f32)\n"
     "  --loss-csv FILE    write epoch,train_loss,test_loss,test_accuracy rows\n"
     "  --save FILE        write the trained model as a safetensors checkpoint\n"
@@ -462,6 +463,7 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
                          .momentum = a->momentum, .weight_decay = a->weight_decay,
                          .seed = a->seed + (uint64_t)done, .loss_csv = a->loss_csv,
                          .eval_every = a->epochs > 20 ? a->epochs / 20 : 1,
+                         .threads = a->threads,
                          .progress = a->quiet ? NULL : a->json ? stderr : stdout };
     nb_train_result r;
     nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
