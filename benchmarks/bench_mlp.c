@@ -358,11 +358,13 @@ static int check_config(const config *c)
     if (h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
         nb_forward(nb_mlp_graph(m), h->loss) == NB_OK &&
         nb_backward(nb_mlp_graph(m), h->loss) == NB_OK && gemm_net_init(&g, c, &r)) {
-        char name[8];
+        char name[16];
         nb_read(h->x, g.a[0], NB_F32);
         nb_read(h->t, labels, NB_F32);
-        for (int l = 0; l < g.n_layers; l++)
-            snprintf(name, sizeof name, "W%d", l + 1), nb_read(nb_mlp_param(m, name), g.W[l], NB_F32);
+        for (int l = 0; l < g.n_layers; l++) {
+            snprintf(name, sizeof name, "W%d", l + 1);
+            nb_read(nb_mlp_param(m, name), g.W[l], NB_F32);
+        }
 #if BENCH_HAVE_CBLAS
         gemm_step(&g, labels);
         worst = 0;
