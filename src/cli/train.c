@@ -61,6 +61,9 @@ static const char train_help[] =
     "                     \"test_accuracy\" (classifiers) or \"test_r2\"\n"
     "                     (regression), \"seconds\", \"samples_per_second\"}\n"
     "  --quiet            no progress lines\n"
+    "  --detect-anomaly   check every op's output as it is computed and stop at\n"
+    "                     the first one that makes inf or NaN from finite\n"
+    "                     inputs, naming it (slower)\n"
     "  -h, --help         this help\n"
     "\n"
     "exit status: 0 success; 1 a data or training error (missing or malformed\n"
@@ -213,6 +216,8 @@ static int set_flag(const char *s, train_args *a)
         a->quiet = 1;
     else if (strcmp(s, "--no-standardize") == 0)
         a->no_standardize = 1;
+    else if (strcmp(s, "--detect-anomaly") == 0)
+        a->anomaly = 1;
     else
         return train_usage("unknown option %s", s);
     return 0;
@@ -497,8 +502,10 @@ int cmd_train(int argc, char **argv)
             !(m = nb_mlp_new(&o, &err)))
             rc = fail(&err);
     }
-    if (m)
+    if (m) {
+        nb_set_anomaly(nb_mlp_graph(m), a.anomaly);
         rc = run_training(&a, m, &train, &test, done, &err);
+    }
     nb_mlp_free(m);
     nb_data_free(&train);
     nb_data_free(&test);

@@ -24,7 +24,7 @@ typedef struct train_args {
     double      lr, momentum, weight_decay, test_fraction;
     int         test_fraction_set;
     uint64_t    seed;
-    int         json, quiet, no_standardize;
+    int         json, quiet, no_standardize, anomaly;
 } train_args;
 
 /* Print "nabla train: MESSAGE" and a pointer to --help; returns TRAIN_USAGE. */

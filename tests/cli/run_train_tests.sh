@@ -154,6 +154,9 @@ t "no such target column" 1 train linear --data advertising.csv --target profit
 err_has "no column named 'profit'"
 t "diverging loss" 1 train linear --data advertising.csv --lr 100 --epochs 50
 err_has "the loss diverged: try a lower --lr"
+t "diverging loss, anomaly mode" 1 train linear --data advertising.csv --lr 100 --epochs 50 \
+    --detect-anomaly
+err_has "from finite input"
 t "loss CSV not writable" 1 train softmax --data iris.csv --loss-csv "$TMP/nowhere/c.csv"
 err_has "cannot write"
 
