@@ -12,38 +12,8 @@ case $NABLA in /*) ;; *) NABLA=$PWD/$NABLA ;; esac
 case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 TMP=$(mktemp -d) || exit 1
 
-VG="--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect -q"
-if [ -z "${NABLA_WRAP+set}" ]; then
-    case ${LD_PRELOAD-} in
-    *vgpreload*) NABLA_WRAP="$(command -v valgrind) $VG" ;;
-    *) NABLA_WRAP= ;;
-    esac
-fi
+. "$(dirname "$0")/harness.sh"
 
-passed=0 failed=0 name=
-
-bad() {
-    failed=$((failed + 1))
-    printf 'FAIL %s: %s\n' "$name" "$1"
-    printf '  stdout:\n'; sed -n '1,20s/^/    | /p' "$TMP/out"
-    printf '  stderr:\n'; sed -n '1,20s/^/    | /p' "$TMP/err"
-}
-good() { passed=$((passed + 1)); }
-
-# t NAME STATUS ARGS...: run nabla ARGS, check the exit status.
-t() {
-    name=$1 want=$2
-    shift 2
-    $NABLA_WRAP "$NABLA" "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then good; else bad "exit status $got, wanted $want"; fi
-    if grep -Eq 'runtime error:|Sanitizer' "$TMP/err"; then bad "sanitizer report"; fi
-}
-out_matches() { if grep -Eq -- "$1" "$TMP/out"; then good; else bad "stdout does not match: $1"; fi; }
-out_has() { if grep -Fq -- "$1" "$TMP/out"; then good; else bad "stdout lacks: $1"; fi; }
-err_has() { if grep -Fq -- "$1" "$TMP/err"; then good; else bad "stderr lacks: $1"; fi; }
-err_empty() { if [ -s "$TMP/err" ]; then bad "stderr is not empty"; else good; fi; }
-out_empty() { if [ -s "$TMP/out" ]; then bad "stdout is not empty"; else good; fi; }
 # json_key KEY: the number after "KEY": in stdout
 json_key() { sed -n "s/.*\"$1\": \([-0-9.e+]*\).*/\1/p" "$TMP/out"; }
 # at_least KEY MIN: the JSON value of KEY is >= MIN
@@ -197,6 +167,5 @@ t "--save into a missing directory" 1 train softmax --data iris.csv --epochs 1 \
     --save nowhere/x.safetensors
 err_has "cannot create a temporary file"
 
-echo "$passed passed, $failed failed${NABLA_WRAP:+ (each command run under $NABLA_WRAP)}"
 cd / && rm -rf "$TMP"
-[ "$failed" -eq 0 ]
+summary
