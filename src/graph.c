@@ -69,6 +69,7 @@ void nb_graph_free(nb_graph *g)
         return;
     HASH_CLEAR(hh, g->names);   /* entries live in the arena */
     nb__arena_free(&g->arena);
+    nb__arena_free(&g->scalars);
     free(g->nodes);
     free(g->params);
     free(g->plan);
@@ -79,7 +80,7 @@ void nb_graph_free(nb_graph *g)
 
 nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
 size_t   nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
-size_t   nb_graph_bytes(const nb_graph *g) { return g ? g->arena.used : 0; }
+size_t   nb_graph_bytes(const nb_graph *g) { return g ? g->arena.used + g->scalars.used : 0; }
 
 nb_node *nb_graph_node(const nb_graph *g, size_t i)
 {
@@ -139,12 +140,13 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp)
     size_t size = nb__size(tmp), elt = nb__elt(g);
     nb_node *y;
 
-    if (size == 1) {                /* value right behind the node */
-        y = nb__arena_alloc(&g->arena, sizeof *y + elt, 8);
+    if (size == 1) {                /* values of scalars packed together */
+        void *val = nb__arena_alloc(&g->scalars, elt, elt);
+        y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
         if (!y)
             return NULL;
         *y = *tmp;
-        y->val = y + 1;
+        y->val = val;
     } else {
         void *val = nb__arena_alloc(&g->arena, size * elt, 64);
         y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
