@@ -69,7 +69,6 @@ void nb_graph_free(nb_graph *g)
         return;
     HASH_CLEAR(hh, g->names);   /* entries live in the arena */
     nb__arena_free(&g->arena);
-    nb__arena_free(&g->scalars);
     free(g->nodes);
     free(g->params);
     free(g->plan);
@@ -80,7 +79,7 @@ void nb_graph_free(nb_graph *g)
 
 nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
 size_t   nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
-size_t   nb_graph_bytes(const nb_graph *g) { return g ? g->arena.used + g->scalars.used : 0; }
+size_t   nb_graph_bytes(const nb_graph *g) { return g ? g->arena.used : 0; }
 
 nb_node *nb_graph_node(const nb_graph *g, size_t i)
 {
@@ -131,6 +130,22 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     return NB_OK;
 }
 
+void *nb__scalar_alloc(nb_graph *g, size_t elt)
+{
+    enum { SLAB = 4096 };
+
+    if (g->slab_left < elt) {
+        g->slab = nb__arena_alloc(&g->arena, SLAB, 64);
+        if (!g->slab)
+            return NULL;
+        g->slab_left = SLAB;
+    }
+    void *p = g->slab;
+    g->slab += elt;
+    g->slab_left -= elt;
+    return p;
+}
+
 /* ---- Node creation ----------------------------------------------------------- */
 
 /* Copy the prepared node tmp into the arena with room for its value, and
@@ -141,7 +156,7 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp)
     nb_node *y;
 
     if (size == 1) {                /* values of scalars packed together */
-        void *val = nb__arena_alloc(&g->scalars, elt, elt);
+        void *val = nb__scalar_alloc(g, elt);
         y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
         if (!y)
             return NULL;

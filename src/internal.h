@@ -35,7 +35,7 @@ int    nb__alloc_should_fail(void);
 
 /* ---- Nodes --------------------------------------------------------------
  * 48 bytes.  A scalar's value, and later (only if needed) its gradient,
- * come from the graph's second arena, where scalars lie packed 8 bytes
+ * come from 4 KB slabs of the arena (nb__scalar_alloc), packed 8 bytes
  * apart: replay then reads a working set an eighth the size of the nodes
  * (scalar-mlp replay 20 -> 18 cycles per node).  64 bytes in all in f64. */
 
@@ -126,7 +126,8 @@ typedef struct nb__name nb__name;
 struct nb_graph {
     nb_dtype   dtype;
     nb__arena  arena;
-    nb__arena  scalars;            /* scalar values and gradients, packed */
+    char      *slab;               /* scalar values and gradients, packed */
+    size_t     slab_left;
     nb_node  **nodes;              /* creation order; malloc'd, grows */
     size_t     n_nodes, cap_nodes;
     nb_node  **params;             /* parameters in creation order */
@@ -195,6 +196,9 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 /* Give y the shape rank/dim, checking each dim and the size product;
  * allocates the ext.  For shape rules. */
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
+/* One scalar (elt bytes) from the current slab, a new slab when it is
+ * used up; zeroed; NULL when out of memory. */
+void *nb__scalar_alloc(nb_graph *g, size_t elt);
 /* The element size of the graph's dtype. */
 static inline size_t nb__elt(const nb_graph *g) { return g->dtype == NB_F32 ? 4 : 8; }
 

@@ -139,7 +139,7 @@ static nb_status plan_grads(nb_graph *g)
                 continue;
             size_t bytes = nb__size(n) * elt;
             if (!n->grad)
-                n->grad = bytes == elt ? nb__arena_alloc(&g->scalars, elt, elt)
+                n->grad = bytes == elt ? nb__scalar_alloc(g, elt)
                                        : nb__arena_alloc(&g->arena, bytes, 64);
             if (!n->grad || !zero_add(g, n->grad, bytes, g->n_zero_ops))
                 return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
