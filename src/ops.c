@@ -70,14 +70,15 @@ void (*const nb__tape_backward[2])(const nb__step *, size_t) = { tape_backward_f
 
 /* ---- Composite ops ---------------------------------------------------------- */
 
+/* A NULL x makes no constant: the op itself then records or keeps the error. */
 nb_node *nb_mul_const(nb_graph *g, nb_node *x, double c)
 {
-    return x ? nb_mul(g, x, nb_const_scalar(g, c)) : nb_mul(g, x, x);
+    return nb_mul(g, x, x ? nb_const_scalar(g, c) : NULL);
 }
 
 nb_node *nb_add_const(nb_graph *g, nb_node *x, double c)
 {
-    return x ? nb_add(g, x, nb_const_scalar(g, c)) : nb_add(g, x, x);
+    return nb_add(g, x, x ? nb_const_scalar(g, c) : NULL);
 }
 
 nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b)
@@ -92,7 +93,8 @@ nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b)
 
 nb_node *nb_mean(nb_graph *g, nb_node *x)
 {
-    return x ? nb_mul_const(g, nb_sum(g, x), 1.0 / (double)nb_size(x)) : nb_sum(g, x);
+    nb_node *s = nb_sum(g, x);
+    return nb_mul_const(g, s, s ? 1.0 / (double)nb_size(x) : 0);
 }
 
 nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim)

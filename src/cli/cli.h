@@ -4,6 +4,7 @@
 #ifndef NABLA_CLI_H
 #define NABLA_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -32,6 +33,14 @@ size_t gate_number(const gate_list *gl, const nb_node *n);
  * root which is itself a leaf (the expression "x") has gradient 1 with no
  * pass run at all (see evaluate() in main.c). */
 double gate_grad(const gate_list *gl, const nb_node *n);
+/* "nabla CMD: MESSAGE" and a pointer to "nabla CMD --help" on stderr;
+ * returns status (the usage exit status, 2). */
+int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 0)))
+#endif
+    ;
+
 /* A number for people: %.*g with digits significant digits, no "-0". */
 const char *fmt_num(char buf[32], double v, int digits);
 

@@ -141,11 +141,17 @@ static int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("nabla grad: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    int status = cli_vusage("grad", EXIT_USAGE, fmt, ap);
     va_end(ap);
-    fputs("\n(see nabla grad --help)\n", stderr);
-    return EXIT_USAGE;
+    return status;
+}
+
+int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "nabla %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see nabla %s --help)\n", cmd);
+    return status;
 }
 
 /* -1: parsed; otherwise the exit status (0 after --help). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "train.h"
 
 #ifndef NB_DATADIR
@@ -84,11 +85,9 @@ int train_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("nabla train: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    int status = cli_vusage("train", TRAIN_USAGE, fmt, ap);
     va_end(ap);
-    fputs("\n(see nabla train --help)\n", stderr);
-    return TRAIN_USAGE;
+    return status;
 }
 
 static int get_int(const char *opt, const char *s, long lo, long hi, int *out)

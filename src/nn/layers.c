@@ -9,6 +9,16 @@
 
 static const char *const act_names[] = { "none", "sigmoid", "tanh", "relu" };
 static const char *const loss_names[] = { "mse", "l1", "bce", "xent", "hinge" };
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* the index of name in names[0..n), -1 if absent */
+static int name_index(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (!strcmp(name, names[i]))
+            return (int)i;
+    return -1;
+}
 
 nb_node *nb_activate(nb_graph *g, nb_node *x, nb_act act)
 {
@@ -23,15 +33,12 @@ nb_node *nb_activate(nb_graph *g, nb_node *x, nb_act act)
 
 const char *nb_act_name(nb_act act)
 {
-    return (unsigned)act < 4 ? act_names[act] : "?";
+    return (unsigned)act < COUNT(act_names) ? act_names[act] : "?";
 }
 
 int nb_act_parse(const char *name)
 {
-    for (int i = 0; name && i < 4; i++)
-        if (!strcmp(name, act_names[i]))
-            return i;
-    return -1;
+    return name_index(act_names, COUNT(act_names), name);
 }
 
 /* One weight for a layer of fan_in inputs and fan_out outputs; see nb_init. */
@@ -93,15 +100,12 @@ nb_node *nb_loss_node(nb_graph *g, nb_loss loss, nb_node *out, nb_node *target)
 
 const char *nb_loss_name(nb_loss loss)
 {
-    return (unsigned)loss < 5 ? loss_names[loss] : "?";
+    return (unsigned)loss < COUNT(loss_names) ? loss_names[loss] : "?";
 }
 
 int nb_loss_parse(const char *name)
 {
-    for (int i = 0; name && i < 5; i++)
-        if (!strcmp(name, loss_names[i]))
-            return i;
-    return -1;
+    return name_index(loss_names, COUNT(loss_names), name);
 }
 
 int nb_loss_is_classifier(nb_loss loss)
