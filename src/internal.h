@@ -134,7 +134,8 @@ struct nb_graph {
     size_t     n_params, cap_params;
     nb__name  *names;              /* uthash head: named leaves */
     /* The plan: root's ancestors in reverse topological order, and the
-     * tape of its op nodes in topological order, kept for replay. */
+     * tape of its op nodes in topological order, kept for replay (the
+     * tape is written when the plan first runs). */
     nb_node  **plan;
     size_t     plan_len, plan_cap;
     nb__step  *steps;
@@ -145,8 +146,9 @@ struct nb_graph {
     struct nb__range { void *p; size_t bytes; } *zero;
     size_t     n_zero_ops, n_zero, cap_zero;
     nb_node   *plan_root;
-    size_t     plan_graph_size;    /* n_nodes when the plan was made */
+    size_t     plan_ops;           /* op nodes in the plan: the tape's length */
     int        plan_has_grads;     /* gradients allocated along the plan */
+    int        has_tape;           /* steps[] is the plan's tape */
     int        anomaly;            /* check every op's output (nb_set_anomaly) */
     nb_status  status;             /* first construction error */
     char       msg[320];
