@@ -12,23 +12,23 @@
 
 struct nb__block {
     nb__block *next;      /* older block */
-    size_t     cap, top;  /* bytes in data[], bytes used */
+    size_t     cap, top;  /* bytes in data[]; bytes used (for the head block: a->next) */
     _Alignas(64) unsigned char data[];
 };
 
-static long fail_countdown = -1;
+long nb__fail_countdown = -1;
 
-void nb__alloc_fail_after(long n) { fail_countdown = n; }
+void nb__alloc_fail_after(long n) { nb__fail_countdown = n; }
 
-int nb__alloc_should_fail(void)
+int nb__alloc_fail_now(void)
 {
-    if (fail_countdown < 0)
+    if (nb__fail_countdown < 0)
         return 0;
-    if (fail_countdown == 0) {
-        fail_countdown = -1;
+    if (nb__fail_countdown == 0) {
+        nb__fail_countdown = -1;
         return 1;
     }
-    fail_countdown--;
+    nb__fail_countdown--;
     return 0;
 }
 
@@ -105,22 +105,28 @@ static nb__block *block_new(size_t cap)
     return b;
 }
 
-void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
+/* nb__arena_alloc when the head block has no room (or there is none, or
+ * the test hook is on): a new head block. */
+void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
 {
     nb__block *b = a->head;
-    size_t at = b ? (b->top + align - 1) & ~(align - 1) : 0;
+    size_t at = b ? ((size_t)(a->next - b->data) + align - 1) & ~(align - 1) : 0;
 
     if (nb__alloc_should_fail())
         return NULL;
+    if (b)
+        b->top = (size_t)(a->next - b->data);
     if (!b || at > b->cap || size > b->cap - at) {
         nb__block *nb = block_new(size > BLOCK_MIN ? size : BLOCK_MIN);
         if (!nb)
             return NULL;
         nb->next = b;
         a->head = b = nb;
+        a->end = b->data + b->cap;
         at = 0;
     }
     b->top = at + size;
+    a->next = b->data + b->top;
     a->used += size;
     return b->data + at;
 }
@@ -129,6 +135,9 @@ void nb__arena_free(nb__arena *a)
 {
     nb__block *b = a->head;
 
+    if (b)
+        b->top = (size_t)(a->next - b->data);   /* what cache_get clears */
+
     while (b) {               /* a loop, not recursion: any number of blocks */
         nb__block *next = b->next;
         if (!cache_put(b))
@@ -136,5 +145,6 @@ void nb__arena_free(nb__arena *a)
         b = next;
     }
     a->head = NULL;
+    a->next = a->end = NULL;
     a->used = 0;
 }

@@ -149,27 +149,20 @@ void *nb__scalar_alloc(nb_graph *g, size_t elt)
 /* ---- Node creation ----------------------------------------------------------- */
 
 /* Copy the prepared node tmp into the arena with room for its value, and
- * append it to g->nodes (capacity reserved by the caller). */
+ * append it to g->nodes. */
 static nb_node *node_commit(nb_graph *g, const nb_node *tmp)
 {
     size_t size = nb__size(tmp), elt = nb__elt(g);
-    nb_node *y;
 
-    if (size == 1) {                /* values of scalars packed together */
-        void *val = nb__scalar_alloc(g, elt);
-        y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
-        if (!y)
-            return NULL;
-        *y = *tmp;
-        y->val = val;
-    } else {
-        void *val = nb__arena_alloc(&g->arena, size * elt, 64);
-        y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
-        if (!y)
-            return NULL;
-        *y = *tmp;
-        y->val = val;
-    }
+    if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
+        return NULL;
+    void *val = size == 1 ? nb__scalar_alloc(g, elt)   /* scalars packed together */
+                          : nb__arena_alloc(&g->arena, size * elt, 64);
+    nb_node *y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
+    if (!y)
+        return NULL;
+    *y = *tmp;
+    y->val = val;
     y->id = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = y;
     return y;
@@ -180,6 +173,7 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 {
     const nb__op_def *def = &nb__ops[op];
     nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)def->arity };
+    int scalars = 1;        /* every input is rank 0 */
 
     if (!g)
         return NULL;
@@ -201,6 +195,7 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
         }
         tmp.in[i] = in[i];
         tmp.flags |= in[i]->flags & NB__WANTS_GRAD;
+        scalars &= in[i]->rank == 0;
     }
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
@@ -217,16 +212,20 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
         }
         *tmp.ext = *params;
     }
-    if (def->shape(g, &tmp) != NB_OK)
+    /* An elementwise op of scalars makes a scalar without ext: its shape
+     * rule has nothing to check, and it has a kernel for one element. */
+    int scalar = def->scalar[0] && scalars && !params;
+    if (!scalar && def->shape(g, &tmp) != NB_OK)
         return NULL;
-    nb_node *y = NULL;
-    if (reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
-        y = node_commit(g, &tmp);
+    nb_node *y = node_commit(g, &tmp);
     if (!y) {
         nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
         return NULL;
     }
-    def->forward[g->dtype](y);
+    if (scalar)
+        def->scalar[g->dtype](y->val, y->in[0]->val, y->in[def->arity - 1]->val);
+    else
+        def->forward[g->dtype](y);
     if (g->anomaly && nb__check_new(g, y) != NB_OK)
         return NULL;
     return y;

@@ -20,18 +20,37 @@ extern int nb__blas_enabled;
 
 typedef struct nb__block nb__block;
 typedef struct nb__arena {
-    nb__block *head;  /* current block; older ones chained behind it */
-    size_t     used;  /* bytes handed out, all blocks */
+    nb__block     *head;       /* current block; older ones chained behind it */
+    unsigned char *next, *end; /* the head block's free bytes */
+    size_t         used;       /* bytes handed out, all blocks */
 } nb__arena;
 
-/* size bytes aligned to align (a power of two <= 64), zeroed; NULL when out
- * of memory.  Blocks never move, so pointers live as long as the arena. */
-void  *nb__arena_alloc(nb__arena *a, size_t size, size_t align);
-void   nb__arena_free(nb__arena *a);
 /* Test hook: the n-th allocation from now on fails (arena and the graph's
  * own arrays); n < 0 turns it off. */
-void   nb__alloc_fail_after(long n);
-int    nb__alloc_should_fail(void);
+void nb__alloc_fail_after(long n);
+extern long nb__fail_countdown;     /* < 0: the hook is off */
+int  nb__alloc_fail_now(void);      /* counts down; 1 when it reaches 0 */
+static inline int nb__alloc_should_fail(void)
+{
+    return nb__fail_countdown >= 0 && nb__alloc_fail_now();
+}
+
+/* size bytes aligned to align (a power of two <= 64), zeroed; NULL when out
+ * of memory.  Blocks never move, so pointers live as long as the arena.
+ * Inline, a bump of a->next: graphs allocate once or twice per node. */
+void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align);
+static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
+{
+    uintptr_t at = ((uintptr_t)a->next + (align - 1)) & ~(uintptr_t)(align - 1);
+
+    if (!a->head || nb__fail_countdown >= 0 || at > (uintptr_t)a->end ||
+        size > (uintptr_t)a->end - at)
+        return nb__arena_alloc_block(a, size, align);
+    a->next = (unsigned char *)at + size;
+    a->used += size;
+    return (void *)at;
+}
+void nb__arena_free(nb__arena *a);
 
 /* ---- Nodes --------------------------------------------------------------
  * 48 bytes.  A scalar's value, and later (only if needed) its gradient,
@@ -96,6 +115,9 @@ typedef struct nb__op_def {
      * grad is not NULL. */
     void (*forward[2])(nb_node *y);
     void (*backward[2])(nb_node *y);
+    /* Elementwise ops: *y = op(*a, *b) for one element (a unary op ignores
+     * b), for constructors of scalar nodes; NULL for the others. */
+    void (*scalar[2])(void *y, const void *a, const void *b);
 } nb__op_def;
 
 extern const nb__op_def nb__ops[NB_OP_COUNT];
@@ -114,6 +136,16 @@ typedef struct nb__step {
     nb_node    *node;
     uint8_t     op, scalar;
 } nb__step;
+
+static inline nb__step nb__step_of(nb_node *n)
+{
+    const nb_node *a = n->in[0], *b = n->in[n->n_in - 1];
+
+    return (nb__step){ .y = n->val, .dy = n->grad, .a = a->val, .b = b->val,
+                       .da = a->grad, .db = n->n_in > 1 ? b->grad : NULL,
+                       .node = n, .op = n->op,
+                       .scalar = nb__ops[n->op].elementwise && nb__size(n) == 1 };
+}
 
 /* Indexed by nb_dtype: run steps[0..n) forward, or backward in reverse. */
 extern void (*const nb__tape_forward[2])(const nb__step *steps, size_t n);

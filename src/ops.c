@@ -51,17 +51,22 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 
 #define ELEMENTWISE 1
 #define TENSOR 0
+#define SCALAR_ELEMENTWISE(stem) { stem##_scalar_f64, stem##_scalar_f32 }
+#define SCALAR_TENSOR(stem) { NULL, NULL }
 const nb__op_def nb__ops[NB_OP_COUNT] = {
-    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL } },
+    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
 #define NB_OP(E, stem, arity, kind)                                            \
     [NB_OP_##E] = { #stem, arity, kind, stem##_shape,                          \
                     { stem##_forward_f64, stem##_forward_f32 },                \
-                    { stem##_backward_f64, stem##_backward_f32 } },
+                    { stem##_backward_f64, stem##_backward_f32 },              \
+                    SCALAR_##kind(stem) },
 #include "ops.def"
 #undef NB_OP
 };
 #undef ELEMENTWISE
 #undef TENSOR
+#undef SCALAR_ELEMENTWISE
+#undef SCALAR_TENSOR
 
 void (*const nb__tape_forward[2])(const nb__step *, size_t) = { tape_forward_f64,
                                                                 tape_forward_f32 };
