@@ -68,10 +68,10 @@ const nb__op_def nb__ops[NB_OP_COUNT] = {
 #undef SCALAR_ELEMENTWISE
 #undef SCALAR_TENSOR
 
-void (*const nb__tape_forward[2])(const nb__step *, size_t) = { tape_forward_f64,
-                                                                tape_forward_f32 };
-void (*const nb__tape_backward[2])(const nb__step *, size_t) = { tape_backward_f64,
-                                                                 tape_backward_f32 };
+void (*const nb__tape_forward[2])(const nb__tape *, size_t, size_t) = { tape_forward_f64,
+                                                                       tape_forward_f32 };
+void (*const nb__tape_backward[2])(const nb__tape *, size_t, size_t) = { tape_backward_f64,
+                                                                        tape_backward_f32 };
 
 /* ---- Composite ops ---------------------------------------------------------- */
 

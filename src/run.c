@@ -45,6 +45,35 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     return NB_OK;
 }
 
+/* Step i of tape t runs op node n. */
+static void step_set(nb__tape *t, size_t i, nb_node *n)
+{
+    const nb_node *a = n->in[0], *b = n->in[n->n_in - 1];
+
+    t->step[i] = (nb__step){ .y = n->val, .dy = n->grad, .a = a->val, .b = b->val,
+                             .da = a->grad, .db = n->n_in > 1 ? b->grad : NULL };
+    t->kernel[i] = nb__ops[n->op].elementwise && nb__size(n) == 1 ? n->op : NB_OP_LEAF;
+    t->node[i] = n;
+}
+
+/* Room in t for n steps; 0 when out of memory. */
+static int tape_reserve(nb__tape *t, size_t n)
+{
+    size_t cap_step = t->cap, cap_kernel = t->cap, cap_node = t->cap;
+    nb__step *step = nb__grow(t->step, &cap_step, n, sizeof *step);
+    if (step)
+        t->step = step;
+    uint8_t *kernel = step ? nb__grow(t->kernel, &cap_kernel, n, 1) : NULL;
+    if (kernel)
+        t->kernel = kernel;
+    nb_node **node = kernel ? nb__grow(t->node, &cap_node, n, sizeof *node) : NULL;
+    if (!node)
+        return 0;
+    t->node = node;
+    t->cap = cap_node;      /* all three grew alike */
+    return 1;
+}
+
 /* Write the tape: the plan's op nodes ordered by level, where an op's
  * level is one more than its deepest input's, and in creation order within
  * a level.  That is still a topological order, and a level's steps are
@@ -61,14 +90,16 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
  * miss per node: 40% of a fresh scalar-mlp build. */
 static nb_status schedule(nb_graph *g)
 {
-    size_t ops = g->plan_ops;
-    uint32_t *level = nb__alloc_should_fail() ? NULL
-                      : malloc(((size_t)g->plan[0]->id + 1) * sizeof *level);
-    /* at[l]: steps of level l (1..ops), then the place of its next step */
-    uint32_t *at = level && !nb__alloc_should_fail() ? calloc(ops + 1, sizeof *at) : NULL;
+    size_t ops = g->plan_ops, ids = (size_t)g->plan[0]->id + 1;
+    uint32_t *scratch = nb__grow(g->scratch, &g->cap_scratch, ids + ops + 1, sizeof *scratch);
 
-    if (!at)
-        goto out;
+    if (!scratch)
+        return NB_ERR_NOMEM;
+    g->scratch = scratch;
+    /* level[id]: the node's level; at[l]: steps of level l (1..ops), then
+     * the place of its next step */
+    uint32_t *level = scratch, *at = scratch + ids;
+    memset(at, 0, (ops + 1) * sizeof *at);
     for (size_t i = g->plan_len; i-- > 0;) {        /* topological order */
         const nb_node *x = g->plan[i];
         uint32_t l = 0;
@@ -86,13 +117,10 @@ static nb_status schedule(nb_graph *g)
     for (size_t i = g->plan_len; i-- > 0;) {
         nb_node *x = g->plan[i];
         if (x->op != NB_OP_LEAF)
-            g->steps[at[level[x->id]]++] = nb__step_of(x);
+            step_set(&g->tape, at[level[x->id]]++, x);
     }
-    g->n_steps = ops;
-out:
-    free(level);
-    free(at);
-    return at ? NB_OK : NB_ERR_NOMEM;
+    g->tape.n = ops;
+    return NB_OK;
 }
 
 /* The plan's tape, written now if it is not yet. */
@@ -100,10 +128,7 @@ static nb_status tape_for(nb_graph *g)
 {
     if (g->has_tape)
         return NB_OK;
-    nb__step *steps = nb__grow(g->steps, &g->cap_steps, g->plan_ops, sizeof *steps);
-    if (steps)
-        g->steps = steps;
-    if (!steps || schedule(g) != NB_OK)
+    if (!tape_reserve(&g->tape, g->plan_ops) || schedule(g) != NB_OK)
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan",
                           nb__ops[g->plan_root->op].name);
     g->has_tape = 1;
@@ -258,9 +283,9 @@ void nb_set_anomaly(nb_graph *g, int on)
 /* Anomaly mode: the tape one step at a time, each output checked. */
 static nb_status forward_checked(nb_graph *g)
 {
-    for (size_t i = 0; i < g->n_steps; i++) {
-        nb__tape_forward[g->dtype](&g->steps[i], 1);
-        nb_node *n = g->steps[i].node;
+    for (size_t i = 0; i < g->tape.n; i++) {
+        nb__tape_forward[g->dtype](&g->tape, i, i + 1);
+        nb_node *n = g->tape.node[i];
         size_t at = first_nonfinite(n, n->val);
         if (at != SIZE_MAX && inputs_finite(n))
             return report_value(g, n, at);
@@ -272,11 +297,11 @@ static nb_status backward_checked(nb_graph *g)
 {
     char s0[NB__SHAPE_STR];
 
-    for (size_t i = g->n_steps; i-- > 0;) {
-        nb_node *n = g->steps[i].node;
+    for (size_t i = g->tape.n; i-- > 0;) {
+        nb_node *n = g->tape.node[i];
         if (!n->grad)
             continue;
-        nb__tape_backward[g->dtype](&g->steps[i], 1);
+        nb__tape_backward[g->dtype](&g->tape, i, i + 1);
         if (first_nonfinite(n, n->grad) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
             continue;               /* not this op's doing */
         for (int k = 0; k < n->n_in; k++) {
@@ -303,7 +328,7 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
         return forward_checked(g) != NB_OK ? NB_ERR_NONFINITE
                : all_finite(root)          ? NB_OK
                                            : blame_nonfinite(g);
-    nb__tape_forward[g->dtype](g->steps, g->n_steps);
+    nb__tape_forward[g->dtype](&g->tape, 0, g->tape.n);
     return all_finite(root) ? NB_OK : blame_nonfinite(g);
 }
 
@@ -334,7 +359,7 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     }
     if (g->anomaly)
         return backward_checked(g);
-    nb__tape_backward[g->dtype](g->steps, g->n_steps);
+    nb__tape_backward[g->dtype](&g->tape, 0, g->tape.n);
     return NB_OK;
 }
 
