@@ -76,8 +76,8 @@ static void graph_empty(nb_graph *g)
 {
     nb_graph keep = { .nodes = g->nodes, .cap_nodes = g->cap_nodes, .params = g->params,
                       .cap_params = g->cap_params, .plan = g->plan, .plan_cap = g->plan_cap,
-                      .tape = { .step = g->tape.step, .kernel = g->tape.kernel,
-                                .node = g->tape.node, .cap = g->tape.cap },
+                      .tape = { .step = g->tape.step, .node = g->tape.node,
+                                .cap = g->tape.cap },
                       .zero = g->zero, .cap_zero = g->cap_zero, .scratch = g->scratch,
                       .cap_scratch = g->cap_scratch };
     *g = keep;
@@ -86,7 +86,7 @@ static void graph_empty(nb_graph *g)
 static size_t array_bytes(const nb_graph *g)
 {
     return (g->cap_nodes + g->cap_params + g->plan_cap) * sizeof(nb_node *) +
-           g->tape.cap * (sizeof *g->tape.step + 1 + sizeof(nb_node *)) +
+           g->tape.cap * (sizeof *g->tape.step + sizeof(nb_node *)) +
            g->cap_zero * sizeof *g->zero + g->cap_scratch * sizeof *g->scratch;
 }
 
@@ -125,7 +125,6 @@ static void graph_release(nb_graph *g)
     free(g->params);
     free(g->plan);
     free(g->tape.step);
-    free(g->tape.kernel);
     free(g->tape.node);
     free(g->zero);
     free(g->scratch);
@@ -198,20 +197,15 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     return NB_OK;
 }
 
-void *nb__scalar_alloc(nb_graph *g, size_t elt)
+void *nb__scalar_slab(nb_graph *g, size_t elt)
 {
     enum { SLAB = 4096 };
 
-    if (g->slab_left < elt) {
-        g->slab = nb__arena_alloc(&g->arena, SLAB, 64);
-        if (!g->slab)
-            return NULL;
-        g->slab_left = SLAB;
-    }
-    void *p = g->slab;
-    g->slab += elt;
-    g->slab_left -= elt;
-    return p;
+    g->slab = nb__arena_alloc(&g->arena, SLAB, 64);
+    if (!g->slab)
+        return NULL;
+    g->slab_left = SLAB;
+    return nb__scalar_alloc(g, elt);
 }
 
 /* ---- Node creation ----------------------------------------------------------- */
@@ -253,12 +247,11 @@ static nb_node *scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_node *b)
         g->n_nodes == g->cap_nodes || g->n_nodes >= UINT32_MAX || g->slab_left < elt ||
         g->anomaly || nb__fail_countdown >= 0)
         return NULL;
+    void *val = nb__scalar_alloc(g, elt);              /* room checked above */
     nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);   /* zeroed */
     if (!y)
         return NULL;
-    y->val = g->slab;                   /* what nb__scalar_alloc does */
-    g->slab += elt;
-    g->slab_left -= elt;
+    y->val = val;
     y->op = (uint8_t)op;
     y->n_in = (uint8_t)def->arity;
     y->flags = (uint8_t)(((a->flags | b->flags) & NB__WANTS_GRAD) |

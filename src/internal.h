@@ -124,23 +124,25 @@ extern const nb__op_def nb__ops[NB_OP_COUNT];
 
 /* ---- The replay tape ----------------------------------------------------
  * One step per op node of a plan, in topological order, so replay streams
- * through arrays instead of chasing node -> input -> value.  Three arrays,
- * side by side: step[i], the pointers op i reads and writes (for a unary op
- * b = a; the gradient pointers are NULL until the plan has gradients, and
- * stay NULL where there is none); kernel[i], the op when it is a scalar
+ * through an array instead of chasing node -> input -> value.  A step
+ * holds the pointers its op reads and writes (for a unary op b = a; the
+ * gradient pointers are NULL until the plan has gradients, and stay NULL
+ * where there is none) and its kernel: the op when it is a scalar
  * elementwise op, whose scalar kernel the tape runs inline, else
- * NB_OP_LEAF: call the op table with node[i].  Replay's speed follows the
- * bytes it streams: the node pointer and the op inside 64-byte steps cost
- * scalar-mlp replay ~10% more. */
+ * NB_OP_LEAF: call the op table with the node, which lies in a second
+ * array, node[], that scalar steps never read.  Replay's speed follows the
+ * bytes it streams: 56-byte steps instead of 64 (the node pointer inside)
+ * took scalar-mlp replay ~5% faster.  (The kernel in a third array, for
+ * 48-byte steps, made scalar-chain's backward 25% slower.) */
 typedef struct nb__step {
     void       *y, *dy;
     const void *a, *b;
     void       *da, *db;
+    uint8_t     kernel;
 } nb__step;
 
 typedef struct nb__tape {
     nb__step *step;
-    uint8_t  *kernel;
     nb_node **node;
     size_t    n, cap;
 } nb__tape;
@@ -231,8 +233,17 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
  * allocates the ext.  For shape rules. */
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
 /* One scalar (elt bytes) from the current slab, a new slab when it is
- * used up; zeroed; NULL when out of memory. */
-void *nb__scalar_alloc(nb_graph *g, size_t elt);
+ * used up (nb__scalar_slab); zeroed; NULL when out of memory. */
+void *nb__scalar_slab(nb_graph *g, size_t elt);
+static inline void *nb__scalar_alloc(nb_graph *g, size_t elt)
+{
+    if (g->slab_left < elt)
+        return nb__scalar_slab(g, elt);
+    void *p = g->slab;
+    g->slab += elt;
+    g->slab_left -= elt;
+    return p;
+}
 /* The element size of the graph's dtype. */
 static inline size_t nb__elt(const nb_graph *g) { return g->dtype == NB_F32 ? 4 : 8; }
 

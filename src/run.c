@@ -50,27 +50,25 @@ static void step_set(nb__tape *t, size_t i, nb_node *n)
 {
     const nb_node *a = n->in[0], *b = n->in[n->n_in - 1];
 
-    t->step[i] = (nb__step){ .y = n->val, .dy = n->grad, .a = a->val, .b = b->val,
-                             .da = a->grad, .db = n->n_in > 1 ? b->grad : NULL };
-    t->kernel[i] = nb__ops[n->op].elementwise && nb__size(n) == 1 ? n->op : NB_OP_LEAF;
+    t->step[i] = (nb__step){
+        .y = n->val, .dy = n->grad, .a = a->val, .b = b->val, .da = a->grad,
+        .db = n->n_in > 1 ? b->grad : NULL,
+        .kernel = nb__ops[n->op].elementwise && nb__size(n) == 1 ? n->op : NB_OP_LEAF };
     t->node[i] = n;
 }
 
 /* Room in t for n steps; 0 when out of memory. */
 static int tape_reserve(nb__tape *t, size_t n)
 {
-    size_t cap_step = t->cap, cap_kernel = t->cap, cap_node = t->cap;
+    size_t cap_step = t->cap, cap_node = t->cap;
     nb__step *step = nb__grow(t->step, &cap_step, n, sizeof *step);
     if (step)
         t->step = step;
-    uint8_t *kernel = step ? nb__grow(t->kernel, &cap_kernel, n, 1) : NULL;
-    if (kernel)
-        t->kernel = kernel;
-    nb_node **node = kernel ? nb__grow(t->node, &cap_node, n, sizeof *node) : NULL;
+    nb_node **node = step ? nb__grow(t->node, &cap_node, n, sizeof *node) : NULL;
     if (!node)
         return 0;
     t->node = node;
-    t->cap = cap_node;      /* all three grew alike */
+    t->cap = cap_node;      /* both grew alike */
     return 1;
 }
 
@@ -153,31 +151,45 @@ static int zero_add(nb_graph *g, void *p, size_t bytes, size_t first)
     return 1;
 }
 
+/* n's gradient, allocated if it has none yet, added to the zero list (to
+ * ranges from index first on); 0 when out of memory. */
+static int grad_for(nb_graph *g, nb_node *n, size_t first)
+{
+    size_t elt = nb__elt(g), bytes = nb__size(n) * elt;
+
+    if (!n->grad)
+        n->grad = bytes == elt ? nb__scalar_alloc(g, elt) : nb__arena_alloc(&g->arena, bytes, 64);
+    return n->grad && zero_add(g, n->grad, bytes, first);
+}
+
 /* Gradients for every plan node that wants one and has none yet, op nodes
  * first and then leaves, so each kind lies contiguous; then the zero list
  * learns where they are, and the tape is written anew. */
 static nb_status plan_grads(nb_graph *g)
 {
-    size_t elt = nb__elt(g);
+    size_t n_leaves = 0;
 
     if (g->plan_has_grads)
         return NB_OK;
-    g->n_zero = g->n_zero_ops = 0;
-    for (int leaves = 0; leaves < 2; leaves++) {
-        for (size_t i = 0; i < g->plan_len; i++) {
-            nb_node *n = g->plan[i];
-            if (!(n->flags & NB__WANTS_GRAD) || (n->op == NB_OP_LEAF) != leaves)
-                continue;
-            size_t bytes = nb__size(n) * elt;
-            if (!n->grad)
-                n->grad = bytes == elt ? nb__scalar_alloc(g, elt)
-                                       : nb__arena_alloc(&g->arena, bytes, 64);
-            if (!n->grad || !zero_add(g, n->grad, bytes, g->n_zero_ops))
-                return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
-        }
-        if (!leaves)
-            g->n_zero_ops = g->n_zero;
+    /* the leaves that want one wait in scratch (their ids) for round two */
+    uint32_t *leaves = nb__grow(g->scratch, &g->cap_scratch, g->plan_len, sizeof *leaves);
+    if (!leaves)
+        return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+    g->scratch = leaves;
+    g->n_zero = 0;
+    for (size_t i = 0; i < g->plan_len; i++) {
+        nb_node *n = g->plan[i];
+        if (!(n->flags & NB__WANTS_GRAD))
+            continue;
+        if (n->op == NB_OP_LEAF)
+            leaves[n_leaves++] = n->id;
+        else if (!grad_for(g, n, 0))
+            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     }
+    g->n_zero_ops = g->n_zero;
+    for (size_t k = 0; k < n_leaves; k++)
+        if (!grad_for(g, g->nodes[leaves[k]], g->n_zero_ops))
+            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     g->plan_has_grads = 1;
     g->has_tape = 0;        /* its steps learn where the gradients are */
     return NB_OK;
