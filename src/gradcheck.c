@@ -1,6 +1,6 @@
 /* gradcheck.c - the public gradient check: backprop against central finite
- * differences, replaying the built graph.  Uses the public API only, plus
- * nb__report for its messages. */
+ * differences, each f(x +- h) evaluated on the built graph by incremental
+ * evaluation (delta.c). */
 #include "internal.h"
 
 #include <math.h>
@@ -24,26 +24,33 @@ static nb_gradcheck_opts defaults(nb_dtype dtype, const nb_gradcheck_opts *opts)
     return o;
 }
 
-/* f(root) with leaf element i set to v. */
-static nb_status eval_at(nb_graph *g, nb_node *root, nb_node *leaf, size_t i, double v,
-                         double *out)
+/* f(root) with leaf element i set to v, the leaf put back after.  Only
+ * what reads the element is recomputed (delta.c).  A full replay instead
+ * in anomaly mode, which checks every op, and to explain a non-finite f. */
+static nb_status eval_at(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf, size_t i,
+                         double v, double *out)
 {
+    nb_status s = g->anomaly ? NB_ERR_NONFINITE : nb__delta_eval(d, leaf, i, v, out);
+    if (s != NB_ERR_NONFINITE)
+        return s;
+    double x = nb_value_at(leaf, i);
     nb_set_at(leaf, i, v);
-    nb_status s = nb_forward(g, root);
+    s = nb_forward(g, root);
     *out = nb_value_scalar(root);
+    nb_set_at(leaf, i, x);
     return s;
 }
 
-static nb_status check_leaf(nb_graph *g, nb_node *root, nb_node *leaf, const double *grad,
-                            const nb_gradcheck_opts *o, nb_gradcheck_result *r)
+static nb_status check_leaf(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf,
+                            const double *grad, const nb_gradcheck_opts *o,
+                            nb_gradcheck_result *r)
 {
     *r = (nb_gradcheck_result){ .leaf = leaf, .n = nb_size(leaf), .pass = 1 };
     for (size_t i = 0; i < r->n; i++) {
         double x = nb_value_at(leaf, i), fp, fm;
-        nb_status s = eval_at(g, root, leaf, i, x + o->eps, &fp);
+        nb_status s = eval_at(g, root, d, leaf, i, x + o->eps, &fp);
         if (s == NB_OK)
-            s = eval_at(g, root, leaf, i, x - o->eps, &fm);
-        nb_set_at(leaf, i, x);
+            s = eval_at(g, root, d, leaf, i, x - o->eps, &fm);
         if (s != NB_OK)
             return s;
         /* the step actually taken, after rounding x + h to the dtype */
@@ -83,16 +90,22 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     nb_status s = nb_forward(g, root);
     if (s == NB_OK)
         s = nb_backward(g, root);
+    nb__delta *d = s == NB_OK ? nb__delta_new(g, root) : NULL;
+    if (s == NB_OK && !d)
+        s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
     for (size_t k = 0; k < n_leaves && s == NB_OK; k++) {
         size_t n = nb_size(leaves[k]);
-        double *grad = malloc(n * sizeof *grad);   /* backprop's, before we perturb */
-        if (!grad)
-            return nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
+        double *grad = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *grad);
+        if (!grad) {                               /* backprop's, before we perturb */
+            s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
+            break;
+        }
         for (size_t i = 0; i < n; i++)
             grad[i] = nb_grad_at(leaves[k], i);
-        s = check_leaf(g, root, leaves[k], grad, &o, &results[k]);
+        s = check_leaf(g, root, d, leaves[k], grad, &o, &results[k]);
         free(grad);
     }
+    nb__delta_free(d);
     nb_status s2 = nb_forward(g, root);   /* leave the graph at the original values */
     return s != NB_OK ? s : s2;
 }

@@ -96,7 +96,7 @@ static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size :
 
 typedef enum nb__op {
     NB_OP_LEAF,
-#define NB_OP(E, stem, arity, kind) NB_OP_##E,
+#define NB_OP(E, stem, arity, kind, change) NB_OP_##E,
 #include "ops.def"
 #undef NB_OP
     NB_OP_COUNT
@@ -115,6 +115,13 @@ typedef struct nb__op_def {
      * grad is not NULL. */
     void (*forward[2])(nb_node *y);
     void (*backward[2])(nb_node *y);
+    /* Incremental evaluation (delta.c); both NULL for a WHOLE op in
+     * ops.def.  spread lists in out[0..cap) the elements of y that read
+     * element i of input k and returns how many there are (more than cap:
+     * out is not filled).  forward_at recomputes y's elements at[0..n),
+     * listed in increasing order, from its inputs' values. */
+    size_t (*spread)(const nb_node *y, int k, size_t i, size_t *out, size_t cap);
+    void (*forward_at[2])(nb_node *y, const size_t *at, size_t n);
     /* Elementwise ops: *y = op(*a, *b) for one element (a unary op ignores
      * b), for constructors of scalar nodes; NULL for the others. */
     void (*scalar[2])(void *y, const void *a, const void *b);
@@ -212,6 +219,17 @@ nb_status nb__report(nb_graph *g, nb_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* ---- Incremental evaluation (delta.c) ---------------------------------------
+ * f(root) with one leaf element changed, recomputing only the elements that
+ * read it, then every value put back bit for bit: what the gradient check
+ * runs per element.  nb__delta_new needs a plan for root (nb_forward ran). */
+typedef struct nb__delta nb__delta;
+nb__delta *nb__delta_new(nb_graph *g, nb_node *root);
+/* root's value with element i of leaf set to v (rounded to the dtype);
+ * NB_ERR_NONFINITE when that is not finite (nothing else is checked). */
+nb_status  nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double *f);
+void       nb__delta_free(nb__delta *d);
 
 /* Anomaly mode: y was just computed; if it is non-finite from finite
  * inputs, record that as a construction error and return it. */

@@ -51,20 +51,30 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 
 #define ELEMENTWISE 1
 #define TENSOR 0
+#define SPREAD_AT(stem) stem##_spread
+#define SPREAD_WHOLE(stem) NULL
+#define FORWARD_AT_AT(stem) { stem##_forward_at_f64, stem##_forward_at_f32 }
+#define FORWARD_AT_WHOLE(stem) { NULL, NULL }
 #define SCALAR_ELEMENTWISE(stem) { stem##_scalar_f64, stem##_scalar_f32 }
 #define SCALAR_TENSOR(stem) { NULL, NULL }
 const nb__op_def nb__ops[NB_OP_COUNT] = {
-    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
-#define NB_OP(E, stem, arity, kind)                                            \
+    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL }, NULL, { NULL, NULL },
+                     { NULL, NULL } },
+#define NB_OP(E, stem, arity, kind, change)                                    \
     [NB_OP_##E] = { #stem, arity, kind, stem##_shape,                          \
                     { stem##_forward_f64, stem##_forward_f32 },                \
                     { stem##_backward_f64, stem##_backward_f32 },              \
+                    SPREAD_##change(stem), FORWARD_AT_##change(stem),          \
                     SCALAR_##kind(stem) },
 #include "ops.def"
 #undef NB_OP
 };
 #undef ELEMENTWISE
 #undef TENSOR
+#undef SPREAD_AT
+#undef SPREAD_WHOLE
+#undef FORWARD_AT_AT
+#undef FORWARD_AT_WHOLE
 #undef SCALAR_ELEMENTWISE
 #undef SCALAR_TENSOR
 

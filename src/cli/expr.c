@@ -349,6 +349,12 @@ static value made_binary(parser *p, nb_node *y, value a, value b, size_t first, 
     return v;
 }
 
+/* v is the number 1 as written, not an expression worth 1 */
+static int is_one(value v)
+{
+    return v.node && v.is_const && nb_is_leaf(v.node) && nb_value_scalar(v.node) == 1;
+}
+
 static value parse_term(parser *p)
 {
     value a = parse_unary(p);
@@ -359,6 +365,10 @@ static value parse_term(parser *p)
         if (p->failed)
             break;
         size_t first = nb_graph_size(p->g);
+        if (op == '/' && is_one(a)) {   /* 1/x: the lecture's reciprocal gate alone */
+            a = made(p, nb_reciprocal(p->g, b.node), b.is_const, a.begin);
+            continue;
+        }
         nb_node *y = op == '*' ? nb_mul(p->g, a.node, b.node) : nb_div(p->g, a.node, b.node);
         a = made_binary(p, y, a, b, first, op == '/' ? '/' : '\0');
     }

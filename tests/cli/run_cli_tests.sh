@@ -66,9 +66,15 @@ df/dx = -4
 df/dy = -4
 df/dz = 3'
 t "neuron table" 0 grad '1/(1+exp(-(w0*x0+w1*x1+w2)))' w0=2 x0=-1 w1=-3 x1=-2 w2=-3 --table
-out_matches '^ +13  exp +exp\(-\(w0\*x0\+w1\*x1\+w2\)\) +#12 +0\.367879 +0\.367879 +-0\.534447 +-0\.196612$'
-out_matches '^ +15  reciprocal +1/\(1\+exp.* +#14 +0\.731059 +-0\.534447 +1 +-0\.534447$'
+out_matches '^ +12  exp +exp\(-\(w0\*x0\+w1\*x1\+w2\)\) +#11 +0\.367879 +0\.367879 +-0\.534447 +-0\.196612$'
+out_matches '^ +14  reciprocal +1/\(1\+exp.* +#13 +0\.731059 +-0\.534447 +1 +-0\.534447$'
 out_has "df/dw0 = -0.1966119332"; out_has "df/dx1 = -0.5898357997"
+out_lacks '  mul         1/'
+t "1/x is the reciprocal gate alone" 0 grad '1/x' x=2 --table
+out_matches '^ +2  reciprocal +1/x +x +0\.5 +-0\.25 +1 +-0\.25$'
+out_lacks 'constant'
+t "2/x is a mul by the reciprocal" 0 grad '2/x' x=2 --table
+out_matches '^ +4  mul +2/x +2, #3 +1 +-, 2 +1 +-, 2$'
 t "sub and div gates" 0 grad 'a/(b-c)' a=1 b=2 c=3 --table
 out_matches '^ +4  neg +-c +c +-3 +-1 +-1 +1$'
 out_matches '^ +6  reciprocal +1/\(b-c\) +#5 +-1 +-1 +1 +-1$'
