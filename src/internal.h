@@ -15,6 +15,15 @@
 /* matmul goes through OpenBLAS when built with it and this is set (the
  * default); tests clear it to compare the portable kernel. */
 extern int nb__blas_enabled;
+/* The product itself, by path, for tests/test_matmul.c and bench_gemm:
+ * C (m x n) = beta C + op(A) op(B), row-major; ta: A stored (k x m), tb: B
+ * stored (n x k), not both.  NB__GEMM_BLAS falls back to the blocked kernel
+ * when built without OpenBLAS; NB__GEMM_REF is the plain loops it replaced. */
+typedef enum { NB__GEMM_BLAS, NB__GEMM_BLOCKED, NB__GEMM_REF } nb__gemm_path;
+void nb__gemm_f64(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k,
+                  const double *A, const double *B, double beta, double *C);
+void nb__gemm_f32(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k,
+                  const float *A, const float *B, float beta, float *C);
 
 /* ---- Arena: the graph's bump allocator -------------------------------- */
 
