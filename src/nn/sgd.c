@@ -55,8 +55,9 @@ void nb_sgd_free(nb_sgd *o)
 }
 
 /* p -= lr * (g + wd p), or with momentum v = mu v + g + wd p, p -= lr * v;
- * written once for float and double, the branch outside the loops so they
- * vectorise. */
+ * written once for float and double, the branches outside the loops so they
+ * vectorise.  Plain SGD without weight decay (the common case) gets a loop
+ * of its own: half the arithmetic, the same results for finite p. */
 #define SGD_KERNEL(NAME, T)                                                               \
     static void NAME(T *restrict p, const T *restrict g, T *restrict v, size_t n,         \
                      const nb_sgd_opts *o)                                                \
@@ -67,9 +68,12 @@ void nb_sgd_free(nb_sgd *o)
                 v[i] = mu * v[i] + g[i] + wd * p[i];                                      \
                 p[i] -= lr * v[i];                                                        \
             }                                                                             \
-        } else {                                                                          \
+        } else if (wd != 0) {                                                             \
             for (size_t i = 0; i < n; i++)                                                \
                 p[i] -= lr * (g[i] + wd * p[i]);                                          \
+        } else {                                                                          \
+            for (size_t i = 0; i < n; i++)                                                \
+                p[i] -= lr * g[i];                                                        \
         }                                                                                 \
     }
 SGD_KERNEL(step_f64, double)
