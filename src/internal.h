@@ -73,7 +73,9 @@ enum {
     NB__VARIABLE   = 1 << 2,  /* leaf that receives a gradient */
     NB__PARAM      = 1 << 3,
     NB__F32        = 1 << 4,  /* values are float, not double */
-    NB__MARK       = 1 << 5   /* scratch bit while building a plan */
+    NB__MARK       = 1 << 5,  /* scratch bit while building a plan */
+    NB__FRESH      = 1 << 6   /* gradient overwritten by its one consumer, a
+                                 matmul, instead of cleared first (run.c) */
 };
 
 /* Shape, name and op parameters.  Unnamed scalars have none (ext NULL). */
@@ -197,6 +199,9 @@ struct nb_graph {
     size_t     n_zero_ops, n_zero, cap_zero;
     nb_node   *plan_root;
     size_t     plan_ops;           /* op nodes in the plan: the tape's length */
+    size_t     plan_matmuls;       /* matmul nodes in the plan */
+    size_t     fresh_leaves;       /* leaves of the plan marked NB__FRESH */
+    int        fresh_marked;       /* some node may carry NB__FRESH */
     int        plan_has_grads;     /* gradients allocated along the plan */
     int        has_tape;           /* tape is the plan's */
     int        anomaly;            /* check every op's output (nb_set_anomaly) */

@@ -50,6 +50,53 @@ static void backward_overwrites_and_accumulates_on_request(void)
     nb_graph_free(g);
 }
 
+/* Gradients with one contribution from a matmul are overwritten, not
+ * cleared and added to (run.c, NB__FRESH): the same values as accumulating
+ * into zeros, backward after backward, and accumulation still adds. */
+static void matmul_overwrites_fresh_gradients(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_variable(g, "x", 2, (int[]){ 2, 3 }, (double[]){ 1, 2, 3, 4, 5, 6 });
+    nb_node *w = nb_variable(g, "w", 2, (int[]){ 3, 2 }, (double[]){ 1, -1, 2, 0, -3, 1 });
+    nb_node *v = nb_variable(g, "v", 2, (int[]){ 2, 2 }, (double[]){ 1, 2, 3, 4 });
+    nb_node *h = nb_tanh(g, nb_matmul(g, x, w));          /* x, w: used once, by matmul */
+    nb_node *z = nb_matmul(g, h, v);                       /* h, v: the same */
+    nb_node *u = nb_matmul(g, v, v);                       /* v used thrice now */
+    nb_node *f = nb_add(g, nb_sum(g, nb_mul(g, z, z)), nb_sum(g, u));
+
+    CHECK(nb_backward(g, f) == NB_OK);
+    CHECK((x->flags & NB__FRESH) && (w->flags & NB__FRESH) && (h->flags & NB__FRESH));
+    CHECK(!(v->flags & NB__FRESH) && !(z->flags & NB__FRESH) && !(u->flags & NB__FRESH));
+    double dw[6], dv[4], dx[6];
+    for (size_t i = 0; i < 6; i++) {
+        dw[i] = nb_grad_at(w, i);
+        dx[i] = nb_grad_at(x, i);
+    }
+    for (size_t i = 0; i < 4; i++)
+        dv[i] = nb_grad_at(v, i);
+    nb_gradcheck_result r[3];
+    CHECK(nb_gradcheck(g, f, (nb_node *[]){ x, w, v }, 3, NULL, r) == NB_OK);
+    CHECK(r[0].pass && r[1].pass && r[2].pass);
+    CHECK(nb_backward(g, f) == NB_OK);                      /* again: the same */
+    CHECK(nb_grad_at(w, 4) == dw[4] && nb_grad_at(x, 5) == dx[5] && nb_grad_at(v, 3) == dv[3]);
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);        /* accumulated: twice */
+    for (size_t i = 0; i < 6; i++)
+        CHECK_NEAR(nb_grad_at(w, i), 2 * dw[i], 1e-12 * fabs(dw[i]));
+    for (size_t i = 0; i < 4; i++)
+        CHECK_NEAR(nb_grad_at(v, i), 2 * dv[i], 1e-12 * fabs(dv[i]));
+    CHECK(w->flags & NB__FRESH);                            /* the mark came back */
+    CHECK(nb_backward(g, f) == NB_OK);                      /* and overwrites again */
+    for (size_t i = 0; i < 6; i++)
+        CHECK(nb_grad_at(w, i) == dw[i] && nb_grad_at(x, i) == dx[i]);
+    /* a plan without a matmul clears the marks it meets */
+    nb_node *s = nb_sum(g, nb_mul(g, w, w));
+    CHECK(nb_backward(g, s) == NB_OK && !(w->flags & NB__FRESH));
+    CHECK_NEAR(nb_grad_at(w, 4), -6, 0);
+    CHECK(nb_backward(g, f) == NB_OK && (w->flags & NB__FRESH));
+    CHECK(nb_grad_at(w, 4) == dw[4]);
+    nb_graph_free(g);
+}
+
 static void tensor_root_needs_a_seed(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
@@ -437,6 +484,7 @@ int main(void)
 {
     fan_out_adds_gradients();
     backward_overwrites_and_accumulates_on_request();
+    matmul_overwrites_fresh_gradients();
     tensor_root_needs_a_seed();
     replay_recomputes_in_place();
     gradients_only_where_needed();
