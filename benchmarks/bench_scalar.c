@@ -427,6 +427,7 @@ typedef struct runs {
 } runs;
 
 static const char *profile;     /* --profile TAG-CONFIG, or NULL */
+static long profile_calls;      /* --calls N: that many instead of 3 s */
 
 /* --profile: the one configuration named, for about 3 s, under a profiler. */
 static int run_profile(const runs *r, bench *b)
@@ -441,7 +442,8 @@ static int run_profile(const runs *r, bench *b)
         if (strcmp(profile + len + 1, names[i]) != 0)
             continue;
         long calls = 0;
-        for (double t0 = now_ns(); now_ns() - t0 < 3e9; calls++)
+        for (double t0 = now_ns();
+             profile_calls > 0 ? calls < profile_calls : now_ns() - t0 < 3e9; calls++)
             if (fns[i](b))
                 return 0;
         printf("profiled %s: %ld calls\n", profile, calls);
@@ -624,12 +626,13 @@ static void print_cpu(void)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--check] [--samples N] [--chain-steps N] [--profile WHAT]\n"
+            "usage: %s [--check] [--samples N] [--chain-steps N] [--profile WHAT [--calls N]]\n"
             "  --check          one evaluation of each workload against the references\n"
             "  --samples N      timed samples per configuration, median reported (default 9)\n"
             "  --chain-steps N  scalar-chain alone, N steps (5N+1 nodes; 2000000: 10M)\n"
             "  --profile WHAT   run one configuration for 3 s, for a profiler: WHAT is\n"
-            "                   mlp- or chain- then hand, hand-fwd, replay, fwd or build\n",
+            "                   mlp- or chain- then hand, hand-fwd, replay, fwd or build\n"
+            "  --calls N        --profile runs N calls instead of 3 s (for callgrind)\n",
             argv0);
 }
 
@@ -644,6 +647,8 @@ int main(int argc, char **argv)
             check_only = 1;
         else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc)
             samples = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--calls") == 0 && i + 1 < argc)
+            profile_calls = atol(argv[++i]);
         else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
             profile = argv[++i];
         else if (strcmp(argv[i], "--chain-steps") == 0 && i + 1 < argc)

@@ -1,4 +1,4 @@
-/* arena.c - the graph's bump allocator: zeroed, aligned pieces from chained
+/* arena.c - the graph's bump allocator: aligned pieces from chained
  * blocks that never move, all freed at once; a cache of freed blocks shared
  * by all graphs; and the test-only hook that makes the n-th allocation
  * fail. */
@@ -62,8 +62,6 @@ static nb__block *cache_get(void)
         cache.bytes -= b->cap;
     }
     mtx_unlock(&cache.lock);
-    if (b)
-        memset(b->data, 0, b->top);   /* only [0, top) was ever handed out */
     return b;
 }
 
@@ -85,7 +83,7 @@ static int cache_put(nb__block *b)
     return taken;
 }
 
-/* a zeroed block of at least cap data bytes */
+/* a block of at least cap data bytes, not cleared */
 static nb__block *block_new(size_t cap)
 {
     nb__block *b = cap == BLOCK_MIN ? cache_get() : NULL;
@@ -98,10 +96,8 @@ static nb__block *block_new(size_t cap)
         return NULL;
     size_t bytes = (sizeof *b + cap + 63) & ~(size_t)63;
     b = aligned_alloc(64, bytes);       /* data[] 64-aligned */
-    if (b) {
-        memset(b, 0, bytes);
-        b->cap = cap;
-    }
+    if (b)
+        *b = (nb__block){ .cap = cap };
     return b;
 }
 

@@ -161,7 +161,7 @@ static nb__ext *ext_new(nb_graph *g, nb_node *y)
         y->ext = nb__arena_alloc(&g->arena, sizeof *y->ext, 8);
         if (!y->ext)
             return NULL;
-        y->ext->size = 1;
+        *y->ext = (nb__ext){ .size = 1 };
     }
     return y->ext;
 }
@@ -248,17 +248,20 @@ static nb_node *scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_node *b)
         g->anomaly || nb__fail_countdown >= 0)
         return NULL;
     void *val = nb__scalar_alloc(g, elt);              /* room checked above */
-    nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);   /* zeroed */
+    nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);
     if (!y)
         return NULL;
-    y->val = val;
     y->op = (uint8_t)op;
+    y->rank = 0;
     y->n_in = (uint8_t)def->arity;
     y->flags = (uint8_t)(((a->flags | b->flags) & NB__WANTS_GRAD) |
                          (g->dtype == NB_F32 ? NB__F32 : 0));
     y->id = (uint32_t)g->n_nodes;
     y->in[0] = a;
     y->in[1] = def->arity > 1 ? b : NULL;
+    y->val = val;
+    y->grad = NULL;
+    y->ext = NULL;
     g->nodes[g->n_nodes++] = y;
     def->scalar[g->dtype](y->val, a->val, b->val);
     return y;
@@ -385,6 +388,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         copy = entry ? nb__arena_alloc(&g->arena, len + 1, 1) : NULL;
         if (!copy || !ext_new(g, &tmp))
             goto nomem;
+        memset(entry, 0, sizeof *entry);
         memcpy(copy, name, len + 1);
         tmp.ext->name = copy;
     }
@@ -408,6 +412,8 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         g->params[g->n_params++] = y;
     if (data)
         leaf_fill(y, data);
+    else
+        memset(y->val, 0, nb__size(y) * nb__elt(g));
     return y;
 nomem:
     nb__fail(g, NB_ERR_NOMEM, "%s '%s': out of memory", what, name ? name : "");

@@ -44,6 +44,7 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     g->plan_root = root;
     g->plan_has_grads = 0;
     g->has_tape = 0;
+    g->plan_runs = 0;
     return NB_OK;
 }
 
@@ -55,7 +56,7 @@ static void step_set(nb__tape *t, size_t i, nb_node *n)
     t->step[i] = (nb__step){
         .y = n->val, .dy = n->grad, .a = a->val, .b = b->val, .da = a->grad,
         .db = n->n_in > 1 ? b->grad : NULL,
-        .kernel = nb__ops[n->op].elementwise && nb__size(n) == 1 ? n->op : NB_OP_LEAF };
+        .kernel = (uint8_t)nb__step_kernel(n) };
     t->node[i] = n;
 }
 
@@ -159,8 +160,11 @@ static int grad_for(nb_graph *g, nb_node *n, size_t first)
 {
     size_t elt = nb__elt(g), bytes = nb__size(n) * elt;
 
-    if (!n->grad)
+    if (!n->grad) {
         n->grad = bytes == elt ? nb__scalar_alloc(g, elt) : nb__arena_alloc(&g->arena, bytes, 64);
+        if (n->grad && n->op == NB_OP_LEAF)     /* backward may accumulate into it */
+            memset(n->grad, 0, bytes);
+    }
     return n->grad && ((n->flags & NB__FRESH) || zero_add(g, n->grad, bytes, first));
 }
 
@@ -384,10 +388,25 @@ static nb_status backward_checked(nb_graph *g)
     return NB_OK;
 }
 
+/* The first run of a plan walks the plan itself (nb__plan_forward,
+ * nb__plan_backward); later ones write the tape and run it.  A graph built
+ * for one evaluation then never writes a tape: a third of a fresh
+ * scalar-mlp build's time was writing it.  Anomaly mode runs the tape. */
+static int plan_walk(nb_graph *g)
+{
+    return g->plan_runs++ == 0 && !g->has_tape && !g->anomaly;
+}
+
 nb_status nb_forward(nb_graph *g, nb_node *root)
 {
     nb_status s = runnable(g, root, "forward");
-    if (s != NB_OK || (s = tape_for(g)) != NB_OK)
+    if (s != NB_OK)
+        return s;
+    if (plan_walk(g)) {
+        nb__plan_forward[g->dtype](g->plan, g->plan_len);
+        return all_finite(root) ? NB_OK : blame_nonfinite(g);
+    }
+    if ((s = tape_for(g)) != NB_OK)
         return s;
     if (g->anomaly)
         return forward_checked(g) != NB_OK ? NB_ERR_NONFINITE
@@ -410,7 +429,8 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
                           nb__shape_str(root, s0));
     if (!(root->flags & NB__WANTS_GRAD))
         return NB_OK;       /* no variable reaches root: nothing to compute */
-    if ((s = plan_grads(g)) != NB_OK || (s = tape_for(g)) != NB_OK)
+    int walk = plan_walk(g);
+    if ((s = plan_grads(g)) != NB_OK || (!walk && (s = tape_for(g)) != NB_OK))
         return s;
     for (size_t i = 0, n = accumulate ? g->n_zero_ops : g->n_zero; i < n; i++)
         memset(g->zero[i].p, 0, g->zero[i].bytes);
@@ -428,7 +448,9 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     if (unmark)
         leaves_fresh(g, 0);
     s = g->anomaly ? backward_checked(g) : NB_OK;
-    if (!g->anomaly)
+    if (walk)
+        nb__plan_backward[g->dtype](g->plan, g->plan_len);
+    else if (!g->anomaly)
         nb__tape_backward[g->dtype](&g->tape, 0, g->tape.n);
     if (unmark)
         leaves_fresh(g, 1);

@@ -97,6 +97,42 @@ static void matmul_overwrites_fresh_gradients(void)
     nb_graph_free(g);
 }
 
+/* A plan's first run walks the plan itself, later runs write and run the
+ * tape (run.c): the same values and gradients, up to the order of sums. */
+static void first_run_walks_the_plan_later_runs_the_tape(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        nb_graph *g = nb_graph_new(dt ? NB_F32 : NB_F64);
+        nb_node *x[8], *s = nb_const_scalar(g, 0.5);
+        for (int i = 0; i < 8; i++) {
+            x[i] = nb_scalar(g, NULL, 0.1 * i - 0.3);
+            s = nb_add(g, s, nb_mul(g, nb_sigmoid(g, x[i]), nb_tanh(g, nb_mul(g, x[i], s))));
+        }
+        nb_node *v = nb_variable(g, "v", 1, (int[]){ 3 }, (double[]){ 1, -2, 3 });
+        nb_node *f = nb_add(g, nb_mul(g, s, s), nb_sum(g, nb_tanh(g, nb_mul(g, v, s))));
+        double walk[9], tape[9], value = nb_value_scalar(f);
+        CHECK(nb_backward(g, f) == NB_OK && !g->has_tape);       /* the walk */
+        for (int i = 0; i < 8; i++)
+            walk[i] = nb_grad_scalar(x[i]);
+        walk[8] = nb_grad_at(v, 2);
+        CHECK(nb_forward(g, f) == NB_OK && g->has_tape);         /* the tape from now on */
+        CHECK(nb_value_scalar(f) == value);
+        CHECK(nb_backward(g, f) == NB_OK);
+        for (int i = 0; i < 8; i++)
+            tape[i] = nb_grad_scalar(x[i]);
+        tape[8] = nb_grad_at(v, 2);
+        for (int i = 0; i < 9; i++)
+            CHECK_NEAR(walk[i], tape[i], (dt ? 1e-6 : 1e-14) * fmax(1, fabs(tape[i])));
+        CHECK(walk[8] != 0);
+        /* a new plan walks again; anomaly mode always runs the tape */
+        nb_node *h = nb_mul(g, f, f);
+        CHECK(nb_forward(g, h) == NB_OK && !g->has_tape);
+        nb_set_anomaly(g, 1);
+        CHECK(nb_backward(g, nb_exp(g, f)) == NB_OK && g->has_tape);
+        nb_graph_free(g);
+    }
+}
+
 static void tensor_root_needs_a_seed(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
@@ -485,6 +521,7 @@ int main(void)
     fan_out_adds_gradients();
     backward_overwrites_and_accumulates_on_request();
     matmul_overwrites_fresh_gradients();
+    first_run_walks_the_plan_later_runs_the_tape();
     tensor_root_needs_a_seed();
     replay_recomputes_in_place();
     gradients_only_where_needed();
