@@ -225,45 +225,9 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp)
         return NULL;
     *y = *tmp;
     y->val = val;
+    g->n_matmuls += y->op == NB_OP_MATMUL;
     y->id = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = y;
-    return y;
-}
-
-/* The constructors' common case in short: an elementwise op (binary, or
- * unary with b = a) of scalars of this graph, with room for the node in
- * g->nodes and for its value in the slab.  The node is the one the general
- * path below makes (the same checks pass, the shape rule would give a
- * scalar without ext, the value comes from the op's scalar kernel); NULL
- * means: take the general path, which also reports any error.  A fresh
- * scalar-mlp build spent ~190 instructions per node in the general path,
- * and ~50 here. */
-static nb_node *scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_node *b)
-{
-    const nb__op_def *def = &nb__ops[op];
-    size_t elt = nb__elt(g);
-
-    if (a->rank != 0 || b->rank != 0 || !nb__owned(g, a) || !nb__owned(g, b) ||
-        g->n_nodes == g->cap_nodes || g->n_nodes >= UINT32_MAX || g->slab_left < elt ||
-        g->anomaly || nb__fail_countdown >= 0)
-        return NULL;
-    void *val = nb__scalar_alloc(g, elt);              /* room checked above */
-    nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);
-    if (!y)
-        return NULL;
-    y->op = (uint8_t)op;
-    y->rank = 0;
-    y->n_in = (uint8_t)def->arity;
-    y->flags = (uint8_t)(((a->flags | b->flags) & NB__WANTS_GRAD) |
-                         (g->dtype == NB_F32 ? NB__F32 : 0));
-    y->id = (uint32_t)g->n_nodes;
-    y->in[0] = a;
-    y->in[1] = def->arity > 1 ? b : NULL;
-    y->val = val;
-    y->grad = NULL;
-    y->ext = NULL;
-    g->nodes[g->n_nodes++] = y;
-    def->scalar[g->dtype](y->val, a->val, b->val);
     return y;
 }
 
@@ -275,7 +239,7 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
     if (!g)
         return NULL;
     if (def->scalar[0] && !params && in[0] && in[def->arity - 1]) {
-        nb_node *y = scalar_op_new(g, op, in[0], in[def->arity - 1]);
+        nb_node *y = nb__scalar_op_new(g, op, in[0], in[def->arity - 1]);
         if (y)
             return y;
     }

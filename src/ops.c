@@ -86,6 +86,8 @@ void (*const nb__plan_forward[2])(nb_node *const *, size_t) = { plan_forward_f64
                                                                 plan_forward_f32 };
 void (*const nb__plan_backward[2])(nb_node *const *, size_t) = { plan_backward_f64,
                                                                  plan_backward_f32 };
+void (*const nb__node_backward[2])(nb_node *) = { node_backward_call_f64,
+                                                  node_backward_call_f32 };
 
 /* ---- Composite ops ---------------------------------------------------------- */
 

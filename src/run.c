@@ -234,26 +234,164 @@ static nb_status plan_grads(nb_graph *g)
         return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     g->scratch = leaves;
     g->n_zero = 0;
+    size_t elt = nb__elt(g);
     for (size_t i = 0; i < g->plan_len; i++) {
         nb_node *n = g->plan[i];
+        struct nb__range *last = g->n_zero ? g->zero + g->n_zero - 1 : NULL;
         if (!(n->flags & NB__WANTS_GRAD))
             continue;
-        if (n->op == NB_OP_LEAF)
+        if (n->op == NB_OP_LEAF) {
             leaves[n_leaves++] = n->id;
-        else if (!grad_for(g, n, 0))
+        } else if (!n->grad && !n->ext && !(n->flags & NB__FRESH) && g->slab_left >= elt &&
+                   last && (char *)last->p + last->bytes == g->slab) {
+            /* grad_for's common case in a scalar graph, in short: the
+             * slab's next value, which extends the last range */
+            n->grad = nb__scalar_alloc(g, elt);
+            last->bytes += elt;
+        } else if (!grad_for(g, n, 0)) {
             return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+        }
     }
     g->n_zero_ops = g->n_zero;
     for (size_t k = 0; k < n_leaves; k++)
         if (!grad_for(g, g->nodes[leaves[k]], g->n_zero_ops))
             return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     g->plan_has_grads = 1;
+    g->any_grads = 1;
     g->has_tape = 0;        /* its steps learn where the gradients are */
     return NB_OK;
 }
 
-/* Common checks for the run functions. */
-static nb_status runnable(nb_graph *g, nb_node *root, const char *what)
+/* root's gradient: the seed, or 1 */
+static void seed_root(nb_graph *g, nb_node *root, const double *seed)
+{
+    for (size_t i = 0, n = nb__size(root); i < n; i++) {
+        double v = seed ? seed[i] : 1.0;
+        if (g->dtype == NB_F32)
+            ((float *)root->grad)[i] = (float)v;
+        else
+            ((double *)root->grad)[i] = v;
+    }
+}
+
+/* ---- A graph's first backward, in one sweep ---------------------------------
+ * plan_for, plan_grads, clearing the gradients and the walk each read every
+ * node of the plan.  For a graph with no gradient yet (none to clear or to
+ * keep) and no matmul (no fresh marks), one sweep from root down does all
+ * four: the sweep reaches a node after all its consumers (they come later
+ * in creation order), so its gradient is complete, and an input's gradient
+ * is made, zeroed, when a consumer first adds to it.  A graph built for one
+ * evaluation, as micrograd builds one, then reads its nodes once after
+ * building them.  The plan, the gradients and the zero list end as the
+ * other path leaves them (leaves' gradients in slabs of their own, so the
+ * op nodes' ranges stay few); only the order of the sums differs, as in the
+ * walk. */
+typedef struct first_sweep {
+    nb_graph *g;
+    uint32_t *leaves;      /* ids of the leaves given a gradient */
+    size_t    n_leaves;
+    char     *slab;        /* leaves' scalar gradients */
+    size_t    slab_left;
+} first_sweep;
+
+/* A zeroed gradient for x; 0 when out of memory. */
+static int first_grad(first_sweep *w, nb_node *x)
+{
+    nb_graph *g = w->g;
+    size_t elt = nb__elt(g), bytes = nb__size(x) * elt;
+
+    if (x->op != NB_OP_LEAF) {
+        x->grad = bytes == elt ? nb__scalar_alloc(g, elt) : nb__arena_alloc(&g->arena, bytes, 64);
+        if (!x->grad || !zero_add(g, x->grad, bytes, 0))
+            return 0;
+    } else if (bytes == elt) {
+        if (w->slab_left < elt) {
+            if (!(w->slab = nb__arena_alloc(&g->arena, 4096, 64)))
+                return 0;
+            w->slab_left = 4096;
+        }
+        x->grad = w->slab;
+        w->slab += elt;
+        w->slab_left -= elt;
+        w->leaves[w->n_leaves++] = x->id;
+    } else {
+        if (!(x->grad = nb__arena_alloc(&g->arena, bytes, 64)))
+            return 0;
+        w->leaves[w->n_leaves++] = x->id;
+    }
+    memset(x->grad, 0, bytes);
+    return 1;
+}
+
+static nb_status first_backward(nb_graph *g, nb_node *root, const double *seed)
+{
+    size_t ids = (size_t)root->id + 1, len = 0, ops = 0, elt = nb__elt(g);
+    first_sweep w = { .g = g };
+    nb_node **plan = nb__grow(g->plan, &g->plan_cap, ids, sizeof *plan);
+
+    if (plan)
+        g->plan = plan;
+    if (plan && (w.leaves = nb__grow(g->scratch, &g->cap_scratch, ids, sizeof *w.leaves)))
+        g->scratch = w.leaves;
+    g->plan_root = NULL;
+    g->n_zero = 0;
+    g->any_grads = 1;
+    int ok = w.leaves && first_grad(&w, root);
+    if (ok)
+        seed_root(g, root, seed);
+    root->flags |= NB__MARK;
+    for (size_t i = ids; i-- > 0;) {
+        nb_node *n = g->nodes[i];
+        if (!(n->flags & NB__MARK))
+            continue;
+        n->flags &= (uint8_t)~NB__MARK;
+        if (plan)
+            plan[len++] = n;
+        if (n->op == NB_OP_LEAF)
+            continue;
+        ops++;
+        for (int k = 0; k < n->n_in; k++) {
+            nb_node *x = n->in[k];
+            x->flags |= NB__MARK;
+            if (!ok || !n->grad || !(x->flags & NB__WANTS_GRAD) || x->grad)
+                continue;
+            struct nb__range *last = g->n_zero ? g->zero + g->n_zero - 1 : NULL;
+            if (x->op != NB_OP_LEAF && !x->ext && g->slab_left >= elt && last &&
+                (char *)last->p + last->bytes == g->slab) {
+                /* first_grad's common case, in short: the slab's next
+                 * value, which extends the last range */
+                x->grad = nb__scalar_alloc(g, elt);
+                last->bytes += elt;
+                if (elt == sizeof(double))
+                    *(double *)x->grad = 0;
+                else
+                    *(float *)x->grad = 0;
+            } else {
+                ok = first_grad(&w, x);
+            }
+        }
+        if (ok && n->grad)
+            nb__node_backward[g->dtype](n);
+    }
+    g->n_zero_ops = g->n_zero;
+    for (size_t k = 0; ok && k < w.n_leaves; k++) {
+        nb_node *x = g->nodes[w.leaves[k]];
+        ok = zero_add(g, x->grad, nb__size(x) * nb__elt(g), g->n_zero_ops);
+    }
+    if (!ok)    /* no plan: the next run plans again, with what was made */
+        return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+    g->plan_len = len;
+    g->plan_ops = ops;
+    g->plan_matmuls = 0;
+    g->plan_root = root;
+    g->plan_has_grads = 1;
+    g->has_tape = 0;
+    g->plan_runs = 1;
+    return NB_OK;
+}
+
+/* Common checks for the run functions, without the plan. */
+static nb_status checked(nb_graph *g, nb_node *root, const char *what)
 {
     if (!g)
         return NB_ERR_ARG;
@@ -263,7 +401,13 @@ static nb_status runnable(nb_graph *g, nb_node *root, const char *what)
         return nb__report(g, NB_ERR_ARG, "%s: root is NULL", what);
     if (!nb__owned(g, root))
         return nb__report(g, NB_ERR_GRAPH, "%s: root belongs to another graph", what);
-    return plan_for(g, root);
+    return NB_OK;
+}
+
+static nb_status runnable(nb_graph *g, nb_node *root, const char *what)
+{
+    nb_status s = checked(g, root, what);
+    return s != NB_OK ? s : plan_for(g, root);
 }
 
 /* The first non-finite element of buf (n's size and dtype), or SIZE_MAX. */
@@ -419,7 +563,7 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
 nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int accumulate)
 {
     char s0[NB__SHAPE_STR];
-    nb_status s = runnable(g, root, "backward");
+    nb_status s = checked(g, root, "backward");
 
     if (s != NB_OK)
         return s;
@@ -429,19 +573,16 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
                           nb__shape_str(root, s0));
     if (!(root->flags & NB__WANTS_GRAD))
         return NB_OK;       /* no variable reaches root: nothing to compute */
+    if (!g->any_grads && !g->n_matmuls && !g->anomaly)
+        return first_backward(g, root, seed);
+    if ((s = plan_for(g, root)) != NB_OK)
+        return s;
     int walk = plan_walk(g);
     if ((s = plan_grads(g)) != NB_OK || (!walk && (s = tape_for(g)) != NB_OK))
         return s;
     for (size_t i = 0, n = accumulate ? g->n_zero_ops : g->n_zero; i < n; i++)
         memset(g->zero[i].p, 0, g->zero[i].bytes);
-    size_t n_root = nb__size(root);
-    for (size_t i = 0; i < n_root; i++) {
-        double v = seed ? seed[i] : 1.0;
-        if (g->dtype == NB_F32)
-            ((float *)root->grad)[i] = (float)v;
-        else
-            ((double *)root->grad)[i] = v;
-    }
+    seed_root(g, root, seed);
     /* accumulating: leaves' gradients keep what they hold, so a fresh
      * leaf's matmul adds to it this once */
     int unmark = accumulate && g->fresh_leaves;

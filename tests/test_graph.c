@@ -352,6 +352,45 @@ static void allocation_failure_is_an_error(void)
     nb_graph_free(g);
 }
 
+/* A scalar graph's first backward (one sweep, run.c) with the n-th
+ * allocation failing: NB_ERR_NOMEM, and the graph still runs: backward
+ * again gives the gradients of a graph that never failed. */
+static nb_node *scalar_chain(nb_graph *g, nb_node **x, nb_node **y)
+{
+    nb_node *s = *x = nb_scalar(g, "x", 0.5);
+    *y = nb_scalar(g, "y", -0.9);
+    for (int i = 0; i < 700; i++)       /* values and gradients over several slabs */
+        s = nb_add(g, nb_tanh(g, nb_mul(g, s, *y)), *x);
+    return s;
+}
+
+static void first_backward_survives_allocation_failure(void)
+{
+    nb_graph *ref = nb_graph_new(NB_F64);
+    nb_node *rx, *ry, *rs = scalar_chain(ref, &rx, &ry);
+    CHECK(nb_backward(ref, rs) == NB_OK);
+    int failures = 0;
+    for (long n = 0; n < 1000; n++) {
+        nb_graph *g = nb_graph_new(NB_F64);
+        nb_node *x, *y, *s = scalar_chain(g, &x, &y);
+        nb__alloc_fail_after(n);
+        nb_status st = nb_backward(g, s);
+        nb__alloc_fail_after(-1);
+        if (st != NB_OK) {
+            CHECK(st == NB_ERR_NOMEM && HAS(nb_errmsg(g), "out of memory"));
+            failures++;
+            CHECK(nb_backward(g, s) == NB_OK);
+        }
+        CHECK_NEAR(nb_grad_scalar(x), nb_grad_scalar(rx), 1e-12 * fabs(nb_grad_scalar(rx)));
+        CHECK_NEAR(nb_grad_scalar(y), nb_grad_scalar(ry), 1e-12 * fabs(nb_grad_scalar(ry)));
+        nb_graph_free(g);
+        if (st == NB_OK)
+            break;
+    }
+    CHECK(failures >= 3);
+    nb_graph_free(ref);
+}
+
 /* sigmoid: fused and gate-by-gate agree wherever the composition is
  * finite and exact (its reciprocal gate's local gradient -y^2 still a normal
  * number; past that the composition itself loses its digits), and the fused
@@ -529,6 +568,7 @@ int main(void)
     million_node_chain_runs_without_recursion();
     errors_name_the_op_and_shapes();
     allocation_failure_is_an_error();
+    first_backward_survives_allocation_failure();
     sigmoid_is_stable(NB_F64);
     sigmoid_is_stable(NB_F32);
     f32_exp_kernels_match_f64();
