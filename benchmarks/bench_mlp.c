@@ -58,10 +58,11 @@ static double median(const double *v, int n)
 
 /* ---- The GEMM bound ----------------------------------------------------------
  * The matrix products of one training step, as the engine's matmul issues
- * them (row-major; gradients accumulate, beta 1):
+ * them (row-major; beta 0 throughout: each gradient here has the one
+ * contribution, which the engine writes instead of adding, see NB__FRESH):
  *   forward    a[l+1] = a[l] W[l]         (rows x w[l+1]) = (rows x w[l])(w[l] x w[l+1])
- *   backward   dW[l] += a[l]^T dz[l+1]    for every layer
- *              dz[l] += dz[l+1] W[l]^T    except l = 0 (the input is a constant)
+ *   backward   dW[l] = a[l]^T dz[l+1]     for every layer
+ *              dz[l] = dz[l+1] W[l]^T     except l = 0 (the input is a constant)
  * With ew set, the elementwise work in between too (act, softmax
  * cross-entropy, act'), biases left out (0 at initialisation): --check
  * compares that with the engine's gradients. */
@@ -152,10 +153,10 @@ static void gemm_step(gemm_net *n, const float *labels)
     if (labels)
         xent_grad(n->dz[L], n->a[L], labels, rows, n->w[L]);
     for (int l = L - 1; l >= 0; l--) {
-        sgemm(1, 0, n->w[l], n->w[l + 1], rows, n->a[l], n->dz[l + 1], labels ? 0 : 1, n->dW[l]);
+        sgemm(1, 0, n->w[l], n->w[l + 1], rows, n->a[l], n->dz[l + 1], 0, n->dW[l]);
         if (l == 0)
             continue;
-        sgemm(0, 1, rows, n->w[l], n->w[l + 1], n->dz[l + 1], n->W[l], labels ? 0 : 1, n->dz[l]);
+        sgemm(0, 1, rows, n->w[l], n->w[l + 1], n->dz[l + 1], n->W[l], 0, n->dz[l]);
         if (labels)
             activate_grad(n, n->dz[l], n->a[l], (size_t)rows * (size_t)n->w[l]);
     }

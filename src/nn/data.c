@@ -1,11 +1,35 @@
 /* data.c - data sets in memory: allocation, class counting, standardisation,
  * seeded train/test splits and mini-batch orders.  File formats live in
  * csv.c and idx.c. */
+#define _DEFAULT_SOURCE     /* madvise */
 #include "nabla_nn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Room for a data set's features: large ones in 2 MB pages where the
+ * kernel gives them on request (Linux transparent huge pages, "madvise"
+ * mode), since a batch gathers rows from all over the set and with 4 KB
+ * pages nearly every row costs a TLB miss and a page walk.  Fashion-MNIST
+ * in f32 (188 MB): gathering an epoch's batches took 36-39 ms, 27-30 ms in
+ * huge pages, with the GEMMs of training in between.  Freed with free(). */
+static void *features_alloc(size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    size_t page = (size_t)2 << 20;
+    if (bytes >= 8 * page) {
+        void *p = aligned_alloc(page, (bytes + page - 1) / page * page);
+        if (p)
+            (void)madvise(p, bytes, MADV_HUGEPAGE);     /* advice: may be refused */
+        return p;
+    }
+#endif
+    return malloc(bytes);
+}
 
 void nb_data_free(nb_data *data)
 {
@@ -23,7 +47,7 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
         return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
     size_t n = data->n * (size_t)data->d;
     free(data->x32);
-    if (!(data->x32 = malloc(n * sizeof *data->x32)))
+    if (!(data->x32 = features_alloc(n * sizeof *data->x32)))
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
     for (size_t i = 0; i < n; i++)
         data->x32[i] = (float)data->x[i];
@@ -35,8 +59,10 @@ nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
     *data = (nb_data){ 0 };
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
-    data->x = calloc(n * (size_t)d, sizeof(double));
+    data->x = features_alloc(n * (size_t)d * sizeof(double));
     data->y = calloc(n, sizeof(double));
+    if (data->x)
+        memset(data->x, 0, n * (size_t)d * sizeof(double));
     if (!data->x || !data->y) {
         nb_data_free(data);
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu x %d values", n, d);
