@@ -105,6 +105,19 @@ struct nb_node {
 
 static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size : 1; }
 
+/* A loop over a tensor that vectorises gets an AVX2 clone besides the
+ * baseline (SSE2) one, picked when the library loads (GCC and clang's
+ * target_clones, an ifunc: x86-64 Linux).  Same operations, same order,
+ * no FMA contraction (ISO C mode), so both give the same bits. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define NB__VECTOR_LOOP __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef NB__VECTOR_LOOP
+#define NB__VECTOR_LOOP
+#endif
+
 /* ---- Ops ------------------------------------------------------------------ */
 
 typedef enum nb__op {

@@ -352,6 +352,52 @@ static void allocation_failure_is_an_error(void)
     nb_graph_free(g);
 }
 
+/* The tensor loops of elementwise ops may run an AVX2 clone (target_clones,
+ * internal.h); a scalar node runs the op's one-element kernel, built for the
+ * baseline.  Both must give the same bits, value and gradient. */
+typedef nb_node *(*unary_fn)(nb_graph *, nb_node *);
+typedef nb_node *(*binary_fn)(nb_graph *, nb_node *, nb_node *);
+
+static void tensor_loops_match_scalar_kernels(nb_dtype dt)
+{
+    enum { N = 37 };
+    static const unary_fn unary[] = { nb_sigmoid, nb_tanh, nb_exp, nb_relu, nb_abs, nb_neg,
+                                      nb_reciprocal, nb_log };
+    static const binary_fn binary[] = { nb_add, nb_mul, nb_max, nb_min };
+    double xs[N], ys[N];
+    for (int i = 0; i < N; i++) {
+        xs[i] = (i - 18) * 0.731 + (i % 3) * 1e-3;
+        ys[i] = ((i * 7) % 11 - 5) * 0.37;
+    }
+    for (size_t f = 0; f < 8 + 4; f++) {
+        nb_graph *g = nb_graph_new(dt);
+        int log_op = f == 7;
+        nb_node *x = nb_variable(g, "x", 1, (int[]){ N }, xs);
+        nb_node *y = nb_variable(g, "y", 1, (int[]){ N }, ys);
+        nb_node *t = f < 8 ? unary[f](g, log_op ? nb_abs(g, x) : x) : binary[f - 8](g, x, y);
+        nb_node *s[N], *sx[N], *sy[N];
+        for (int i = 0; i < N; i++) {
+            sx[i] = nb_scalar(g, NULL, xs[i]);
+            sy[i] = nb_scalar(g, NULL, ys[i]);
+            s[i] = f < 8 ? unary[f](g, log_op ? nb_abs(g, sx[i]) : sx[i])
+                         : binary[f - 8](g, sx[i], sy[i]);
+        }
+        double seed[N];
+        for (int i = 0; i < N; i++)
+            seed[i] = 1 + 0.25 * i;
+        CHECK(nb_backward_seed(g, t, seed, 0) == NB_OK);
+        int same = 1;
+        for (int i = 0; i < N; i++) {
+            CHECK(nb_backward_seed(g, s[i], &seed[i], 0) == NB_OK);
+            same &= nb_value_at(t, (size_t)i) == nb_value_scalar(s[i]) &&
+                    nb_grad_at(x, (size_t)i) == nb_grad_scalar(sx[i]) &&
+                    (f < 8 || nb_grad_at(y, (size_t)i) == nb_grad_scalar(sy[i]));
+        }
+        CHECK(same);
+        nb_graph_free(g);
+    }
+}
+
 /* A scalar graph's first backward (one sweep, run.c) with the n-th
  * allocation failing: NB_ERR_NOMEM, and the graph still runs: backward
  * again gives the gradients of a graph that never failed. */
@@ -569,6 +615,8 @@ int main(void)
     errors_name_the_op_and_shapes();
     allocation_failure_is_an_error();
     first_backward_survives_allocation_failure();
+    tensor_loops_match_scalar_kernels(NB_F64);
+    tensor_loops_match_scalar_kernels(NB_F32);
     sigmoid_is_stable(NB_F64);
     sigmoid_is_stable(NB_F32);
     f32_exp_kernels_match_f64();
