@@ -1,6 +1,7 @@
 /* nabla_nn.h - models on top of the nabla engine: data loading (CSV, gzipped
  * IDX), standardisation, seeded splits and mini-batches, linear layers and
- * MLPs as graphs, losses, SGD, and a training loop.  Built on nabla.h alone.
+ * MLPs as graphs, losses, SGD and Adam, and a training loop.  Built on
+ * nabla.h alone.
  *
  * A model owns one graph holding its parameters ("W1", "b1", "W2", ...).
  * For each batch size it builds, once, a "head": constant input leaves, the
@@ -254,26 +255,53 @@ NB_API int         nb_loss_parse(const char *name); /* -1 if unknown */
 /* 1 for BCE, XENT and HINGE, whose targets are classes. */
 NB_API int         nb_loss_is_classifier(nb_loss loss);
 
-/* ---- SGD ------------------------------------------------------------------
- * For each parameter p of the graph (nb_param_at order), with gradient g:
+/* ---- Optimisers: SGD and Adam ----------------------------------------------
+ * One optimiser object, nb_sgd, for either method.  For each parameter p of
+ * the graph (nb_param_at order), with gradient g, both first add the L2
+ * weight decay to the gradient, as PyTorch does:
  *     g' = g + weight_decay * p
+ * SGD (method NB_OPTIM_SGD, the default), as PyTorch's torch.optim.SGD:
  *     v  = momentum * v + g'          (v starts at 0; skipped if momentum 0)
  *     p  = p - lr * v                 (or p - lr * g' without momentum)
- * as PyTorch's SGD does.  Weight decay applies to every parameter. */
+ * Adam (NB_OPTIM_ADAM), as PyTorch's torch.optim.Adam without AMSGrad, t
+ * counting this parameter's steps from 1, m and v starting at 0:
+ *     m  = beta1 * m + (1 - beta1) * g'
+ *     v  = beta2 * v + (1 - beta2) * g'^2
+ *     p  = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+ * computed, as PyTorch does, as p - (lr / (1 - beta1^t)) * m /
+ * (sqrt(v) / sqrt(1 - beta2^t) + eps).  Momentum belongs to SGD: with Adam
+ * it must be 0 (beta1 plays its part).  Weight decay applies to every
+ * parameter. */
+typedef enum nb_optim {
+    NB_OPTIM_SGD = 0,
+    NB_OPTIM_ADAM
+} nb_optim;
+
+/* "sgd", "adam"; parse returns -1 for an unknown name. */
+NB_API const char *nb_optim_name(nb_optim method);
+NB_API int         nb_optim_parse(const char *name);
+
 typedef struct nb_sgd_opts {
-    double lr;
-    double momentum;
-    double weight_decay;
+    double   lr;
+    double   momentum;      /* SGD only: 0 <= momentum < 1 */
+    double   weight_decay;
+    nb_optim method;        /* NB_OPTIM_SGD (0) or NB_OPTIM_ADAM */
+    /* Adam only: 0 <= beta < 1, eps > 0; 0 means PyTorch's defaults 0.9,
+     * 0.999 and 1e-8 (so beta1 = 0 itself cannot be asked for). */
+    double   beta1, beta2, eps;
 } nb_sgd_opts;
 
 typedef struct nb_sgd nb_sgd;
 
-/* An optimiser for the parameters g has now (add them first).  Velocity
- * buffers are allocated here, once.  NULL on error (err says why). */
+/* An optimiser for the parameters g has now (add them first).  Its state
+ * (SGD's velocities, Adam's m and v, one buffer per parameter, and Adam's
+ * step counts) is allocated here, once.  NULL on error (err says why: an
+ * option out of range, NB_ERR_ARG, names it). */
 NB_API nb_sgd   *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err);
 NB_API void      nb_sgd_free(nb_sgd *o);
 /* One update from the gradients of the last nb_backward; parameters
- * without a gradient are left alone.  Allocates nothing. */
+ * without a gradient are left alone (and Adam does not count a step for
+ * them).  Allocates nothing. */
 NB_API nb_status nb_sgd_step(nb_sgd *o);
 NB_API void      nb_sgd_zero_grad(nb_sgd *o); /* nb_zero_grad of its graph */
 NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
@@ -363,6 +391,10 @@ typedef struct nb_train_opts {
      * product of a step is under 2^24 multiply-adds (rows x in x out),
      * else the count nb_set_threads set; n > 0: n.  Restored on return. */
     int         threads;
+    /* The optimiser: SGD (0, with momentum above) or NB_OPTIM_ADAM with
+     * these (0: 0.9, 0.999, 1e-8), as nb_sgd_opts says. */
+    nb_optim    method;
+    double      beta1, beta2, eps;
 } nb_train_opts;
 
 typedef struct nb_train_result {
@@ -375,12 +407,14 @@ typedef struct nb_train_result {
     double samples_per_second;
 } nb_train_result;
 
-/* Train m on train with SGD, evaluating on test (may be NULL) as it goes,
- * printing one line per evaluated epoch to opts->progress (a live bar
- * between them when it is a terminal).  res (may be NULL) gets the final
- * figures.  Errors: bad options (NB_ERR_ARG), data that does not fit the
- * model (NB_ERR_SHAPE), a non-finite loss (NB_ERR_NONFINITE: lower the
- * learning rate), the loss CSV not writable (NB_ERR_IO). */
+/* Train m on train with SGD or Adam (opts->method; the optimiser's state
+ * starts from zero on every call), evaluating on test (may be NULL) as it
+ * goes, printing one line per evaluated epoch to opts->progress (a live
+ * bar between them when it is a terminal).  res (may be NULL) gets the
+ * final figures.  Errors: bad options (NB_ERR_ARG, naming the option),
+ * data that does not fit the model (NB_ERR_SHAPE), a non-finite loss
+ * (NB_ERR_NONFINITE: lower the learning rate), the loss CSV not writable
+ * (NB_ERR_IO). */
 NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                           const nb_train_opts *opts, nb_train_result *res, nb_err *err);
 

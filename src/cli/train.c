@@ -19,7 +19,7 @@
 static const char train_help[] =
     "usage: nabla train MODEL --data DATA [options]\n"
     "\n"
-    "Train a model with mini-batch SGD and report its test metrics.\n"
+    "Train a model with mini-batch SGD or Adam and report its test metrics.\n"
     "\n"
     "  MODEL              linear (least squares), logistic (binary), softmax\n"
     "                     (multiclass) or mlp (hidden layers)\n"
@@ -42,9 +42,13 @@ static const char train_help[] =
     "                     (default xent for whole-number targets, else mse)\n"
     "  --epochs N         passes over the training rows (default 10)\n"
     "  --batch N          rows per step, 0 = all (default 32)\n"
-    "  --lr RATE          learning rate (default 0.1)\n"
-    "  --momentum M       SGD momentum, 0 <= M < 1 (default 0)\n"
-    "  --weight-decay D   L2 weight decay (default 0)\n"
+    "  --optimizer OPT    sgd (default) or adam, each as PyTorch's\n"
+    "  --lr RATE          learning rate (default 0.1 for sgd, 0.001 for adam)\n"
+    "  --momentum M       SGD momentum, 0 <= M < 1 (default 0; not with adam)\n"
+    "  --weight-decay D   L2 weight decay, added to the gradient (default 0)\n"
+    "  --beta1 B, --beta2 B\n"
+    "                     Adam's decay rates, 0 < B < 1 (default 0.9, 0.999)\n"
+    "  --eps E            Adam's epsilon, E > 0 (default 1e-8)\n"
     "  --seed N           seed of the split, initialisation and shuffles (42)\n"
     "  --threads N        BLAS threads (default: 1 for small models, else\n"
     "                     OpenBLAS's choice)\n"
@@ -55,12 +59,15 @@ static const char train_help[] =
     "                     model whose parameters are not finite is not saved)\n"
     "  --resume FILE      continue from a checkpoint; its metadata gives the\n"
     "                     model, widths, activation, loss and dtype (options\n"
-    "                     that disagree are an error)\n"
+    "                     that disagree are an error).  Only parameters are\n"
+    "                     saved: --resume restarts the optimiser state (SGD's\n"
+    "                     momentum, Adam's m, v and step count start at 0)\n"
     "  --json             print one JSON object on stdout at the end (progress\n"
     "                     goes to stderr):\n"
-    "                     {\"model\", \"epochs\", \"train_loss\", \"test_loss\",\n"
-    "                     \"test_accuracy\" (classifiers) or \"test_r2\"\n"
-    "                     (regression), \"seconds\", \"samples_per_second\"}\n"
+    "                     {\"model\", \"epochs\", \"optimizer\", \"train_loss\",\n"
+    "                     \"test_loss\", \"test_accuracy\" (classifiers) or\n"
+    "                     \"test_r2\" (regression), \"seconds\",\n"
+    "                     \"samples_per_second\"}\n"
     "  --quiet            no progress lines\n"
     "  --detect-anomaly   check every op's output as it is computed and stop at\n"
     "                     the first one that makes inf or NaN from finite\n"
@@ -74,6 +81,7 @@ static const char train_help[] =
     "examples:\n"
     "  nabla train softmax --data iris.csv --epochs 100\n"
     "  nabla train mlp --data digits --hidden 50 --activation sigmoid --json\n"
+    "  nabla train mlp --data digits --optimizer adam --lr 0.001 --epochs 5\n"
     "  nabla train mlp --data fashion-mnist --hidden 256,128 --epochs 5 --batch 100\n";
 
 /* ---- Arguments ------------------------------------------------------------ */
@@ -111,6 +119,17 @@ static int get_num(const char *opt, const char *s, double lo, double hi, double 
     return 0;
 }
 
+/* 0 < v < 1: Adam's betas (0 would mean the default in nb_sgd_opts) */
+static int get_fraction(const char *opt, const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0 && v < 1))
+        return train_usage("%s: '%s' is not a number in (0, 1)", opt, s);
+    *out = v;
+    return 0;
+}
+
 static int get_widths(const char *s, train_args *a)
 {
     const char *p = s;
@@ -135,7 +154,8 @@ static int get_widths(const char *s, train_args *a)
 static const char *const valued[] = {
     "--data", "--data-dir", "--target", "--test-fraction", "--hidden", "--activation",
     "--loss", "--epochs", "--batch", "--lr", "--momentum", "--weight-decay", "--seed",
-    "--threads", "--dtype", "--loss-csv", "--save", "--resume", NULL,
+    "--threads", "--dtype", "--loss-csv", "--save", "--resume", "--optimizer", "--beta1",
+    "--beta2", "--eps", NULL,
 };
 
 static int set_choice(const char *opt, const char *v, train_args *a)
@@ -147,6 +167,11 @@ static int set_choice(const char *opt, const char *v, train_args *a)
     } else if (strcmp(opt, "--loss") == 0) {
         if ((a->loss = nb_loss_parse(v)) < 0)
             return train_usage("--loss: '%s' is not mse, l1, bce, xent or hinge", v);
+    } else if (strcmp(opt, "--optimizer") == 0) {
+        int k = nb_optim_parse(v);
+        if (k < 0)
+            return train_usage("--optimizer: '%s' is not sgd or adam", v);
+        a->optim = (nb_optim)k;
     } else if (strcmp(opt, "--dtype") == 0) {
         if (strcmp(v, "f32") && strcmp(v, "f64"))
             return train_usage("--dtype: '%s' is not f32 or f64", v);
@@ -174,6 +199,10 @@ static int set_number(const char *opt, const char *v, train_args *a)
         return get_num(opt, v, 0, 0.999999, &a->momentum);
     if (strcmp(opt, "--weight-decay") == 0)
         return get_num(opt, v, 0, 1e6, &a->weight_decay);
+    if (strcmp(opt, "--beta1") == 0 || strcmp(opt, "--beta2") == 0)
+        return get_fraction(opt, v, opt[6] == '1' ? &a->beta1 : &a->beta2);
+    if (strcmp(opt, "--eps") == 0)
+        return get_num(opt, v, 1e-300, 1e6, &a->eps);
     if (strcmp(opt, "--seed") == 0) {
         char *end;
         errno = 0;
@@ -265,6 +294,10 @@ static int check_args(train_args *a)
         [MODEL_SOFTMAX] = { [NB_LOSS_XENT] = 1, [NB_LOSS_HINGE] = 1 },
         [MODEL_MLP] = { 1, 1, 1, 1, 1 },
     };
+    if (a->optim == NB_OPTIM_ADAM && a->momentum > 0)
+        return train_usage("--momentum is for --optimizer sgd; Adam has --beta1");
+    if (a->optim == NB_OPTIM_SGD && (a->beta1 > 0 || a->beta2 > 0 || a->eps > 0))
+        return train_usage("--beta1, --beta2 and --eps are for --optimizer adam");
     if (a->loss >= 0 && !allowed[a->kind][a->loss])
         return train_usage("--loss %s does not fit a %s model", nb_loss_name(a->loss),
                            a->model);
@@ -278,8 +311,8 @@ static int check_args(train_args *a)
 /* -1: parsed; otherwise the exit status (0 after --help). */
 static int parse_train_args(int argc, char **argv, train_args *a)
 {
-    *a = (train_args){ .act = -1, .loss = -1, .epochs = 10, .batch = 32, .lr = 0.1,
-                       .seed = 42, .test_fraction = 0.2, .dtype = NB_F32 };
+    *a = (train_args){ .act = -1, .loss = -1, .epochs = 10, .batch = 32, .seed = 42,
+                       .test_fraction = 0.2, .dtype = NB_F32 };
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(train_help, stdout);
@@ -433,7 +466,8 @@ static void print_result(const train_args *a, const nb_mlp *m, const nb_train_re
 {
     int classify = nb_loss_is_classifier(nb_mlp_options(m)->loss);
     if (a->json) {
-        printf("{\"model\": \"%s\", \"epochs\": %d", a->model, r->epochs);
+        printf("{\"model\": \"%s\", \"epochs\": %d, \"optimizer\": \"%s\"", a->model,
+               r->epochs, nb_optim_name(a->optim));
         json_num("train_loss", r->train_loss);
         json_num("test_loss", r->test_loss);
         json_num(classify ? "test_accuracy" : "test_r2",
@@ -463,8 +497,11 @@ static int fail(const nb_err *err)
 static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
                         const nb_data *test, int done, nb_err *err)
 {
-    nb_train_opts to = { .epochs = a->epochs, .batch = a->batch, .lr = a->lr,
+    double lr = a->lr > 0 ? a->lr : a->optim == NB_OPTIM_ADAM ? 0.001 : 0.1;
+    nb_train_opts to = { .epochs = a->epochs, .batch = a->batch, .lr = lr,
                          .momentum = a->momentum, .weight_decay = a->weight_decay,
+                         .method = a->optim, .beta1 = a->beta1, .beta2 = a->beta2,
+                         .eps = a->eps,
                          .seed = a->seed + (uint64_t)done, .loss_csv = a->loss_csv,
                          .eval_every = a->epochs > 20 ? a->epochs / 20 : 1,
                          .threads = a->threads,

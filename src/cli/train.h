@@ -21,7 +21,9 @@ typedef struct train_args {
     nb_dtype    dtype;
     int         dtype_set;
     int         epochs, batch, threads;
-    double      lr, momentum, weight_decay, test_fraction;
+    double      lr, momentum, weight_decay, test_fraction; /* lr 0: not given */
+    nb_optim    optim;
+    double      beta1, beta2, eps;                          /* 0: not given */
     int         test_fraction_set;
     uint64_t    seed;
     int         json, quiet, no_standardize, anomaly;

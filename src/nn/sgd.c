@@ -1,15 +1,87 @@
-/* sgd.c - stochastic gradient descent with momentum and weight decay over a
- * graph's parameters, updating their values in place. */
+/* sgd.c - the optimisers, updating a graph's parameters in place: SGD with
+ * momentum and weight decay, and Adam, both as PyTorch computes them.  One
+ * object (nb_sgd) for either, its state allocated once, when it is made. */
 #include "nabla_nn.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct nb_sgd {
     nb_graph   *g;
-    nb_sgd_opts o;
+    nb_sgd_opts o;    /* Adam's defaults filled in */
     size_t      n;    /* parameters at creation */
-    void      **vel;  /* n velocity buffers (momentum only), graph dtype */
+    void      **vel;  /* n buffers, graph dtype: SGD's velocities (momentum only) or Adam's m */
+    void      **sq;   /* Adam: n buffers of v, the second moments */
+    uint64_t   *t;    /* Adam: the steps each parameter has taken */
 };
+
+static const char *const optim_names[] = { "sgd", "adam" };
+
+const char *nb_optim_name(nb_optim method)
+{
+    return (unsigned)method <= NB_OPTIM_ADAM ? optim_names[method] : "?";
+}
+
+int nb_optim_parse(const char *name)
+{
+    for (int i = 0; name && i <= NB_OPTIM_ADAM; i++)
+        if (!strcmp(name, optim_names[i]))
+            return i;
+    return -1;
+}
+
+/* Checks o's options, each message naming the one out of range, and fills
+ * in Adam's defaults for its zeros. */
+static nb_status check_opts(nb_sgd_opts *o, nb_err *err)
+{
+    if (o->method != NB_OPTIM_SGD && o->method != NB_OPTIM_ADAM)
+        return nb_err_set(err, NB_ERR_ARG, "sgd: unknown method %d (NB_OPTIM_SGD or "
+                          "NB_OPTIM_ADAM)", (int)o->method);
+    if (o->method == NB_OPTIM_SGD) {
+        if (!(o->lr > 0) || !(o->momentum >= 0 && o->momentum < 1) || !(o->weight_decay >= 0))
+            return nb_err_set(err, NB_ERR_ARG, "sgd: need lr > 0, 0 <= momentum < 1, weight "
+                              "decay >= 0 (got %g, %g, %g)", o->lr, o->momentum,
+                              o->weight_decay);
+        return NB_OK;
+    }
+    if (!(o->lr > 0) || !(o->weight_decay >= 0))
+        return nb_err_set(err, NB_ERR_ARG, "adam: need lr > 0, weight decay >= 0 (got %g, %g)",
+                          o->lr, o->weight_decay);
+    if (o->momentum != 0)
+        return nb_err_set(err, NB_ERR_ARG, "adam: momentum is for SGD, not Adam (got %g; "
+                          "Adam's beta1 plays its part)", o->momentum);
+    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
+        return nb_err_set(err, NB_ERR_ARG, "adam: need 0 <= beta1 < 1 and 0 <= beta2 < 1 "
+                          "(got %g, %g)", o->beta1, o->beta2);
+    if (!(o->eps >= 0))
+        return nb_err_set(err, NB_ERR_ARG, "adam: need eps > 0 (got %g)", o->eps);
+    o->beta1 = o->beta1 != 0 ? o->beta1 : 0.9;
+    o->beta2 = o->beta2 != 0 ? o->beta2 : 0.999;
+    o->eps = o->eps != 0 ? o->eps : 1e-8;
+    return NB_OK;
+}
+
+static void free_buffers(void **b, size_t n)
+{
+    for (size_t i = 0; b && i < n; i++)
+        free(b[i]);
+    free(b);
+}
+
+/* One zeroed buffer per parameter of g, of g's dtype; NULL if out of memory. */
+static void **buffers(nb_graph *g, size_t n)
+{
+    size_t elt = nb_graph_dtype(g) == NB_F32 ? sizeof(float) : sizeof(double);
+    void **b = calloc(n, sizeof *b);
+    for (size_t i = 0; b && i < n; i++) {
+        if (!(b[i] = calloc(nb_size(nb_param_at(g, i)), elt))) {
+            free_buffers(b, i);
+            return NULL;
+        }
+    }
+    return b;
+}
 
 nb_sgd *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err)
 {
@@ -17,30 +89,24 @@ nb_sgd *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err)
         nb_err_set(err, NB_ERR_ARG, "sgd: graph or options are NULL");
         return NULL;
     }
-    if (!(opts->lr > 0) || !(opts->momentum >= 0 && opts->momentum < 1) ||
-        !(opts->weight_decay >= 0)) {
-        nb_err_set(err, NB_ERR_ARG, "sgd: need lr > 0, 0 <= momentum < 1, weight decay >= 0 "
-                   "(got %g, %g, %g)", opts->lr, opts->momentum, opts->weight_decay);
+    nb_sgd_opts so = *opts;
+    if (check_opts(&so, err) != NB_OK)
         return NULL;
-    }
-    size_t n = nb_param_count(g), elt = nb_graph_dtype(g) == NB_F32 ? 4 : 8;
+    size_t n = nb_param_count(g);
+    int adam = so.method == NB_OPTIM_ADAM;
     nb_sgd *o = calloc(1, sizeof *o);
     if (!o)
         goto nomem;
-    o->g = g;
-    o->o = *opts;
-    o->n = n;
-    if (n && opts->momentum > 0) {
-        if (!(o->vel = calloc(n, sizeof *o->vel)))
-            goto nomem;
-        for (size_t i = 0; i < n; i++)
-            if (!(o->vel[i] = calloc(nb_size(nb_param_at(g, i)), elt)))
-                goto nomem;
-    }
+    *o = (nb_sgd){ .g = g, .o = so, .n = n };
+    if (n && (adam || so.momentum > 0) && !(o->vel = buffers(g, n)))
+        goto nomem;
+    if (n && adam && (!(o->sq = buffers(g, n)) || !(o->t = calloc(n, sizeof *o->t))))
+        goto nomem;
     return o;
 nomem:
     nb_sgd_free(o);
-    nb_err_set(err, NB_ERR_NOMEM, "sgd: out of memory for %zu velocities", n);
+    nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for the state of %zu parameters",
+               nb_optim_name(so.method), n);
     return NULL;
 }
 
@@ -48,9 +114,9 @@ void nb_sgd_free(nb_sgd *o)
 {
     if (!o)
         return;
-    for (size_t i = 0; o->vel && i < o->n; i++)
-        free(o->vel[i]);
-    free(o->vel);
+    free_buffers(o->vel, o->n);
+    free_buffers(o->sq, o->n);
+    free(o->t);
     free(o);
 }
 
@@ -79,6 +145,42 @@ void nb_sgd_free(nb_sgd *o)
 SGD_KERNEL(step_f64, double)
 SGD_KERNEL(step_f32, float)
 
+/* Adam's step t in PyTorch's order of operations: with step = lr / (1 -
+ * beta1^t) and root = sqrt(1 - beta2^t) worked out once per parameter in
+ * double and rounded to T (as PyTorch rounds its Python scalars for a float
+ * tensor),
+ *     g' = g + wd p,  m = b1 m + (1 - b1) g',  v = b2 v + (1 - b2) g' g',
+ *     p -= step m / (sqrt(v) / root + eps)
+ * written once for float and double. */
+#define ADAM_KERNEL(NAME, T, SQRT)                                                        \
+    static void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,   \
+                     size_t n, const nb_sgd_opts *o, double step, double root)             \
+    {                                                                                     \
+        T b1 = (T)o->beta1, c1 = (T)(1 - o->beta1), wd = (T)o->weight_decay;             \
+        T b2 = (T)o->beta2, c2 = (T)(1 - o->beta2), eps = (T)o->eps;                      \
+        T lr = (T)step, r = (T)root;                                                      \
+        for (size_t i = 0; i < n; i++) {                                                  \
+            T gi = g[i] + wd * p[i];                                                      \
+            m[i] = b1 * m[i] + c1 * gi;                                                   \
+            v[i] = b2 * v[i] + c2 * gi * gi;                                              \
+            p[i] -= lr * m[i] / (SQRT(v[i]) / r + eps);                                   \
+        }                                                                                 \
+    }
+ADAM_KERNEL(adam_f64, double, sqrt)
+ADAM_KERNEL(adam_f32, float, sqrtf)
+
+/* Parameter i's Adam step t, counted for it alone as PyTorch counts. */
+static void adam_step(nb_sgd *o, size_t i, nb_node *p, void *g, int f32)
+{
+    double t = (double)++o->t[i];
+    double step = o->o.lr / (1 - pow(o->o.beta1, t)), root = sqrt(1 - pow(o->o.beta2, t));
+
+    if (f32)
+        adam_f32(nb_values(p), g, o->vel[i], o->sq[i], nb_size(p), &o->o, step, root);
+    else
+        adam_f64(nb_values(p), g, o->vel[i], o->sq[i], nb_size(p), &o->o, step, root);
+}
+
 nb_status nb_sgd_step(nb_sgd *o)
 {
     if (!o)
@@ -89,7 +191,9 @@ nb_status nb_sgd_step(nb_sgd *o)
         void *g = nb_grads(p), *v = o->vel ? o->vel[i] : NULL;
         if (!g)
             continue;
-        if (f32)
+        if (o->o.method == NB_OPTIM_ADAM)
+            adam_step(o, i, p, g, f32);
+        else if (f32)
             step_f32(nb_values(p), g, v, nb_size(p), &o->o);
         else
             step_f64(nb_values(p), g, v, nb_size(p), &o->o);

@@ -1,6 +1,6 @@
-/* train.c - the training loop: mini-batch SGD over a data set with seeded
- * shuffling, periodic evaluation, progress lines (a live bar on a terminal)
- * and an optional loss-curve CSV. */
+/* train.c - the training loop: mini-batch SGD or Adam over a data set with
+ * seeded shuffling, periodic evaluation, progress lines (a live bar on a
+ * terminal) and an optional loss-curve CSV. */
 #define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
 
@@ -170,7 +170,9 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
-    nb_sgd_opts so = { opts->lr, opts->momentum, opts->weight_decay };
+    nb_sgd_opts so = { .lr = opts->lr, .momentum = opts->momentum,
+                       .weight_decay = opts->weight_decay, .method = opts->method,
+                       .beta1 = opts->beta1, .beta2 = opts->beta2, .eps = opts->eps };
     r.tty = opts->progress && isatty(fileno(opts->progress));
     if (!(r.sgd = nb_sgd_new(nb_mlp_graph(m), &so, err)))
         return err ? err->code : NB_ERR_ARG;

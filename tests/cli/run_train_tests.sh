@@ -22,11 +22,18 @@ at_least() {
     if [ -n "$v" ] && awk "BEGIN { exit !($v >= $2) }"; then good
     else bad "$1 is '$v', wanted >= $2"; fi
 }
+# below KEY MAX: the JSON value of KEY is < MAX
+below() {
+    v=$(json_key "$1")
+    if [ -n "$v" ] && awk "BEGIN { exit !($v < $2) }"; then good
+    else bad "$1 is '$v', wanted < $2"; fi
+}
 NUM='-?[0-9][0-9.e+-]*'
-# json_shape MODEL EPOCHS METRIC: exactly one line, the documented object
+# json_shape MODEL EPOCHS METRIC [OPTIMIZER]: exactly one line, the documented
+# object (optimizer sgd unless given)
 json_shape() {
     if [ "$(wc -l <"$TMP/out")" -eq 1 ] && grep -Eq "^\{\"model\": \"$1\", \"epochs\": $2, \
-\"train_loss\": $NUM, \"test_loss\": $NUM, \"$3\": $NUM, \"seconds\": $NUM, \
+\"optimizer\": \"${4:-sgd}\", \"train_loss\": $NUM, \"test_loss\": $NUM, \"$3\": $NUM, \"seconds\": $NUM, \
 \"samples_per_second\": $NUM\}$" "$TMP/out"; then good; else bad "not the JSON object"; fi
 }
 
@@ -36,8 +43,9 @@ cp "$DATA/iris.csv" "$DATA/advertising.csv" "$DATA/breast_cancer.csv" "$DATA/dig
 # ---- help ---------------------------------------------------------------------------
 t "train --help" 0 train --help
 for opt in "linear (least squares)" --data --data-dir --target --test-fraction --hidden \
-           --activation --loss --epochs --batch --lr --momentum --weight-decay --seed \
-           --threads --dtype --loss-csv --save --resume --json "exit status"; do
+           --activation --loss --epochs --batch --optimizer --lr --momentum --weight-decay \
+           --beta1 --beta2 --eps --seed --threads --dtype --loss-csv --save --resume \
+           "restarts the optimiser state" --json "exit status"; do
     out_has "$opt"
 done
 t "--help lists train" 0 --help
@@ -61,6 +69,32 @@ t "mlp regression, f64, tanh, momentum" 0 train mlp --data advertising.csv --tar
     --hidden 8 --activation tanh --lr 0.001 --momentum 0.9 --weight-decay 1e-4 --epochs 40 \
     --batch 16 --dtype f64 --seed 7 --threads 1 --json --quiet
 json_shape mlp 40 test_r2; at_least test_r2 0.8
+
+# ---- Adam ------------------------------------------------------------------------------
+t "adam: mlp on digits" 0 train mlp --data digits --hidden 50 --epochs 10 --optimizer adam \
+    --lr 0.003 --json --quiet
+json_shape mlp 10 test_accuracy adam; at_least test_accuracy 0.95; below train_loss 0.1
+err_empty
+sed 's/, "seconds.*//' "$TMP/out" >adam
+t "sgd at the same rate" 0 train mlp --data digits --hidden 50 --epochs 10 --optimizer sgd \
+    --lr 0.003 --json --quiet
+sed 's/, "seconds.*//' "$TMP/out" >sgd
+if cmp -s adam sgd; then bad "--optimizer adam and sgd give the same run"; else good; fi
+t "adam: every option, f64" 0 train softmax --data iris.csv --epochs 100 --optimizer=adam \
+    --lr 0.03 --beta1 0.8 --beta2 0.99 --eps 1e-6 --weight-decay 1e-4 --dtype f64 --json --quiet
+json_shape softmax 100 test_accuracy adam; at_least test_accuracy 0.9
+below train_loss 0.1
+t "adam: linear" 0 train linear --data advertising.csv --target sales --epochs 50 \
+    --optimizer adam --lr 0.5 --json --quiet
+json_shape linear 50 test_r2 adam; at_least test_r2 0.9
+t "adam: default rate" 0 train softmax --data iris.csv --epochs 3 --optimizer adam --json \
+    --quiet
+sed 's/, "seconds.*//' "$TMP/out" >run1
+t "adam: --lr 0.001" 0 train softmax --data iris.csv --epochs 3 --optimizer adam --lr 0.001 \
+    --json --quiet
+sed 's/, "seconds.*//' "$TMP/out" >run2
+if cmp -s run1 run2; then good; else bad "adam's default --lr is not 0.001"; fi
+
 t "progress lines" 0 train softmax --data iris.csv --epochs 3
 out_matches '^epoch 3/3  loss [0-9.]+  test loss [0-9.]+  test accuracy [0-9.]+'
 out_matches '^softmax: train loss'
@@ -100,6 +134,19 @@ usage "--momentum: '1' is not a number" "mlp --data iris.csv --momentum 1"
 usage "--test-fraction: '1' is not a number" "mlp --data iris.csv --test-fraction 1"
 usage "--seed: '-1' is not a whole number" "mlp --data iris.csv --seed -1"
 usage "--dtype: 'f16' is not f32 or f64" "mlp --data iris.csv --dtype f16"
+usage "--optimizer: 'rmsprop' is not sgd or adam" "mlp --data iris.csv --optimizer rmsprop"
+usage "--optimizer needs a value" "mlp --data iris.csv --optimizer"
+usage "--beta1: '1' is not a number in (0, 1)" "mlp --data iris.csv --optimizer adam --beta1 1"
+usage "--beta1: '-0.1' is not a number in (0, 1)" \
+    "mlp --data iris.csv --optimizer adam --beta1=-0.1"
+usage "--beta2: '0' is not a number in (0, 1)" "mlp --data iris.csv --optimizer adam --beta2 0"
+usage "--beta2: 'x' is not a number in (0, 1)" "mlp --data iris.csv --optimizer adam --beta2 x"
+usage "--eps: '0' is not a number" "mlp --data iris.csv --optimizer adam --eps 0"
+usage "--momentum is for --optimizer sgd; Adam has --beta1" \
+    "mlp --data iris.csv --optimizer adam --momentum 0.9"
+usage "--beta1, --beta2 and --eps are for --optimizer adam" "mlp --data iris.csv --beta2 0.9"
+usage "--beta1, --beta2 and --eps are for --optimizer adam" \
+    "mlp --data iris.csv --optimizer sgd --eps 1e-8"
 usage "--lr needs a value" "mlp --data iris.csv --lr"
 usage "unknown option --learning-rate" "mlp --data iris.csv --learning-rate 1"
 usage "--test-fraction: fashion-mnist comes with its own test set" \
@@ -142,6 +189,9 @@ t "--resume continues" 0 train mlp --data digits --resume d.safetensors --epochs
     --save d.safetensors --json --quiet
 at_least test_accuracy 0.94
 if grep -aq '"epochs":"6"' d.safetensors; then good; else bad "epochs 6 after resuming"; fi
+t "--resume with adam" 0 train mlp --data digits --resume d0.safetensors --optimizer adam \
+    --lr 0.001 --epochs 2 --json --quiet
+json_shape mlp 2 test_accuracy adam; at_least test_accuracy 0.9
 t "--resume with agreeing options" 0 train mlp --data digits --resume d0.safetensors \
     --hidden 30 --activation relu --loss xent --dtype f32 --epochs 1 --quiet
 t "--resume, another model" 2 train softmax --data digits --resume d0.safetensors

@@ -1,5 +1,6 @@
 /* test_model.c - the model layer's arithmetic and contracts: SGD updates
- * against hand values, no arena growth after the first step, gradient checks
+ * against hand values, Adam against PyTorch's numbers (adam_reference.py),
+ * no arena growth after the first step, gradient checks
  * of MLP losses in f64, parameters by name, seeded initialisation, errors,
  * and small trainings that must converge. */
 #include <stdlib.h>
@@ -55,6 +56,189 @@ static void sgd_matches_hand_values(void)
     nb_graph_free(g);
 }
 
+/* ---- Adam against PyTorch ------------------------------------------------
+ * W (3 x 2), b (2), loss = mean((tanh(x W + b) - t)^2); five steps of
+ * torch.optim.Adam in each dtype, W and b after each.  The tables are the
+ * output of tests/nn/adam_reference.py, which holds the same x, t, W, b and
+ * configurations (/usr/bin/python3 tests/nn/adam_reference.py to redo). */
+/* torch 1.13.0a0: [configuration][step t - 1][W row-major, then b] */
+static const double adam_ref_f64[2][5][8] = {
+    {
+        { 0.2800000005703942, -0.19000000085215515, 0.25999999570805488,
+          0.43999998380432775, -0.50000000059314786, 0.24000000081198017,
+          0.17000002484770541, -0.22000000207190371 },
+        { 0.24998656938296115, -0.15997335057945694, 0.28970341600721061,
+          0.46890535056980942, -0.46999423064587253, 0.21001845099145516,
+          0.14127823153252908, -0.18995939265795592 },
+        { 0.21996919029834691, -0.12992668638047858, 0.31852224486756164,
+          0.49511419690165992, -0.43997622106072715, 0.1800761103471388,
+          0.11244416262367209, -0.1598588849693649 },
+        { 0.18997447397304221, -0.099904999025416955, 0.3452277089031498,
+          0.51641459716683846, -0.40993807043445074, 0.15020285000639608,
+          0.083223895378157081, -0.129720996774942 },
+        { 0.16004755684580479, -0.070018016664782731, 0.36759484750706994,
+          0.5312398509199181, -0.37987111519582389, 0.12043814907971347,
+          0.053598913956162814, -0.099649299736602387 },
+    },
+    {
+        { 0.29182464412350079, -0.20261609883948611, 0.24288754188343736,
+          0.4205144449968567, -0.5119682092219795, 0.25253057470870444,
+          0.20211937622634621, -0.23580402040058127 },
+        { 0.2736192403774183, -0.18512943717819838, 0.2553843802236061,
+          0.43096624089964508, -0.49390918407371204, 0.23508962917762807,
+          0.20235724195969435, -0.22124096862108245 },
+        { 0.2553796068997039, -0.16754181469020946, 0.26730927813963945,
+          0.44135541516784338, -0.47581429772189043, 0.21769137377246459,
+          0.20039602211476504, -0.20630157377913227 },
+        { 0.23711015016077533, -0.14989099454375193, 0.278465157665373,
+          0.45168752550636027, -0.45767522859874177, 0.20035186734965127,
+          0.19632878880088689, -0.19103565063681219 },
+        { 0.21882438463376347, -0.13224877762872247, 0.28864033188192695,
+          0.46196886661874287, -0.43948222436327311, 0.18309106635447459,
+          0.1903813859840093, -0.17554395213414486 },
+    },
+};
+static const double adam_ref_f32[2][5][8] = {
+    {
+        { 0.2800000011920929, -0.18999999761581421, 0.25999999046325684,
+          0.43999996781349182, -0.49999997019767761, 0.24000000953674316,
+          0.17000003159046173, -0.2199999988079071 },
+        { 0.24998657405376434, -0.15997335314750671, 0.28970339894294739,
+          0.46890532970428467, -0.46999421715736389, 0.21001845598220825,
+          0.14127823710441589, -0.18995939195156097 },
+        { 0.21996919810771942, -0.12992668151855469, 0.31852221488952637,
+          0.49511417746543884, -0.43997621536254883, 0.18007612228393555,
+          0.11244416236877441, -0.15985888242721558 },
+        { 0.18997448682785034, -0.099904999136924744, 0.3452276885509491,
+          0.5164145827293396, -0.40993806719779968, 0.15020287036895752,
+          0.083223894238471985, -0.12972100079059601 },
+        { 0.16004757583141327, -0.070018023252487183, 0.36759483814239502,
+          0.53123986721038818, -0.37987110018730164, 0.12043817341327667,
+          0.053598914295434952, -0.099649310111999512 },
+    },
+    {
+        { 0.29182463884353638, -0.20261609554290771, 0.24288754165172577,
+          0.42051443457603455, -0.51196819543838501, 0.25253057479858398,
+          0.202119380235672, -0.23580402135848999 },
+        { 0.27361923456192017, -0.18512943387031555, 0.25538438558578491,
+          0.43096622824668884, -0.49390918016433716, 0.23508962988853455,
+          0.20235723257064819, -0.22124096751213074 },
+        { 0.25537958741188049, -0.16754181683063507, 0.2673092782497406,
+          0.44135540723800659, -0.47581428289413452, 0.21769137680530548,
+          0.20039600133895874, -0.20630156993865967 },
+        { 0.23711013793945312, -0.14989098906517029, 0.2784651517868042,
+          0.4516875147819519, -0.45767521858215332, 0.20035186409950256,
+          0.19632875919342041, -0.19103564321994781 },
+        { 0.21882437169551849, -0.13224877417087555, 0.28864032030105591,
+          0.46196886897087097, -0.43948221206665039, 0.18309105932712555,
+          0.19038134813308716, -0.17554394900798798 },
+    },
+};
+
+static const nb_sgd_opts adam_cfg[2] = {
+    { .lr = 0.03, .weight_decay = 0.1, .method = NB_OPTIM_ADAM }, /* PyTorch's defaults */
+    { .lr = 0.02, .weight_decay = 0.01, .method = NB_OPTIM_ADAM, .beta1 = 0.5, .beta2 = 0.9,
+      .eps = 0.05 },
+};
+
+static void adam_run(nb_dtype dt, const nb_sgd_opts *o, double out[5][8])
+{
+    nb_graph *g = nb_graph_new(dt);
+    nb_node *W = nb_param(g, "W", 2, (int[]){ 3, 2 },
+                          (double[]){ 0.31, -0.22, 0.23, 0.41, -0.53, 0.27 });
+    nb_node *b = nb_param(g, "b", 1, (int[]){ 2 }, (double[]){ 0.2, -0.25 });
+    nb_node *x = nb_constant(g, "x", 2, (int[]){ 4, 3 },
+                             (double[]){ 0.5, -1.0, 2.0, 1.5, 0.25, -0.75, -0.3, 0.8, 1.1,
+                                         2.0, -0.6, 0.4 });
+    nb_node *t = nb_constant(g, "t", 2, (int[]){ 4, 2 },
+                             (double[]){ 0.2, -0.4, -0.7, 0.9, 0.5, 0.1, -0.3, -0.8 });
+    nb_node *L = nb_mse(g, nb_tanh(g, nb_add(g, nb_matmul(g, x, W), b)), t);
+    nb_sgd *s = nb_sgd_new(g, o, NULL);
+    CHECK(L && s);
+    for (int k = 0; L && s && k < 5; k++) {
+        CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+        CHECK(nb_sgd_step(s) == NB_OK);
+        for (size_t i = 0; i < 6; i++)
+            out[k][i] = nb_value_at(W, i);
+        out[k][6] = nb_value_at(b, 0);
+        out[k][7] = nb_value_at(b, 1);
+    }
+    nb_sgd_free(s);
+    nb_graph_free(g);
+}
+
+/* Every parameter after every step t = 1..5 (so the bias corrections
+ * 1 - beta^t change), with weight decay, default and other betas and eps.
+ * f64: the kernel does PyTorch's operations in PyTorch's order, so only
+ * the gradients differ (tanh from another libm, sums in another order),
+ * by an ulp or so: the worst seen is 8e-16, and 1e-12 relative is
+ * generous.  f32: the same, in float ulps of 6e-8; the worst seen is 3e-7,
+ * and 1e-6 relative leaves room for another matmul or tanh while still
+ * catching slips in the formula: eps under the square root, t off by one,
+ * no weight decay or no second bias correction each move some parameter
+ * by 10% or more. */
+static void adam_matches_pytorch(void)
+{
+    double got[5][8], worst[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        for (int c = 0; c < 2; c++) {
+            const double(*want)[8] = k ? adam_ref_f32[c] : adam_ref_f64[c];
+            double tol = k ? 1e-6 : 1e-12;
+            adam_run(k ? NB_F32 : NB_F64, &adam_cfg[c], got);
+            for (int step = 0; step < 5; step++) {
+                for (int i = 0; i < 8; i++) {
+                    double rel = fabs(got[step][i] - want[step][i]) / fabs(want[step][i]);
+                    worst[k] = fmax(worst[k], rel);
+                    CHECK_NEAR(got[step][i], want[step][i], tol * fabs(want[step][i]));
+                }
+            }
+        }
+    }
+    printf("adam vs torch: worst relative error f64 %.3g, f32 %.3g\n", worst[0], worst[1]);
+    /* 0 means the default: the same bits as asking for 0.9, 0.999, 1e-8 */
+    double dflt[5][8];
+    nb_sgd_opts o = adam_cfg[0];
+    o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8;
+    adam_run(NB_F64, &adam_cfg[0], dflt);
+    adam_run(NB_F64, &o, got);
+    CHECK(memcmp(dflt, got, sizeof got) == 0);
+}
+
+static void adam_rejects_bad_options(void)
+{
+    static const struct {
+        nb_sgd_opts o;
+        const char *msg;
+    } bad[] = {
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta1 = 1 },
+          "adam: need 0 <= beta1 < 1 and 0 <= beta2 < 1 (got 1, 0)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = -0.5 }, "(got 0, -0.5)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = NAN }, "0 <= beta2 < 1" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .eps = -1e-8 },
+          "adam: need eps > 0 (got -1e-08)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .momentum = 0.9 },
+          "adam: momentum is for SGD, not Adam (got 0.9" },
+        { { .lr = 0, .method = NB_OPTIM_ADAM }, "adam: need lr > 0" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .weight_decay = -1 }, "weight decay >= 0" },
+        { { .lr = 0.1, .method = (nb_optim)2 }, "sgd: unknown method 2" },
+    };
+    nb_err err = { 0 };
+    nb_graph *g = nb_graph_new(NB_F64);
+    CHECK(nb_param(g, "p", 1, (int[]){ 2 }, NULL) != NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err = (nb_err){ 0 };
+        CHECK(nb_sgd_new(g, &bad[i].o, &err) == NULL && err.code == NB_ERR_ARG);
+        if (!strstr(err.msg, bad[i].msg))
+            fprintf(stderr, "  message '%s' lacks '%s'\n", err.msg, bad[i].msg);
+        CHECK(strstr(err.msg, bad[i].msg) != NULL);
+    }
+    nb_graph_free(g);
+    CHECK(nb_optim_parse("adam") == NB_OPTIM_ADAM && nb_optim_parse("sgd") == NB_OPTIM_SGD);
+    CHECK(nb_optim_parse("rmsprop") == -1 && nb_optim_parse(NULL) == -1);
+    CHECK(!strcmp(nb_optim_name(NB_OPTIM_ADAM), "adam"));
+    CHECK(!strcmp(nb_optim_name((nb_optim)9), "?"));
+}
+
 /* n rows of d features in [-1, 1]; y a class 0..k-1 (k > 1) or a value */
 static void fill(nb_data *d, size_t n, int dim, int k, uint64_t seed)
 {
@@ -106,6 +290,55 @@ static void training_allocates_nothing_after_step_one(void)
     CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
     CHECK(nb_set_threads(0) == threads);
     nb_set_threads(1);
+    nb_sgd_free(o);
+    nb_mlp_free(m);
+    nb_data_free(&d);
+}
+
+/* Adam's state is allocated with the optimiser: fifty steps, then whole
+ * epochs through nb_train, leave the arena as it was after the first step.
+ * The problem is a fixed regression (y = sum of 8 features, 95 rows) that
+ * an 8-16-1 ReLU network learns: the loss must fall well below the start. */
+static void adam_training_allocates_nothing_after_step_one(void)
+{
+    nb_data d;
+    nb_err err = { 0 };
+    nb_eval ev0, ev;
+    fill(&d, 95, 8, 0, 1);
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ 8, 16, 1 },
+                                           .n_widths = 3, .act = NB_ACT_RELU,
+                                           .loss = NB_LOSS_MSE, .seed = 3 }, &err);
+    nb_sgd *o = nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.01,
+                           .method = NB_OPTIM_ADAM }, &err);
+    const nb_head *h = nb_mlp_head(m, 10, &err);
+    CHECK(m && o && h && nb_mlp_evaluate(m, &d, &ev0, &err) == NB_OK);
+    size_t idx[10];
+    for (size_t i = 0; i < 10; i++)
+        idx[i] = i;
+    double loss;
+    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
+    CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
+    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
+    for (int s = 0; s < 50; s++) {
+        for (size_t i = 0; i < 10; i++)
+            idx[i] = (size_t)(s * 10 + (int)i) % d.n;
+        CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
+        CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
+    }
+    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
+    CHECK(nb_mlp_evaluate(m, &d, &ev, &err) == NB_OK);
+    printf("adam: loss %g at the start, %g after 51 steps", ev0.loss, ev.loss);
+    CHECK(ev.loss < 0.5 * ev0.loss);
+    /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
+    nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.01, .method = NB_OPTIM_ADAM };
+    CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
+    bytes = nb_graph_bytes(nb_mlp_graph(m));
+    to.epochs = 100;
+    nb_train_result r;
+    CHECK(nb_train(m, &d, &d, &to, &r, &err) == NB_OK);
+    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
+    printf(", %g after 100 more epochs (R2 %g)\n", r.test_loss, r.test_r2);
+    CHECK(r.test_loss < 0.01 * ev0.loss && r.test_r2 > 0.99);
     nb_sgd_free(o);
     nb_mlp_free(m);
     nb_data_free(&d);
@@ -201,6 +434,9 @@ static void bad_models_and_data_are_errors(void)
     CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_ERR_ARG && strstr(err.msg, "row 2") != NULL);
     CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 0, .lr = 1 }, NULL, &err) ==
           NB_ERR_ARG);
+    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 1, .lr = 1, .momentum = 0.9,
+                                                  .method = NB_OPTIM_ADAM }, NULL, &err) ==
+          NB_ERR_ARG && strstr(err.msg, "momentum is for SGD") != NULL);
     CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 1, .lr = 1, .loss_csv = "/no/dir/x" },
                    NULL, &err) == NB_ERR_IO);
     nb_data_free(&d);
@@ -248,7 +484,10 @@ static void small_models_converge(void)
 int main(void)
 {
     sgd_matches_hand_values();
+    adam_matches_pytorch();
+    adam_rejects_bad_options();
     training_allocates_nothing_after_step_one();
+    adam_training_allocates_nothing_after_step_one();
     mlp_losses_pass_gradient_checks();
     params_are_found_by_name_and_seeded();
     bad_models_and_data_are_errors();
