@@ -200,8 +200,12 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
- * root depends on (after leaf values changed).  Allocates nothing once the
- * graph has been run from this root before.  Returns NB_ERR_NONFINITE if
+ * root depends on (after leaf values changed).  Running from a root plans
+ * once (its ancestors) and writes the replay tape once, on the first
+ * forward or on the second backward (a backward that is the first run
+ * walks the plan instead, so a graph built for one backward never writes a
+ * tape); after that, forward and backward from this root allocate nothing:
+ * build once, then step.  Returns NB_ERR_NONFINITE if
  * root's value is not finite, naming the first op that made inf or NaN from
  * finite inputs (the values are still computed).
  *

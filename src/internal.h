@@ -192,8 +192,7 @@ typedef struct nb__tape {
  * reverse. */
 extern void (*const nb__tape_forward[2])(const nb__tape *t, size_t first, size_t end);
 extern void (*const nb__tape_backward[2])(const nb__tape *t, size_t first, size_t end);
-/* The same over plan[0..len) (root first) itself, for a plan's first run. */
-extern void (*const nb__plan_forward[2])(nb_node *const *plan, size_t len);
+/* Backward over plan[0..len) (root first) itself, for a plan's first run. */
 extern void (*const nb__plan_backward[2])(nb_node *const *plan, size_t len);
 /* Backward of one op node that has a gradient, as the loops run it. */
 extern void (*const nb__node_backward[2])(nb_node *n);

@@ -82,8 +82,6 @@ void (*const nb__tape_forward[2])(const nb__tape *, size_t, size_t) = { tape_for
                                                                        tape_forward_f32 };
 void (*const nb__tape_backward[2])(const nb__tape *, size_t, size_t) = { tape_backward_f64,
                                                                         tape_backward_f32 };
-void (*const nb__plan_forward[2])(nb_node *const *, size_t) = { plan_forward_f64,
-                                                                plan_forward_f32 };
 void (*const nb__plan_backward[2])(nb_node *const *, size_t) = { plan_backward_f64,
                                                                  plan_backward_f32 };
 void (*const nb__node_backward[2])(nb_node *) = { node_backward_call_f64,

@@ -532,10 +532,12 @@ static nb_status backward_checked(nb_graph *g)
     return NB_OK;
 }
 
-/* The first run of a plan walks the plan itself (nb__plan_forward,
- * nb__plan_backward); later ones write the tape and run it.  A graph built
- * for one evaluation then never writes a tape: a third of a fresh
- * scalar-mlp build's time was writing it.  Anomaly mode runs the tape. */
+/* A backward that is a plan's first run walks the plan itself
+ * (nb__plan_backward, or first_backward's sweep) instead of writing the
+ * tape, which the next run writes.  A graph built for one backward, as
+ * micrograd builds one per evaluation, then never writes a tape: a third of
+ * a fresh scalar-mlp build's time was writing it.  Anomaly mode runs the
+ * tape. */
 static int plan_walk(nb_graph *g)
 {
     return g->plan_runs++ == 0 && !g->has_tape && !g->anomaly;
@@ -546,10 +548,7 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
     nb_status s = runnable(g, root, "forward");
     if (s != NB_OK)
         return s;
-    if (plan_walk(g)) {
-        nb__plan_forward[g->dtype](g->plan, g->plan_len);
-        return all_finite(root) ? NB_OK : blame_nonfinite(g);
-    }
+    g->plan_runs++;
     if ((s = tape_for(g)) != NB_OK)
         return s;
     if (g->anomaly)

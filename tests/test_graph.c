@@ -124,9 +124,14 @@ static void first_run_walks_the_plan_later_runs_the_tape(void)
         for (int i = 0; i < 9; i++)
             CHECK_NEAR(walk[i], tape[i], (dt ? 1e-6 : 1e-14) * fmax(1, fabs(tape[i])));
         CHECK(walk[8] != 0);
-        /* a new plan walks again; anomaly mode always runs the tape */
+        /* a new plan's first backward walks again, forward writes the
+         * tape at once; anomaly mode always runs the tape */
         nb_node *h = nb_mul(g, f, f);
-        CHECK(nb_forward(g, h) == NB_OK && !g->has_tape);
+        CHECK(nb_backward(g, h) == NB_OK && !g->has_tape);
+        CHECK_NEAR(nb_grad_at(v, 2), 2 * nb_value_scalar(f) * tape[8],
+                   (dt ? 1e-5 : 1e-13) * fabs(tape[8]) * fabs(nb_value_scalar(f)));
+        nb_node *h2 = nb_mul(g, h, f);
+        CHECK(nb_forward(g, h2) == NB_OK && g->has_tape);
         nb_set_anomaly(g, 1);
         CHECK(nb_backward(g, nb_exp(g, f)) == NB_OK && g->has_tape);
         nb_graph_free(g);
