@@ -105,17 +105,31 @@ struct nb_node {
 
 static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size : 1; }
 
-/* A loop over a tensor that vectorises gets an AVX2 clone besides the
- * baseline (SSE2) one, picked when the library loads (GCC and clang's
- * target_clones, an ifunc: x86-64 Linux).  Same operations, same order,
- * no FMA contraction (ISO C mode), so both give the same bits. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define NB__VECTOR_LOOP __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef NB__VECTOR_LOOP
-#define NB__VECTOR_LOOP
+/* A kernel whose loop vectorises is compiled twice, from one body: for the
+ * baseline (SSE2) and for AVX2, which runs where the CPU has it
+ * (nb__have_avx2, checked once).  Same operations in the same order and no
+ * FMA contraction (ISO C mode), so both give the same bits.
+ *     NB__VECTOR_BODY void body(nb_node *node) { ...loop... }
+ *     NB__VECTOR_KERNEL(name, name_avx2, body)
+ * defines name(node).  A branch per call rather than an ifunc
+ * (target_clones): ifunc resolvers run while the loader relocates, before a
+ * sanitizer's or fuzzer's runtime is set up, and crashed there. */
+#if defined(__x86_64__) && defined(__GNUC__)
+int nb__have_avx2(void);
+#define NB__VECTOR_BODY __attribute__((always_inline)) static inline
+#define NB__VECTOR_KERNEL(name, name_avx2, body)                                         \
+    __attribute__((target("avx2"))) static void name_avx2(nb_node *node) { body(node); } \
+    static void name(nb_node *node)                                                      \
+    {                                                                                    \
+        if (nb__have_avx2())                                                             \
+            name_avx2(node);                                                             \
+        else                                                                             \
+            body(node);                                                                  \
+    }
+#else
+#define NB__VECTOR_BODY static inline
+#define NB__VECTOR_KERNEL(name, name_avx2, body) \
+    static void name(nb_node *node) { body(node); }
 #endif
 
 /* ---- Ops ------------------------------------------------------------------ */
