@@ -208,8 +208,24 @@ extern void (*const nb__tape_forward[2])(const nb__tape *t, size_t first, size_t
 extern void (*const nb__tape_backward[2])(const nb__tape *t, size_t first, size_t end);
 /* Backward over plan[0..len) (root first) itself, for a plan's first run. */
 extern void (*const nb__plan_backward[2])(nb_node *const *plan, size_t len);
-/* Backward of one op node that has a gradient, as the loops run it. */
-extern void (*const nb__node_backward[2])(nb_node *n);
+/* A graph's first backward in one sweep (run.c, first_backward): from node
+ * ids - 1 down to 0, the marked nodes (root first) go into plan, each
+ * input that wants a gradient gets one, zeroed, from nb__sweep_grad (the
+ * slab's next value, extending the last zero range, done inline), and each
+ * op node with a gradient runs its backward.  ok turns 0 when out of
+ * memory; the sweep then only clears the marks. */
+typedef struct nb__sweep {
+    nb_graph *g;
+    nb_node **plan;        /* NULL: out of memory */
+    size_t    len, ops;    /* plan nodes, op nodes among them */
+    int       ok;
+    uint32_t *leaves;      /* ids of the leaves given a gradient */
+    size_t    n_leaves;
+    char     *slab;        /* leaves' scalar gradients */
+    size_t    slab_left;
+} nb__sweep;
+int nb__sweep_grad(nb__sweep *w, nb_node *x);
+extern void (*const nb__sweep_run[2])(nb__sweep *w, size_t ids);
 
 /* ---- Graph ------------------------------------------------------------------ */
 

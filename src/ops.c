@@ -84,8 +84,7 @@ void (*const nb__tape_backward[2])(const nb__tape *, size_t, size_t) = { tape_ba
                                                                         tape_backward_f32 };
 void (*const nb__plan_backward[2])(nb_node *const *, size_t) = { plan_backward_f64,
                                                                  plan_backward_f32 };
-void (*const nb__node_backward[2])(nb_node *) = { node_backward_call_f64,
-                                                  node_backward_call_f32 };
+void (*const nb__sweep_run[2])(nb__sweep *, size_t) = { sweep_f64, sweep_f32 };
 
 /* ---- Composite ops ---------------------------------------------------------- */
 

@@ -285,17 +285,12 @@ static void seed_root(nb_graph *g, nb_node *root, const double *seed)
  * building them.  The plan, the gradients and the zero list end as the
  * other path leaves them (leaves' gradients in slabs of their own, so the
  * op nodes' ranges stay few); only the order of the sums differs, as in the
- * walk. */
-typedef struct first_sweep {
-    nb_graph *g;
-    uint32_t *leaves;      /* ids of the leaves given a gradient */
-    size_t    n_leaves;
-    char     *slab;        /* leaves' scalar gradients */
-    size_t    slab_left;
-} first_sweep;
+ * walk.  The sweep itself is in tape.inc (nb__sweep_run), where the scalar
+ * kernels inline into it. */
 
-/* A zeroed gradient for x; 0 when out of memory. */
-static int first_grad(first_sweep *w, nb_node *x)
+/* A zeroed gradient for x; 0 when out of memory.  The sweep does the
+ * common case itself. */
+int nb__sweep_grad(nb__sweep *w, nb_node *x)
 {
     nb_graph *g = w->g;
     size_t elt = nb__elt(g), bytes = nb__size(x) * elt;
@@ -325,63 +320,30 @@ static int first_grad(first_sweep *w, nb_node *x)
 
 static nb_status first_backward(nb_graph *g, nb_node *root, const double *seed)
 {
-    size_t ids = (size_t)root->id + 1, len = 0, ops = 0, elt = nb__elt(g);
-    first_sweep w = { .g = g };
-    nb_node **plan = nb__grow(g->plan, &g->plan_cap, ids, sizeof *plan);
+    size_t ids = (size_t)root->id + 1;
+    nb__sweep w = { .g = g, .plan = nb__grow(g->plan, &g->plan_cap, ids, sizeof *w.plan) };
 
-    if (plan)
-        g->plan = plan;
-    if (plan && (w.leaves = nb__grow(g->scratch, &g->cap_scratch, ids, sizeof *w.leaves)))
+    if (w.plan)
+        g->plan = w.plan;
+    if (w.plan && (w.leaves = nb__grow(g->scratch, &g->cap_scratch, ids, sizeof *w.leaves)))
         g->scratch = w.leaves;
     g->plan_root = NULL;
     g->n_zero = 0;
     g->any_grads = 1;
-    int ok = w.leaves && first_grad(&w, root);
-    if (ok)
+    w.ok = w.leaves && nb__sweep_grad(&w, root);
+    if (w.ok)
         seed_root(g, root, seed);
     root->flags |= NB__MARK;
-    for (size_t i = ids; i-- > 0;) {
-        nb_node *n = g->nodes[i];
-        if (!(n->flags & NB__MARK))
-            continue;
-        n->flags &= (uint8_t)~NB__MARK;
-        if (plan)
-            plan[len++] = n;
-        if (n->op == NB_OP_LEAF)
-            continue;
-        ops++;
-        for (int k = 0; k < n->n_in; k++) {
-            nb_node *x = n->in[k];
-            x->flags |= NB__MARK;
-            if (!ok || !n->grad || !(x->flags & NB__WANTS_GRAD) || x->grad)
-                continue;
-            struct nb__range *last = g->n_zero ? g->zero + g->n_zero - 1 : NULL;
-            if (x->op != NB_OP_LEAF && !x->ext && g->slab_left >= elt && last &&
-                (char *)last->p + last->bytes == g->slab) {
-                /* first_grad's common case, in short: the slab's next
-                 * value, which extends the last range */
-                x->grad = nb__scalar_alloc(g, elt);
-                last->bytes += elt;
-                if (elt == sizeof(double))
-                    *(double *)x->grad = 0;
-                else
-                    *(float *)x->grad = 0;
-            } else {
-                ok = first_grad(&w, x);
-            }
-        }
-        if (ok && n->grad)
-            nb__node_backward[g->dtype](n);
-    }
+    nb__sweep_run[g->dtype](&w, ids);
     g->n_zero_ops = g->n_zero;
-    for (size_t k = 0; ok && k < w.n_leaves; k++) {
+    for (size_t k = 0; w.ok && k < w.n_leaves; k++) {
         nb_node *x = g->nodes[w.leaves[k]];
-        ok = zero_add(g, x->grad, nb__size(x) * nb__elt(g), g->n_zero_ops);
+        w.ok = zero_add(g, x->grad, nb__size(x) * nb__elt(g), g->n_zero_ops);
     }
-    if (!ok)    /* no plan: the next run plans again, with what was made */
+    if (!w.ok)  /* no plan: the next run plans again, with what was made */
         return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
-    g->plan_len = len;
-    g->plan_ops = ops;
+    g->plan_len = w.len;
+    g->plan_ops = w.ops;
     g->plan_matmuls = 0;
     g->plan_root = root;
     g->plan_has_grads = 1;
