@@ -253,6 +253,24 @@ static void fill(nb_data *d, size_t n, int dim, int k, uint64_t seed)
     }
 }
 
+/* Fifty steps over d in batches of 10 rows (after a first step): 1 if the
+ * graph's arena did not grow. */
+static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_head *h, nb_sgd *o,
+                                        const nb_data *d, double *loss)
+{
+    nb_err err = { 0 };
+    size_t idx[10], bytes = nb_graph_bytes(nb_mlp_graph(m));
+    int ok = 1;
+
+    for (int s = 0; s < 50; s++) {
+        for (size_t i = 0; i < 10; i++)
+            idx[i] = (size_t)(s * 10 + (int)i) % d->n;
+        ok &= nb_mlp_load(m, h, d, idx, &err) == NB_OK;
+        ok &= nb_mlp_step(m, h, o, loss, &err) == NB_OK;
+    }
+    return ok && nb_graph_bytes(nb_mlp_graph(m)) == bytes;
+}
+
 static void training_allocates_nothing_after_step_one(void)
 {
     nb_data d;
@@ -272,18 +290,11 @@ static void training_allocates_nothing_after_step_one(void)
     CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
     CHECK(nb_read(h->x, x32, NB_F32) == NB_OK && !memcmp(x64, x32, sizeof x64));
     CHECK(nb_mlp_step(m, h, o, &loss0, &err) == NB_OK);
-    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
-    for (int s = 0; s < 50; s++) {
-        for (size_t i = 0; i < 10; i++)
-            idx[i] = (size_t)(s * 10 + (int)i) % d.n;
-        CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
-        CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
-    }
-    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
+    CHECK(fifty_steps_allocate_nothing(m, h, o, &d, &loss));
     /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
     nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.1 };
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
-    bytes = nb_graph_bytes(nb_mlp_graph(m));
+    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     to.epochs = 3;
     int threads = nb_set_threads(2);           /* small products train on 1; restored */
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
@@ -318,21 +329,14 @@ static void adam_training_allocates_nothing_after_step_one(void)
     double loss;
     CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
     CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
-    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
-    for (int s = 0; s < 50; s++) {
-        for (size_t i = 0; i < 10; i++)
-            idx[i] = (size_t)(s * 10 + (int)i) % d.n;
-        CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
-        CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
-    }
-    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
+    CHECK(fifty_steps_allocate_nothing(m, h, o, &d, &loss));
     CHECK(nb_mlp_evaluate(m, &d, &ev, &err) == NB_OK);
     printf("adam: loss %g at the start, %g after 51 steps", ev0.loss, ev.loss);
     CHECK(ev.loss < 0.5 * ev0.loss);
     /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
     nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.01, .method = NB_OPTIM_ADAM };
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
-    bytes = nb_graph_bytes(nb_mlp_graph(m));
+    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     to.epochs = 100;
     nb_train_result r;
     CHECK(nb_train(m, &d, &d, &to, &r, &err) == NB_OK);
