@@ -93,7 +93,9 @@ NB_API void nb_data_free(nb_data *data);
 /* Keep a float copy of x in data->x32 (made again if there is one), which
  * nb_mlp_load then gathers f32 batches from: half the memory traffic of
  * converting rows of x on every step.  Make it after the last change to x;
- * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 NULL. */
+ * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 NULL.  Large
+ * feature arrays (x, x32: 16 MB and more) are asked for in 2 MB pages where
+ * Linux gives them, since batches gather rows from all over the set. */
 NB_API nb_status nb_data_f32(nb_data *data, nb_err *err);
 /* An empty data set of n rows and d features (zeros); NB_ERR_NOMEM. */
 NB_API nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err);
