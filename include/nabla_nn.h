@@ -301,9 +301,13 @@ typedef struct nb_sgd nb_sgd;
  * option out of range, NB_ERR_ARG, names it). */
 NB_API nb_sgd   *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err);
 NB_API void      nb_sgd_free(nb_sgd *o);
-/* One update from the gradients of the last nb_backward; parameters
- * without a gradient are left alone (and Adam does not count a step for
- * them).  Allocates nothing. */
+/* One update from the gradients the parameters hold, which nb_backward
+ * left there; parameters without a gradient are left alone (and Adam does
+ * not count a step for them).  A backward overwrites the gradients of the
+ * parameters it reaches only: one it does not reach keeps an earlier
+ * backward's gradient, and a step applies that again.  When steps take
+ * their gradients from different roots, clear them first
+ * (nb_sgd_zero_grad).  Allocates nothing. */
 NB_API nb_status nb_sgd_step(nb_sgd *o);
 NB_API void      nb_sgd_zero_grad(nb_sgd *o); /* nb_zero_grad of its graph */
 NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
