@@ -357,6 +357,37 @@ static void allocation_failure_is_an_error(void)
     nb_graph_free(g);
 }
 
+/* The one-sweep first backward on its edge cases: a leaf as root, a tensor
+ * root with a seed, accumulate on the first call, a named scalar (which has
+ * an ext) and tensors mixed with scalars. */
+static void first_backward_edge_cases(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", 3);
+    CHECK(nb_backward(g, x) == NB_OK && nb_grad_scalar(x) == 1);
+    nb_graph_free(g);
+
+    g = nb_graph_new(NB_F64);
+    nb_node *v = nb_variable(g, "v", 1, (int[]){ 3 }, (double[]){ 1, 2, 3 });
+    nb_node *s = nb_scalar(g, "s", 2);
+    nb_node *y = nb_mul(g, nb_mul(g, v, v), s);                 /* s v^2 */
+    CHECK(nb_backward_seed(g, y, (double[]){ 1, 10, 100 }, 0) == NB_OK);
+    CHECK(nb_grad_at(v, 0) == 4 && nb_grad_at(v, 1) == 80 && nb_grad_at(v, 2) == 1200);
+    CHECK(nb_grad_scalar(s) == 1 + 40 + 900);
+    nb_graph_free(g);
+
+    g = nb_graph_new(NB_F32);
+    x = nb_scalar(g, "x", 0.5);
+    nb_node *f = nb_add(g, nb_sum(g, nb_mul(g, nb_variable(g, "w", 1, (int[]){ 2 },
+                                                           (double[]){ 1, -1 }), x)),
+                        nb_mul(g, x, x));                       /* (1 - 1) x + x^2 */
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);            /* accumulate, first call */
+    CHECK(nb_grad_scalar(x) == 1.0f);
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK && nb_grad_scalar(x) == 2.0f);
+    CHECK(nb_backward(g, f) == NB_OK && nb_grad_scalar(x) == 1.0f);
+    nb_graph_free(g);
+}
+
 /* The tensor loops of elementwise ops may run an AVX2 clone (target_clones,
  * internal.h); a scalar node runs the op's one-element kernel, built for the
  * baseline.  Both must give the same bits, value and gradient. */
@@ -620,6 +651,7 @@ int main(void)
     errors_name_the_op_and_shapes();
     allocation_failure_is_an_error();
     first_backward_survives_allocation_failure();
+    first_backward_edge_cases();
     tensor_loops_match_scalar_kernels(NB_F64);
     tensor_loops_match_scalar_kernels(NB_F32);
     sigmoid_is_stable(NB_F64);
