@@ -282,8 +282,9 @@ NB_API nb_status nb_read_grad(const nb_node *n, void *dst, nb_dtype dtype);
 
 /* The local gradient of a scalar op node with respect to its input i,
  * d node / d input_i at the current values: what the lecture writes beside
- * each gate.  (If both inputs are the same node, as in x*x, this is the sum
- * of both.)  NB_ERR_SHAPE unless the node and that input are scalars;
+ * each gate.  For the input slot alone: for x*x, d/d(input 1) = x, as the
+ * mul gate swaps (the copy gate then adds the two, so x's gradient gets
+ * 2x).  NB_ERR_SHAPE unless the node and that input are scalars;
  * NB_ERR_ARG for a leaf or i out of range. */
 NB_API nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out);
 

@@ -588,18 +588,30 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
     if (n->rank != 0 || x->rank != 0 || nb__size(n) != 1 || nb__size(x) != 1)
         return nb__report(g, NB_ERR_SHAPE, "local_grad: %s: defined for scalar gates only",
                           nb__ops[n->op].name);
-    /* Run the op's own backward with dy = 1 into a scratch gradient for
-     * input i alone. */
     double one64 = 1, acc64 = 0;
     float one32 = 1, acc32 = 0;
     int f32 = g->dtype == NB_F32;
+    void *one = f32 ? (void *)&one32 : (void *)&one64, *acc = f32 ? (void *)&acc32 : (void *)&acc64;
+    if (nb__step_kernel(n) != NB_OP_LEAF) {
+        /* a one-step tape whose only gradient is input slot i's: the
+         * slot's own local gradient, also when both slots hold one node
+         * (x*x: d/da = b = x, the mul gate swaps) */
+        nb__step st = { .y = n->val, .dy = one, .a = n->in[0]->val,
+                        .b = n->in[n->n_in - 1]->val, .da = i == 0 ? acc : NULL,
+                        .db = i == 1 ? acc : NULL, .kernel = (uint8_t)nb__step_kernel(n) };
+        nb__tape_backward[g->dtype](&(nb__tape){ .step = &st, .node = &n, .n = 1 }, 0, 1);
+        *out = f32 ? acc32 : acc64;
+        return NB_OK;
+    }
+    /* Other ops: their own backward with dy = 1 into a scratch gradient
+     * for input i alone. */
     void *saved_y = n->grad, *saved_in[NB__MAX_IN];
     for (int k = 0; k < n->n_in; k++) {
         saved_in[k] = n->in[k]->grad;
         n->in[k]->grad = NULL;
     }
-    n->grad = f32 ? (void *)&one32 : (void *)&one64;
-    x->grad = f32 ? (void *)&acc32 : (void *)&acc64;
+    n->grad = one;
+    x->grad = acc;
     nb__ops[n->op].backward[g->dtype](n);
     *out = f32 ? acc32 : acc64;
     n->grad = saved_y;

@@ -585,6 +585,16 @@ static void local_grads_are_the_slides(void)
     CHECK(nb_local_grad(g, x, 0, &v) == NB_ERR_ARG);
     CHECK(nb_backward(g, m) == NB_OK);     /* local_grad left the gradients alone */
     CHECK(nb_local_grad(g, m, 0, &v) == NB_OK && nb_grad_scalar(x) == 5);
+    /* x*x: each slot's own local gradient (the mul gate swaps), f32 too */
+    nb_node *sq = nb_mul(g, x, x);
+    CHECK(nb_local_grad(g, sq, 0, &v) == NB_OK && v == -2);
+    CHECK(nb_local_grad(g, sq, 1, &v) == NB_OK && v == -2);
+    nb_graph *h = nb_graph_new(NB_F32);
+    nb_node *z = nb_scalar(h, "z", 1.5), *zz = nb_mul(h, z, z);
+    CHECK(nb_local_grad(h, zz, 1, &v) == NB_OK && v == 1.5);
+    CHECK(nb_local_grad(h, nb_sigmoid(h, z), 0, &v) == NB_OK &&
+          fabs(v - 0.14914645207033284) < 1e-7);
+    nb_graph_free(h);
     CHECK(strcmp(nb_op_name(m), "mul") == 0 && strcmp(nb_op_name(x), "variable") == 0);
     CHECK(nb_input(m, 1) == y && nb_arity(m) == 2 && nb_input(m, 2) == NULL);
     nb_graph_free(g);

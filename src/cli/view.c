@@ -122,11 +122,11 @@ static void cell_add(char *cell, int k, const char *s)
 
 static void op_cells(nb_graph *g, const gate_list *gl, nb_node *n, char cell[][CELL])
 {
-    int arity = nb_arity(n), same = arity == 2 && nb_input(n, 0) == nb_input(n, 1);
+    int arity = nb_arity(n);
     double up = gate_grad(gl, n);
     char num[32], ref[40];
 
-    for (int k = 0; k < (same ? 1 : arity); k++) {
+    for (int k = 0; k < arity; k++) {
         nb_node *x = nb_input(n, k);
         double local = NAN;
         input_ref(gl, x, ref, sizeof ref);
@@ -140,11 +140,6 @@ static void op_cells(nb_graph *g, const gate_list *gl, nb_node *n, char cell[][C
             local = NAN;
         cell_add(cell[5], k, fmt_num(num, local, 6));
         cell_add(cell[7], k, nb_wants_grad(n) ? fmt_num(num, up * local, 6) : "-");
-    }
-    if (same) { /* x*x: the engine's local gradient already sums both uses */
-        cell_add(cell[3], 1, ref);
-        cell_add(cell[5], 0, " (both)");
-        cell_add(cell[7], 0, " (both)");
     }
 }
 

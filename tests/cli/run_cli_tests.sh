@@ -79,7 +79,7 @@ t "sub and div gates" 0 grad 'a/(b-c)' a=1 b=2 c=3 --table
 out_matches '^ +4  neg +-c +c +-3 +-1 +-1 +1$'
 out_matches '^ +6  reciprocal +1/\(b-c\) +#5 +-1 +-1 +1 +-1$'
 t "x*x shows the input twice" 0 grad 'x*x' x=3 --table
-out_matches '^ +2  mul +x\*x +x, x +9 +6 \(both\) +1 +6 \(both\)$'
+out_matches '^ +2  mul +x\*x +x, x +9 +3, 3 +1 +3, 3$'
 out_has "df/dx = 6"
 
 # ---- nabla grad --json, and the grammar ----------------------------------------
