@@ -83,7 +83,8 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     if (nb_rank(root) != 0)
         return nb__report(g, NB_ERR_SHAPE, "gradcheck: the root must be a scalar");
     for (size_t k = 0; k < n_leaves; k++)
-        if (!leaves[k] || !nb_is_leaf(leaves[k]) || nb_graph_node(g, nb_index(leaves[k])) != leaves[k])
+        if (!leaves[k] || !nb_is_leaf(leaves[k]) ||
+            nb_graph_node(g, nb_index(leaves[k])) != leaves[k])
             return nb__report(g, NB_ERR_ARG, "gradcheck: leaf %zu is not a leaf of this graph",
                               k + 1);
     nb_gradcheck_opts o = defaults(nb_graph_dtype(g), opts);

@@ -69,7 +69,10 @@ static struct {
 } recycled;
 static once_flag recycled_once = ONCE_FLAG_INIT;
 
-static void recycled_init(void) { recycled.ok = mtx_init(&recycled.lock, mtx_plain) == thrd_success; }
+static void recycled_init(void)
+{
+    recycled.ok = mtx_init(&recycled.lock, mtx_plain) == thrd_success;
+}
 
 /* g with every field cleared but its arrays */
 static void graph_empty(nb_graph *g)
