@@ -213,7 +213,10 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
  * root, visiting only root's ancestors, in reverse topological order,
  * without recursion.  root must be a scalar (seed 1).  Gradients are
  * OVERWRITTEN: each call first zeroes the gradients it is about to compute,
- * so calling it twice gives the same result.  It does not run forward.
+ * so calling it twice gives the same result (up to the last bits where a
+ * gradient sums three or more contributions: a plan's first backward adds
+ * them in creation order, later ones in the tape's order).  It does not
+ * run forward.
  * Gradients are allocated (from the arena) on the first backward that needs
  * them; nodes off every variable-to-root path never get one.
  *
