@@ -241,11 +241,6 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 
     if (!g)
         return NULL;
-    if (def->scalar[0] && !params && in[0] && in[def->arity - 1]) {
-        nb_node *y = nb__scalar_op_new(g, op, in[0], in[def->arity - 1]);
-        if (y)
-            return y;
-    }
     nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)def->arity };
     int scalars = 1;        /* every input is rank 0 */
     for (int i = 0; i < def->arity; i++) {

@@ -339,6 +339,20 @@ static inline void *nb__scalar_alloc(nb_graph *g, size_t elt)
 
 static inline size_t nb__elt(const nb_graph *g) { return g->dtype == NB_F32 ? 4 : 8; }
 
+/* A scalar gradient in short, the common case of a scalar graph's backward:
+ * the slab's next value when it directly follows the last range of the zero
+ * list, which then extends over it (not cleared here); NULL when that does
+ * not fit, and the caller takes its general path. */
+static inline void *nb__grad_after_last_range(nb_graph *g, size_t elt)
+{
+    struct nb__range *last = g->n_zero ? g->zero + g->n_zero - 1 : NULL;
+
+    if (g->slab_left < elt || !last || (char *)last->p + last->bytes != g->slab)
+        return NULL;
+    last->bytes += elt;
+    return nb__scalar_alloc(g, elt);
+}
+
 /* The constructors' common case in short: an elementwise op (binary, or
  * unary with b = a) of scalars of this graph, with room for the node in
  * g->nodes and for its value in the slab.  The node is the one the general

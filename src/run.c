@@ -200,7 +200,7 @@ static nb_status mark_fresh(nb_graph *g)
         n->flags = (uint8_t)(fresh ? n->flags | NB__FRESH : n->flags & ~NB__FRESH);
         g->fresh_leaves += fresh && n->op == NB_OP_LEAF;
     }
-    g->fresh_marked = g->fresh_leaves > 0 || g->plan_matmuls > 0;
+    g->fresh_marked = g->plan_matmuls > 0;   /* no matmul, no mark */
     return NB_OK;
 }
 
@@ -237,20 +237,17 @@ static nb_status plan_grads(nb_graph *g)
     size_t elt = nb__elt(g);
     for (size_t i = 0; i < g->plan_len; i++) {
         nb_node *n = g->plan[i];
-        struct nb__range *last = g->n_zero ? g->zero + g->n_zero - 1 : NULL;
         if (!(n->flags & NB__WANTS_GRAD))
             continue;
         if (n->op == NB_OP_LEAF) {
             leaves[n_leaves++] = n->id;
-        } else if (!n->grad && !n->ext && !(n->flags & NB__FRESH) && g->slab_left >= elt &&
-                   last && (char *)last->p + last->bytes == g->slab) {
-            /* grad_for's common case in a scalar graph, in short: the
-             * slab's next value, which extends the last range */
-            n->grad = nb__scalar_alloc(g, elt);
-            last->bytes += elt;
-        } else if (!grad_for(g, n, 0)) {
-            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+            continue;
         }
+        if (!n->grad && !n->ext && !(n->flags & NB__FRESH) &&
+            (n->grad = nb__grad_after_last_range(g, elt)) != NULL)
+            continue;       /* grad_for's common case, in short */
+        if (!grad_for(g, n, 0))
+            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     }
     g->n_zero_ops = g->n_zero;
     for (size_t k = 0; k < n_leaves; k++)
@@ -592,13 +589,14 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
     float one32 = 1, acc32 = 0;
     int f32 = g->dtype == NB_F32;
     void *one = f32 ? (void *)&one32 : (void *)&one64, *acc = f32 ? (void *)&acc32 : (void *)&acc64;
-    if (nb__step_kernel(n) != NB_OP_LEAF) {
+    int kernel = nb__step_kernel(n);
+    if (kernel != NB_OP_LEAF) {
         /* a one-step tape whose only gradient is input slot i's: the
          * slot's own local gradient, also when both slots hold one node
          * (x*x: d/da = b = x, the mul gate swaps) */
         nb__step st = { .y = n->val, .dy = one, .a = n->in[0]->val,
                         .b = n->in[n->n_in - 1]->val, .da = i == 0 ? acc : NULL,
-                        .db = i == 1 ? acc : NULL, .kernel = (uint8_t)nb__step_kernel(n) };
+                        .db = i == 1 ? acc : NULL, .kernel = (uint8_t)kernel };
         nb__tape_backward[g->dtype](&(nb__tape){ .step = &st, .node = &n, .n = 1 }, 0, 1);
         *out = f32 ? acc32 : acc64;
         return NB_OK;
