@@ -8,7 +8,8 @@
 #include <string.h>
 #include <threads.h>
 
-#define BLOCK_MIN ((size_t)64 * 1024)
+#define NB__BLOCK ((size_t)64 * 1024)   /* the standard size; bigger for one big allocation */
+
 
 struct nb__block {
     nb__block *next;      /* older block */
@@ -71,7 +72,7 @@ static int cache_put(nb__block *b)
     int taken = 0;
 
     call_once(&cache_once, cache_init);
-    if (b->cap != BLOCK_MIN || !cache.ok || mtx_lock(&cache.lock) != thrd_success)
+    if (b->cap != NB__BLOCK || !cache.ok || mtx_lock(&cache.lock) != thrd_success)
         return 0;
     if (cache.bytes + b->cap <= CACHE_MAX) {
         b->next = cache.head;
@@ -86,7 +87,7 @@ static int cache_put(nb__block *b)
 /* a block of at least cap data bytes, not cleared */
 static nb__block *block_new(size_t cap)
 {
-    nb__block *b = cap == BLOCK_MIN ? cache_get() : NULL;
+    nb__block *b = cap == NB__BLOCK ? cache_get() : NULL;
 
     if (b) {
         b->top = 0;
@@ -113,11 +114,16 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
     if (b)
         b->top = (size_t)(a->next - b->data);
     if (!b || at > b->cap || size > b->cap - at) {
-        nb__block *nb = block_new(size > BLOCK_MIN ? size : BLOCK_MIN);
+        nb__block *nb = block_new(size > NB__BLOCK ? size : NB__BLOCK);
         if (!nb)
             return NULL;
         nb->next = b;
         a->head = b = nb;
+        if (b->cap == NB__BLOCK) {
+            uintptr_t lo = (uintptr_t)b->data, hi = lo + b->cap;
+            a->lo = !a->lo || lo < a->lo ? lo : a->lo;
+            a->hi = hi > a->hi ? hi : a->hi;
+        }
         a->end = b->data + b->cap;
         at = 0;
     }
@@ -143,4 +149,5 @@ void nb__arena_free(nb__arena *a)
     a->head = NULL;
     a->next = a->end = NULL;
     a->used = 0;
+    a->lo = a->hi = 0;
 }

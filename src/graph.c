@@ -79,8 +79,10 @@ static void graph_empty(nb_graph *g)
 {
     nb_graph keep = { .nodes = g->nodes, .cap_nodes = g->cap_nodes, .params = g->params,
                       .cap_params = g->cap_params, .plan = g->plan, .plan_cap = g->plan_cap,
-                      .tape = { .step = g->tape.step, .node = g->tape.node,
-                                .cap = g->tape.cap },
+                      .tape = { .step = g->tape.step, .fwd = g->tape.fwd,
+                                .bwd = g->tape.bwd, .node = g->tape.node,
+                                .cap = g->tape.cap, .cap_step = g->tape.cap_step,
+                                .cap_packed = g->tape.cap_packed },
                       .zero = g->zero, .cap_zero = g->cap_zero, .scratch = g->scratch,
                       .cap_scratch = g->cap_scratch };
     *g = keep;
@@ -89,7 +91,8 @@ static void graph_empty(nb_graph *g)
 static size_t array_bytes(const nb_graph *g)
 {
     return (g->cap_nodes + g->cap_params + g->plan_cap) * sizeof(nb_node *) +
-           g->tape.cap * (sizeof *g->tape.step + sizeof(nb_node *)) +
+           g->tape.cap * sizeof *g->tape.node + g->tape.cap_step * sizeof *g->tape.step +
+           g->tape.cap_packed * (sizeof *g->tape.fwd + sizeof *g->tape.bwd) +
            g->cap_zero * sizeof *g->zero + g->cap_scratch * sizeof *g->scratch;
 }
 
@@ -128,6 +131,8 @@ static void graph_release(nb_graph *g)
     free(g->params);
     free(g->plan);
     free(g->tape.step);
+    free(g->tape.fwd);
+    free(g->tape.bwd);
     free(g->tape.node);
     free(g->zero);
     free(g->scratch);
@@ -202,12 +207,10 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
 
 void *nb__scalar_slab(nb_graph *g, size_t elt)
 {
-    enum { SLAB = 4096 };
-
-    g->slab = nb__arena_alloc(&g->arena, SLAB, 64);
+    g->slab = nb__arena_alloc(&g->arena, NB__SLAB, 64);
     if (!g->slab)
         return NULL;
-    g->slab_left = SLAB;
+    g->slab_left = NB__SLAB;
     return nb__scalar_alloc(g, elt);
 }
 

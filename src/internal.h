@@ -32,6 +32,10 @@ typedef struct nb__arena {
     nb__block     *head;       /* current block; older ones chained behind it */
     unsigned char *next, *end; /* the head block's free bytes */
     size_t         used;       /* bytes handed out, all blocks */
+    /* The span of the standard-size blocks, from the lowest one's start to
+     * the highest one's end: every scalar (value or gradient, from a 4 KB
+     * slab) lies in it; a packed tape's offsets count from lo (run.c). */
+    uintptr_t      lo, hi;
 } nb__arena;
 
 /* Test hook: the n-th allocation from now on fails (arena and the graph's
@@ -179,16 +183,30 @@ static inline int nb__step_kernel(const nb_node *n)
 
 /* ---- The replay tape ----------------------------------------------------
  * One step per op node of a plan, in topological order, so replay streams
- * through an array instead of chasing node -> input -> value.  A step
- * holds the pointers its op reads and writes (for a unary op b = a; the
- * gradient pointers are NULL until the plan has gradients, and stay NULL
- * where there is none) and its kernel: the op when it is a scalar
- * elementwise op, whose scalar kernel the tape runs inline, else
- * NB_OP_LEAF: call the op table with the node, which lies in a second
- * array, node[], that scalar steps never read.  Replay's speed follows the
- * bytes it streams: 56-byte steps instead of 64 (the node pointer inside)
- * took scalar-mlp replay ~5% faster.  (The kernel in a third array, for
- * 48-byte steps, made scalar-chain's backward 25% slower.) */
+ * through arrays instead of chasing node -> input -> value.  Replay's speed
+ * follows the bytes it streams, so a tape comes in two forms.
+ *
+ * Packed (the usual one): every scalar value and gradient a step touches
+ * as a 32-bit offset, in elements, from the arena's lowest standard block
+ * (nb__arena's lo).  Scalars come from slabs in those blocks, which lie
+ * close together, so the offsets nearly always fit (checked once, on the
+ * blocks' span).  A forward step is 16 bytes (y, a, b, kernel), a
+ * backward step 28 (y, a, b, dy, da, db, kernel), and the backward array
+ * holds only the steps with a gradient.  Against the wide form's 56-byte
+ * steps, read by both passes, scalar-mlp replay takes 0.87-0.89 of the
+ * time (forward alone 0.81-0.83) for the same instructions
+ * (benchmarks/README.md).
+ *
+ * Wide: the pointers themselves, when the span does not fit in 32 bits
+ * (blocks gigabytes apart), in anomaly mode, which runs the tape a step at
+ * a time, and for nb_local_grad's one-step tape.
+ *
+ * For a unary op b = a.  A gradient is NULL (packed: NB__NONE) where there
+ * is none.
+ * kernel is the op when it is a scalar elementwise op, whose scalar kernel
+ * the tape runs inline, else NB_OP_LEAF: call the op table with the node,
+ * which lies in a separate array, node[] (for a packed backward step, at
+ * node[y]), that scalar steps never read. */
 typedef struct nb__step {
     void       *y, *dy;
     const void *a, *b;
@@ -196,16 +214,32 @@ typedef struct nb__step {
     uint8_t     kernel;
 } nb__step;
 
+#define NB__NONE INT32_MIN          /* packed: no gradient there */
+typedef struct nb__fstep { int32_t y, a, b; uint32_t kernel; } nb__fstep;
+typedef struct nb__bstep { int32_t y, a, b, dy, da, db; uint32_t kernel; } nb__bstep;
+
 typedef struct nb__tape {
-    nb__step *step;
-    nb_node **node;
-    size_t    n, cap;
+    int        packed;          /* fwd and bwd hold it, else step */
+    uintptr_t  base;            /* packed: element o lies at base + o * elt */
+    nb__step  *step;            /* wide: n steps */
+    nb__fstep *fwd;             /* packed: n forward steps */
+    nb__bstep *bwd;             /* packed: n_bwd backward steps */
+    nb_node  **node;            /* the node of each of the n steps */
+    size_t     n, n_bwd;
+    size_t     cap, cap_step, cap_packed;   /* of node, step, fwd and bwd */
 } nb__tape;
 
-/* Indexed by nb_dtype: run steps [first, end) forward, or backward in
- * reverse. */
-extern void (*const nb__tape_forward[2])(const nb__tape *t, size_t first, size_t end);
-extern void (*const nb__tape_backward[2])(const nb__tape *t, size_t first, size_t end);
+/* Packed tapes are written where they fit unless a test clears this. */
+extern int nb__tape_packing;
+
+/* Indexed by nb_dtype: run the whole tape (either form) forward, or
+ * backward in reverse. */
+extern void (*const nb__tape_forward[2])(const nb__tape *t);
+extern void (*const nb__tape_backward[2])(const nb__tape *t);
+/* Steps [first, end) of a wide tape, forward or backward in reverse:
+ * anomaly mode, a step at a time, and nb_local_grad. */
+extern void (*const nb__steps_forward[2])(const nb__tape *t, size_t first, size_t end);
+extern void (*const nb__steps_backward[2])(const nb__tape *t, size_t first, size_t end);
 /* Backward over plan[0..len) (root first) itself, for a plan's first run. */
 extern void (*const nb__plan_backward[2])(nb_node *const *plan, size_t len);
 /* A graph's first backward in one sweep (run.c, first_backward): from node
@@ -324,6 +358,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 /* Give y the shape rank/dim, checking each dim and the size product;
  * allocates the ext.  For shape rules. */
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
+/* Scalars' values and gradients come from slabs of this many bytes. */
+#define NB__SLAB 4096
 /* One scalar (elt bytes) from the current slab, a new slab when it is
  * used up (nb__scalar_slab); not cleared; NULL when out of memory. */
 void *nb__scalar_slab(nb_graph *g, size_t elt);

@@ -78,10 +78,12 @@ const nb__op_def nb__ops[NB_OP_COUNT] = {
 #undef SCALAR_ELEMENTWISE
 #undef SCALAR_TENSOR
 
-void (*const nb__tape_forward[2])(const nb__tape *, size_t, size_t) = { tape_forward_f64,
-                                                                       tape_forward_f32 };
-void (*const nb__tape_backward[2])(const nb__tape *, size_t, size_t) = { tape_backward_f64,
-                                                                        tape_backward_f32 };
+void (*const nb__tape_forward[2])(const nb__tape *) = { tape_forward_f64, tape_forward_f32 };
+void (*const nb__tape_backward[2])(const nb__tape *) = { tape_backward_f64, tape_backward_f32 };
+void (*const nb__steps_forward[2])(const nb__tape *, size_t, size_t) = { steps_forward_f64,
+                                                                         steps_forward_f32 };
+void (*const nb__steps_backward[2])(const nb__tape *, size_t, size_t) = { steps_backward_f64,
+                                                                          steps_backward_f32 };
 void (*const nb__plan_backward[2])(nb_node *const *, size_t) = { plan_backward_f64,
                                                                  plan_backward_f32 };
 void (*const nb__sweep_run[2])(nb__sweep *, size_t) = { sweep_f64, sweep_f32 };

@@ -4,6 +4,7 @@
  * tape runs the op table's kernels (tape.inc). */
 #include "internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,36 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     return NB_OK;
 }
 
-/* Step i of tape t runs op node n. */
-static void step_set(nb__tape *t, size_t i, nb_node *n)
+int nb__tape_packing = 1;
+
+/* Room in t for n steps, in the packed form or the wide one; 0 when out
+ * of memory. */
+static int tape_reserve(nb__tape *t, size_t n, int packed)
+{
+    nb_node **node = nb__grow(t->node, &t->cap, n, sizeof *node);
+    if (!node)
+        return 0;
+    t->node = node;
+    if (!packed) {
+        nb__step *step = nb__grow(t->step, &t->cap_step, n, sizeof *step);
+        if (step)
+            t->step = step;
+        return step != NULL;
+    }
+    size_t cap_fwd = t->cap_packed, cap_bwd = t->cap_packed;
+    nb__fstep *fwd = nb__grow(t->fwd, &cap_fwd, n, sizeof *fwd);
+    if (fwd)
+        t->fwd = fwd;
+    nb__bstep *bwd = fwd ? nb__grow(t->bwd, &cap_bwd, n, sizeof *bwd) : NULL;
+    if (!bwd)
+        return 0;
+    t->bwd = bwd;
+    t->cap_packed = cap_bwd;    /* both grew alike */
+    return 1;
+}
+
+/* Wide step i of tape t runs op node n. */
+static void step_set(nb__tape *t, size_t i, const nb_node *n)
 {
     const nb_node *a = n->in[0], *b = n->in[n->n_in - 1];
 
@@ -57,22 +86,51 @@ static void step_set(nb__tape *t, size_t i, nb_node *n)
         .y = n->val, .dy = n->grad, .a = a->val, .b = b->val, .da = a->grad,
         .db = n->n_in > 1 ? b->grad : NULL,
         .kernel = (uint8_t)nb__step_kernel(n) };
-    t->node[i] = n;
 }
 
-/* Room in t for n steps; 0 when out of memory. */
-static int tape_reserve(nb__tape *t, size_t n)
+/* p's offset in elements from base, NB__NONE for NULL.  Values are
+ * aligned to their type, so two of them are a whole number of elements
+ * apart. */
+static inline int32_t packed_offset(uintptr_t base, unsigned shift, const void *p)
 {
-    size_t cap_step = t->cap, cap_node = t->cap;
-    nb__step *step = nb__grow(t->step, &cap_step, n, sizeof *step);
-    if (step)
-        t->step = step;
-    nb_node **node = step ? nb__grow(t->node, &cap_node, n, sizeof *node) : NULL;
-    if (!node)
-        return 0;
-    t->node = node;
-    t->cap = cap_node;      /* both grew alike */
-    return 1;
+    assert(!p || (uintptr_t)p - base < ((uintptr_t)INT32_MAX << shift));
+    return p ? (int32_t)(((uintptr_t)p - base) >> shift) : NB__NONE;
+}
+
+/* Packed step i (forward, and backward before compact_backward) runs op
+ * node n. */
+static inline void packed_set(nb__tape *t, size_t i, const nb_node *n, unsigned shift)
+{
+    const uintptr_t base = t->base;
+    uint32_t kernel = (uint32_t)nb__step_kernel(n);
+
+    if (kernel == NB_OP_LEAF) {
+        t->fwd[i] = (nb__fstep){ .kernel = kernel };
+        t->bwd[i] = (nb__bstep){ .y = (int32_t)i, .dy = n->grad ? 0 : NB__NONE,
+                                 .kernel = kernel };
+        return;
+    }
+    const nb_node *x = n->in[0], *z = n->in[n->n_in - 1];
+    int32_t y = packed_offset(base, shift, n->val), a = packed_offset(base, shift, x->val),
+            b = packed_offset(base, shift, z->val);
+    t->fwd[i] = (nb__fstep){ .y = y, .a = a, .b = b, .kernel = kernel };
+    t->bwd[i] = (nb__bstep){ .y = y, .a = a, .b = b, .dy = packed_offset(base, shift, n->grad),
+                             .da = packed_offset(base, shift, x->grad),
+                             .db = n->n_in > 1 ? packed_offset(base, shift, z->grad) : NB__NONE,
+                             .kernel = kernel };
+}
+
+/* Keep the backward steps that have a gradient, in order (usually all). */
+static void compact_backward(nb__tape *t)
+{
+    size_t k = 0;
+
+    while (k < t->n && t->bwd[k].dy != NB__NONE)
+        k++;
+    for (size_t i = k; i < t->n; i++)
+        if (t->bwd[i].dy != NB__NONE)
+            t->bwd[k++] = t->bwd[i];
+    t->n_bwd = k;
 }
 
 /* Write the tape: the plan's op nodes ordered by level, where an op's
@@ -115,12 +173,34 @@ static nb_status schedule(nb_graph *g)
         at[l] = (uint32_t)sum;
         sum += c;
     }
+    nb__tape *t = &g->tape;
+    /* packed when every scalar is near enough the arena's lowest block */
+    unsigned shift = g->dtype == NB_F32 ? 2 : 3;
+    int pack = nb__tape_packing && !g->anomaly && ops <= INT32_MAX &&
+               (g->arena.hi - g->arena.lo) >> shift <= INT32_MAX;
+    if (!tape_reserve(t, ops, pack))
+        return NB_ERR_NOMEM;
+    t->base = g->arena.lo;
     for (size_t i = g->plan_len; i-- > 0;) {
         nb_node *x = g->plan[i];
-        if (x->op != NB_OP_LEAF)
-            step_set(&g->tape, at[level[x->id]]++, x);
+        if (x->op == NB_OP_LEAF)
+            continue;
+        size_t step = at[level[x->id]]++;
+        t->node[step] = x;
+        if (pack)
+            packed_set(t, step, x, shift);
     }
-    g->tape.n = ops;
+    t->n = ops;
+    t->packed = pack;
+    if (t->packed) {
+        compact_backward(t);
+        return NB_OK;
+    }
+    /* wide: the rare case, reading the nodes in tape order */
+    if (!tape_reserve(t, ops, 0))
+        return NB_ERR_NOMEM;
+    for (size_t i = 0; i < ops; i++)
+        step_set(t, i, t->node[i]);
     return NB_OK;
 }
 
@@ -129,7 +209,7 @@ static nb_status tape_for(nb_graph *g)
 {
     if (g->has_tape)
         return NB_OK;
-    if (!tape_reserve(&g->tape, g->plan_ops) || schedule(g) != NB_OK)
+    if (schedule(g) != NB_OK)
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan",
                           nb__ops[g->plan_root->op].name);
     g->has_tape = 1;
@@ -298,9 +378,9 @@ int nb__sweep_grad(nb__sweep *w, nb_node *x)
             return 0;
     } else if (bytes == elt) {
         if (w->slab_left < elt) {
-            if (!(w->slab = nb__arena_alloc(&g->arena, 4096, 64)))
+            if (!(w->slab = nb__arena_alloc(&g->arena, NB__SLAB, 64)))
                 return 0;
-            w->slab_left = 4096;
+            w->slab_left = NB__SLAB;
         }
         x->grad = w->slab;
         w->slab += elt;
@@ -448,15 +528,17 @@ nb_status nb__check_new(nb_graph *g, nb_node *y)
 
 void nb_set_anomaly(nb_graph *g, int on)
 {
-    if (g)
+    if (g && g->anomaly != (on != 0)) {
         g->anomaly = on != 0;
+        g->has_tape = 0;    /* anomaly mode runs a wide tape, a step at a time */
+    }
 }
 
 /* Anomaly mode: the tape one step at a time, each output checked. */
 static nb_status forward_checked(nb_graph *g)
 {
     for (size_t i = 0; i < g->tape.n; i++) {
-        nb__tape_forward[g->dtype](&g->tape, i, i + 1);
+        nb__steps_forward[g->dtype](&g->tape, i, i + 1);
         nb_node *n = g->tape.node[i];
         size_t at = first_nonfinite(n, n->val);
         if (at != SIZE_MAX && inputs_finite(n))
@@ -473,7 +555,7 @@ static nb_status backward_checked(nb_graph *g)
         nb_node *n = g->tape.node[i];
         if (!n->grad)
             continue;
-        nb__tape_backward[g->dtype](&g->tape, i, i + 1);
+        nb__steps_backward[g->dtype](&g->tape, i, i + 1);
         if (first_nonfinite(n, n->grad) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
             continue;               /* not this op's doing */
         for (int k = 0; k < n->n_in; k++) {
@@ -514,7 +596,7 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
         return forward_checked(g) != NB_OK ? NB_ERR_NONFINITE
                : all_finite(root)          ? NB_OK
                                            : blame_nonfinite(g);
-    nb__tape_forward[g->dtype](&g->tape, 0, g->tape.n);
+    nb__tape_forward[g->dtype](&g->tape);
     return all_finite(root) ? NB_OK : blame_nonfinite(g);
 }
 
@@ -550,7 +632,7 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     if (walk)
         nb__plan_backward[g->dtype](g->plan, g->plan_len);
     else if (!g->anomaly)
-        nb__tape_backward[g->dtype](&g->tape, 0, g->tape.n);
+        nb__tape_backward[g->dtype](&g->tape);
     if (unmark)
         leaves_fresh(g, 1);
     return s;
@@ -597,7 +679,7 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
         nb__step st = { .y = n->val, .dy = one, .a = n->in[0]->val,
                         .b = n->in[n->n_in - 1]->val, .da = i == 0 ? acc : NULL,
                         .db = i == 1 ? acc : NULL, .kernel = (uint8_t)kernel };
-        nb__tape_backward[g->dtype](&(nb__tape){ .step = &st, .node = &n, .n = 1 }, 0, 1);
+        nb__steps_backward[g->dtype](&(nb__tape){ .step = &st, .node = &n, .n = 1 }, 0, 1);
         *out = f32 ? acc32 : acc64;
         return NB_OK;
     }

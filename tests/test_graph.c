@@ -138,6 +138,65 @@ static void first_run_walks_the_plan_later_runs_the_tape(void)
     }
 }
 
+/* Values and gradients of a replay, for comparing tapes bit for bit. */
+static void replay_into(nb_graph *g, nb_node *f, nb_node *const *x, int n, double *out)
+{
+    CHECK(nb_forward(g, f) == NB_OK && nb_backward(g, f) == NB_OK);
+    out[0] = nb_value_scalar(f);
+    for (int i = 0; i < n; i++)
+        out[1 + i] = nb_grad_at(x[i], 0);
+}
+
+/* The packed tape (32-bit offsets from the arena's lowest block) and the
+ * wide one (pointers) run the same steps in the same order: the same bits.
+ * Wide where the arena spans too much for 32-bit offsets (made up here by
+ * moving its recorded end), in anomaly mode, and when a test turns packing
+ * off. */
+static void packed_and_wide_tapes_agree(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        nb_graph *g = nb_graph_new(dt ? NB_F32 : NB_F64);
+        nb_node *x[6], *c = nb_const_scalar(g, 0.75);
+        for (int i = 0; i < 5; i++)
+            x[i] = nb_scalar(g, NULL, 0.3 * i - 0.7);
+        x[5] = nb_variable(g, "v", 1, (int[]){ 3 }, (double[]){ 0.5, -1, 2 });
+        nb_node *k = nb_exp(g, nb_mul(g, c, c));        /* constants only: no gradient */
+        nb_node *s = nb_add(g, nb_mul(g, x[0], x[0]), nb_div(g, x[1], k));
+        s = nb_sub(g, nb_add(g, s, nb_max(g, nb_sigmoid(g, x[2]), nb_mul_const(g, c, 0.5))), nb_mul(g, nb_tanh(g, x[3]), c));
+        s = nb_add(g, s, nb_pow(g, nb_abs(g, x[4]), 1.5));
+        nb_node *f = nb_add(g, nb_mul(g, s, s), nb_sum(g, nb_relu(g, nb_mul(g, x[5], s))));
+        double packed[7], wide[7], far[7], again[7];
+        CHECK(f != NULL && nb_backward(g, f) == NB_OK);  /* the first run walks */
+        replay_into(g, f, x, 6, packed);
+        size_t with_grad = 0;
+        for (size_t i = 0; i < g->tape.n; i++)
+            with_grad += g->tape.node[i]->grad != NULL;
+        CHECK(g->has_tape && g->tape.packed && g->tape.n_bwd == with_grad &&
+              with_grad < g->tape.n);
+        nb__tape_packing = 0;
+        g->has_tape = 0;
+        replay_into(g, f, x, 6, wide);
+        CHECK(g->has_tape && !g->tape.packed);
+        nb__tape_packing = 1;
+        uintptr_t hi = g->arena.hi;
+        g->arena.hi = g->arena.lo + ((uintptr_t)INT32_MAX + 1) * (dt ? 4 : 8);
+        g->has_tape = 0;
+        replay_into(g, f, x, 6, far);
+        CHECK(!g->tape.packed);
+        g->arena.hi = hi;
+        nb_set_anomaly(g, 1);
+        replay_into(g, f, x, 6, again);
+        CHECK(!g->tape.packed && memcmp(again, wide, sizeof wide) == 0);
+        nb_set_anomaly(g, 0);
+        replay_into(g, f, x, 6, again);
+        CHECK(g->tape.packed && memcmp(again, packed, sizeof packed) == 0);
+        CHECK(memcmp(packed, wide, sizeof wide) == 0 && memcmp(far, wide, sizeof wide) == 0);
+        for (int i = 1; i < 7; i++)
+            CHECK(packed[i] != 0);
+        nb_graph_free(g);
+    }
+}
+
 static void tensor_root_needs_a_seed(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
@@ -653,6 +712,7 @@ int main(void)
     backward_overwrites_and_accumulates_on_request();
     matmul_overwrites_fresh_gradients();
     first_run_walks_the_plan_later_runs_the_tape();
+    packed_and_wide_tapes_agree();
     tensor_root_needs_a_seed();
     replay_recomputes_in_place();
     gradients_only_where_needed();
