@@ -397,12 +397,67 @@ static int check_config(const config *c)
     return ok;
 }
 
+/* ---- The batch gather alone ------------------------------------------------------
+ * small's gather (100 random rows a step, 600 steps) through nb_mlp_load
+ * against a memcpy per row, each between the step's two big products (a W1,
+ * a^T dz) as in training, alternating epoch by epoch: gather time only. */
+#if BENCH_HAVE_CBLAS
+static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
+{
+    const config *c = &configs[1];
+    nb_mlp *m = model(c, NB_F32, err);
+    const nb_head *h = m ? nb_mlp_head(m, c->batch, err) : NULL;
+    nb_batches b = { 0 };
+    nb_status s = h ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
+    size_t d = (size_t)train->d, rows = (size_t)c->batch;
+    float *W = calloc(d * 50, sizeof *W), *z = calloc(rows * 50, sizeof *z);
+    float *dW = calloc(d * 50, sizeof *dW), *own = malloc(rows * d * sizeof *own);
+    double t[2][MAX_EPOCHS];
+
+    if (s == NB_OK && !(W && z && dW && own))
+        s = nb_err_set(err, NB_ERR_NOMEM, "bench: out of memory");
+    for (int e = 0; e < 2 * epochs && s == NB_OK; e++) {
+        const size_t *idx;
+        int lib = e % 2 == 0;
+        float *x = lib ? nb_values((nb_node *)h->x) : own;
+        double sum = 0;
+        nb_batches_epoch(&b);
+        for (int k = 0; k < c->steps && s == NB_OK; k++) {
+            nb_batches_next(&b, &idx);
+            double t0 = now();
+            if (lib)
+                s = nb_mlp_load(m, h, train, idx, err);
+            else
+                for (size_t i = 0; i < rows; i++)
+                    memcpy(own + i * d, train->x32 + idx[i] * d, d * sizeof *own);
+            sum += now() - t0;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, 50, (int)d, 1, x,
+                        (int)d, W, 50, 0, z, 50);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, 50, (int)rows, 1, x,
+                        (int)d, z, 50, 0, dW, 50);
+        }
+        t[lib][e / 2] = sum;
+    }
+    if (s == NB_OK)
+        printf("gather        1 thr  nb_mlp_load %5.1f ms an epoch, memcpy per row %5.1f ms "
+               "(%.2fx)\n", 1e3 * median(t[1], epochs), 1e3 * median(t[0], epochs),
+               median(t[1], epochs) / median(t[0], epochs));
+    free(W);
+    free(z);
+    free(dW);
+    free(own);
+    nb_batches_free(&b);
+    nb_mlp_free(m);
+    return s;
+}
+#endif
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_mlp [--check] [--epochs N (1-%d, default 5)] [--threads N "
-                    "(default 1 then 2)] [--only small|small-sigmoid|small-relu|big|gradcheck] "
+                    "(default 1 then 2)] [--only small|small-sigmoid|small-relu|big|gradcheck|gather] "
                     "[--fashion DIR]\n", MAX_EPOCHS);
     return 2;
 }
@@ -464,6 +519,10 @@ int main(int argc, char **argv)
                 report(&configs[c], in_effect, epochs, &tm);
         }
     nb_set_threads(1);
+#if BENCH_HAVE_CBLAS
+    if (ok && only && !strcmp(only, "gather"))
+        ok = gather_bench(&train, epochs, &err) == NB_OK;
+#endif
     if (ok && selected(only, "gradcheck"))
         ok = gradcheck_bench(&train, &err) == NB_OK;
     if (!ok)

@@ -485,12 +485,41 @@ static void small_models_converge(void)
     nb_data_free(&d);
 }
 
+/* nb_mlp_load gathers the same rows from the f32 copy (eight at a time
+ * where the CPU has AVX2, then one by one) as from the doubles: odd row
+ * and feature counts, rows in random order. */
+static void f32_gather_matches_f64(void)
+{
+    enum { N = 57, D = 13, ROWS = 21 };
+    nb_data d;
+    nb_err err = { 0 };
+    nb_rng r;
+    fill(&d, N, D, 3, 4);
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ D, 4, 3 },
+                                           .n_widths = 3, .loss = NB_LOSS_XENT }, &err);
+    const nb_head *h = m ? nb_mlp_head(m, ROWS, &err) : NULL;
+    size_t idx[ROWS];
+    float from64[ROWS * D], from32[ROWS * D];
+    nb_rng_seed(&r, 9);
+    for (size_t i = 0; i < ROWS; i++)
+        idx[i] = nb_rng_below(&r, N);
+    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
+          nb_read(h->x, from64, NB_F32) == NB_OK);
+    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
+          nb_read(h->x, from32, NB_F32) == NB_OK);
+    CHECK(memcmp(from64, from32, sizeof from64) == 0);
+    CHECK(from32[(ROWS - 1) * D + D - 1] == (float)d.x[idx[ROWS - 1] * D + D - 1]);
+    nb_mlp_free(m);
+    nb_data_free(&d);
+}
+
 int main(void)
 {
     sgd_matches_hand_values();
     adam_matches_pytorch();
     adam_rejects_bad_options();
     training_allocates_nothing_after_step_one();
+    f32_gather_matches_f64();
     adam_training_allocates_nothing_after_step_one();
     mlp_losses_pass_gradient_checks();
     params_are_found_by_name_and_seeded();
