@@ -193,9 +193,8 @@ static inline int nb__step_kernel(const nb_node *n)
  * blocks' span).  A forward step is 16 bytes (y, a, b, kernel), a
  * backward step 28 (y, a, b, dy, da, db, kernel), and the backward array
  * holds only the steps with a gradient.  Against the wide form's 56-byte
- * steps, read by both passes, scalar-mlp replay takes 0.87-0.89 of the
- * time (forward alone 0.81-0.83) for the same instructions
- * (benchmarks/README.md).
+ * steps, read by both passes, scalar-mlp replay takes 0.81-0.82 of the
+ * time (forward alone 0.66-0.67) for the same instructions (bench_tape).
  *
  * Wide: the pointers themselves, when the span does not fit in 32 bits
  * (blocks gigabytes apart), in anomaly mode, which runs the tape a step at
