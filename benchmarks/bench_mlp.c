@@ -423,7 +423,10 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
         double sum = 0;
         nb_batches_epoch(&b);
         for (int k = 0; k < c->steps && s == NB_OK; k++) {
-            nb_batches_next(&b, &idx);
+            if (nb_batches_next(&b, &idx) != rows) {
+                s = nb_err_set(err, NB_ERR_ARG, "bench: short batch");
+                break;
+            }
             double t0 = now();
             if (lib)
                 s = nb_mlp_load(m, h, train, idx, err);
@@ -519,9 +522,11 @@ int main(int argc, char **argv)
                 report(&configs[c], in_effect, epochs, &tm);
         }
     nb_set_threads(1);
-#if BENCH_HAVE_CBLAS
     if (ok && only && !strcmp(only, "gather"))
+#if BENCH_HAVE_CBLAS
         ok = gather_bench(&train, epochs, &err) == NB_OK;
+#else
+        printf("gather: skipped (built without OpenBLAS: no products to put between)\n");
 #endif
     if (ok && selected(only, "gradcheck"))
         ok = gradcheck_bench(&train, &err) == NB_OK;

@@ -51,16 +51,36 @@ static once_flag cache_once = ONCE_FLAG_INIT;
 
 static void cache_init(void) { cache.ok = mtx_init(&cache.lock, mtx_plain) == thrd_success; }
 
-static nb__block *cache_get(void)
+/* A cached block for arena a, or NULL.  A graph's blocks must lie close
+ * together: its packed tape counts 32-bit element offsets from the lowest
+ * one (run.c, schedule).  glibc gives every thread a heap of its own,
+ * terabytes from the others, and the cache is shared, so a cached block is
+ * taken only if the arena's standard blocks and it then span at most NEAR,
+ * and a graph's first block is never a cached one (it comes from the
+ * building thread's heap).  At most SCAN cached blocks are looked at. */
+#define NEAR ((uintptr_t)1 << 30)
+#define SCAN 16
+
+static nb__block *cache_get(const nb__arena *a)
 {
     nb__block *b = NULL;
 
+    if (!a->lo)
+        return NULL;
     call_once(&cache_once, cache_init);
     if (!cache.ok || mtx_lock(&cache.lock) != thrd_success)
         return NULL;
-    if ((b = cache.head) != NULL) {
-        cache.head = b->next;
-        cache.bytes -= b->cap;
+    nb__block **p = &cache.head;
+    for (int i = 0; *p && i < SCAN; i++, p = &(*p)->next) {
+        uintptr_t lo = (uintptr_t)(*p)->data, hi = lo + (*p)->cap;
+        lo = lo < a->lo ? lo : a->lo;
+        hi = hi > a->hi ? hi : a->hi;
+        if (hi - lo <= NEAR) {
+            b = *p;
+            *p = b->next;
+            cache.bytes -= b->cap;
+            break;
+        }
     }
     mtx_unlock(&cache.lock);
     return b;
@@ -84,10 +104,10 @@ static int cache_put(nb__block *b)
     return taken;
 }
 
-/* a block of at least cap data bytes, not cleared */
-static nb__block *block_new(size_t cap)
+/* a block of at least cap data bytes for arena a, not cleared */
+static nb__block *block_new(const nb__arena *a, size_t cap)
 {
-    nb__block *b = cap == NB__BLOCK ? cache_get() : NULL;
+    nb__block *b = cap == NB__BLOCK ? cache_get(a) : NULL;
 
     if (b) {
         b->top = 0;
@@ -114,7 +134,7 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
     if (b)
         b->top = (size_t)(a->next - b->data);
     if (!b || at > b->cap || size > b->cap - at) {
-        nb__block *nb = block_new(size > NB__BLOCK ? size : NB__BLOCK);
+        nb__block *nb = block_new(a, size > NB__BLOCK ? size : NB__BLOCK);
         if (!nb)
             return NULL;
         nb->next = b;

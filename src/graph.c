@@ -82,7 +82,7 @@ static void graph_empty(nb_graph *g)
                       .tape = { .step = g->tape.step, .fwd = g->tape.fwd,
                                 .bwd = g->tape.bwd, .node = g->tape.node,
                                 .cap = g->tape.cap, .cap_step = g->tape.cap_step,
-                                .cap_packed = g->tape.cap_packed },
+                                .cap_fwd = g->tape.cap_fwd, .cap_bwd = g->tape.cap_bwd },
                       .zero = g->zero, .cap_zero = g->cap_zero, .scratch = g->scratch,
                       .cap_scratch = g->cap_scratch };
     *g = keep;
@@ -92,7 +92,7 @@ static size_t array_bytes(const nb_graph *g)
 {
     return (g->cap_nodes + g->cap_params + g->plan_cap) * sizeof(nb_node *) +
            g->tape.cap * sizeof *g->tape.node + g->tape.cap_step * sizeof *g->tape.step +
-           g->tape.cap_packed * (sizeof *g->tape.fwd + sizeof *g->tape.bwd) +
+           g->tape.cap_fwd * sizeof *g->tape.fwd + g->tape.cap_bwd * sizeof *g->tape.bwd +
            g->cap_zero * sizeof *g->zero + g->cap_scratch * sizeof *g->scratch;
 }
 

@@ -188,21 +188,22 @@ static inline int nb__step_kernel(const nb_node *n)
  *
  * Packed (the usual one): every scalar value and gradient a step touches
  * as a 32-bit offset, in elements, from the arena's lowest standard block
- * (nb__arena's lo).  Scalars come from slabs in those blocks, which lie
- * close together, so the offsets nearly always fit (checked once, on the
- * blocks' span).  A forward step is 16 bytes (y, a, b, kernel), a
- * backward step 28 (y, a, b, dy, da, db, kernel), and the backward array
- * holds only the steps with a gradient.  Against the wide form's 56-byte
- * steps, read by both passes, scalar-mlp replay takes 0.81-0.82 of the
- * time (forward alone 0.66-0.67) for the same instructions (bench_tape).
+ * (nb__arena's lo).  Scalars come from slabs in those blocks, which the
+ * arena keeps within 1 GB of each other where it can (arena.c), so the
+ * offsets fit (checked once on the blocks' span, and again per offset,
+ * cheaply, as the tape is written).  A forward step is 16 bytes (y, a, b,
+ * kernel), a backward step 28 (y, a, b, dy, da, db, kernel), and the
+ * backward array holds only the steps with a gradient.  Against the wide
+ * form's 56-byte steps, read by both passes, scalar-mlp replay takes
+ * 0.81-0.82 of the time (forward alone 0.66-0.67) for the same
+ * instructions (bench_tape).
  *
- * Wide: the pointers themselves, when the span does not fit in 32 bits
+ * Wide: the pointers themselves, when an offset does not fit in 32 bits
  * (blocks gigabytes apart), in anomaly mode, which runs the tape a step at
  * a time, and for nb_local_grad's one-step tape.
  *
  * For a unary op b = a.  A gradient is NULL (packed: NB__NONE) where there
- * is none.
- * kernel is the op when it is a scalar elementwise op, whose scalar kernel
+ * is none.  kernel is the op when it is a scalar elementwise op, whose scalar kernel
  * the tape runs inline, else NB_OP_LEAF: call the op table with the node,
  * which lies in a separate array, node[] (for a packed backward step, at
  * node[y]), that scalar steps never read. */
@@ -225,10 +226,11 @@ typedef struct nb__tape {
     nb__bstep *bwd;             /* packed: n_bwd backward steps */
     nb_node  **node;            /* the node of each of the n steps */
     size_t     n, n_bwd;
-    size_t     cap, cap_step, cap_packed;   /* of node, step, fwd and bwd */
+    size_t     cap, cap_step, cap_fwd, cap_bwd;    /* of node, step, fwd, bwd */
 } nb__tape;
 
-/* Packed tapes are written where they fit unless a test clears this. */
+/* Packed tapes are written where they fit unless a test clears this; a
+ * tape already written stays as it is (clear the graph's has_tape). */
 extern int nb__tape_packing;
 
 /* Indexed by nb_dtype: run the whole tape (either form) forward, or

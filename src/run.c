@@ -4,7 +4,6 @@
  * tape runs the op table's kernels (tape.inc). */
 #include "internal.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +64,13 @@ static int tape_reserve(nb__tape *t, size_t n, int packed)
             t->step = step;
         return step != NULL;
     }
-    size_t cap_fwd = t->cap_packed, cap_bwd = t->cap_packed;
-    nb__fstep *fwd = nb__grow(t->fwd, &cap_fwd, n, sizeof *fwd);
+    nb__fstep *fwd = nb__grow(t->fwd, &t->cap_fwd, n, sizeof *fwd);
     if (fwd)
         t->fwd = fwd;
-    nb__bstep *bwd = fwd ? nb__grow(t->bwd, &cap_bwd, n, sizeof *bwd) : NULL;
-    if (!bwd)
-        return 0;
-    t->bwd = bwd;
-    t->cap_packed = cap_bwd;    /* both grew alike */
-    return 1;
+    nb__bstep *bwd = fwd ? nb__grow(t->bwd, &t->cap_bwd, n, sizeof *bwd) : NULL;
+    if (bwd)
+        t->bwd = bwd;
+    return bwd != NULL;
 }
 
 /* Wide step i of tape t runs op node n. */
@@ -88,36 +84,46 @@ static void step_set(nb__tape *t, size_t i, const nb_node *n)
         .kernel = (uint8_t)nb__step_kernel(n) };
 }
 
-/* p's offset in elements from base, NB__NONE for NULL.  Values are
- * aligned to their type, so two of them are a whole number of elements
- * apart. */
-static inline int32_t packed_offset(uintptr_t base, unsigned shift, const void *p)
+/* p's offset in elements from base, NB__NONE for NULL; *far turns
+ * nonzero when p lies below base or 2^31 elements or more above it.
+ * Values are aligned to their type, so two of them are a whole number of
+ * elements apart.  Every scalar lies in the arena's span, which schedule
+ * checked, so far stays 0 unless that changes (a cheap check, kept in
+ * release builds: a wrong offset would write elsewhere). */
+static inline int32_t packed_offset(uintptr_t base, unsigned shift, const void *p,
+                                    uintptr_t *far)
 {
-    assert(!p || (uintptr_t)p - base < ((uintptr_t)INT32_MAX << shift));
-    return p ? (int32_t)(((uintptr_t)p - base) >> shift) : NB__NONE;
+    uintptr_t o = ((uintptr_t)p - base) >> shift;
+
+    *far |= p ? o >> 31 : 0;
+    return p ? (int32_t)o : NB__NONE;
 }
 
 /* Packed step i (forward, and backward before compact_backward) runs op
- * node n. */
-static inline void packed_set(nb__tape *t, size_t i, const nb_node *n, unsigned shift)
+ * node n; nonzero when an offset does not fit. */
+static inline uintptr_t packed_set(nb__tape *t, size_t i, const nb_node *n, unsigned shift)
 {
     const uintptr_t base = t->base;
     uint32_t kernel = (uint32_t)nb__step_kernel(n);
+    uintptr_t far = 0;
 
     if (kernel == NB_OP_LEAF) {
         t->fwd[i] = (nb__fstep){ .kernel = kernel };
         t->bwd[i] = (nb__bstep){ .y = (int32_t)i, .dy = n->grad ? 0 : NB__NONE,
                                  .kernel = kernel };
-        return;
+        return 0;
     }
     const nb_node *x = n->in[0], *z = n->in[n->n_in - 1];
-    int32_t y = packed_offset(base, shift, n->val), a = packed_offset(base, shift, x->val),
-            b = packed_offset(base, shift, z->val);
+    int32_t y = packed_offset(base, shift, n->val, &far),
+            a = packed_offset(base, shift, x->val, &far),
+            b = packed_offset(base, shift, z->val, &far);
     t->fwd[i] = (nb__fstep){ .y = y, .a = a, .b = b, .kernel = kernel };
-    t->bwd[i] = (nb__bstep){ .y = y, .a = a, .b = b, .dy = packed_offset(base, shift, n->grad),
-                             .da = packed_offset(base, shift, x->grad),
-                             .db = n->n_in > 1 ? packed_offset(base, shift, z->grad) : NB__NONE,
-                             .kernel = kernel };
+    t->bwd[i] = (nb__bstep){
+        .y = y, .a = a, .b = b, .dy = packed_offset(base, shift, n->grad, &far),
+        .da = packed_offset(base, shift, x->grad, &far),
+        .db = n->n_in > 1 ? packed_offset(base, shift, z->grad, &far) : NB__NONE,
+        .kernel = kernel };
+    return far;
 }
 
 /* Keep the backward steps that have a gradient, in order (usually all). */
@@ -178,6 +184,7 @@ static nb_status schedule(nb_graph *g)
     unsigned shift = g->dtype == NB_F32 ? 2 : 3;
     int pack = nb__tape_packing && !g->anomaly && ops <= INT32_MAX &&
                (g->arena.hi - g->arena.lo) >> shift <= INT32_MAX;
+    uintptr_t far = 0;
     if (!tape_reserve(t, ops, pack))
         return NB_ERR_NOMEM;
     t->base = g->arena.lo;
@@ -188,16 +195,16 @@ static nb_status schedule(nb_graph *g)
         size_t step = at[level[x->id]]++;
         t->node[step] = x;
         if (pack)
-            packed_set(t, step, x, shift);
+            far |= packed_set(t, step, x, shift);
     }
     t->n = ops;
-    t->packed = pack;
+    t->packed = pack && !far;
     if (t->packed) {
         compact_backward(t);
         return NB_OK;
     }
     /* wide: the rare case, reading the nodes in tape order */
-    if (!tape_reserve(t, ops, 0))
+    if (pack && !tape_reserve(t, ops, 0))
         return NB_ERR_NOMEM;
     for (size_t i = 0; i < ops; i++)
         step_set(t, i, t->node[i]);

@@ -5,6 +5,7 @@
 #include "check.h"
 
 #include <string.h>
+#include <threads.h>
 
 #define HAS(msg, part) (strstr((msg), (part)) != NULL)
 
@@ -195,6 +196,42 @@ static void packed_and_wide_tapes_agree(void)
             CHECK(packed[i] != 0);
         nb_graph_free(g);
     }
+}
+
+/* A scalar chain of n steps from x: its root. */
+static nb_node *chain(nb_graph *g, nb_node *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        x = nb_relu(g, nb_add_const(g, nb_mul_const(g, x, 0.999), 0.001));
+    return x;
+}
+
+static int build_and_free_chain(void *arg)
+{
+    (void)arg;
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *y = chain(g, nb_scalar(g, "y", 0.5), 5000);
+    int ok = nb_backward(g, y) == NB_OK;
+    nb_graph_free(g);                   /* its blocks wait in the shared cache */
+    return ok;
+}
+
+/* glibc gives each thread its own heap, terabytes from the main one; blocks
+ * freed by one thread and cached must not join a graph of another thread's
+ * heap, or its tape could not be packed. */
+static void tapes_stay_packed_across_threads(void)
+{
+    thrd_t t;
+    int ok = 0;
+    CHECK(thrd_create(&t, build_and_free_chain, NULL) == thrd_success &&
+          thrd_join(t, &ok) == thrd_success && ok);
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *y0 = nb_scalar(g, "y0", 0.5), *y = chain(g, y0, 15000);
+    CHECK(nb_backward(g, y) == NB_OK && nb_forward(g, y) == NB_OK && nb_backward(g, y) == NB_OK);
+    CHECK(g->has_tape && g->tape.packed);
+    CHECK(g->arena.hi - g->arena.lo < ((uintptr_t)1 << 31));
+    CHECK_NEAR(nb_grad_scalar(y0), pow(0.999, 15000), 1e-12);
+    nb_graph_free(g);
 }
 
 static void tensor_root_needs_a_seed(void)
@@ -713,6 +750,7 @@ int main(void)
     matmul_overwrites_fresh_gradients();
     first_run_walks_the_plan_later_runs_the_tape();
     packed_and_wide_tapes_agree();
+    tapes_stay_packed_across_threads();
     tensor_root_needs_a_seed();
     replay_recomputes_in_place();
     gradients_only_where_needed();
