@@ -10,10 +10,10 @@
 
 #define NB__BLOCK ((size_t)64 * 1024)   /* the standard size; bigger for one big allocation */
 
-
 struct nb__block {
     nb__block *next;      /* older block */
     size_t     cap, top;  /* bytes in data[]; bytes used (for the head block: a->next) */
+    thrd_t     owner;     /* the thread that allocated it: its heap */
     _Alignas(64) unsigned char data[];
 };
 
@@ -54,34 +54,39 @@ static void cache_init(void) { cache.ok = mtx_init(&cache.lock, mtx_plain) == th
 /* A cached block for arena a, or NULL.  A graph's blocks must lie close
  * together: its packed tape counts 32-bit element offsets from the lowest
  * one (run.c, schedule).  glibc gives every thread a heap of its own,
- * terabytes from the others, and the cache is shared, so a cached block is
- * taken only if the arena's standard blocks and it then span at most NEAR,
- * and a graph's first block is never a cached one (it comes from the
- * building thread's heap).  At most SCAN cached blocks are looked at. */
+ * terabytes from the others, and the cache is shared, so a graph's first
+ * block is one the building thread allocated (from its heap), and a later
+ * one is taken only if the arena's standard blocks and it then span at
+ * most NEAR.  At most SCAN cached blocks are looked at; none fitting, the
+ * caller allocates a fresh block. */
 #define NEAR ((uintptr_t)1 << 30)
 #define SCAN 16
+
+static int fits(const nb__arena *a, const nb__block *b)
+{
+    if (!a->lo)
+        return thrd_equal(b->owner, thrd_current());
+    uintptr_t lo = (uintptr_t)b->data, hi = lo + b->cap;
+    lo = lo < a->lo ? lo : a->lo;
+    hi = hi > a->hi ? hi : a->hi;
+    return hi - lo <= NEAR;
+}
 
 static nb__block *cache_get(const nb__arena *a)
 {
     nb__block *b = NULL;
 
-    if (!a->lo)
-        return NULL;
     call_once(&cache_once, cache_init);
     if (!cache.ok || mtx_lock(&cache.lock) != thrd_success)
         return NULL;
     nb__block **p = &cache.head;
-    for (int i = 0; *p && i < SCAN; i++, p = &(*p)->next) {
-        uintptr_t lo = (uintptr_t)(*p)->data, hi = lo + (*p)->cap;
-        lo = lo < a->lo ? lo : a->lo;
-        hi = hi > a->hi ? hi : a->hi;
-        if (hi - lo <= NEAR) {
+    for (int i = 0; *p && i < SCAN; i++, p = &(*p)->next)
+        if (fits(a, *p)) {
             b = *p;
             *p = b->next;
             cache.bytes -= b->cap;
             break;
         }
-    }
     mtx_unlock(&cache.lock);
     return b;
 }
@@ -118,7 +123,7 @@ static nb__block *block_new(const nb__arena *a, size_t cap)
     size_t bytes = (sizeof *b + cap + 63) & ~(size_t)63;
     b = aligned_alloc(64, bytes);       /* data[] 64-aligned */
     if (b)
-        *b = (nb__block){ .cap = cap };
+        *b = (nb__block){ .cap = cap, .owner = thrd_current() };
     return b;
 }
 
