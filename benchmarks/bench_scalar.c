@@ -237,20 +237,6 @@ typedef struct bench {
 
 typedef int (*run_fn)(bench *b);    /* one evaluation; nonzero on error */
 
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median time of one call in ns, over samples of enough calls to last about
  * 20 ms each, after one untimed call as warm-up; -1 on error. */
 static double time_call(run_fn run, bench *b, int samples)

@@ -16,20 +16,6 @@
 #define ROUNDS 15
 #define CALLS  60
 
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* m built, its first backward run, then a replay that writes its tape
  * (packed or not); 0 on error. */
 static int build(mlp_graph *m, const mlp_data *d, int packed)

@@ -1,13 +1,32 @@
 /* scalar_mlp.h - the scalar-mlp workload of BENCHMARKS.md built on the
  * engine, shared by bench_scalar.c (against hand-written C) and
  * bench_tape.c (the packed tape against the wide one): data, parameters
- * and the graph, node for node as micrograd builds it.  nabla.h alone. */
+ * and the graph, node for node as micrograd builds it, and the two
+ * programs' timing helpers.  nabla.h alone; define _POSIX_C_SOURCE first. */
 #ifndef SCALAR_MLP_H
 #define SCALAR_MLP_H
 
 #include "nabla.h"
 
 #include <math.h>
+#include <time.h>
+
+/* ---- Timing ------------------------------------------------------------------ */
+
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 
 #define N_POINTS        100
 #define N_PARAMS        337     /* MLP(2, [16, 16, 1]) */
