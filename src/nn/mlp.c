@@ -218,23 +218,6 @@ GATHER_KERNEL(gather_f32_f32, float, float)
  * gained nothing. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include <stdatomic.h>
-
-/* The CPU check, made once (as the engine's own, which the nn library
- * cannot see); threads racing here all store the same. */
-static int have_avx2(void)
-{
-    static atomic_int have = -1;
-    int h = atomic_load_explicit(&have, memory_order_relaxed);
-
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx2") != 0;
-        atomic_store_explicit(&have, h, memory_order_relaxed);
-    }
-    return h;
-}
-
 __attribute__((target("avx2"))) static void gather_rows8_avx2(float *x, const float *src,
                                                               const size_t *idx, size_t d)
 {
@@ -262,7 +245,8 @@ static void gather_rows_f32(float *x, const float *src, const size_t *idx, size_
     size_t i = 0;
 
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (have_avx2())
+    /* a bit test: libgcc reads the CPU's features before main runs */
+    if (__builtin_cpu_supports("avx2"))
         for (; i + 8 <= rows; i += 8)
             gather_rows8_avx2(x + i * d, src, idx + i, d);
 #endif
