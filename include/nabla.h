@@ -122,6 +122,20 @@ NB_API nb_node *nb_const_scalar(nb_graph *g, double value);
 NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank,
                             const int *dim, const double *data);
 
+/* A view: a leaf of g whose values are src's elements [offset, offset +
+ * size) in place, size the product of dim, read as that shape.  src may
+ * belong to another graph of the same dtype; nothing is copied, so g reads
+ * src's values as they are when it runs, and writes to either are seen by
+ * both.  kind: a constant, a variable, or a (named) parameter; a view that
+ * receives a gradient keeps its own, in g.  src's graph must outlive g.
+ * Data-parallel replicas are made this way: each worker's graph views the
+ * model's parameters and its rows of the batch (nb_mlp_set_workers in
+ * nabla_nn.h).  Errors: NB_ERR_SHAPE if the elements are not all in src,
+ * NB_ERR_DTYPE if src's dtype is not g's. */
+typedef enum nb_leaf { NB_LEAF_CONSTANT, NB_LEAF_VARIABLE, NB_LEAF_PARAM } nb_leaf;
+NB_API nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset,
+                        int rank, const int *dim, nb_leaf kind);
+
 /* The named leaf, or NULL (no error recorded) if no node has that name. */
 NB_API nb_node *nb_lookup(const nb_graph *g, const char *name);
 NB_API size_t   nb_param_count(const nb_graph *g);

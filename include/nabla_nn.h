@@ -364,6 +364,31 @@ NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,
 NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss,
                              nb_err *err);
 
+/* nb_mlp_load then nb_mlp_step: one training step on rows idx[0..h->rows-1]
+ * of data.  With workers (below), on them: h's own leaves are then left as
+ * they were, and *loss is still the whole batch's mean loss. */
+NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *data,
+                                   const size_t *idx, nb_sgd *o, double *loss, nb_err *err);
+
+/* Data-parallel training on n threads (the caller and n - 1 the model
+ * starts; 1 to NB_MAX_WORKERS).  nb_mlp_train_step then splits each batch
+ * by rows into n parts: thread k gathers its part and runs forward and
+ * backward on its own replica of the graph, whose parameters are views of
+ * the model's (nb_view); then the threads sum the parts' gradients, each
+ * weighted by its share of the rows, into the model's parameters, and the
+ * optimiser steps once.  The gradient is the whole batch's, up to rounding:
+ * the same for the same n on any machine, not bit for bit the same as n =
+ * 1's.  Each thread's products run on one OpenBLAS thread (the step sets
+ * OpenBLAS to 1 thread while it runs and then restores the count), so a
+ * step's small products, which gain little from OpenBLAS's own threads,
+ * gain from n cores.  Idle workers sleep after about a millisecond.  1
+ * (the default) stops the threads.  NB_ERR_ARG for n out of range,
+ * NB_ERR_NOMEM if a replica or thread cannot be made (the model then has
+ * none).  nb_mlp_workers returns the count. */
+#define NB_MAX_WORKERS 8
+NB_API nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err);
+NB_API int       nb_mlp_workers(const nb_mlp *m);
+
 /* Metrics over a whole data set, in batches of at most 1000 rows. */
 typedef struct nb_eval {
     double loss;     /* mean data loss (no penalties) */

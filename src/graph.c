@@ -216,15 +216,17 @@ void *nb__scalar_slab(nb_graph *g, size_t elt)
 
 /* ---- Node creation ----------------------------------------------------------- */
 
-/* Copy the prepared node tmp into the arena with room for its value, and
- * append it to g->nodes. */
-static nb_node *node_commit(nb_graph *g, const nb_node *tmp)
+/* Copy the prepared node tmp into the arena with room for its value (or
+ * with the values of a view, when view is not NULL), and append it to
+ * g->nodes. */
+static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
 {
     size_t size = nb__size(tmp), elt = nb__elt(g);
 
     if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
         return NULL;
-    void *val = size == 1 ? nb__scalar_alloc(g, elt)   /* scalars packed together */
+    void *val = view ? view
+              : size == 1 ? nb__scalar_alloc(g, elt)   /* scalars packed together */
                           : nb__arena_alloc(&g->arena, size * elt, 64);
     nb_node *y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
     if (!y)
@@ -286,7 +288,7 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
     int scalar = def->scalar[0] && scalars && !params;
     if (!scalar && def->shape(g, &tmp) != NB_OK)
         return NULL;
-    nb_node *y = node_commit(g, &tmp);
+    nb_node *y = node_commit(g, &tmp, NULL);
     if (!y) {
         nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
         return NULL;
@@ -334,8 +336,9 @@ static void leaf_fill(nb_node *y, const double *data)
         memcpy(y->val, data, n * sizeof *data);
 }
 
+/* A leaf with values data (NULL: zeros), or over view's values. */
 static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
-                         const int *dim, const double *data, const char *what)
+                         const int *dim, const double *data, void *view, const char *what)
 {
     nb_node tmp = { .op = NB_OP_LEAF, .flags = (uint8_t)(flags | NB__LEAF) };
 
@@ -365,7 +368,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         if (entry->oom)
             goto nomem;
     }
-    nb_node *y = node_commit(g, &tmp);
+    nb_node *y = node_commit(g, &tmp, view);
     if (!y) {
         if (entry)
             HASH_DELETE(hh, g->names, entry);
@@ -377,7 +380,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         g->params[g->n_params++] = y;
     if (data)
         leaf_fill(y, data);
-    else
+    else if (!view)
         memset(y->val, 0, nb__size(y) * nb__elt(g));
     return y;
 nomem:
@@ -387,31 +390,66 @@ nomem:
 
 nb_node *nb_scalar(nb_graph *g, const char *name, double value)
 {
-    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD, 0, NULL, &value, "scalar");
+    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD, 0, NULL, &value, NULL, "scalar");
 }
 
 nb_node *nb_variable(nb_graph *g, const char *name, int rank, const int *dim,
                      const double *data)
 {
-    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD, rank, dim, data, "variable");
+    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD, rank, dim, data, NULL, "variable");
 }
 
 nb_node *nb_param(nb_graph *g, const char *name, int rank, const int *dim,
                   const double *data)
 {
-    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD | NB__PARAM, rank, dim, data,
+    return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD | NB__PARAM, rank, dim, data, NULL,
                     "param");
 }
 
 nb_node *nb_const_scalar(nb_graph *g, double value)
 {
-    return leaf_new(g, NULL, 0, 0, NULL, &value, "constant");
+    return leaf_new(g, NULL, 0, 0, NULL, &value, NULL, "constant");
 }
 
 nb_node *nb_constant(nb_graph *g, const char *name, int rank, const int *dim,
                      const double *data)
 {
-    return leaf_new(g, name, 0, rank, dim, data, "constant");
+    return leaf_new(g, name, 0, rank, dim, data, NULL, "constant");
+}
+
+nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int rank,
+                 const int *dim, nb_leaf kind)
+{
+    static const int flags[] = {
+        [NB_LEAF_CONSTANT] = 0,
+        [NB_LEAF_VARIABLE] = NB__VARIABLE | NB__WANTS_GRAD,
+        [NB_LEAF_PARAM] = NB__VARIABLE | NB__WANTS_GRAD | NB__PARAM,
+    };
+
+    if (!g)
+        return NULL;
+    if (!src || (unsigned)kind > NB_LEAF_PARAM) {
+        nb__fail(g, NB_ERR_ARG, "view '%s': %s", name ? name : "",
+                 src ? "unknown leaf kind" : "no source node");
+        return NULL;
+    }
+    if (((src->flags & NB__F32) != 0) != (g->dtype == NB_F32)) {
+        nb__fail(g, NB_ERR_DTYPE, "view '%s': the source is %s but the graph is %s",
+                 name ? name : "", g->dtype == NB_F32 ? "f64" : "f32",
+                 g->dtype == NB_F32 ? "f32" : "f64");
+        return NULL;
+    }
+    size_t size = 1, have = nb__size(src);
+    for (int i = 0; i < rank && dim && size > 0 && size <= have; i++)  /* no overflow */
+        size = dim[i] <= 0 ? 0 : size > have / (size_t)dim[i] ? SIZE_MAX : size * (size_t)dim[i];
+    if (rank < 0 || rank > NB_MAX_RANK || (rank > 0 && !dim) || size == 0 ||
+        offset > have || size > have - offset) {
+        nb__fail(g, NB_ERR_SHAPE, "view '%s': the shape does not fit in the %zu elements "
+                 "of the source from element %zu", name ? name : "", have, offset);
+        return NULL;
+    }
+    char *at = (char *)src->val + offset * nb__elt(g);
+    return leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
 }
 
 nb_node *nb_lookup(const nb_graph *g, const char *name)

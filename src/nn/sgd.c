@@ -2,6 +2,7 @@
  * momentum and weight decay, and Adam, both as PyTorch computes them.  One
  * object (nb_sgd) for either, its state allocated once, when it is made. */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -169,35 +170,51 @@ SGD_KERNEL(step_f32, float)
 ADAM_KERNEL(adam_f64, double, sqrt)
 ADAM_KERNEL(adam_f32, float, sqrtf)
 
-/* Parameter i's Adam step t, counted for it alone as PyTorch counts. */
-static void adam_step(nb_sgd *o, size_t i, nb_node *p, void *g, int f32)
+/* Parameter i's update over elements [lo, hi), Adam's with step t + 1. */
+void nb__sgd_update(nb_sgd *o, size_t i, size_t lo, size_t hi)
 {
-    double t = (double)++o->t[i];
-    double step = o->o.lr / (1 - pow(o->o.beta1, t)), root = sqrt(1 - pow(o->o.beta2, t));
+    nb_node *p = nb_param_at(o->g, i);
+    int f32 = nb_graph_dtype(o->g) == NB_F32;
+    size_t elt = f32 ? sizeof(float) : sizeof(double), n = hi - lo, at = lo * elt;
+    char *g = nb_grads(p), *v = o->vel ? (char *)o->vel[i] + at : NULL;
+    char *x = (char *)nb_values(p) + at;
 
-    if (f32)
-        adam_f32(nb_values(p), g, o->vel[i], o->sq[i], nb_size(p), &o->o, step, root);
-    else
-        adam_f64(nb_values(p), g, o->vel[i], o->sq[i], nb_size(p), &o->o, step, root);
+    if (!g || i >= o->n)
+        return;
+    g += at;
+    if (o->o.method == NB_OPTIM_ADAM) {
+        double t = (double)o->t[i] + 1;
+        double step = o->o.lr / (1 - pow(o->o.beta1, t)), root = sqrt(1 - pow(o->o.beta2, t));
+        char *sq = (char *)o->sq[i] + at;
+        if (f32)
+            adam_f32((float *)x, (float *)g, (float *)v, (float *)sq, n, &o->o, step, root);
+        else
+            adam_f64((double *)x, (double *)g, (double *)v, (double *)sq, n, &o->o, step,
+                     root);
+    } else if (f32) {
+        step_f32((float *)x, (float *)g, (float *)v, n, &o->o);
+    } else {
+        step_f64((double *)x, (double *)g, (double *)v, n, &o->o);
+    }
 }
+
+/* Adam counts a step for each parameter that had a gradient, as PyTorch
+ * counts. */
+void nb__sgd_count(nb_sgd *o)
+{
+    for (size_t i = 0; o->t && i < o->n; i++)
+        o->t[i] += nb_grads(nb_param_at(o->g, i)) != NULL;
+}
+
+nb_graph *nb__sgd_graph(const nb_sgd *o) { return o->g; }
 
 nb_status nb_sgd_step(nb_sgd *o)
 {
     if (!o)
         return NB_ERR_ARG;
-    int f32 = nb_graph_dtype(o->g) == NB_F32;
-    for (size_t i = 0; i < o->n; i++) {
-        nb_node *p = nb_param_at(o->g, i);
-        void *g = nb_grads(p), *v = o->vel ? o->vel[i] : NULL;
-        if (!g)
-            continue;
-        if (o->o.method == NB_OPTIM_ADAM)
-            adam_step(o, i, p, g, f32);
-        else if (f32)
-            step_f32(nb_values(p), g, v, nb_size(p), &o->o);
-        else
-            step_f64(nb_values(p), g, v, nb_size(p), &o->o);
-    }
+    for (size_t i = 0; i < o->n; i++)
+        nb__sgd_update(o, i, 0, nb_size(nb_param_at(o->g, i)));
+    nb__sgd_count(o);
     return NB_OK;
 }
 

@@ -1,0 +1,144 @@
+/* team.c - the data-parallel workers' threads.  A job is announced by
+ * bumping a generation counter; a waiting thread spins on it for about a
+ * millisecond (a training step's gap between jobs is microseconds, and a
+ * condition variable's wake-up costs tens of them), then sleeps on a
+ * condition variable until the next job. */
+#include "team.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <threads.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PAUSE() _mm_pause()
+#else
+#define PAUSE() ((void)0)
+#endif
+
+enum { SPINS = 1 << 14, MAX_TEAM = 64 };
+
+typedef struct worker {
+    team *t;
+    int   k;
+} worker;
+
+struct team {
+    int           n, started;
+    team_fn       fn;
+    void         *ctx;
+    atomic_uint   gen;       /* bumped once per job */
+    atomic_int    done;      /* threads 1..n-1 finished with this job */
+    atomic_int    sleepers;
+    atomic_int    quit;
+    mtx_t         lock;
+    cnd_t         wake;
+    thrd_t        th[MAX_TEAM];
+    worker        w[MAX_TEAM];
+};
+
+/* Waits until gen moves past seen; returns the new generation. */
+static unsigned wait_job(team *t, unsigned seen)
+{
+    unsigned g;
+
+    for (int i = 0; i < SPINS; i++) {
+        if ((g = atomic_load_explicit(&t->gen, memory_order_acquire)) != seen)
+            return g;
+        PAUSE();
+    }
+    mtx_lock(&t->lock);
+    atomic_fetch_add(&t->sleepers, 1);
+    while ((g = atomic_load(&t->gen)) == seen)
+        cnd_wait(&t->wake, &t->lock);
+    atomic_fetch_sub(&t->sleepers, 1);
+    mtx_unlock(&t->lock);
+    return g;
+}
+
+static int worker_main(void *arg)
+{
+    worker *w = arg;
+    team *t = w->t;
+    unsigned seen = 0;
+
+    for (;;) {
+        seen = wait_job(t, seen);
+        if (atomic_load_explicit(&t->quit, memory_order_acquire))
+            return 0;
+        t->fn(t->ctx, w->k);
+        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+    }
+}
+
+/* Announces a job; sleeping threads are woken.  The seq_cst store and load
+ * pair with a sleeper's increment and load under the lock: either it sees
+ * the new generation, or this sees it asleep. */
+static void announce(team *t)
+{
+    atomic_fetch_add(&t->gen, 1);
+    if (atomic_load(&t->sleepers) > 0) {
+        mtx_lock(&t->lock);
+        cnd_broadcast(&t->wake);
+        mtx_unlock(&t->lock);
+    }
+}
+
+team *team_new(int n)
+{
+    if (n < 1 || n > MAX_TEAM)
+        return NULL;
+    team *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->n = n;
+    if (mtx_init(&t->lock, mtx_plain) != thrd_success) {
+        free(t);
+        return NULL;
+    }
+    if (cnd_init(&t->wake) != thrd_success) {
+        mtx_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    for (int k = 1; k < n; k++) {
+        t->w[k] = (worker){ t, k };
+        if (thrd_create(&t->th[k], worker_main, &t->w[k]) != thrd_success) {
+            team_free(t);
+            return NULL;
+        }
+        t->started = k;
+    }
+    return t;
+}
+
+void team_run(team *t, team_fn fn, void *ctx)
+{
+    t->fn = fn;
+    t->ctx = ctx;
+    atomic_store_explicit(&t->done, 0, memory_order_relaxed);
+    if (t->n > 1)
+        announce(t);
+    fn(ctx, 0);
+    for (long i = 0; atomic_load_explicit(&t->done, memory_order_acquire) < t->n - 1; i++) {
+        PAUSE();
+        if (i >= SPINS)     /* more threads than cores: let the others run */
+            thrd_yield();
+    }
+}
+
+int team_size(const team *t) { return t ? t->n : 1; }
+
+void team_free(team *t)
+{
+    if (!t)
+        return;
+    atomic_store(&t->quit, 1);
+    announce(t);
+    for (int k = 1; k <= t->started; k++)
+        thrd_join(t->th[k], NULL);
+    cnd_destroy(&t->wake);
+    mtx_destroy(&t->lock);
+    free(t);
+}
