@@ -418,9 +418,14 @@ typedef struct nb_train_opts {
      * row per epoch; the test columns are empty on epochs not evaluated
      * and test_accuracy for regression. */
     const char *loss_csv;
-    /* OpenBLAS threads while training: 0 chooses: 1 if every matrix
-     * product of a step is under 2^24 multiply-adds (rows x in x out),
-     * else the count nb_set_threads set; n > 0: n.  Restored on return. */
+    /* Threads while training: n > 0, or 0 for the count nb_set_threads
+     * set (OpenBLAS's default: the cores).  A step of at least 2^20
+     * multiply-adds (rows x in x out, summed over the layers) whose batch
+     * gives each thread 16 rows or more runs on min(n, NB_MAX_WORKERS)
+     * data-parallel workers (nb_mlp_set_workers), each with one OpenBLAS
+     * thread; else OpenBLAS gets n threads if a product has 2^24
+     * multiply-adds or more, and 1 if not.  The OpenBLAS count and the
+     * model's workers are restored on return. */
     int         threads;
     /* The optimiser: SGD (0, with momentum above) or NB_OPTIM_ADAM with
      * these (0: 0.9, 0.999, 1e-8), as nb_sgd_opts says. */

@@ -743,8 +743,69 @@ static void anomaly_mode_names_the_first_bad_op(void)
     nb_graph_free(g);
 }
 
+/* A view reads its source's values in place, keeps its own gradient, and
+ * refuses elements outside the source or another dtype's source. */
+static void views_share_values_not_gradients(void)
+{
+    nb_graph *src = nb_graph_new(NB_F64), *g = nb_graph_new(NB_F64);
+    nb_node *W = nb_param(src, "W", 2, (int[]){ 2, 3 }, (double[]){ 1, 2, 3, 4, 5, 6 });
+    nb_node *s = nb_scalar(src, "s", 2);
+    nb_node *V = nb_view(g, "W", W, 0, 2, (int[]){ 2, 3 }, NB_LEAF_PARAM);
+    nb_node *row = nb_view(g, "row", W, 3, 1, (int[]){ 3 }, NB_LEAF_CONSTANT);
+    nb_node *sv = nb_view(g, "s", s, 0, 0, NULL, NB_LEAF_VARIABLE);
+    nb_node *x = nb_constant(g, "x", 2, (int[]){ 1, 2 }, (double[]){ 1, -1 });
+    /* L = sum(x V) * s + sum(row): dV = s x^T 1, ds = sum(x V) */
+    nb_node *L = nb_add(g, nb_mul(g, nb_sum(g, nb_matmul(g, x, V)), sv), nb_sum(g, row));
+
+    CHECK(V && row && sv && L && nb_param_count(g) == 1 && nb_lookup(g, "W") == V);
+    CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(L), (1 - 4 + 2 - 5 + 3 - 6) * 2 + 15, 0);
+    CHECK_NEAR(nb_grad_at(V, 0), 2, 0);
+    CHECK_NEAR(nb_grad_at(V, 5), -2, 0);
+    CHECK_NEAR(nb_grad_scalar(sv), -9, 0);
+    CHECK(nb_grads(W) == NULL && nb_grads(row) == NULL);
+    /* writes to the source are seen, and the other way round; three runs,
+     * so the scalar view also goes through the written tape */
+    for (int run = 0; run < 3; run++) {
+        nb_set_at(W, 0, 1 + run);
+        nb_set_scalar(s, 3);
+        CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+        CHECK_NEAR(nb_value_scalar(L), (run - 9) * 3 + 15, 0);
+        CHECK_NEAR(nb_grad_scalar(sv), run - 9, 0);
+    }
+    nb_set_at(V, 5, 7);
+    CHECK(nb_value_at(W, 5) == 7);
+    /* errors */
+    nb_graph *f = nb_graph_new(NB_F32);
+    CHECK(!nb_view(g, "a", W, 4, 1, (int[]){ 3 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE && HAS(nb_errmsg(g), "does not fit"));
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 7, 0, NULL, NB_LEAF_CONSTANT) && nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 2, (int[]){ 1 << 30, 1 << 30 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 1, (int[]){ 0 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", NULL, 0, 0, NULL, NB_LEAF_CONSTANT) && nb_error(g) == NB_ERR_ARG);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 0, NULL, (nb_leaf)7) && nb_error(g) == NB_ERR_ARG);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "W", W, 0, 0, NULL, NB_LEAF_PARAM) && nb_error(g) == NB_ERR_ARG &&
+          HAS(nb_errmsg(g), "already taken"));
+    nb_error_clear(g);
+    CHECK(!nb_view(g, NULL, W, 0, 0, NULL, NB_LEAF_PARAM) && nb_error(g) == NB_ERR_ARG);
+    CHECK(!nb_view(f, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT) && nb_error(f) == NB_ERR_DTYPE);
+    CHECK(!nb_view(NULL, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT));
+    nb_graph_free(f);
+    nb_graph_free(g);     /* before its source's graph */
+    nb_graph_free(src);
+}
+
 int main(void)
 {
+    views_share_values_not_gradients();
     fan_out_adds_gradients();
     backward_overwrites_and_accumulates_on_request();
     matmul_overwrites_fresh_gradients();

@@ -3,12 +3,13 @@
  * millisecond (a training step's gap between jobs is microseconds, and a
  * condition variable's wake-up costs tens of them), then sleeps on a
  * condition variable until the next job. */
+#define _POSIX_C_SOURCE 200809L
 #include "team.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <threads.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -32,9 +33,9 @@ struct team {
     atomic_int    done;      /* threads 1..n-1 finished with this job */
     atomic_int    sleepers;
     atomic_int    quit;
-    mtx_t         lock;
-    cnd_t         wake;
-    thrd_t        th[MAX_TEAM];
+    pthread_mutex_t lock;
+    pthread_cond_t  wake;
+    pthread_t     th[MAX_TEAM];
     worker        w[MAX_TEAM];
 };
 
@@ -48,16 +49,16 @@ static unsigned wait_job(team *t, unsigned seen)
             return g;
         PAUSE();
     }
-    mtx_lock(&t->lock);
+    pthread_mutex_lock(&t->lock);
     atomic_fetch_add(&t->sleepers, 1);
     while ((g = atomic_load(&t->gen)) == seen)
-        cnd_wait(&t->wake, &t->lock);
+        pthread_cond_wait(&t->wake, &t->lock);
     atomic_fetch_sub(&t->sleepers, 1);
-    mtx_unlock(&t->lock);
+    pthread_mutex_unlock(&t->lock);
     return g;
 }
 
-static int worker_main(void *arg)
+static void *worker_main(void *arg)
 {
     worker *w = arg;
     team *t = w->t;
@@ -66,7 +67,7 @@ static int worker_main(void *arg)
     for (;;) {
         seen = wait_job(t, seen);
         if (atomic_load_explicit(&t->quit, memory_order_acquire))
-            return 0;
+            return NULL;
         t->fn(t->ctx, w->k);
         atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
     }
@@ -79,9 +80,9 @@ static void announce(team *t)
 {
     atomic_fetch_add(&t->gen, 1);
     if (atomic_load(&t->sleepers) > 0) {
-        mtx_lock(&t->lock);
-        cnd_broadcast(&t->wake);
-        mtx_unlock(&t->lock);
+        pthread_mutex_lock(&t->lock);
+        pthread_cond_broadcast(&t->wake);
+        pthread_mutex_unlock(&t->lock);
     }
 }
 
@@ -93,18 +94,18 @@ team *team_new(int n)
     if (!t)
         return NULL;
     t->n = n;
-    if (mtx_init(&t->lock, mtx_plain) != thrd_success) {
+    if (pthread_mutex_init(&t->lock, NULL) != 0) {
         free(t);
         return NULL;
     }
-    if (cnd_init(&t->wake) != thrd_success) {
-        mtx_destroy(&t->lock);
+    if (pthread_cond_init(&t->wake, NULL) != 0) {
+        pthread_mutex_destroy(&t->lock);
         free(t);
         return NULL;
     }
     for (int k = 1; k < n; k++) {
         t->w[k] = (worker){ t, k };
-        if (thrd_create(&t->th[k], worker_main, &t->w[k]) != thrd_success) {
+        if (pthread_create(&t->th[k], NULL, worker_main, &t->w[k]) != 0) {
             team_free(t);
             return NULL;
         }
@@ -124,7 +125,7 @@ void team_run(team *t, team_fn fn, void *ctx)
     for (long i = 0; atomic_load_explicit(&t->done, memory_order_acquire) < t->n - 1; i++) {
         PAUSE();
         if (i >= SPINS)     /* more threads than cores: let the others run */
-            thrd_yield();
+            sched_yield();
     }
 }
 
@@ -137,8 +138,8 @@ void team_free(team *t)
     atomic_store(&t->quit, 1);
     announce(t);
     for (int k = 1; k <= t->started; k++)
-        thrd_join(t->th[k], NULL);
-    cnd_destroy(&t->wake);
-    mtx_destroy(&t->lock);
+        pthread_join(t->th[k], NULL);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
     free(t);
 }

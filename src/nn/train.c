@@ -57,9 +57,7 @@ static nb_status epoch(run *r, int e, double *loss)
         const nb_head *h = nb_mlp_head(r->m, (int)rows, r->err);
         if (!h)
             return r->err ? r->err->code : NB_ERR_ARG;
-        nb_status s = nb_mlp_load(r->m, h, r->train, idx, r->err);
-        if (s == NB_OK)
-            s = nb_mlp_step(r->m, h, r->sgd, &l, r->err);
+        nb_status s = nb_mlp_train_step(r->m, h, r->train, idx, r->sgd, &l, r->err);
         if (s != NB_OK)
             return s;
         r->seconds += now() - t0;
@@ -140,25 +138,43 @@ static nb_status loop(run *r, nb_train_result *res)
     return NB_OK;
 }
 
-/* OpenBLAS splits every product above 2^18 multiply-adds across its threads
- * (GEMM_MULTITHREAD_THRESHOLD, fixed when it is built).  On a 2-vCPU VM a
- * product of a few million gains little from the split, and between
- * products the idle worker spins in sched_yield() and must be synchronised
- * with on every call: Fashion-MNIST 784-50-10 (largest product 100 x 784 x
- * 50 = 3.9M) trains 1.2-2.3x slower on 2 threads than on 1, while
- * 784-512-512-10 (51M) gains 1.3-1.6x (benchmarks/README.md). */
+/* How a step uses its threads.  OpenBLAS splits every product above 2^18
+ * multiply-adds across its threads (GEMM_MULTITHREAD_THRESHOLD, fixed when
+ * it is built), but on a 2-vCPU VM a product of a few million gains little
+ * from the split, and between products its idle worker spins in
+ * sched_yield(): Fashion-MNIST 784-50-10 (largest product 100 x 784 x 50 =
+ * 3.9M) trained 1.2-2.3x slower on 2 OpenBLAS threads than on 1.
+ * Data-parallel workers (nb_mlp_set_workers), each with its own rows and
+ * one OpenBLAS thread, gain on small and large models alike: 784-50-10 on 2
+ * workers runs at 0.9-1.06x the time of its products alone on 2 OpenBLAS
+ * threads, and 784-512-512-10 at 0.98-1.06x, where OpenBLAS's threads
+ * gave 1.4x and 1.12-1.21x (benchmarks/README.md).  So: workers when the
+ * step is big enough to pay for two synchronisations (2^20 multiply-adds)
+ * and each worker gets MIN_ROWS rows; else OpenBLAS's threads for products
+ * of 2^24 and more; else one thread. */
+#define WORKER_STEP   (1 << 20)
+#define MIN_ROWS      16
 #define SMALL_PRODUCT (1 << 24)
 
-static int train_threads(const nb_mlp *m, size_t batch, int asked)
+typedef struct plan {
+    int blas, workers;
+} plan;
+
+static plan train_plan(const nb_mlp *m, size_t batch, int asked)
 {
     const nb_mlp_opts *o = nb_mlp_options(m);
-    double most = 0;
+    int n = asked > 0 ? asked : nb_set_threads(0);
+    double most = 0, step = 0;
 
-    if (asked > 0)
-        return asked;
-    for (int l = 0; l + 1 < o->n_widths; l++)
-        most = fmax(most, (double)batch * o->widths[l] * o->widths[l + 1]);
-    return most < SMALL_PRODUCT ? 1 : nb_set_threads(0);
+    for (int l = 0; l + 1 < o->n_widths; l++) {
+        double p = (double)batch * o->widths[l] * o->widths[l + 1];
+        most = fmax(most, p);
+        step += p;
+    }
+    n = n < NB_MAX_WORKERS ? n : NB_MAX_WORKERS;
+    if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
+        return (plan){ 1, n };
+    return (plan){ most < SMALL_PRODUCT ? 1 : asked > 0 ? asked : nb_set_threads(0), 1 };
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
@@ -185,10 +201,14 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
         else
             fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
     }
-    int threads = nb_set_threads(0);
-    nb_set_threads(train_threads(m, batch, opts->threads));
+    int threads = nb_set_threads(0), workers = nb_mlp_workers(m);
+    plan p = train_plan(m, batch, opts->threads);
+    nb_set_threads(p.blas);
+    if (s == NB_OK)
+        s = nb_mlp_set_workers(m, p.workers, err);
     if (s == NB_OK)
         s = loop(&r, res);
+    nb_mlp_set_workers(m, workers, NULL);
     nb_set_threads(threads);
     if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
         s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);

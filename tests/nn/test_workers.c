@@ -1,0 +1,150 @@
+/* test_workers.c - data-parallel steps (nb_mlp_set_workers): the same
+ * losses, gradients and parameters as one thread, up to rounding, for SGD
+ * with momentum and weight decay, Adam and plain SGD, with penalties, in
+ * f64 and f32; no allocation after the first step; errors from a worker's
+ * rows reach the caller and change nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "nabla_nn.h"
+
+enum { N = 60, D = 7, CLASSES = 3, ROWS = 10 };
+
+static void fill(nb_data *d, uint64_t seed)
+{
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    CHECK(nb_data_alloc(d, N, D, NULL) == NB_OK);
+    for (size_t i = 0; i < (size_t)N * D; i++)
+        d->x[i] = 2 * nb_rng_uniform(&r) - 1;
+    for (size_t i = 0; i < N; i++)
+        d->y[i] = (double)nb_rng_below(&r, CLASSES);
+}
+
+static nb_mlp *model(nb_dtype dt, nb_act act)
+{
+    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dt, .widths = (int[]){ D, 5, 4, CLASSES },
+                                      .n_widths = 4, .act = act, .loss = NB_LOSS_XENT,
+                                      .init = NB_INIT_HE, .seed = 5, .l2 = 1e-3 },
+                      NULL);
+}
+
+/* max |a - b| / (1 + |b|) over every parameter's values and gradients */
+static double params_differ(nb_mlp *a, nb_mlp *b)
+{
+    nb_graph *ga = nb_mlp_graph(a), *gb = nb_mlp_graph(b);
+    double worst = 0;
+    for (size_t i = 0; i < nb_param_count(ga); i++) {
+        nb_node *p = nb_param_at(ga, i), *q = nb_param_at(gb, i);
+        for (size_t j = 0; j < nb_size(p); j++) {
+            double dv = fabs(nb_value_at(p, j) - nb_value_at(q, j)) / (1 + fabs(nb_value_at(q, j)));
+            double dg = fabs(nb_grad_at(p, j) - nb_grad_at(q, j)) / (1 + fabs(nb_grad_at(q, j)));
+            worst = fmax(worst, fmax(dv, dg));
+        }
+    }
+    return worst;
+}
+
+/* Five steps of rows rows on n workers and on one thread, compared after
+ * each step. */
+static void workers_match_one_thread(nb_dtype dt, nb_sgd_opts so, int n, int rows, double tol)
+{
+    nb_err err = { 0 };
+    nb_data d;
+    fill(&d, 3);
+    nb_mlp *a = model(dt, NB_ACT_TANH), *b = model(dt, NB_ACT_TANH);
+    CHECK(a && b && nb_mlp_set_workers(a, n, &err) == NB_OK && nb_mlp_workers(a) == n);
+    const nb_head *ha = nb_mlp_head(a, rows, &err), *hb = nb_mlp_head(b, rows, &err);
+    nb_sgd *oa = nb_sgd_new(nb_mlp_graph(a), &so, &err), *ob = nb_sgd_new(nb_mlp_graph(b), &so, &err);
+    size_t idx[ROWS];
+    for (int s = 0; s < 5; s++) {
+        double la = NAN, lb = NAN;
+        for (int i = 0; i < rows; i++)
+            idx[i] = (size_t)(7 * s + 13 * i) % N;
+        CHECK(nb_mlp_train_step(a, ha, &d, idx, oa, &la, &err) == NB_OK);
+        CHECK(nb_mlp_train_step(b, hb, &d, idx, ob, &lb, &err) == NB_OK);
+        CHECK_NEAR(la, lb, tol * (1 + fabs(lb)));
+        double diff = params_differ(a, b);
+        CHECK_NEAR(diff, 0, tol);
+        if (rows < n)    /* fewer rows than workers: one thread, the same bits */
+            CHECK(diff == 0 && la == lb);
+    }
+    nb_sgd_free(oa);
+    nb_sgd_free(ob);
+    nb_mlp_free(a);
+    nb_mlp_free(b);
+    nb_data_free(&d);
+}
+
+static void errors_change_nothing(void)
+{
+    nb_err err = { 0 };
+    nb_data d;
+    fill(&d, 4);
+    nb_mlp *m = model(NB_F64, NB_ACT_RELU), *other = model(NB_F64, NB_ACT_RELU);
+    CHECK(nb_mlp_set_workers(m, 0, &err) == NB_ERR_ARG && strstr(err.msg, "1 to 8"));
+    CHECK(nb_mlp_set_workers(m, NB_MAX_WORKERS + 1, &err) == NB_ERR_ARG);
+    CHECK(nb_mlp_set_workers(NULL, 2, &err) == NB_ERR_ARG);
+    CHECK(nb_mlp_workers(m) == 1 && nb_mlp_workers(NULL) == 1);
+    CHECK(nb_mlp_set_workers(m, 3, &err) == NB_OK && nb_mlp_set_workers(m, 2, &err) == NB_OK &&
+          nb_mlp_workers(m) == 2);
+    const nb_head *h = nb_mlp_head(m, ROWS, &err);
+    nb_sgd *o = nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.1 }, &err);
+    nb_sgd *wrong = nb_sgd_new(nb_mlp_graph(other), &(nb_sgd_opts){ .lr = 0.1 }, &err);
+    size_t idx[ROWS];
+    for (size_t i = 0; i < ROWS; i++)
+        idx[i] = i;
+    double w0 = nb_value_at(nb_mlp_param(m, "W1"), 0);
+    /* a bad label in the second worker's rows */
+    d.y[8] = 7;
+    CHECK(nb_mlp_train_step(m, h, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
+          strstr(err.msg, "row 8") && strstr(err.msg, "label"));
+    CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) == w0);
+    d.y[8] = 1;
+    /* a row out of range */
+    idx[9] = N;
+    CHECK(nb_mlp_train_step(m, h, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
+          strstr(err.msg, "row 60"));
+    CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) == w0);
+    idx[9] = 9;
+    CHECK(nb_mlp_train_step(m, h, &d, idx, wrong, NULL, &err) == NB_ERR_ARG &&
+          strstr(err.msg, "another graph"));
+    CHECK(nb_mlp_train_step(m, h, &d, NULL, o, NULL, &err) == NB_ERR_ARG);
+    /* then a good step, and the model trains on */
+    double l0, l1;
+    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l0, &err) == NB_OK);
+    CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) != w0);
+    size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
+    for (int s = 0; s < 30; s++)
+        CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
+    CHECK(l1 < l0);
+    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);   /* nothing allocated per step */
+    /* back to one thread, then workers again */
+    CHECK(nb_mlp_set_workers(m, 1, &err) == NB_OK && nb_mlp_workers(m) == 1);
+    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
+    CHECK(nb_mlp_set_workers(m, 2, &err) == NB_OK);
+    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
+    nb_sgd_free(o);
+    nb_sgd_free(wrong);
+    nb_mlp_free(m);        /* with its workers */
+    nb_mlp_free(other);
+    nb_data_free(&d);
+}
+
+int main(void)
+{
+    nb_sgd_opts sgd = { .lr = 0.1 }, momentum = { .lr = 0.05, .momentum = 0.9,
+                                                  .weight_decay = 1e-2 },
+                adam = { .lr = 0.01, .method = NB_OPTIM_ADAM };
+    for (int n = 2; n <= 3; n++) {
+        workers_match_one_thread(NB_F64, sgd, n, ROWS, 1e-13);
+        workers_match_one_thread(NB_F64, momentum, n, ROWS, 1e-13);
+        workers_match_one_thread(NB_F64, adam, n, ROWS, 1e-11);
+        workers_match_one_thread(NB_F32, sgd, n, ROWS, 2e-6);
+        workers_match_one_thread(NB_F32, adam, n, ROWS, 1e-4);
+    }
+    workers_match_one_thread(NB_F64, sgd, 3, 2, 0);   /* fewer rows than workers */
+    errors_change_nothing();
+    return check_summary();
+}
