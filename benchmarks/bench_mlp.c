@@ -2,10 +2,14 @@
  * through nabla_nn (small: 784-50-10 sigmoid and ReLU; big: 784-512-512-10
  * ReLU), each beside its GEMM bound: the same cblas_sgemm calls alone, timed
  * in the same process; and the gradient-check workload (784-50-10 sigmoid,
- * f64, 10 images).  --check compares the engine's gradients with the bound's
+ * f64, 10 images).  On 2 threads the model trains on 2 data-parallel
+ * workers, as nb_train does (--blas: on 2 OpenBLAS threads instead), and
+ * the data-parallel bound is timed too: the products with the rows split
+ * between two threads of one OpenBLAS thread each.  --check compares the engine's gradients with the bound's
  * products on synthetic data (no data set needed): a test in suite 'bench'. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,12 +84,12 @@ static float *frand(size_t n, nb_rng *r)
     return p;
 }
 
-static int gemm_net_init(gemm_net *n, const config *c, nb_rng *r)
+static int gemm_net_init(gemm_net *n, const config *c, int batch, nb_rng *r)
 {
-    *n = (gemm_net){ .n_layers = c->n_widths - 1, .rows = c->batch, .act = c->act };
+    *n = (gemm_net){ .n_layers = c->n_widths - 1, .rows = batch, .act = c->act };
     int ok = 1;
     for (int l = 0; l <= n->n_layers; l++) {
-        size_t w = (size_t)(n->w[l] = c->widths[l]), rows = (size_t)c->batch;
+        size_t w = (size_t)(n->w[l] = c->widths[l]), rows = (size_t)batch;
         ok = ok && (n->a[l] = frand(rows * w, r)) && (n->dz[l] = frand(rows * w, r));
         if (l < n->n_layers)
             ok = ok && (n->W[l] = frand(w * (size_t)c->widths[l + 1], r)) &&
@@ -169,6 +173,40 @@ static double gemm_epoch(gemm_net *n, int steps)
         gemm_step(n, NULL);
     return now() - t0;
 }
+
+/* The data-parallel bound: the same products with the batch's rows split
+ * between two threads, each on one OpenBLAS thread, with no
+ * synchronisation at all between steps. */
+typedef struct half {
+    gemm_net *n;
+    int       steps;
+} half;
+
+static void *half_epoch(void *arg)
+{
+    half *h = arg;
+    for (int s = 0; s < h->steps; s++)
+        gemm_step(h->n, NULL);
+    return NULL;
+}
+
+static double dp_gemm_epoch(gemm_net *halves, int steps)
+{
+    pthread_t th;
+    half h[2] = { { &halves[0], steps }, { &halves[1], steps } };
+    int threads = nb_set_threads(0);
+    nb_set_threads(1);
+    double t0 = now();
+    int started = pthread_create(&th, NULL, half_epoch, &h[1]) == 0;
+    half_epoch(&h[0]);
+    if (started)
+        pthread_join(th, NULL);
+    else
+        half_epoch(&h[1]);
+    double t = now() - t0;
+    nb_set_threads(threads);
+    return t;
+}
 #endif
 
 /* ---- Training through nabla_nn ------------------------------------------------ */
@@ -198,10 +236,19 @@ static nb_status train_epoch(nb_mlp *m, const nb_head *h, nb_sgd *o, nb_batches 
 }
 
 typedef struct timing {
-    double epoch[MAX_EPOCHS], gemm[MAX_EPOCHS], accuracy;
+    double epoch[MAX_EPOCHS], gemm[MAX_EPOCHS], dp_gemm[MAX_EPOCHS], accuracy;
 } timing;
 
-/* epochs epochs, each followed by an epoch of the GEMM bound alone. */
+/* OpenBLAS's own worker spins in sched_yield() for ~0.1 s after a 2-thread
+ * product, on a core that data-parallel workers need: before they run,
+ * wait until it sleeps (not timed). */
+static void settle(void)
+{
+    nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+}
+
+/* epochs epochs, each followed by an epoch of the GEMM bound alone (and,
+ * with 2 workers, of the data-parallel bound). */
 static nb_status run_config(const config *c, const nb_data *train, const nb_data *test,
                             int epochs, int workers, timing *t, nb_err *err)
 {
@@ -215,24 +262,27 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
     nb_batches b = { 0 };
     nb_status s = o ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     nb_rng r;
-    gemm_net g;
+    gemm_net g = { 0 }, halves[2] = { { 0 }, { 0 } };
 
     nb_rng_seed(&r, 3);
-    if (!gemm_net_init(&g, c, &r) && s == NB_OK)
+    if (s == NB_OK && (!gemm_net_init(&g, c, c->batch, &r) ||
+                       (workers == 2 && (!gemm_net_init(&halves[0], c, c->batch / 2, &r) ||
+                                         !gemm_net_init(&halves[1], c, c->batch - c->batch / 2,
+                                                        &r)))))
         s = nb_err_set(err, NB_ERR_NOMEM, "bench: out of memory");
     for (int e = 0; e < epochs && s == NB_OK; e++) {
-        /* OpenBLAS's own worker spins in sched_yield for ~0.1 s after the
-         * bound's last 2-thread product, on a core the workers need: wait
-         * until it sleeps (not timed) */
         if (workers > 1)
-            nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+            settle();
         double t0 = now();
         s = train_epoch(m, h, o, &b, train, c->steps, err);
         t->epoch[e] = now() - t0;
+        t->gemm[e] = t->dp_gemm[e] = NAN;
 #if BENCH_HAVE_CBLAS
         t->gemm[e] = gemm_epoch(&g, c->steps);
-#else
-        t->gemm[e] = NAN;
+        if (workers == 2) {
+            settle();
+            t->dp_gemm[e] = dp_gemm_epoch(halves, c->steps);
+        }
 #endif
     }
     nb_eval ev = { 0 };
@@ -240,6 +290,8 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         s = nb_mlp_evaluate(m, test, &ev, err);
     t->accuracy = ev.accuracy;
     gemm_net_free(&g);
+    gemm_net_free(&halves[0]);
+    gemm_net_free(&halves[1]);
     nb_batches_free(&b);
     nb_sgd_free(o);
     nb_mlp_free(m);
@@ -252,11 +304,17 @@ static void report(const config *c, int threads, int workers, int epochs, const 
     double n = (double)c->batch * c->steps, ratio = ep / gm;
     printf("%-13s %d %s  %8.0f samples/s  epoch %7.1f ms  gemm %7.1f ms (%8.0f/s)  "
            "ratio %.2f (<= %.2f %s)  acc %.4f",
-           c->name, threads, workers > 1 ? "wkr" : "thr", n / ep, 1e3 * ep, 1e3 * gm, n / gm, ratio, c->target_ratio,
+           c->name, threads, workers > 1 ? "wkr" : "thr", n / ep, 1e3 * ep, 1e3 * gm, n / gm,
+           ratio, c->target_ratio,
            ratio <= c->target_ratio ? "PASS" : isnan(ratio) ? "-" : "MISS", t->accuracy);
     if (!isnan(c->target_acc) && epochs == 5)
         printf(" (%.3f +-0.005 %s)", c->target_acc,
                fabs(t->accuracy - c->target_acc) <= 0.005 ? "PASS" : "MISS");
+    if (workers == 2 && !isnan(t->dp_gemm[0])) {
+        double dp = median(t->dp_gemm, epochs);
+        printf("\n%-13s        data-parallel bound %7.1f ms: epoch / it %.2f", "", 1e3 * dp,
+               ep / dp);
+    }
     printf("\n");
     fflush(stdout);
 }
@@ -365,7 +423,7 @@ static int check_config(const config *c)
     }
     if (h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
         nb_forward(nb_mlp_graph(m), h->loss) == NB_OK &&
-        nb_backward(nb_mlp_graph(m), h->loss) == NB_OK && gemm_net_init(&g, c, &r)) {
+        nb_backward(nb_mlp_graph(m), h->loss) == NB_OK && gemm_net_init(&g, c, c->batch, &r)) {
         char name[16];
         nb_read(h->x, g.a[0], NB_F32);
         nb_read(h->t, labels, NB_F32);
@@ -467,8 +525,8 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_mlp [--check] [--epochs N (1-%d, default 5)] [--threads N "
-                    "(default 1 then 2)] [--only small|small-sigmoid|small-relu|big|gradcheck|gather] "
-                    "[--fashion DIR]\n", MAX_EPOCHS);
+                    "(default 1 then 2)] [--blas (2 OpenBLAS threads, not 2 workers)] [--only "
+                    "small|small-sigmoid|small-relu|big|gradcheck|gather] [--fashion DIR]\n", MAX_EPOCHS);
     return 2;
 }
 
@@ -479,15 +537,15 @@ static int selected(const char *only, const char *name)
 
 int main(int argc, char **argv)
 {
-    int epochs = 5, threads = 0, ok = 1, check = 0, workers = 0;
+    int epochs = 5, threads = 0, ok = 1, check = 0, blas = 0;
     const char *only = NULL, *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--check"))
             check = 1;
         else if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
             epochs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--workers"))
-            workers = 1;
+        else if (!strcmp(argv[i], "--blas"))
+            blas = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
@@ -527,7 +585,7 @@ int main(int argc, char **argv)
             if (!selected(only, configs[c].name))
                 continue;
             int in_effect = nb_set_threads(t);
-            int w = workers ? t : 1;
+            int w = blas ? 1 : t;
             if ((ok = run_config(&configs[c], &train, &test, epochs, w, &tm, &err) == NB_OK))
                 report(&configs[c], in_effect, w, epochs, &tm);
         }
