@@ -2,7 +2,7 @@
  * losses, gradients and parameters as one thread, up to rounding, for SGD
  * with momentum and weight decay, Adam and plain SGD, with penalties, in
  * f64 and f32; no allocation after the first step; errors from a worker's
- * rows reach the caller and change nothing. */
+ * rows reach the caller and change nothing; nb_train's choice of workers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +132,43 @@ static void errors_change_nothing(void)
     nb_data_free(&d);
 }
 
+/* nb_train on 2 threads takes workers for a step of 2^20 multiply-adds and
+ * more (here 64 x (64 x 256 + 256 x 256 + 256 x 10)), trains as one thread
+ * does up to rounding, and leaves the model as it found it. */
+static void train_uses_workers(void)
+{
+    enum { ROWS_N = 256, IN = 64 };
+    nb_err err = { 0 };
+    nb_data d;
+    nb_rng r;
+    nb_train_result one, two;
+    nb_rng_seed(&r, 8);
+    CHECK(nb_data_alloc(&d, ROWS_N, IN, NULL) == NB_OK);
+    for (size_t i = 0; i < (size_t)ROWS_N * IN; i++)
+        d.x[i] = nb_rng_uniform(&r);
+    for (size_t i = 0; i < ROWS_N; i++)
+        d.y[i] = (double)(i % 10);
+    nb_mlp_opts mo = { .widths = (int[]){ IN, 256, 256, 10 }, .n_widths = 4,
+                       .act = NB_ACT_RELU, .loss = NB_LOSS_XENT, .init = NB_INIT_HE, .seed = 3 };
+    nb_train_opts to = { .epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4 };
+    nb_mlp *a = nb_mlp_new(&mo, &err), *b = nb_mlp_new(&mo, &err);
+    to.threads = 1;
+    CHECK(nb_train(a, &d, &d, &to, &one, &err) == NB_OK);
+    to.threads = 2;
+    CHECK(nb_train(b, &d, &d, &to, &two, &err) == NB_OK);
+    CHECK(nb_mlp_workers(b) == 1);
+    CHECK_NEAR(two.train_loss, one.train_loss, 1e-10);
+    CHECK_NEAR(two.test_loss, one.test_loss, 1e-10);
+    CHECK_NEAR(params_differ(a, b), 0, 1e-10);
+    /* and workers did run: the parts' sums round differently (deterministic) */
+    CHECK(params_differ(a, b) > 0);
+    CHECK(nb_mlp_set_workers(b, 3, &err) == NB_OK);   /* kept across a training */
+    CHECK(nb_train(b, &d, NULL, &to, &two, &err) == NB_OK && nb_mlp_workers(b) == 3);
+    nb_mlp_free(a);
+    nb_mlp_free(b);
+    nb_data_free(&d);
+}
+
 int main(void)
 {
     nb_sgd_opts sgd = { .lr = 0.1 }, momentum = { .lr = 0.05, .momentum = 0.9,
@@ -146,5 +183,6 @@ int main(void)
     }
     workers_match_one_thread(NB_F64, sgd, 3, 2, 0);   /* fewer rows than workers */
     errors_change_nothing();
+    train_uses_workers();
     return check_summary();
 }
