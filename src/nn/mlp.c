@@ -134,8 +134,9 @@ static nb_mlp *replica_new(nb_mlp *m, nb_err *err)
                           NB_LEAF_PARAM);
         r->b[l] = nb_view(r->g, nb_name(b), b, 0, 1, (int[]){ nb_dim(b, 0) }, NB_LEAF_PARAM);
     }
-    if (!r->W[m->n_layers - 1] || !r->b[m->n_layers - 1] ||
-        ((m->opts.l1 > 0 || m->opts.l2 > 0) && !(r->penalty = penalty(r)))) {
+    if ((m->opts.l1 > 0 || m->opts.l2 > 0) && nb_error(r->g) == NB_OK)
+        r->penalty = penalty(r);
+    if (nb_error(r->g) != NB_OK) {      /* the first error, kept by the graph */
         nb_err_set(err, nb_error(r->g), "mlp: worker replica: %s", nb_errmsg(r->g));
         nb_mlp_free(r);
         return NULL;
