@@ -163,7 +163,8 @@ typedef struct plan {
 static plan train_plan(const nb_mlp *m, size_t batch, int asked)
 {
     const nb_mlp_opts *o = nb_mlp_options(m);
-    int n = asked > 0 ? asked : nb_set_threads(0);
+    int threads = asked > 0 ? asked : nb_set_threads(0);
+    int n = threads < NB_MAX_WORKERS ? threads : NB_MAX_WORKERS;
     double most = 0, step = 0;
 
     for (int l = 0; l + 1 < o->n_widths; l++) {
@@ -171,10 +172,9 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
         most = fmax(most, p);
         step += p;
     }
-    n = n < NB_MAX_WORKERS ? n : NB_MAX_WORKERS;
     if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
         return (plan){ 1, n };
-    return (plan){ most < SMALL_PRODUCT ? 1 : asked > 0 ? asked : nb_set_threads(0), 1 };
+    return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
