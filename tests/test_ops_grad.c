@@ -143,6 +143,8 @@ static const row rows[] = {
     R1(NB_OP_SOFTMAX_XENT, "softmax_xent 6x4", b_xent, 2, 6, 4, 0, 0, -3, 3),
     R1(NB_OP_SOFTMAX_XENT, "softmax_xent 2x70 (rows past the stack)", b_xent, 2, 2, 70, 0, 0,
        -3, 3),
+    R1(NB_OP_SOFTMAX_XENT, "softmax_xent 11x3 (a block of 8 rows, then 3)", b_xent, 2, 11, 3,
+       0, 0, -3, 3),
     R2(NB_OP_SOFTMAX_XENT_ONEHOT, "softmax_xent_onehot 3x4", b_xent_onehot, 2, 3, 4, 0, 0,
        2, 3, 4, 0, 0, 0, 1),
     R2(NB_OP_BCE_LOGITS, "bce_logits 2x5", b_bce, 2, 2, 5, 0, 0, 2, 2, 5, 0, 0, -4, 4),
