@@ -538,7 +538,11 @@ int cmd_train(int argc, char **argv)
             !(m = nb_mlp_new(&o, &err)))
             rc = fail(&err);
     }
-    if (m) {
+    /* an f32 model gathers its batches from a float copy (or bytes) */
+    if (m && nb_mlp_options(m)->dtype == NB_F32 &&
+        (nb_data_f32(&train, &err) != NB_OK || (test.x && nb_data_f32(&test, &err) != NB_OK))) {
+        rc = fail(&err);
+    } else if (m) {
         nb_set_anomaly(nb_mlp_graph(m), a.anomaly);
         rc = run_training(&a, m, &train, &test, done, &err);
     }

@@ -38,7 +38,25 @@ void nb_data_free(nb_data *data)
     free(data->x);
     free(data->y);
     free(data->x32);
+    free(data->x8);
     *data = (nb_data){ 0 };
+}
+
+/* x as bytes, x = k / 255, if every one of the n features is exactly that
+ * for a whole k in 0..255 (NaN is not); else NULL.  An optional copy: no
+ * memory for it is NULL too. */
+static uint8_t *bytes_of(const double *x, size_t n)
+{
+    uint8_t *b = features_alloc(n);
+    for (size_t i = 0; b && i < n; i++) {
+        double k = nearbyint(x[i] * 255);
+        if (!(k >= 0 && k <= 255 && k / 255 == x[i])) {
+            free(b);
+            return NULL;
+        }
+        b[i] = (uint8_t)k;
+    }
+    return b;
 }
 
 nb_status nb_data_f32(nb_data *data, nb_err *err)
@@ -47,10 +65,13 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
         return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
     size_t n = data->n * (size_t)data->d;
     free(data->x32);
+    free(data->x8);
+    data->x8 = NULL;
     if (!(data->x32 = features_alloc(n * sizeof *data->x32)))
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
     for (size_t i = 0; i < n; i++)
         data->x32[i] = (float)data->x[i];
+    data->x8 = bytes_of(data->x, n);
     return NB_OK;
 }
 

@@ -165,6 +165,37 @@ static void f32_copy_follows_the_scaler(void)
     CHECK(d.x32 == NULL);
 }
 
+/* Pixels k / 255 get a byte copy too; anything else (a value that is not a
+ * whole number of 255ths, above 1, NaN, or standardised) gets none. */
+static void byte_copy_only_for_pixels(void)
+{
+    nb_data d;
+    nb_err err = { 0 };
+    CHECK(nb_data_alloc(&d, 4, 3, &err) == NB_OK);
+    for (int i = 0; i < 12; i++)
+        d.x[i] = (i * 23 % 256) / 255.0;
+    d.x[5] = 1;
+    CHECK(d.x8 == NULL && nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
+    int same = 1;
+    for (int i = 0; d.x8 && i < 12; i++)
+        same &= d.x8[i] / 255.0 == d.x[i] && d.x32[i] == (float)d.x[i];
+    CHECK(same && d.x8 && d.x8[5] == 255 && d.x8[0] == 0);
+    const double bad[] = { 256 / 255.0, 0.5, -1 / 255.0, NAN, 1e-3 };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        double keep = d.x[7];
+        d.x[7] = bad[b];
+        CHECK(nb_data_f32(&d, &err) == NB_OK && d.x32 != NULL && d.x8 == NULL);
+        d.x[7] = keep;
+        CHECK(nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
+    }
+    nb_scaler s;
+    CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &d, &err) == NB_OK);
+    CHECK(d.x32 != NULL && d.x8 == NULL);             /* standardised: no longer bytes */
+    nb_scaler_free(&s);
+    nb_data_free(&d);
+    CHECK(d.x8 == NULL && d.x32 == NULL);
+}
+
 static void split_is_reproducible_and_a_partition(void)
 {
     nb_data all, tr1, te1, tr2, te2, tr3, te3;
@@ -238,6 +269,7 @@ int main(int argc, char **argv)
     csv_reads_gzip_and_the_shipped_sets();
     scaler_gives_zero_mean_unit_std();
     f32_copy_follows_the_scaler();
+    byte_copy_only_for_pixels();
     split_is_reproducible_and_a_partition();
     batches_cover_each_row_once_per_epoch();
     return check_summary();

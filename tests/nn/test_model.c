@@ -271,6 +271,42 @@ static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_head *h, nb_sgd *o,
     return ok && nb_graph_bytes(nb_mlp_graph(m)) == bytes;
 }
 
+/* An f32 batch gathered from the byte copy (pixels k / 255) is the one
+ * gathered from the float copy, to the bit, for all 256 values; 35 features
+ * take the 8-byte steps and a tail, rows come in any order. */
+static void bytes_gather_the_float_batch(void)
+{
+    enum { N = 64, D = 35, R = 13 };
+    nb_data d;
+    nb_err err = { 0 };
+    CHECK(nb_data_alloc(&d, N, D, &err) == NB_OK);
+    for (int i = 0; i < N * D; i++)
+        d.x[i] = (i * 97 % 256) / 255.0;        /* any 256 in a row: every k once */
+    for (int i = 0; i < N; i++)
+        d.y[i] = i % 3;
+    d.n_classes = 3;
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ D, 3 },
+                                           .n_widths = 2, .loss = NB_LOSS_XENT }, &err);
+    const nb_head *h = m ? nb_mlp_head(m, R, &err) : NULL;
+    size_t idx[R];
+    for (int i = 0; i < R; i++)
+        idx[i] = (size_t)(R - 1 - i);       /* rows 0..12: elements 0..454, every k */
+    float from8[R * D], from32[R * D];
+    CHECK(h && nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
+    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, from8, NB_F32) == NB_OK);
+    uint8_t *x8 = d.x8;
+    d.x8 = NULL;                                        /* the float copy's path */
+    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, from32, NB_F32) == NB_OK);
+    d.x8 = x8;
+    CHECK(!memcmp(from8, from32, sizeof from8));
+    int all = 1;
+    for (int i = 0; i < R * D; i++)
+        all &= from8[i] == (float)d.x[idx[i / D] * D + (size_t)(i % D)];
+    CHECK(all);
+    nb_mlp_free(m);
+    nb_data_free(&d);
+}
+
 static void training_allocates_nothing_after_step_one(void)
 {
     nb_data d;
@@ -518,6 +554,7 @@ int main(void)
     sgd_matches_hand_values();
     adam_matches_pytorch();
     adam_rejects_bad_options();
+    bytes_gather_the_float_batch();
     training_allocates_nothing_after_step_one();
     f32_gather_matches_f64();
     adam_training_allocates_nothing_after_step_one();
