@@ -464,8 +464,10 @@ static int check_config(const config *c)
 
 /* ---- The batch gather alone ------------------------------------------------------
  * small's gather (100 random rows a step, 600 steps) through nb_mlp_load
- * against a memcpy per row, each between the step's two big products (a W1,
- * a^T dz) as in training, alternating epoch by epoch: gather time only. */
+ * (from the byte copy of the pixels that nb_data_f32 keeps) against a
+ * memcpy per row of the float copy, each between the step's two big
+ * products (a W1, a^T dz) as in training, alternating epoch by epoch:
+ * gather time only. */
 #if BENCH_HAVE_CBLAS
 static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 {

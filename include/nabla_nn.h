@@ -363,7 +363,8 @@ NB_API nb_node  *nb_mlp_param(const nb_mlp *m, const char *name);
  * sizes per model).  NULL on error. */
 NB_API const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err);
 /* Copy rows idx[0..h->rows-1] of data into h->x and h->t, converting to the
- * graph's dtype (an f32 graph copies from data->x32 when it is there).
+ * graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
+ * nb_data_f32 made them: the same floats either way).
  * NB_ERR_SHAPE if data->d is not the model's input width;
  * NB_ERR_ARG for a class label out of range. */
 NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,

@@ -332,8 +332,8 @@ static void gather_rows_f32(float *x, const float *src, const size_t *idx, size_
  * 4 times the bytes (30-45 us).  So every line of every row is asked for
  * first (prefetch), and they arrive together while the first rows convert:
  * 16-19 us.  With FMA the conversion is p / 255 as p * (1/255) and one
- * Newton step, which rounds as the division does for all 256 p (tested
- * against the table); elsewhere a table of the 256 floats. */
+ * Newton step, which rounds as the division does for all 256 p (tested);
+ * elsewhere, and for the last d % 8, a table of the 256 floats. */
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2,fma"))) static size_t bytes_to_floats_fma(float *x,
                                                                       const uint8_t *s,
@@ -353,14 +353,16 @@ __attribute__((target("avx2,fma"))) static size_t bytes_to_floats_fma(float *x,
 }
 #endif
 
+/* (float)(k / 255.0) for k = 0..255, worked out by the compiler */
+#define BYTE1(k)  (float)((k) / 255.0)
+#define BYTE4(k)  BYTE1(k), BYTE1(k + 1), BYTE1(k + 2), BYTE1(k + 3)
+#define BYTE16(k) BYTE4(k), BYTE4(k + 4), BYTE4(k + 8), BYTE4(k + 12)
+#define BYTE64(k) BYTE16(k), BYTE16(k + 16), BYTE16(k + 32), BYTE16(k + 48)
+static const float byte_floats[256] = { BYTE64(0), BYTE64(64), BYTE64(128), BYTE64(192) };
+
 static void gather_bytes_f32(float *x, const uint8_t *src, const size_t *idx, size_t rows,
                              size_t d)
 {
-    float table[256];
-    int fma = 0;
-
-    for (int k = 0; k < 256; k++)
-        table[k] = (float)(k / 255.0);
     for (size_t i = 0; i < rows; i++) {
         const uint8_t *s = src + idx[i] * d;
         for (size_t j = 0; j < d; j += 64)
@@ -368,7 +370,7 @@ static void gather_bytes_f32(float *x, const uint8_t *src, const size_t *idx, si
         __builtin_prefetch(s + d - 1);
     }
 #if defined(__x86_64__) && defined(__GNUC__)
-    fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    int fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     for (size_t i = 0; i < rows; i++) {
         const uint8_t *s = src + idx[i] * d;
@@ -379,7 +381,7 @@ static void gather_bytes_f32(float *x, const uint8_t *src, const size_t *idx, si
             j = bytes_to_floats_fma(y, s, d);
 #endif
         for (; j < d; j++)
-            y[j] = table[s[j]];
+            y[j] = byte_floats[s[j]];
     }
 }
 
