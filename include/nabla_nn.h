@@ -94,17 +94,20 @@ NB_API void nb_data_free(nb_data *data);
 /* Keep a float copy of x in data->x32 (made again if there is one), which
  * nb_mlp_load then gathers f32 batches from: half the memory traffic of
  * converting rows of x on every step.  Make it after the last change to x;
- * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 NULL.  Large
- * feature arrays (x, x32: 16 MB and more) are asked for in 2 MB pages where
- * Linux gives them, since batches gather rows from all over the set.
+ * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 and x8 NULL.
+ * Large feature arrays (x, x32, x8: 16 MB and more) are asked for in 2 MB
+ * pages where Linux gives them, since batches gather rows from all over the
+ * set.
  *
- * When every feature is a whole number of 255ths, k / 255 with k in
- * 0..255 (pixels as nb_fashion_mnist_load makes them),
- * it also keeps x8 = k, a byte per feature, and nb_mlp_load gathers f32
+ * When every feature is a whole number of 255ths, k / 255 with k in 0..255
+ * (pixels as nb_fashion_mnist_load makes them), it also keeps x8 = k, a
+ * byte per feature (a quarter of x32's memory), and nb_mlp_load gathers f32
  * batches from that instead: the same floats, (float)(k / 255.0) to the
- * bit, from a quarter of the memory (Fashion-MNIST's batches gather about
- * twice as fast).  Otherwise, or if there is no memory for it, x8 is NULL;
- * nb_scaler_apply() drops it with the rest when the values change. */
+ * bit, from a quarter of the memory traffic (Fashion-MNIST's batches gather
+ * about twice as fast).  Otherwise, or if there is no memory for it, x8 is
+ * NULL.  Each call (and so nb_scaler_apply()) makes x8 again or not from
+ * the values as they are then.  A struct filled in by hand must have x8
+ * NULL (or bytes that match x). */
 NB_API nb_status nb_data_f32(nb_data *data, nb_err *err);
 /* An empty data set of n rows and d features (zeros); NB_ERR_NOMEM. */
 NB_API nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err);

@@ -668,7 +668,8 @@ static void losses_are_stable(nb_dtype dtype)
 /* softmax_xent takes rows 8 at a time and the rest one by one: rows 16-18
  * of 19 repeat rows 1, 9 and 14, so they go both ways and must come out
  * the same to the bit; every gradient is (softmax - onehot) / rows and the
- * loss the mean of lse - s_y, worked out here in long double. */
+ * loss the mean of lse - s_y, worked out here in long double.  A block's
+ * loss is also its rows' losses one by one, to the bit. */
 static void softmax_xent_blocks_are_rows(nb_dtype dtype)
 {
     enum { R = 19, C = 10 };
@@ -705,6 +706,27 @@ static void softmax_xent_blocks_are_rows(nb_dtype dtype)
     }
     CHECK_NEAR(nb_value_scalar(L), (double)(total / R), tol * 100);
     nb_graph_free(g);
+
+    /* the loss too: rows 0-7 as one block against each row alone, their
+     * losses summed in the graph's dtype in the same order */
+    nb_graph *block = nb_graph_new(dtype);
+    nb_node *L8 = nb_softmax_xent(block, nb_constant(block, "s", 2, (int[]){ 8, C }, s),
+                                  nb_constant(block, "lab", 1, (int[]){ 8 }, lab));
+    double sum64 = 0;
+    float sum32 = 0;
+    CHECK(nb_forward(block, L8) == NB_OK);
+    for (int i = 0; i < 8; i++) {
+        nb_graph *one = nb_graph_new(dtype);
+        nb_node *L1 = nb_softmax_xent(one, nb_constant(one, "s", 2, (int[]){ 1, C }, s + i * C),
+                                      nb_constant(one, "lab", 1, (int[]){ 1 }, lab + i));
+        CHECK(nb_forward(one, L1) == NB_OK);
+        sum64 += nb_value_scalar(L1);
+        sum32 += (float)nb_value_scalar(L1);
+        nb_graph_free(one);
+    }
+    CHECK(dtype == NB_F32 ? nb_value_scalar(L8) == (double)(sum32 / 8)
+                          : nb_value_scalar(L8) == sum64 / 8);
+    nb_graph_free(block);
 }
 
 static void local_grads_are_the_slides(void)

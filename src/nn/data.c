@@ -43,14 +43,14 @@ void nb_data_free(nb_data *data)
 }
 
 /* x as bytes, x = k / 255, if every one of the n features is exactly that
- * for a whole k in 0..255 (NaN is not); else NULL.  An optional copy: no
- * memory for it is NULL too. */
+ * for a whole k in 0..255 (NaN is not, nor -0, which would come back +0);
+ * else NULL.  An optional copy: no memory for it is NULL too. */
 static uint8_t *bytes_of(const double *x, size_t n)
 {
     uint8_t *b = features_alloc(n);
     for (size_t i = 0; b && i < n; i++) {
         double k = nearbyint(x[i] * 255);
-        if (!(k >= 0 && k <= 255 && k / 255 == x[i])) {
+        if (!(k >= 0 && k <= 255 && k / 255 == x[i]) || signbit(x[i])) {
             free(b);
             return NULL;
         }

@@ -166,7 +166,7 @@ static void f32_copy_follows_the_scaler(void)
 }
 
 /* Pixels k / 255 get a byte copy too; anything else (a value that is not a
- * whole number of 255ths, above 1, NaN, or standardised) gets none. */
+ * whole number of 255ths, above 1, NaN, -0, or standardised) gets none. */
 static void byte_copy_only_for_pixels(void)
 {
     nb_data d;
@@ -180,7 +180,7 @@ static void byte_copy_only_for_pixels(void)
     for (int i = 0; d.x8 && i < 12; i++)
         same &= d.x8[i] / 255.0 == d.x[i] && d.x32[i] == (float)d.x[i];
     CHECK(same && d.x8 && d.x8[5] == 255 && d.x8[0] == 0);
-    const double bad[] = { 256 / 255.0, 0.5, -1 / 255.0, NAN, 1e-3 };
+    const double bad[] = { 256 / 255.0, 0.5, -1 / 255.0, NAN, 1e-3, -0.0 };
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         double keep = d.x[7];
         d.x[7] = bad[b];

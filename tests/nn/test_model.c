@@ -272,16 +272,19 @@ static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_head *h, nb_sgd *o,
 }
 
 /* An f32 batch gathered from the byte copy (pixels k / 255) is the one
- * gathered from the float copy, to the bit, for all 256 values; 35 features
- * take the 8-byte steps and a tail, rows come in any order. */
+ * gathered from the float copy, to the bit, for all 256 values in the
+ * 8-byte steps (columns 0-31 of rows 0-7 hold k = 0..255) and more in the
+ * tail of 35 features; rows come in any order, and more of them than the
+ * gather prefetches ahead. */
 static void bytes_gather_the_float_batch(void)
 {
-    enum { N = 64, D = 35, R = 13 };
+    enum { N = 64, D = 35, R = 100 };         /* more rows than the prefetch runs ahead */
     nb_data d;
     nb_err err = { 0 };
     CHECK(nb_data_alloc(&d, N, D, &err) == NB_OK);
-    for (int i = 0; i < N * D; i++)
-        d.x[i] = (i * 97 % 256) / 255.0;        /* any 256 in a row: every k once */
+    for (int r = 0; r < N; r++)
+        for (int j = 0; j < D; j++)
+            d.x[r * D + j] = (j < 32 ? (r * 32 + j) % 256 : (r * 7 + j * 11) % 256) / 255.0;
     for (int i = 0; i < N; i++)
         d.y[i] = i % 3;
     d.n_classes = 3;
@@ -290,7 +293,7 @@ static void bytes_gather_the_float_batch(void)
     const nb_head *h = m ? nb_mlp_head(m, R, &err) : NULL;
     size_t idx[R];
     for (int i = 0; i < R; i++)
-        idx[i] = (size_t)(R - 1 - i);       /* rows 0..12: elements 0..454, every k */
+        idx[i] = (size_t)(i * 37 + 5) % N;  /* every row, out of order, some twice */
     float from8[R * D], from32[R * D];
     CHECK(h && nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
     CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, from8, NB_F32) == NB_OK);
