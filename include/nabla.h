@@ -131,7 +131,8 @@ NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank,
  * Data-parallel replicas are made this way: each worker's graph views the
  * model's parameters and its rows of the batch (nb_mlp_set_workers in
  * nabla_nn.h).  Errors: NB_ERR_SHAPE if the elements are not all in src,
- * NB_ERR_DTYPE if src's dtype is not g's. */
+ * NB_ERR_DTYPE if src's dtype is not g's, NB_ERR_ARG if src is a scalar
+ * (rank 0: its value moves with its graph's scalar store). */
 typedef enum nb_leaf { NB_LEAF_CONSTANT, NB_LEAF_VARIABLE, NB_LEAF_PARAM } nb_leaf;
 NB_API nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset,
                         int rank, const int *dim, nb_leaf kind);
@@ -214,32 +215,34 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
- * root depends on (after leaf values changed).  Running from a root plans
- * once (its ancestors) and writes the replay tape once, on the first
- * forward or on the second backward (a backward that is the first run
- * walks the plan instead, so a graph built for one backward never writes a
- * tape); after that, forward and backward from this root allocate nothing:
- * build once, then step.  Returns NB_ERR_NONFINITE if
- * root's value is not finite, naming the first op that made inf or NaN from
- * finite inputs (the values are still computed).
+ * root depends on (after leaf values changed).  A run plans once per root
+ * (root's ancestors, ordered by level: an op comes after its deepest
+ * input); after that, forward and backward from this root allocate
+ * nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
+ * is not finite, naming the first op that made inf or NaN from finite
+ * inputs (the values are still computed).
  *
  * nb_backward: d(root)/d(node) for every node on a path from a variable to
  * root, visiting only root's ancestors, in reverse topological order,
  * without recursion.  root must be a scalar (seed 1).  Gradients are
  * OVERWRITTEN: each call first zeroes the gradients it is about to compute,
- * so calling it twice gives the same result (up to the last bits where a
- * gradient sums three or more contributions: a plan's first backward adds
- * them in creation order, later ones in the tape's order).  It does not
- * run forward.
- * Gradients are allocated (from the arena) on the first backward that needs
- * them; nodes off every variable-to-root path never get one.
+ * so calling it twice gives the same result, to the bit.  It does not run
+ * forward.  Gradients are allocated on the first backward that needs them;
+ * nodes off every variable-to-root path never get one.
  *
  * nb_backward_seed: as nb_backward, with d(root) = seed (nb_size(root)
  * values in row-major order; NULL means all ones, allowed for a scalar
  * root only).  With accumulate set, the variables' gradients are added to
  * instead of overwritten (intermediate nodes are always recomputed): use it
  * to sum gradients over several backward calls, with nb_zero_grad() to
- * start over. */
+ * start over.
+ *
+ * Two executors run a plan and give the same bits: the reference
+ * executor, two loops over the plan that call each op's kernels (src/run.c,
+ * written to be read beside the lecture), and the replay, which writes the
+ * plan once as a tape and runs it several times faster on scalar graphs
+ * (src/replay.c).  A plan's first run, anomaly mode and nb_set_replay(g, 0)
+ * take the reference executor; later runs replay. */
 NB_API nb_status nb_forward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root,
@@ -255,6 +258,9 @@ NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root,
  * constructor that trips it returns NULL, a construction error.  Costs one
  * pass over every value and gradient. */
 NB_API void nb_set_anomaly(nb_graph *g, int on);
+/* Replay on (the default) or off: off, every run takes the reference
+ * executor, for stepping through it or to compare the two. */
+NB_API void nb_set_replay(nb_graph *g, int on);
 
 /* Set every gradient the graph holds to zero. */
 NB_API void      nb_zero_grad(nb_graph *g);
@@ -286,8 +292,11 @@ NB_API nb_status nb_set_at(nb_node *n, size_t i, double v);
 NB_API nb_status nb_set_scalar(nb_node *n, double v);
 
 /* The raw buffers, nb_size(n) elements of the graph's dtype (float or
- * double); borrowed, valid until nb_graph_free.  Writing the values of an
- * op node is allowed but is overwritten by the next nb_forward.
+ * double); borrowed, valid until nb_graph_free for a tensor (rank >= 1).
+ * A scalar's (rank 0) live in the graph's scalar store, which moves as the
+ * graph grows: valid until the next node is made or the next backward from
+ * a new root (read scalars with nb_value_at instead).  Writing the values
+ * of an op node is allowed but is overwritten by the next nb_forward.
  * nb_grads is NULL while the node has no gradient. */
 NB_API void *nb_values(nb_node *n);
 NB_API void *nb_grads(nb_node *n);

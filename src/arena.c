@@ -6,14 +6,13 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 #define NB__BLOCK ((size_t)64 * 1024)   /* the standard size; bigger for one big allocation */
 
 struct nb__block {
     nb__block *next;      /* older block */
     size_t     cap, top;  /* bytes in data[]; bytes used (for the head block: a->next) */
-    thrd_t     owner;     /* the thread that allocated it: its heap */
     _Alignas(64) unsigned char data[];
 };
 
@@ -35,59 +34,29 @@ int nb__alloc_fail_now(void)
 
 /* Freed blocks of the standard size wait here, up to CACHE_MAX bytes, for
  * the next graph.  A program that builds a fresh graph per step (as
- * micrograd does) then reuses warm memory: freed to glibc, the blocks go
- * back to the kernel and every new graph page-faults its arena in again,
- * which took 40% of scalar-mlp's build time and made it swing by 2x with
- * the allocation pattern.  Shared by all threads, under a mutex. */
+ * micrograd does) then reuses warm memory: freed to glibc, the blocks may
+ * go back to the kernel, and every new graph would page-fault its arena in
+ * again.  Shared by all threads, under a mutex. */
 #define CACHE_MAX ((size_t)64 << 20)
 
 static struct {
-    nb__block *head;
-    size_t     bytes;
-    mtx_t      lock;
-    int        ok;
-} cache;
-static once_flag cache_once = ONCE_FLAG_INIT;
+    nb__block      *head;
+    size_t          bytes;
+    pthread_mutex_t lock;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void cache_init(void) { cache.ok = mtx_init(&cache.lock, mtx_plain) == thrd_success; }
-
-/* A cached block for arena a, or NULL.  A graph's blocks must lie close
- * together: its packed tape counts 32-bit element offsets from the lowest
- * one (run.c, schedule).  glibc gives every thread a heap of its own,
- * terabytes from the others, and the cache is shared, so a graph's first
- * block is one the building thread allocated (from its heap), and a later
- * one is taken only if the arena's standard blocks and it then span at
- * most NEAR.  At most SCAN cached blocks are looked at; none fitting, the
- * caller allocates a fresh block. */
-#define NEAR ((uintptr_t)1 << 30)
-#define SCAN 16
-
-static int fits(const nb__arena *a, const nb__block *b)
-{
-    if (!a->lo)
-        return thrd_equal(b->owner, thrd_current());
-    uintptr_t lo = (uintptr_t)b->data, hi = lo + b->cap;
-    lo = lo < a->lo ? lo : a->lo;
-    hi = hi > a->hi ? hi : a->hi;
-    return hi - lo <= NEAR;
-}
-
-static nb__block *cache_get(const nb__arena *a)
+/* A cached block, or NULL. */
+static nb__block *cache_get(void)
 {
     nb__block *b = NULL;
 
-    call_once(&cache_once, cache_init);
-    if (!cache.ok || mtx_lock(&cache.lock) != thrd_success)
+    if (pthread_mutex_lock(&cache.lock) != 0)
         return NULL;
-    nb__block **p = &cache.head;
-    for (int i = 0; *p && i < SCAN; i++, p = &(*p)->next)
-        if (fits(a, *p)) {
-            b = *p;
-            *p = b->next;
-            cache.bytes -= b->cap;
-            break;
-        }
-    mtx_unlock(&cache.lock);
+    if ((b = cache.head) != NULL) {
+        cache.head = b->next;
+        cache.bytes -= b->cap;
+    }
+    pthread_mutex_unlock(&cache.lock);
     return b;
 }
 
@@ -96,8 +65,7 @@ static int cache_put(nb__block *b)
 {
     int taken = 0;
 
-    call_once(&cache_once, cache_init);
-    if (b->cap != NB__BLOCK || !cache.ok || mtx_lock(&cache.lock) != thrd_success)
+    if (b->cap != NB__BLOCK || pthread_mutex_lock(&cache.lock) != 0)
         return 0;
     if (cache.bytes + b->cap <= CACHE_MAX) {
         b->next = cache.head;
@@ -105,14 +73,14 @@ static int cache_put(nb__block *b)
         cache.bytes += b->cap;
         taken = 1;
     }
-    mtx_unlock(&cache.lock);
+    pthread_mutex_unlock(&cache.lock);
     return taken;
 }
 
-/* a block of at least cap data bytes for arena a, not cleared */
-static nb__block *block_new(const nb__arena *a, size_t cap)
+/* a block of at least cap data bytes, not cleared */
+static nb__block *block_new(size_t cap)
 {
-    nb__block *b = cap == NB__BLOCK ? cache_get(a) : NULL;
+    nb__block *b = cap == NB__BLOCK ? cache_get() : NULL;
 
     if (b) {
         b->top = 0;
@@ -123,7 +91,7 @@ static nb__block *block_new(const nb__arena *a, size_t cap)
     size_t bytes = (sizeof *b + cap + 63) & ~(size_t)63;
     b = aligned_alloc(64, bytes);       /* data[] 64-aligned */
     if (b)
-        *b = (nb__block){ .cap = cap, .owner = thrd_current() };
+        *b = (nb__block){ .cap = cap };
     return b;
 }
 
@@ -139,16 +107,11 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
     if (b)
         b->top = (size_t)(a->next - b->data);
     if (!b || at > b->cap || size > b->cap - at) {
-        nb__block *nb = block_new(a, size > NB__BLOCK ? size : NB__BLOCK);
+        nb__block *nb = block_new(size > NB__BLOCK ? size : NB__BLOCK);
         if (!nb)
             return NULL;
         nb->next = b;
         a->head = b = nb;
-        if (b->cap == NB__BLOCK) {
-            uintptr_t lo = (uintptr_t)b->data, hi = lo + b->cap;
-            a->lo = !a->lo || lo < a->lo ? lo : a->lo;
-            a->hi = hi > a->hi ? hi : a->hi;
-        }
         a->end = b->data + b->cap;
         at = 0;
     }
@@ -174,5 +137,4 @@ void nb__arena_free(nb__arena *a)
     a->head = NULL;
     a->next = a->end = NULL;
     a->used = 0;
-    a->lo = a->hi = 0;
 }

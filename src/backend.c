@@ -1,9 +1,7 @@
 /* backend.c - what computes the matrix products (OpenBLAS or the portable
- * kernel in ops_tensor.inc) and with how many threads, and whether the
- * elementwise kernels may run their AVX2 build. */
+ * kernel in gemm.inc) and with how many threads. */
 #include "internal.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #if NB_HAVE_OPENBLAS
 #include <cblas.h>
@@ -33,18 +31,3 @@ const char *nb_backend(void)
 #endif
     return buf;
 }
-
-#if defined(__x86_64__) && defined(__GNUC__)
-int nb__have_avx2(void)
-{
-    static atomic_int have = -1;    /* threads racing here all store the same */
-    int h = atomic_load_explicit(&have, memory_order_relaxed);
-
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx2") != 0;
-        atomic_store_explicit(&have, h, memory_order_relaxed);
-    }
-    return h;
-}
-#endif

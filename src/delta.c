@@ -172,22 +172,6 @@ static void restore(nb__delta *d)
     d->n_log = d->n_saved = d->n_pool = 0;
 }
 
-/* Position of node id in the plan (ids decrease along it); plan_len when
- * it is not there. */
-static size_t plan_pos(const nb_graph *g, uint32_t id)
-{
-    size_t lo = 0, hi = g->plan_len;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->plan[mid]->id > id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < g->plan_len && g->plan[lo]->id == id ? lo : g->plan_len;
-}
-
 nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double *f)
 {
     nb_graph *g = d->g;
@@ -209,9 +193,9 @@ nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double
     if (!save(d, leaf))
         return nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
     nb_set_at(leaf, i, v);
-    /* the nodes after the leaf, in topological order */
-    for (size_t k = plan_pos(g, leaf->id); ok && k-- > 0;) {
-        nb_node *y = g->plan[k];
+    /* the plan in topological order: what reads a changed node follows it */
+    for (size_t k = 0; ok && k < g->plan.n; k++) {
+        nb_node *y = g->plan.node[k];
         if (y->op == NB_OP_LEAF || !(changed(d, y->in[0]) || changed(d, y->in[y->n_in - 1])))
             continue;
         ok = spread(d, y);

@@ -1,12 +1,12 @@
-/* graph.c - graphs, leaves, node creation, names and the accessors of
- * nodes.  Running a graph (plans, the tape, forward and backward) is in
- * run.c; the ops themselves in ops.c. */
+/* graph.c - graphs, the scalar store, leaves, node creation, names and the
+ * accessors of nodes.  Running a graph is in run.c (and replay.c); the ops
+ * themselves in ops.c. */
 #include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 /* uthash allocates its bucket tables with malloc; a failure is an error
  * recorded on the entry, never an exit. */
@@ -52,48 +52,37 @@ static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
 /* ---- Graph lifetime ---------------------------------------------------------- */
 
 /* ---- Recycled graphs -----------------------------------------------------
- * A freed graph, emptied but with its growable arrays (node index, plan,
- * tape, scratch), waits here for the next nb_graph_new, as the arena's
- * blocks wait in arena.c.  A program that builds a fresh graph per step
- * (as micrograd does) would otherwise hand megabytes back to glibc, which
- * may give them to the kernel, and fault them in again for the next graph:
- * 1,300 page faults per fresh scalar-mlp graph, and twice the build time,
- * after an unrelated change of the arrays' sizes.  One graph, with arrays
- * of RECYCLE_MAX bytes at most, shared by all threads under a mutex. */
+ * A freed graph, emptied but with its growable arrays (node index, scalar
+ * store, plan), waits here for the next nb_graph_new, as the arena's blocks
+ * wait in arena.c.  A program that builds a fresh graph per step (as
+ * micrograd does) would otherwise hand megabytes back to glibc, which may
+ * give them to the kernel, and fault them in again for the next graph.  One
+ * graph, with arrays of RECYCLE_MAX bytes at most, shared by all threads
+ * under a mutex. */
 #define RECYCLE_MAX ((size_t)64 << 20)
 
 static struct {
-    nb_graph *g;
-    mtx_t     lock;
-    int       ok;
-} recycled;
-static once_flag recycled_once = ONCE_FLAG_INIT;
+    nb_graph       *g;
+    pthread_mutex_t lock;
+} recycled = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void recycled_init(void)
-{
-    recycled.ok = mtx_init(&recycled.lock, mtx_plain) == thrd_success;
-}
-
-/* g with every field cleared but its arrays */
+/* g with every field cleared but its arrays; the store's capacity in
+ * bytes, until nb_graph_new knows the next dtype */
 static void graph_empty(nb_graph *g)
 {
     nb_graph keep = { .nodes = g->nodes, .cap_nodes = g->cap_nodes, .params = g->params,
-                      .cap_params = g->cap_params, .plan = g->plan, .plan_cap = g->plan_cap,
-                      .tape = { .step = g->tape.step, .fwd = g->tape.fwd,
-                                .bwd = g->tape.bwd, .node = g->tape.node,
-                                .cap = g->tape.cap, .cap_step = g->tape.cap_step,
-                                .cap_fwd = g->tape.cap_fwd, .cap_bwd = g->tape.cap_bwd },
-                      .zero = g->zero, .cap_zero = g->cap_zero, .scratch = g->scratch,
-                      .cap_scratch = g->cap_scratch };
+                      .cap_params = g->cap_params, .store = g->store,
+                      .store_cap = g->store_cap * nb__elt(g),
+                      .plan = { .node = g->plan.node, .cap = g->plan.cap,
+                                .scratch = g->plan.scratch,
+                                .cap_scratch = g->plan.cap_scratch } };
     *g = keep;
 }
 
 static size_t array_bytes(const nb_graph *g)
 {
-    return (g->cap_nodes + g->cap_params + g->plan_cap) * sizeof(nb_node *) +
-           g->tape.cap * sizeof *g->tape.node + g->tape.cap_step * sizeof *g->tape.step +
-           g->tape.cap_fwd * sizeof *g->tape.fwd + g->tape.cap_bwd * sizeof *g->tape.bwd +
-           g->cap_zero * sizeof *g->zero + g->cap_scratch * sizeof *g->scratch;
+    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) +
+           g->store_cap + g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
 /* swap g (an emptied graph, or NULL) with the recycled one */
@@ -101,11 +90,10 @@ static nb_graph *recycled_swap(nb_graph *g)
 {
     nb_graph *old = g;
 
-    call_once(&recycled_once, recycled_init);
-    if (recycled.ok && mtx_lock(&recycled.lock) == thrd_success) {
+    if (pthread_mutex_lock(&recycled.lock) == 0) {
         old = recycled.g;
         recycled.g = g;
-        mtx_unlock(&recycled.lock);
+        pthread_mutex_unlock(&recycled.lock);
     }
     return old;
 }
@@ -122,6 +110,7 @@ nb_graph *nb_graph_new(nb_dtype dtype)
     if (!g)
         return NULL;
     g->dtype = dtype;
+    g->store_cap /= nb__elt(g);
     return g;
 }
 
@@ -129,13 +118,9 @@ static void graph_release(nb_graph *g)
 {
     free(g->nodes);
     free(g->params);
-    free(g->plan);
-    free(g->tape.step);
-    free(g->tape.fwd);
-    free(g->tape.bwd);
-    free(g->tape.node);
-    free(g->zero);
-    free(g->scratch);
+    free(g->store);
+    free(g->plan.node);
+    free(g->plan.scratch);
     free(g);
 }
 
@@ -144,6 +129,7 @@ void nb_graph_free(nb_graph *g)
     if (!g)
         return;
     HASH_CLEAR(hh, g->names);   /* entries live in the arena */
+    nb__replay_free(g->replay);
     nb__arena_free(&g->arena);
     graph_empty(g);
     if (array_bytes(g) <= RECYCLE_MAX)
@@ -205,13 +191,35 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     return NB_OK;
 }
 
-void *nb__scalar_slab(nb_graph *g, size_t elt)
+/* Moving the store: every node whose value or gradient lies in it follows,
+ * by its offset, taken while the old array is still there. */
+int nb__store_reserve(nb_graph *g, size_t n)
 {
-    g->slab = nb__arena_alloc(&g->arena, NB__SLAB, 64);
-    if (!g->slab)
-        return NULL;
-    g->slab_left = NB__SLAB;
-    return nb__scalar_alloc(g, elt);
+    size_t elt = nb__elt(g), cap = g->store_cap ? g->store_cap : 1024;
+
+    if (g->store_len + n <= g->store_cap)
+        return 1;
+    while (cap < g->store_len + n)
+        cap *= 2;
+    if (cap > (size_t)INT32_MAX + 1)
+        return 0;
+    char *store = nb__alloc_should_fail() ? NULL : malloc(cap * elt);
+    if (!store)
+        return 0;
+    if (g->store_len)
+        memcpy(store, g->store, g->store_len * elt);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        nb_node *x = g->nodes[i];
+        if (!nb__in_store(x))
+            continue;
+        x->val = store + ((char *)x->val - g->store);
+        if (x->grad)
+            x->grad = store + ((char *)x->grad - g->store);
+    }
+    free(g->store);
+    g->store = store;
+    g->store_cap = cap;
+    return 1;
 }
 
 /* ---- Node creation ----------------------------------------------------------- */
@@ -225,15 +233,14 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
 
     if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
         return NULL;
-    void *val = view ? view
-              : size == 1 ? nb__scalar_alloc(g, elt)   /* scalars packed together */
-                          : nb__arena_alloc(&g->arena, size * elt, 64);
+    void *val = view                ? view
+              : nb__in_store(tmp) ? nb__store_alloc(g)
+                                  : nb__arena_alloc(&g->arena, size * elt, 64);
     nb_node *y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
     if (!y)
         return NULL;
     *y = *tmp;
     y->val = val;
-    g->n_matmuls += y->op == NB_OP_MATMUL;
     y->id = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = y;
     return y;
@@ -340,7 +347,8 @@ static void leaf_fill(nb_node *y, const double *data)
 static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
                          const int *dim, const double *data, void *view, const char *what)
 {
-    nb_node tmp = { .op = NB_OP_LEAF, .flags = (uint8_t)(flags | NB__LEAF) };
+    nb_node tmp = { .op = NB_OP_LEAF,
+                    .flags = (uint8_t)(flags | NB__LEAF | (view ? NB__VIEW : 0)) };
 
     if (!g || leaf_check(g, name, flags, rank, dim, what) != NB_OK)
         return NULL;
@@ -431,6 +439,11 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
     if (!src || (unsigned)kind > NB_LEAF_PARAM) {
         nb__fail(g, NB_ERR_ARG, "view '%s': %s", name ? name : "",
                  src ? "unknown leaf kind" : "no source node");
+        return NULL;
+    }
+    if (src->rank == 0) {   /* its value lives in its graph's scalar store, which moves */
+        nb__fail(g, NB_ERR_ARG, "view '%s': the source is a scalar; view a tensor",
+                 name ? name : "");
         return NULL;
     }
     if (((src->flags & NB__F32) != 0) != (g->dtype == NB_F32)) {

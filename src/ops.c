@@ -5,6 +5,9 @@
  * primitives with no backward of their own, are at the end of this file. */
 #include "internal.h"
 
+#include "elementwise.h"
+#include "simd.h"
+
 #include <assert.h>
 #include <limits.h>
 #include <string.h>
@@ -26,7 +29,6 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
-#include "tape.inc"
 #undef NB_DTYPE
 #undef NB_ONCE
 #undef ONCE
@@ -43,7 +45,6 @@ int nb__blas_enabled = NB_HAVE_OPENBLAS;
 #include "ops_elementwise.inc"
 #include "ops_tensor.inc"
 #include "ops_loss.inc"
-#include "tape.inc"
 #undef NB_DTYPE
 #undef T
 #undef K
@@ -77,16 +78,6 @@ const nb__op_def nb__ops[NB_OP_COUNT] = {
 #undef FORWARD_AT_WHOLE
 #undef SCALAR_ELEMENTWISE
 #undef SCALAR_TENSOR
-
-void (*const nb__tape_forward[2])(const nb__tape *) = { tape_forward_f64, tape_forward_f32 };
-void (*const nb__tape_backward[2])(const nb__tape *) = { tape_backward_f64, tape_backward_f32 };
-void (*const nb__steps_forward[2])(const nb__tape *, size_t, size_t) = { steps_forward_f64,
-                                                                         steps_forward_f32 };
-void (*const nb__steps_backward[2])(const nb__tape *, size_t, size_t) = { steps_backward_f64,
-                                                                          steps_backward_f32 };
-void (*const nb__plan_backward[2])(nb_node *const *, size_t) = { plan_backward_f64,
-                                                                 plan_backward_f32 };
-void (*const nb__sweep_run[2])(nb__sweep *, size_t) = { sweep_f64, sweep_f32 };
 
 /* ---- Composite ops ---------------------------------------------------------- */
 

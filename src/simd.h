@@ -34,7 +34,9 @@ static inline int nb_simd_fma(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
-#define NB_SIMD_KERNEL(name, body, params, args)                                                   \
+/* one level more, so that a name made by a macro is expanded before ## */
+#define NB_SIMD_KERNEL(name, body, params, args) NB_SIMD_KERNEL_(name, body, params, args)
+#define NB_SIMD_KERNEL_(name, body, params, args)                                                  \
     NB_SIMD_AVX2 static void name##_avx2 params { body args; }                                     \
     static void name params                                                                        \
     {                                                                                              \

@@ -1,11 +1,9 @@
-/* bench_tape.c - the replay tape's two forms on scalar-mlp, in one process:
- * a graph whose tape is packed (32-bit offsets, the default) and one whose
- * tape is wide (pointers, written with the test hook nb__tape_packing
- * off), replayed in turn, so both see the same machine.  Links the
- * engine's internals for that hook.  --check: one replay of each, which
- * must agree bit for bit. */
+/* bench_replay.c - the two executors on scalar-mlp, in one process: a graph
+ * run by the replay (the default) and one run by the reference executor
+ * (nb_set_replay off), in turn, so both see the same machine.  --check: one
+ * run of each, which must agree bit for bit. */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "nabla.h"
 #include "scalar_mlp.h"
 
 #include <stdio.h>
@@ -16,21 +14,20 @@
 #define ROUNDS 15
 #define CALLS  60
 
-/* m built, its first backward run, then a replay that writes its tape
- * (packed or not); 0 on error. */
-static int build(mlp_graph *m, const mlp_data *d, int packed)
+/* m built and run twice (a plan's second run writes the replay); 0 on
+ * error. */
+static int build(mlp_graph *m, const mlp_data *d, int replay)
 {
-    nb__tape_packing = packed;
-    int ok = mlp_build(m, d) == 0 && nb_backward(m->g, m->loss) == NB_OK &&
-             nb_forward(m->g, m->loss) == NB_OK && nb_backward(m->g, m->loss) == NB_OK &&
-             m->g->tape.packed == packed;
-    nb__tape_packing = 1;
-    return ok;
+    if (mlp_build(m, d) != 0)
+        return 0;
+    nb_set_replay(m->g, replay);
+    return nb_backward(m->g, m->loss) == NB_OK && nb_forward(m->g, m->loss) == NB_OK &&
+           nb_backward(m->g, m->loss) == NB_OK;
 }
 
-/* ns per node of one replay (forward, and backward unless fwd_only),
+/* ns per node of one run (forward, and backward unless fwd_only),
  * averaged over CALLS; -1 on error. */
-static double replay(mlp_graph *m, const mlp_data *d, int fwd_only)
+static double timed(mlp_graph *m, const mlp_data *d, int fwd_only)
 {
     double t0 = now_ns();
 
@@ -56,37 +53,38 @@ static int same_results(const mlp_graph *a, const mlp_graph *b)
 int main(int argc, char **argv)
 {
     static mlp_data d;
-    static mlp_graph packed, wide;
+    static mlp_graph replay, ref;
     int check = argc > 1 && !strcmp(argv[1], "--check");
 
     if (argc > 1 && !check) {
-        fprintf(stderr, "usage: bench_tape [--check]\n");
+        fprintf(stderr, "usage: bench_replay [--check]\n");
         return 2;
     }
     mlp_data_init(&d);
-    if (!build(&packed, &d, 1) || !build(&wide, &d, 0)) {
-        fprintf(stderr, "bench_tape: could not build scalar-mlp with both tapes\n");
+    if (!build(&replay, &d, 1) || !build(&ref, &d, 0)) {
+        fprintf(stderr, "bench_replay: could not build and run scalar-mlp\n");
         return 1;
     }
-    int ok = same_results(&packed, &wide);
-    printf("scalar-mlp: packed and wide tapes %s\n", ok ? "agree bit for bit" : "DIFFER");
+    int ok = same_results(&replay, &ref);
+    printf("scalar-mlp: replay and reference executor %s\n",
+           ok ? "agree bit for bit" : "DIFFER");
     for (int fwd_only = 0; ok && !check && fwd_only < 2; fwd_only++) {
         double p[ROUNDS], w[ROUNDS], q[ROUNDS];
         for (int r = 0; r < ROUNDS; r++) {
-            p[r] = replay(&packed, &d, fwd_only);
-            w[r] = replay(&wide, &d, fwd_only);
+            p[r] = timed(&replay, &d, fwd_only);
+            w[r] = timed(&ref, &d, fwd_only);
             q[r] = p[r] / w[r];
             ok &= p[r] > 0 && w[r] > 0;
         }
         qsort(p, ROUNDS, sizeof *p, by_value);
         qsort(w, ROUNDS, sizeof *w, by_value);
         qsort(q, ROUNDS, sizeof *q, by_value);
-        printf("replay %-8s packed %.2f ns/node, wide %.2f; packed / wide %.3f "
+        printf("%-8s replay %.2f ns/node, reference %.2f; replay / reference %.3f "
                "(middle two thirds of %d rounds %.3f-%.3f)\n",
                fwd_only ? "fwd" : "fwd+bwd", p[ROUNDS / 2], w[ROUNDS / 2], q[ROUNDS / 2],
                ROUNDS, q[ROUNDS / 6], q[ROUNDS - 1 - ROUNDS / 6]);
     }
-    nb_graph_free(packed.g);
-    nb_graph_free(wide.g);
+    nb_graph_free(replay.g);
+    nb_graph_free(ref.g);
     return ok ? 0 : 1;
 }

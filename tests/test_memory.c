@@ -1,0 +1,183 @@
+/* test_memory.c - where values live: views over another graph's values,
+ * the scalar store moving as a graph grows, and allocation failure at every
+ * allocation, which is an error and leaves the graph usable. */
+#include "internal.h"
+#include "check.h"
+
+#include <string.h>
+
+#define HAS(msg, part) (strstr((msg), (part)) != NULL)
+
+/* A view reads its source's values in place, keeps its own gradient, and
+ * refuses elements outside the source or another dtype's source. */
+static void views_share_values_not_gradients(void)
+{
+    nb_graph *src = nb_graph_new(NB_F64), *g = nb_graph_new(NB_F64);
+    nb_node *W = nb_param(src, "W", 2, (int[]){ 2, 3 }, (double[]){ 1, 2, 3, 4, 5, 6 });
+    nb_node *s = nb_variable(src, "s", 1, (int[]){ 1 }, (double[]){ 2 });
+    nb_node *V = nb_view(g, "W", W, 0, 2, (int[]){ 2, 3 }, NB_LEAF_PARAM);
+    nb_node *row = nb_view(g, "row", W, 3, 1, (int[]){ 3 }, NB_LEAF_CONSTANT);
+    nb_node *sv = nb_view(g, "s", s, 0, 0, NULL, NB_LEAF_VARIABLE);
+    nb_node *x = nb_constant(g, "x", 2, (int[]){ 1, 2 }, (double[]){ 1, -1 });
+    /* L = sum(x V) * s + sum(row): dV = s x^T 1, ds = sum(x V) */
+    nb_node *L = nb_add(g, nb_mul(g, nb_sum(g, nb_matmul(g, x, V)), sv), nb_sum(g, row));
+
+    CHECK(V && row && sv && L && nb_param_count(g) == 1 && nb_lookup(g, "W") == V);
+    CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+    CHECK_NEAR(nb_value_scalar(L), (1 - 4 + 2 - 5 + 3 - 6) * 2 + 15, 0);
+    CHECK_NEAR(nb_grad_at(V, 0), 2, 0);
+    CHECK_NEAR(nb_grad_at(V, 5), -2, 0);
+    CHECK_NEAR(nb_grad_scalar(sv), -9, 0);
+    CHECK(nb_grads(W) == NULL && nb_grads(row) == NULL);
+    /* writes to the source are seen, and the other way round; three runs,
+     * so the scalar view also goes through the written tape */
+    for (int run = 0; run < 3; run++) {
+        nb_set_at(W, 0, 1 + run);
+        nb_set_scalar(s, 3);
+        CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
+        CHECK_NEAR(nb_value_scalar(L), (run - 9) * 3 + 15, 0);
+        CHECK_NEAR(nb_grad_scalar(sv), run - 9, 0);
+    }
+    nb_set_at(V, 5, 7);
+    CHECK(nb_value_at(W, 5) == 7);
+    /* errors */
+    nb_graph *f = nb_graph_new(NB_F32);
+    CHECK(!nb_view(g, "a", W, 4, 1, (int[]){ 3 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE && HAS(nb_errmsg(g), "does not fit"));
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 7, 0, NULL, NB_LEAF_CONSTANT) && nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 2, (int[]){ 1 << 30, 1 << 30 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 1, (int[]){ 0 }, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_SHAPE);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", NULL, 0, 0, NULL, NB_LEAF_CONSTANT) && nb_error(g) == NB_ERR_ARG);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", nb_scalar(src, "t", 1), 0, 0, NULL, NB_LEAF_CONSTANT) &&
+          nb_error(g) == NB_ERR_ARG && HAS(nb_errmsg(g), "scalar"));
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "a", W, 0, 0, NULL, (nb_leaf)7) && nb_error(g) == NB_ERR_ARG);
+    nb_error_clear(g);
+    CHECK(!nb_view(g, "W", W, 0, 0, NULL, NB_LEAF_PARAM) && nb_error(g) == NB_ERR_ARG &&
+          HAS(nb_errmsg(g), "already taken"));
+    nb_error_clear(g);
+    CHECK(!nb_view(g, NULL, W, 0, 0, NULL, NB_LEAF_PARAM) && nb_error(g) == NB_ERR_ARG);
+    CHECK(!nb_view(f, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT) && nb_error(f) == NB_ERR_DTYPE);
+    CHECK(!nb_view(NULL, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT));
+    nb_graph_free(f);
+    nb_graph_free(g);     /* before its source's graph */
+    nb_graph_free(src);
+}
+
+/* Build and run a small model with the n-th allocation failing, for
+ * n = 0, 1, 2, ... until it succeeds: each failure is NB_ERR_NOMEM or a
+ * NULL graph, and (under ASan/valgrind) leaks nothing. */
+static int build_and_run(void)
+{
+    nb_graph *g = nb_graph_new(NB_F32);
+    if (!g)
+        return NB_ERR_NOMEM;
+    nb_node *X = nb_constant(g, "X", 2, (int[]){ 8, 3 }, NULL);
+    nb_node *W = nb_param(g, "W", 2, (int[]){ 3, 4 }, NULL);
+    nb_node *b = nb_param(g, "b", 1, (int[]){ 4 }, NULL);
+    nb_node *lab = nb_constant(g, "labels", 1, (int[]){ 8 }, NULL);
+    nb_node *L = nb_softmax_xent(g, nb_relu(g, nb_add(g, nb_matmul(g, X, W), b)), lab);
+    nb_status s = L ? nb_backward(g, L) : nb_error(g);
+    if (s == NB_OK)
+        s = nb_lookup(g, "W") == W ? NB_OK : NB_ERR_ARG;
+    nb_graph_free(g);
+    return s;
+}
+
+static void allocation_failure_is_an_error(void)
+{
+    int failures = 0, s;
+    for (long n = 0; (nb__alloc_fail_after(n), s = build_and_run()) != NB_OK; n++) {
+        CHECK(s == NB_ERR_NOMEM);
+        failures++;
+        if (n > 1000)
+            break;
+    }
+    nb__alloc_fail_after(-1);
+    CHECK(s == NB_OK && failures >= 10);
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb__alloc_fail_after(0);
+    CHECK(nb_variable(g, "v", 1, (int[]){ 100000 }, NULL) == NULL);
+    CHECK(nb_error(g) == NB_ERR_NOMEM && HAS(nb_errmsg(g), "out of memory"));
+    nb_graph_free(g);
+}
+
+/* A scalar graph's backward with the n-th allocation failing: NB_ERR_NOMEM,
+ * and the graph still runs: backward again gives the gradients of a graph
+ * that never failed. */
+static nb_node *scalar_chain(nb_graph *g, nb_node **x, nb_node **y)
+{
+    nb_node *s = *x = nb_scalar(g, "x", 0.5);
+    *y = nb_scalar(g, "y", -0.9);
+    for (int i = 0; i < 700; i++)       /* the store grows while it is built and run */
+        s = nb_add(g, nb_tanh(g, nb_mul(g, s, *y)), *x);
+    return s;
+}
+
+static void backward_survives_allocation_failure(void)
+{
+    nb_graph *ref = nb_graph_new(NB_F64);
+    nb_node *rx, *ry, *rs = scalar_chain(ref, &rx, &ry);
+    CHECK(nb_backward(ref, rs) == NB_OK);
+    int failures = 0;
+    for (long n = 0; n < 1000; n++) {
+        nb_graph *g = nb_graph_new(NB_F64);
+        nb_node *x, *y, *s = scalar_chain(g, &x, &y);
+        nb__alloc_fail_after(n);
+        nb_status st = nb_backward(g, s);
+        nb__alloc_fail_after(-1);
+        if (st != NB_OK) {
+            CHECK(st == NB_ERR_NOMEM && HAS(nb_errmsg(g), "out of memory"));
+            failures++;
+            CHECK(nb_backward(g, s) == NB_OK);
+        }
+        CHECK_NEAR(nb_grad_scalar(x), nb_grad_scalar(rx), 1e-12 * fabs(nb_grad_scalar(rx)));
+        CHECK_NEAR(nb_grad_scalar(y), nb_grad_scalar(ry), 1e-12 * fabs(nb_grad_scalar(ry)));
+        nb_graph_free(g);
+        if (st == NB_OK)
+            break;
+    }
+    CHECK(failures >= 1);
+    nb_graph_free(ref);
+}
+
+/* The scalar store moves as the graph grows, by construction and by a
+ * backward's gradients: values, gradients, plans and replays follow it. */
+static void store_moves_with_the_graph(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        nb_graph *g = nb_graph_new(dt ? NB_F32 : NB_F64);
+        nb_node *x = nb_scalar(g, "x", 0.5), *s = x;
+        for (int i = 0; i < 100; i++)
+            s = nb_add(g, nb_mul(g, s, nb_const_scalar(g, 0.5)), x);
+        CHECK(nb_backward(g, s) == NB_OK && nb_forward(g, s) == NB_OK &&
+              nb_backward(g, s) == NB_OK && g->replay != NULL);
+        double v = nb_value_scalar(s), dx = nb_grad_scalar(x);
+        size_t cap = g->store_cap;
+        for (int i = 0; i < 1000000 && g->store_cap == cap; i++)   /* until it grows */
+            nb_neg(g, x);
+        CHECK(g->store_cap > cap);                  /* it moved (maybe back to where it was) */
+        CHECK(nb_value_scalar(s) == v && nb_grad_scalar(x) == dx);
+        CHECK(nb_set_scalar(x, 0.25) == NB_OK && nb_forward(g, s) == NB_OK &&
+              nb_backward(g, s) == NB_OK);
+        CHECK_NEAR(nb_value_scalar(s), 0.5, 1e-6);            /* s = 2x in the limit */
+        CHECK_NEAR(nb_grad_scalar(x), 2, 1e-6);
+        nb_graph_free(g);
+    }
+}
+
+int main(void)
+{
+    views_share_values_not_gradients();
+    allocation_failure_is_an_error();
+    backward_survives_allocation_failure();
+    store_moves_with_the_graph();
+    return check_summary();
+}
