@@ -140,7 +140,10 @@ void nb_graph_free(nb_graph *g)
 
 nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
 size_t   nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
-size_t   nb_graph_bytes(const nb_graph *g) { return g ? g->arena.used : 0; }
+size_t   nb_graph_bytes(const nb_graph *g)
+{
+    return g ? g->arena.used + g->store_len * nb__elt(g) : 0;
+}
 
 nb_node *nb_graph_node(const nb_graph *g, size_t i)
 {

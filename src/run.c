@@ -20,9 +20,12 @@
 /* ---- The plan -------------------------------------------------------------
  * Creation order is a topological order, so sweeping the nodes from root
  * down, keeping the marked ones and marking their inputs, finds exactly
- * root's ancestors: no recursion, no stack, one pass.  A counting sort then
- * orders them by level (see nb__plan).  The plan depends on root alone (an
- * op's inputs never change), so it is kept until another root runs. */
+ * root's ancestors: no recursion, no stack, one pass.  The same pass gives
+ * each its height, the longest path from it to root: a node's consumers
+ * come later in creation order, so the sweep has seen them all by the time
+ * it reaches the node.  A counting sort then orders the plan by height,
+ * highest first (see nb__plan).  The plan depends on root alone (an op's
+ * inputs never change), so it is kept until another root runs. */
 static nb_status plan_for(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
@@ -44,34 +47,33 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
                           nb_op_name(root));
     p->scratch = scratch;
     nb_node **found = node + ids;
+    uint32_t *height = scratch, *at = scratch + ids, top = 0;  /* at[h]: nodes of height h */
+    memset(at, 0, (ids + 1) * sizeof *at);
     root->flags |= NB__MARK;
+    height[root->id] = 0;
     for (size_t i = ids; i-- > 0;) {               /* reverse creation order */
         nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
         x->flags &= (uint8_t)~NB__MARK;
         found[n++] = x;
-        for (int k = 0; k < x->n_in; k++)
-            x->in[k]->flags |= NB__MARK;
+        uint32_t h = height[x->id];
+        at[h]++;
+        top = h > top ? h : top;
+        for (int k = 0; k < x->n_in; k++) {
+            nb_node *in = x->in[k];
+            if (!(in->flags & NB__MARK) || height[in->id] <= h)
+                height[in->id] = h + 1;
+            in->flags |= NB__MARK;
+        }
     }
-    /* level[id] of each ancestor; then start[l], where level l begins */
-    uint32_t *level = scratch, *start = scratch + ids;
-    memset(start, 0, (n + 1) * sizeof *start);
-    for (size_t i = n; i-- > 0;) {                 /* creation order: inputs first */
-        const nb_node *x = found[i];
-        uint32_t l = 0;
-        for (int k = 0; k < x->n_in; k++)
-            l = level[x->in[k]->id] >= l ? level[x->in[k]->id] + 1 : l;
-        level[x->id] = l;
-        start[l]++;
-    }
-    for (size_t l = 0, sum = 0; l <= n; l++) {
-        uint32_t c = start[l];
-        start[l] = (uint32_t)sum;
+    for (size_t h = top + 1, sum = 0; h-- > 0;) {  /* at[h]: where height h begins */
+        uint32_t c = at[h];
+        at[h] = (uint32_t)sum;
         sum += c;
     }
-    for (size_t i = n; i-- > 0;)                   /* creation order within a level */
-        node[start[level[found[i]->id]]++] = found[i];
+    for (size_t i = n; i-- > 0;)                   /* creation order within a height */
+        node[at[height[found[i]->id]]++] = found[i];
     p->n = n;
     p->root = root;
     p->has_grads = 0;
@@ -81,43 +83,36 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
 
 /* ---- Gradients ------------------------------------------------------------ */
 
-/* Every node of the plan that wants a gradient gets one, zeroed: a scalar's
- * in the store (room for all of them first, so the store moves at most
- * once), a tensor's in the arena. */
-static nb_status grads_for(nb_graph *g, nb__plan *p)
+/* Every node of the plan that wants a gradient gets one (a scalar's in the
+ * store, a tensor's in the arena), cleared, but the leaves' when
+ * accumulating into them: what backward sums into.  Room in the store for
+ * all of them first, so that it moves at most once. */
+static nb_status clear_grads(nb_graph *g, nb__plan *p, int accumulate)
 {
-    size_t elt = nb__elt(g), scalars = 0;
+    size_t elt = nb__elt(g);
 
-    if (p->has_grads)
-        return NB_OK;
-    for (size_t i = 0; i < p->n; i++)
-        scalars += !p->node[i]->grad && (p->node[i]->flags & NB__WANTS_GRAD) &&
-                   nb__in_store(p->node[i]);
-    if (!nb__store_reserve(g, scalars))
+    if (!p->has_grads && !nb__store_reserve(g, p->n))
         return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     for (size_t i = 0; i < p->n; i++) {
         nb_node *x = p->node[i];
-        if (x->grad || !(x->flags & NB__WANTS_GRAD))
+        if (!(x->flags & NB__WANTS_GRAD))
             continue;
-        size_t bytes = nb__size(x) * elt;
-        x->grad = nb__in_store(x) ? nb__store_alloc(g) : nb__arena_alloc(&g->arena, bytes, 64);
-        if (!x->grad)
+        int fresh = !x->grad;
+        if (fresh && nb__in_store(x))
+            x->grad = nb__store_alloc(g);       /* room made above */
+        else if (fresh && !(x->grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64)))
             return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
-        memset(x->grad, 0, bytes);
+        if (accumulate && !fresh && x->op == NB_OP_LEAF)
+            continue;
+        if (nb__in_store(x) && g->dtype == NB_F64)     /* no call for one element */
+            *(double *)x->grad = 0;
+        else if (nb__in_store(x))
+            *(float *)x->grad = 0;
+        else
+            memset(x->grad, 0, nb__size(x) * elt);
     }
     p->has_grads = 1;
     return NB_OK;
-}
-
-/* Clear what backward computes: every gradient of the plan, but the
- * leaves' when accumulating into them. */
-static void zero_grads(nb_graph *g, const nb__plan *p, int accumulate)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        nb_node *x = p->node[i];
-        if (x->grad && !(accumulate && x->op == NB_OP_LEAF))
-            memset(x->grad, 0, nb__size(x) * nb__elt(g));
-    }
 }
 
 /* root's gradient: the seed, or 1 */
@@ -280,12 +275,13 @@ static nb_status checked(nb_graph *g, nb_node *root, const char *what)
 }
 
 /* The plan's replay, for a plan's second run on (a graph built for one
- * run, as micrograd builds one per evaluation, never writes one), or NULL:
- * run the reference loops.  Out of memory for it is no error: the
+ * run, as micrograd builds one per evaluation, never writes one) and, for
+ * backward, once the reference loops have made the plan's gradients; or
+ * NULL: run the reference loops.  Out of memory for it is no error: the
  * reference loops give the same result. */
 static nb__replay *replay_for(nb_graph *g, nb__plan *p, int with_grads)
 {
-    if (g->anomaly || g->no_replay || p->runs++ == 0)
+    if (g->anomaly || g->no_replay || p->runs++ == 0 || (with_grads && !p->has_grads))
         return NULL;
     if (!g->replay)
         g->replay = nb__replay_new(g, p);
@@ -326,13 +322,13 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
                           nb__shape_str(root, s0));
     if (!(root->flags & NB__WANTS_GRAD))
         return NB_OK;       /* no variable reaches root: nothing to compute */
-    if ((s = plan_for(g, root)) != NB_OK || (s = grads_for(g, &g->plan)) != NB_OK)
+    if ((s = plan_for(g, root)) != NB_OK)
         return s;
     nb__replay *r = replay_for(g, &g->plan, 1);
     if (r)
         nb__replay_zero(g, r, accumulate);
-    else
-        zero_grads(g, &g->plan, accumulate);
+    else if ((s = clear_grads(g, &g->plan, accumulate)) != NB_OK)
+        return s;
     seed_root(g, root, seed);
     if (!r)
         return backward_plan(g, &g->plan);
