@@ -7,6 +7,8 @@
 #include <cblas.h>
 #endif
 
+int nb__blas_enabled = NB_HAVE_OPENBLAS;
+
 int nb_set_threads(int n)
 {
 #if NB_HAVE_OPENBLAS

@@ -204,9 +204,9 @@ nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double
         if (!ok)
             break;
         if (d->count[y->id] == ALL)
-            nb__ops[y->op].forward[g->dtype](y);
+            nb__kernels[g->dtype][y->op].forward(y);
         else
-            nb__ops[y->op].forward_at[g->dtype](y, d->pool + d->first[y->id],
+            nb__kernels[g->dtype][y->op].forward_at(y, d->pool + d->first[y->id],
                                                 d->count[y->id]);
     }
     *f = nb_value_scalar(d->root);

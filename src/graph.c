@@ -295,7 +295,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
     }
     /* An elementwise op of scalars makes a scalar without ext: its shape
      * rule has nothing to check, and it has a kernel for one element. */
-    int scalar = def->scalar[0] && scalars && !params;
+    const nb__kernel *kernel = &nb__kernels[g->dtype][op];
+    int scalar = def->elementwise && scalars && !params;
     if (!scalar && def->shape(g, &tmp) != NB_OK)
         return NULL;
     nb_node *y = node_commit(g, &tmp, NULL);
@@ -304,9 +305,9 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
         return NULL;
     }
     if (scalar)
-        def->scalar[g->dtype](y->val, y->in[0]->val, y->in[def->arity - 1]->val);
+        kernel->scalar(y->val, y->in[0]->val, y->in[def->arity - 1]->val);
     else
-        def->forward[g->dtype](y);
+        kernel->forward(y);
     if (g->anomaly && nb__check_new(g, y) != NB_OK)
         return NULL;
     return y;

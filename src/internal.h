@@ -112,30 +112,38 @@ typedef enum nb__op {
     NB_OP_COUNT
 } nb__op;
 
+/* What an op is, whatever the dtype (ops.c). */
 typedef struct nb__op_def {
     const char *name;
     int         arity;
-    int         elementwise;            /* has scalar kernels for the tape */
+    int         elementwise;    /* its math is in elementwise.h */
     /* Check the inputs, set y's rank and ext (shape, op parameters); record
      * an error on g and return it if they do not fit.  Never allocates
      * values. */
     nb_status (*shape)(nb_graph *g, nb_node *y);
-    /* Indexed by nb_dtype.  forward fills y->val from its inputs' values;
-     * backward adds y->grad times the local gradient into every input whose
-     * grad is not NULL. */
-    void (*forward[2])(nb_node *y);
-    void (*backward[2])(nb_node *y);
-    /* Incremental evaluation (delta.c); both NULL for a WHOLE op in
-     * ops.def.  spread lists in out[0..cap) the elements of y that read
-     * element i of input k and returns how many there are (more than cap:
-     * out is not filled).  forward_at recomputes y's elements at[0..n),
-     * listed in increasing order, from its inputs' values. */
+    /* Incremental evaluation (delta.c): list in out[0..cap) the elements of
+     * y that read element i of input k and return how many there are (more
+     * than cap: out is not filled).  NULL for a WHOLE op in ops.def. */
     size_t (*spread)(const nb_node *y, int k, size_t i, size_t *out, size_t cap);
-    void (*forward_at[2])(nb_node *y, const size_t *at, size_t n);
+} nb__op_def;
+
+/* What an op computes, for one dtype (kernels.c, built once per dtype). */
+typedef struct nb__kernel {
+    /* forward fills y->val from its inputs' values; backward adds y->grad
+     * times the local gradient into every input whose grad is not NULL. */
+    void (*forward)(nb_node *y);
+    void (*backward)(nb_node *y);
+    /* Recompute y's elements at[0..n), listed in increasing order, from its
+     * inputs' values (delta.c); NULL for a WHOLE op. */
+    void (*forward_at)(nb_node *y, const size_t *at, size_t n);
     /* Elementwise ops: *y = op(*a, *b) for one element (a unary op ignores
      * b), for constructors of scalar nodes; NULL for the others. */
-    void (*scalar[2])(void *y, const void *a, const void *b);
-} nb__op_def;
+    void (*scalar)(void *y, const void *a, const void *b);
+} nb__kernel;
+
+extern const nb__kernel nb__kernels_f64[NB_OP_COUNT], nb__kernels_f32[NB_OP_COUNT];
+/* indexed by nb_dtype, then by op */
+extern const nb__kernel *const nb__kernels[2];
 
 extern const nb__op_def nb__ops[NB_OP_COUNT];
 
@@ -310,7 +318,7 @@ static inline nb_node *nb__scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_
     y->grad = NULL;
     y->ext = NULL;
     g->nodes[g->n_nodes++] = y;
-    def->scalar[g->dtype](y->val, a->val, b->val);
+    nb__kernels[g->dtype][op].scalar(y->val, a->val, b->val);
     return y;
 }
 

@@ -1,83 +1,357 @@
-/* ops.c - instantiates every op block twice, for double and for float, and
- * builds the dispatch table from ops.def.  The blocks themselves (shape
- * rule, forward, backward and constructor side by side) live in
- * ops_elementwise.inc, ops_tensor.inc and ops_loss.inc; composite ops, built from
- * primitives with no backward of their own, are at the end of this file. */
+/* ops.c - every op's shape rule and constructor, and the op table.  An op's
+ * kernels (forward, backward, and forward_at for incremental evaluation)
+ * are in kernels.c, once for double and once for float; its list entry is
+ * in ops.def.  Composite ops, built from primitives with no backward of
+ * their own, are at the end. */
 #include "internal.h"
 
-#include "elementwise.h"
-#include "simd.h"
+#include "shape.h"
 
-#include <assert.h>
-#include <limits.h>
 #include <string.h>
-#if NB_HAVE_OPENBLAS
-#include <cblas.h>
-#endif
-#include <tgmath.h>   /* exp, log, ... pick float or double by argument type */
 
-int nb__blas_enabled = NB_HAVE_OPENBLAS;
+/* ---- Elementwise ops ------------------------------------------------------
+ * Their math is in elementwise.h.  A unary op keeps its input's shape; a
+ * binary op broadcasts. */
 
-/* ONCE(...) keeps what is type-independent (shape rules, constructors,
- * helpers) to the first pass; K(name) names a kernel for this pass's T. */
-#define NB_ONCE 1
-#define ONCE(...) __VA_ARGS__
-#define T double
-#define K(name) name##_f64
-#define NB_DTYPE NB_F64
-#define NB_GEMM cblas_dgemm
-#include "ops_elementwise.inc"
-#include "ops_tensor.inc"
-#include "ops_loss.inc"
-#undef NB_DTYPE
-#undef NB_ONCE
-#undef ONCE
-#undef T
-#undef K
-#undef NB_GEMM
+static nb_status same_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    return nb__set_shape(g, y, x->rank, x->ext ? x->ext->dim : NULL);
+}
 
-#define NB_ONCE 0
-#define ONCE(...)
-#define T float
-#define K(name) name##_f32
-#define NB_DTYPE NB_F32
-#define NB_GEMM cblas_sgemm
-#include "ops_elementwise.inc"
-#include "ops_tensor.inc"
-#include "ops_loss.inc"
-#undef NB_DTYPE
-#undef T
-#undef K
-#undef NB_GEMM
+/* NumPy's rule: align on the right; each pair of dims is equal or has a 1. */
+static nb_status broadcast_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *a = y->in[0], *b = y->in[1];
+    int rank = a->rank > b->rank ? a->rank : b->rank, dim[NB_MAX_RANK];
 
-#define ELEMENTWISE 1
-#define TENSOR 0
-#define SPREAD_AT(stem) stem##_spread
-#define SPREAD_WHOLE(stem) NULL
-#define FORWARD_AT_AT(stem) { stem##_forward_at_f64, stem##_forward_at_f32 }
-#define FORWARD_AT_WHOLE(stem) { NULL, NULL }
-#define SCALAR_ELEMENTWISE(stem) { stem##_scalar_f64, stem##_scalar_f32 }
-#define SCALAR_TENSOR(stem) { NULL, NULL }
-const nb__op_def nb__ops[NB_OP_COUNT] = {
-    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, { NULL, NULL }, { NULL, NULL }, NULL, { NULL, NULL },
-                     { NULL, NULL } },
-#define NB_OP(E, stem, arity, kind, change)                                    \
-    [NB_OP_##E] = { #stem, arity, kind, stem##_shape,                          \
-                    { stem##_forward_f64, stem##_forward_f32 },                \
-                    { stem##_backward_f64, stem##_backward_f32 },              \
-                    SPREAD_##change(stem), FORWARD_AT_##change(stem),          \
-                    SCALAR_##kind(stem) },
-#include "ops.def"
-#undef NB_OP
-};
-#undef ELEMENTWISE
-#undef TENSOR
-#undef SPREAD_AT
-#undef SPREAD_WHOLE
-#undef FORWARD_AT_AT
-#undef FORWARD_AT_WHOLE
-#undef SCALAR_ELEMENTWISE
-#undef SCALAR_TENSOR
+    for (int i = 0; i < rank; i++) {
+        int ia = i - (rank - a->rank), ib = i - (rank - b->rank);
+        int da = ia >= 0 ? a->ext->dim[ia] : 1, db = ib >= 0 ? b->ext->dim[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char sa[NB__SHAPE_STR], sb[NB__SHAPE_STR];
+            return nb__fail(g, NB_ERR_SHAPE,
+                            "%s: shapes %s and %s do not broadcast (%d vs %d)",
+                            nb__ops[y->op].name, nb__shape_str(a, sa),
+                            nb__shape_str(b, sb), da, db);
+        }
+        dim[i] = da > db ? da : db;
+    }
+    return nb__set_shape(g, y, rank, dim);
+}
+
+/* ... and the elements of y that read element i of input k, in increasing
+ * order: x's coordinates of i where x spans y's dim, every index where x
+ * is stretched along it. */
+static size_t bcast_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    const nb_node *x = y->in[k];
+    size_t nx = nb__size(x), count = nb__size(y) / nx, n = 0;
+    size_t xd[NB_MAX_RANK], yd[NB_MAX_RANK], c[NB_MAX_RANK], idx[NB_MAX_RANK] = { 0 };
+    int xpad = NB_MAX_RANK - x->rank, ypad = NB_MAX_RANK - y->rank, d;
+
+    if (count > cap)
+        return count;
+    if (count == 1) {
+        out[0] = i;
+        return 1;
+    }
+    for (d = NB_MAX_RANK; d-- > 0;) {
+        xd[d] = d < xpad ? 1 : (size_t)x->ext->dim[d - xpad];
+        yd[d] = d < ypad ? 1 : (size_t)y->ext->dim[d - ypad];
+        c[d] = i % xd[d];
+        i /= xd[d];
+    }
+    do {
+        size_t o = 0;
+        for (d = 0; d < NB_MAX_RANK; d++)
+            o = o * yd[d] + (xd[d] == yd[d] ? c[d] : idx[d]);
+        out[n++] = o;
+        for (d = NB_MAX_RANK; d-- > 0;) {       /* the next index along stretched dims */
+            if (xd[d] == yd[d])
+                continue;
+            if (++idx[d] < yd[d])
+                break;
+            idx[d] = 0;
+        }
+    } while (d >= 0);
+    return n;
+}
+
+/* A constructor tries the common case first: scalars, in short. */
+static inline nb_node *unary(nb_graph *g, nb__op op, nb_node *x)
+{
+    nb_node *y = g && x ? nb__scalar_op_new(g, op, x, x) : NULL;
+    return y ? y : nb__node_new(g, op, (nb_node *[]){ x }, NULL);
+}
+
+static inline nb_node *binary(nb_graph *g, nb__op op, nb_node *a, nb_node *b)
+{
+    nb_node *y = g && a && b ? nb__scalar_op_new(g, op, a, b) : NULL;
+    return y ? y : nb__node_new(g, op, (nb_node *[]){ a, b }, NULL);
+}
+
+nb_node *nb_add(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_ADD, a, b); }
+nb_node *nb_mul(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MUL, a, b); }
+nb_node *nb_max(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MAX, a, b); }
+nb_node *nb_min(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MIN, a, b); }
+nb_node *nb_neg(nb_graph *g, nb_node *x) { return unary(g, NB_OP_NEG, x); }
+nb_node *nb_exp(nb_graph *g, nb_node *x) { return unary(g, NB_OP_EXP, x); }
+nb_node *nb_log(nb_graph *g, nb_node *x) { return unary(g, NB_OP_LOG, x); }
+nb_node *nb_reciprocal(nb_graph *g, nb_node *x) { return unary(g, NB_OP_RECIPROCAL, x); }
+nb_node *nb_sigmoid(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGMOID, x); }
+nb_node *nb_tanh(nb_graph *g, nb_node *x) { return unary(g, NB_OP_TANH, x); }
+nb_node *nb_relu(nb_graph *g, nb_node *x) { return unary(g, NB_OP_RELU, x); }
+nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
+
+/* pow: the exponent is a constant scalar, held as input 2 */
+nb_node *nb_pow(nb_graph *g, nb_node *x, double p)
+{
+    return binary(g, NB_OP_POW, x, x ? nb_const_scalar(g, p) : NULL);  /* none for a NULL x */
+}
+
+/* ---- Reductions, matrix product, transpose, reshape ------------------------ */
+
+static nb_status sum_shape(nb_graph *g, nb_node *y)
+{
+    return nb__set_shape(g, y, 0, NULL);
+}
+
+nb_node *nb_sum(nb_graph *g, nb_node *x)
+{
+    return nb__node_new(g, NB_OP_SUM, (nb_node *[]){ x }, NULL);
+}
+
+static nb_status sum_axis_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    int axis = y->ext->axis, rank = 0, dim[NB_MAX_RANK];
+    char s[NB__SHAPE_STR];
+
+    if (axis < 0)
+        axis += x->rank;
+    if (axis < 0 || axis >= x->rank)
+        return nb__fail(g, NB_ERR_ARG, "sum_axis: axis %d is out of range for %s",
+                        y->ext->axis, nb__shape_str(x, s));
+    for (int i = 0; i < x->rank; i++) {
+        if (i != axis)
+            dim[rank++] = x->ext->dim[i];
+        else if (y->ext->keepdim)
+            dim[rank++] = 1;
+    }
+    y->ext->axis = axis;
+    return nb__set_shape(g, y, rank, dim);
+}
+
+nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
+{
+    nb__ext params = { .axis = axis, .keepdim = keepdim != 0 };
+    return nb__node_new(g, NB_OP_SUM_AXIS, (nb_node *[]){ x }, &params);
+}
+
+static size_t sum_axis_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    size_t outer, m, inner;
+
+    (void)k;
+    axis_split(y, &outer, &m, &inner);
+    if (cap)
+        out[0] = i / (m * inner) * inner + i % inner;
+    return 1;
+}
+
+static nb_status matmul_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *a = y->in[0], *b = y->in[1];
+    char sa[NB__SHAPE_STR], sb[NB__SHAPE_STR];
+
+    if (a->rank != 2 || b->rank != 2)
+        return nb__fail(g, NB_ERR_SHAPE, "matmul: (%s)(%s): both inputs must be matrices",
+                        nb__shape_str(a, sa), nb__shape_str(b, sb));
+    if (a->ext->dim[1] != b->ext->dim[0])
+        return nb__fail(g, NB_ERR_SHAPE, "matmul: (%s)(%s): inner dimensions differ",
+                        nb__shape_str(a, sa), nb__shape_str(b, sb));
+    return nb__set_shape(g, y, 2, (int[]){ a->ext->dim[0], b->ext->dim[1] });
+}
+
+nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b)
+{
+    return nb__node_new(g, NB_OP_MATMUL, (nb_node *[]){ a, b }, NULL);
+}
+
+static size_t matmul_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    size_t rows = (size_t)y->ext->dim[0], cols = (size_t)y->ext->dim[1];
+    size_t inner = (size_t)y->in[0]->ext->dim[1], n = k == 0 ? cols : rows;
+
+    if (n > cap)
+        return n;
+    for (size_t j = 0; j < n; j++)
+        out[j] = k == 0 ? i / inner * cols + j : j * cols + i % cols;
+    return n;
+}
+
+static nb_status transpose_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    char s[NB__SHAPE_STR];
+
+    if (x->rank != 2)
+        return nb__fail(g, NB_ERR_SHAPE, "transpose: %s is not a matrix",
+                        nb__shape_str(x, s));
+    return nb__set_shape(g, y, 2, (int[]){ x->ext->dim[1], x->ext->dim[0] });
+}
+
+nb_node *nb_transpose(nb_graph *g, nb_node *x)
+{
+    return nb__node_new(g, NB_OP_TRANSPOSE, (nb_node *[]){ x }, NULL);
+}
+
+static size_t transpose_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    size_t rows = (size_t)y->ext->dim[1], cols = (size_t)y->ext->dim[0];
+
+    (void)k;
+    if (cap)
+        out[0] = i % cols * rows + i / cols;
+    return 1;
+}
+
+static nb_status reshape_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    int rank = 0, dim[NB_MAX_RANK];
+    char sx[NB__SHAPE_STR], sy[NB__SHAPE_STR];
+
+    while (rank < NB_MAX_RANK && y->ext->dim[rank] > 0) {
+        dim[rank] = y->ext->dim[rank];
+        rank++;
+    }
+    nb_status s = nb__set_shape(g, y, rank, dim);
+    if (s == NB_OK && nb__size(y) != nb__size(x))
+        return nb__fail(g, NB_ERR_SHAPE, "reshape: %s (%zu elements) cannot become %s",
+                        nb__shape_str(x, sx), nb__size(x), nb__shape_str(y, sy));
+    return s;
+}
+
+nb_node *nb_reshape(nb_graph *g, nb_node *x, int rank, const int *dim)
+{
+    nb__ext params = { .size = 1 };
+
+    if (g && (rank < 0 || rank > NB_MAX_RANK || (rank > 0 && !dim))) {
+        nb__fail(g, NB_ERR_ARG, "reshape: rank %d is out of range (0 to %d)", rank,
+                 NB_MAX_RANK);
+        return NULL;
+    }
+    for (int i = 0; i < rank; i++) {
+        if (dim[i] <= 0) {
+            if (g)
+                nb__fail(g, NB_ERR_ARG, "reshape: dimension %d is %d, not positive", i,
+                         dim[i]);
+            return NULL;
+        }
+        params.dim[i] = dim[i];
+    }
+    return nb__node_new(g, NB_OP_RESHAPE, (nb_node *[]){ x }, &params);
+}
+
+static size_t reshape_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    (void)y, (void)k;
+    if (cap)
+        out[0] = i;
+    return 1;
+}
+
+/* ---- Softmax and the losses: rows over the last axis ---------------------- */
+
+
+static nb_status rows_shape(nb_graph *g, nb_node *y)
+{
+    if (y->in[0]->rank < 1)
+        return nb__fail(g, NB_ERR_SHAPE, "%s: input is a scalar; it needs a class axis",
+                        nb__ops[y->op].name);
+    return same_shape(g, y);
+}
+
+/* Scores (rows x C) and rows labels, or a target of the scores' shape. */
+static nb_status loss_shape(nb_graph *g, nb_node *y, int labels)
+{
+    const nb_node *s = y->in[0], *t = y->in[1];
+    char ss[NB__SHAPE_STR], st[NB__SHAPE_STR];
+
+    if (s->rank < 1)
+        return nb__fail(g, NB_ERR_SHAPE, "%s: scores are a scalar; they need a class axis",
+                        nb__ops[y->op].name);
+    size_t rows = nb__size(s) / row_len(s);
+    if (labels && nb__size(t) != rows)
+        return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s have %zu rows but labels %s have %zu",
+                        nb__ops[y->op].name, nb__shape_str(s, ss), rows,
+                        nb__shape_str(t, st), nb__size(t));
+    if (!labels && (s->rank != t->rank || nb__size(s) != nb__size(t) ||
+                    memcmp(s->ext->dim, t->ext->dim, sizeof s->ext->dim) != 0))
+        return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s and target %s differ in shape",
+                        nb__ops[y->op].name, nb__shape_str(s, ss), nb__shape_str(t, st));
+    return nb__set_shape(g, y, 0, NULL);
+}
+
+static nb_status labels_shape(nb_graph *g, nb_node *y) { return loss_shape(g, y, 1); }
+static nb_status target_shape(nb_graph *g, nb_node *y) { return loss_shape(g, y, 0); }
+
+static nb_status softmax_shape(nb_graph *g, nb_node *y) { return rows_shape(g, y); }
+
+nb_node *nb_softmax(nb_graph *g, nb_node *x)
+{
+    return nb__node_new(g, NB_OP_SOFTMAX, (nb_node *[]){ x }, NULL);
+}
+
+static nb_status log_softmax_shape(nb_graph *g, nb_node *y) { return rows_shape(g, y); }
+
+nb_node *nb_log_softmax(nb_graph *g, nb_node *x)
+{
+    return nb__node_new(g, NB_OP_LOG_SOFTMAX, (nb_node *[]){ x }, NULL);
+}
+
+static nb_status softmax_xent_shape(nb_graph *g, nb_node *y) { return labels_shape(g, y); }
+
+nb_node *nb_softmax_xent(nb_graph *g, nb_node *scores, nb_node *labels)
+{
+    return nb__node_new(g, NB_OP_SOFTMAX_XENT, (nb_node *[]){ scores, labels }, NULL);
+}
+
+static nb_status softmax_xent_onehot_shape(nb_graph *g, nb_node *y)
+{
+    return target_shape(g, y);
+}
+
+nb_node *nb_softmax_xent_onehot(nb_graph *g, nb_node *scores, nb_node *target)
+{
+    return nb__node_new(g, NB_OP_SOFTMAX_XENT_ONEHOT, (nb_node *[]){ scores, target }, NULL);
+}
+
+static nb_status bce_logits_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0], *t = y->in[1];
+    char sx[NB__SHAPE_STR], st[NB__SHAPE_STR];
+
+    if (x->rank != t->rank || nb__size(x) != nb__size(t) ||
+        (x->rank && memcmp(x->ext->dim, t->ext->dim, sizeof x->ext->dim) != 0))
+        return nb__fail(g, NB_ERR_SHAPE, "bce_logits: logits %s and target %s differ in shape",
+                        nb__shape_str(x, sx), nb__shape_str(t, st));
+    return nb__set_shape(g, y, 0, NULL);
+}
+
+nb_node *nb_bce_logits(nb_graph *g, nb_node *logits, nb_node *target)
+{
+    return nb__node_new(g, NB_OP_BCE_LOGITS, (nb_node *[]){ logits, target }, NULL);
+}
+
+static nb_status hinge_shape(nb_graph *g, nb_node *y) { return labels_shape(g, y); }
+
+nb_node *nb_hinge(nb_graph *g, nb_node *scores, nb_node *labels)
+{
+    return nb__node_new(g, NB_OP_HINGE, (nb_node *[]){ scores, labels }, NULL);
+}
 
 /* ---- Composite ops ---------------------------------------------------------- */
 
@@ -124,3 +398,25 @@ nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target)
 {
     return nb_mean(g, nb_abs(g, nb_sub(g, pred, target)));
 }
+
+/* ---- The op table ------------------------------------------------------------ */
+
+const nb__kernel *const nb__kernels[2] = { nb__kernels_f64, nb__kernels_f32 };
+
+#define SHAPE_ELEMENTWISE_1(stem) same_shape
+#define SHAPE_ELEMENTWISE_2(stem) broadcast_shape
+#define SHAPE_TENSOR_1(stem)      stem##_shape
+#define SHAPE_TENSOR_2(stem)      stem##_shape
+#define SPREAD_ELEMENTWISE_AT(stem) bcast_spread
+#define SPREAD_TENSOR_AT(stem)      stem##_spread
+#define SPREAD_TENSOR_WHOLE(stem)   NULL
+#define ELEMENTWISE 1
+#define TENSOR      0
+const nb__op_def nb__ops[NB_OP_COUNT] = {
+    [NB_OP_LEAF] = { "leaf", 0, 0, NULL, NULL },
+#define NB_OP(E, stem, arity, kind, change)                                                 \
+    [NB_OP_##E] = { #stem, arity, kind, SHAPE_##kind##_##arity(stem),                       \
+                    SPREAD_##kind##_##change(stem) },
+#include "ops.def"
+#undef NB_OP
+};

@@ -200,7 +200,7 @@ static void forward_f64(const nb__replay *r, double *s)
         default:
             UNREACHABLE();
         }
-        nb__ops[r->node[i]->op].forward[NB_F64](r->node[i]);
+        nb__kernels_f64[r->node[i]->op].forward(r->node[i]);
     }
 }
 
@@ -218,7 +218,7 @@ static void forward_f32(const nb__replay *r, float *s)
         default:
             UNREACHABLE();
         }
-        nb__ops[r->node[i]->op].forward[NB_F32](r->node[i]);
+        nb__kernels_f32[r->node[i]->op].forward(r->node[i]);
     }
 }
 
@@ -234,7 +234,7 @@ static void backward_f64(const nb__replay *r, double *s)
         default:
             UNREACHABLE();
         }
-        nb__ops[r->node[st->y]->op].backward[NB_F64](r->node[st->y]);
+        nb__kernels_f64[r->node[st->y]->op].backward(r->node[st->y]);
     }
 }
 
@@ -250,7 +250,7 @@ static void backward_f32(const nb__replay *r, float *s)
         default:
             UNREACHABLE();
         }
-        nb__ops[r->node[st->y]->op].backward[NB_F32](r->node[st->y]);
+        nb__kernels_f32[r->node[st->y]->op].backward(r->node[st->y]);
     }
 }
 

@@ -238,7 +238,7 @@ static nb_status forward_plan(nb_graph *g, const nb__plan *p)
         nb_node *n = p->node[i];
         if (n->op == NB_OP_LEAF)
             continue;
-        nb__ops[n->op].forward[g->dtype](n);
+        nb__kernels[g->dtype][n->op].forward(n);
         if (g->anomaly && check_value(g, n) != NB_OK)
             return NB_ERR_NONFINITE;
     }
@@ -251,7 +251,7 @@ static nb_status backward_plan(nb_graph *g, const nb__plan *p)
         nb_node *n = p->node[i];
         if (n->op == NB_OP_LEAF || !n->grad)
             continue;
-        nb__ops[n->op].backward[g->dtype](n);
+        nb__kernels[g->dtype][n->op].backward(n);
         if (g->anomaly && check_grads(g, n) != NB_OK)
             return NB_ERR_NONFINITE;
     }
@@ -392,7 +392,7 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
         y.in[k] = &in[k];
     }
     y.grad = &one;
-    nb__ops[n->op].backward[g->dtype](&y);
+    nb__kernels[g->dtype][n->op].backward(&y);
     *out = g->dtype == NB_F32 ? acc.f32 : acc.f64;
     return NB_OK;
 }
