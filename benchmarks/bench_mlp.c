@@ -220,15 +220,15 @@ static nb_mlp *model(const config *c, nb_dtype dtype, nb_err *err)
 }
 
 /* One epoch of c->steps full batches: gather, forward, backward, update. */
-static nb_status train_epoch(nb_mlp *m, const nb_head *h, nb_sgd *o, nb_batches *b,
+static nb_status train_epoch(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o, nb_batches *b,
                              const nb_data *train, int steps, nb_err *err)
 {
     const size_t *idx;
     nb_batches_epoch(b);
     for (int s = 0; s < steps; s++) {
-        if (nb_batches_next(b, &idx) != (size_t)h->rows)
+        if (nb_batches_next(b, &idx) != (size_t)bg->rows)
             return nb_err_set(err, NB_ERR_ARG, "bench: short batch");
-        nb_status st = nb_mlp_train_step(m, h, train, idx, o, NULL, err);
+        nb_status st = nb_mlp_train_step(m, bg, train, idx, o, NULL, err);
         if (st != NB_OK)
             return st;
     }
@@ -257,8 +257,8 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         nb_mlp_free(m);
         return err->code;
     }
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, err) : NULL;
-    nb_sgd *o = h ? nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.1 }, err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
+    nb_optimizer *o = bg ? nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.1 }, err) : NULL;
     nb_batches b = { 0 };
     nb_status s = o ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     nb_rng r;
@@ -274,7 +274,7 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         if (workers > 1)
             settle();
         double t0 = now();
-        s = train_epoch(m, h, o, &b, train, c->steps, err);
+        s = train_epoch(m, bg, o, &b, train, c->steps, err);
         t->epoch[e] = now() - t0;
         t->gemm[e] = t->dp_gemm[e] = NAN;
 #if BENCH_HAVE_CBLAS
@@ -293,7 +293,7 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
     gemm_net_free(&halves[0]);
     gemm_net_free(&halves[1]);
     nb_batches_free(&b);
-    nb_sgd_free(o);
+    nb_optimizer_free(o);
     nb_mlp_free(m);
     return s;
 }
@@ -362,9 +362,9 @@ static double backprop_time(nb_graph *g, nb_node *loss)
 static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
 {
     nb_mlp *m = model(&configs[0], NB_F64, err);
-    const nb_head *h = m ? nb_mlp_head(m, 10, err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, 10, err) : NULL;
     size_t idx[10] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, n = 0;
-    nb_status s = h ? nb_mlp_load(m, h, train, idx, err) : err->code;
+    nb_status s = bg ? nb_mlp_gather(m, bg, train, idx, err) : err->code;
     nb_graph *g = nb_mlp_graph(m);
     nb_node *leaves[4];
     nb_gradcheck_result res[4];
@@ -376,16 +376,16 @@ static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
         nb_mlp_free(m);
         return s != NB_OK ? s : nb_err_set(err, NB_ERR_NOMEM, "bench: out of memory");
     }
-    double bp = backprop_time(g, h->loss), t0 = now();
-    s = numerical_gradient(g, h->loss, num);
+    double bp = backprop_time(g, bg->loss), t0 = now();
+    s = numerical_gradient(g, bg->loss, num);
     double tn = now() - t0, err_max = 0;
-    nb_backward(g, h->loss);
+    nb_backward(g, bg->loss);
     for (size_t k = 0, j = 0; k < 4; k++)
         for (size_t i = 0; i < nb_size(leaves[k]); i++, j++)
             err_max = fmax(err_max, fabs(num[j] - nb_grad_at(leaves[k], i)));
     t0 = now();
     if (s == NB_OK)
-        s = nb_gradcheck(g, h->loss, leaves, 4, NULL, res);
+        s = nb_gradcheck(g, bg->loss, leaves, 4, NULL, res);
     double tc = now() - t0;
     int pass = s == NB_OK && res[0].pass && res[1].pass && res[2].pass && res[3].pass;
     printf("gradcheck     784-50-10 sigmoid f64, 10 images, %zu parameters\n", n);
@@ -414,19 +414,19 @@ static int check_config(const config *c)
     nb_rng_seed(&r, 4);
     nb_mlp *m = labels && idx && nb_data_alloc(&d, (size_t)c->batch, 784, &err) == NB_OK
                     ? model(c, NB_F32, &err) : NULL;
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, &err) : NULL;
-    for (size_t i = 0; h && i < d.n; i++) {
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, &err) : NULL;
+    for (size_t i = 0; bg && i < d.n; i++) {
         idx[i] = i;
         d.y[i] = (double)nb_rng_below(&r, 10);
         for (int j = 0; j < d.d; j++)
             d.x[i * 784 + (size_t)j] = nb_rng_uniform(&r);
     }
-    if (h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
-        nb_forward(nb_mlp_graph(m), h->loss) == NB_OK &&
-        nb_backward(nb_mlp_graph(m), h->loss) == NB_OK && gemm_net_init(&g, c, c->batch, &r)) {
+    if (bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK &&
+        nb_forward(nb_mlp_graph(m), bg->loss) == NB_OK &&
+        nb_backward(nb_mlp_graph(m), bg->loss) == NB_OK && gemm_net_init(&g, c, c->batch, &r)) {
         char name[16];
-        nb_read(h->x, g.a[0], NB_F32);
-        nb_read(h->t, labels, NB_F32);
+        nb_read(bg->x, g.a[0], NB_F32);
+        nb_read(bg->t, labels, NB_F32);
         for (int l = 0; l < g.n_layers; l++) {
             snprintf(name, sizeof name, "W%d", l + 1);
             nb_read(nb_mlp_param(m, name), g.W[l], NB_F32);
@@ -463,7 +463,7 @@ static int check_config(const config *c)
 }
 
 /* ---- The batch gather alone ------------------------------------------------------
- * small's gather (100 random rows a step, 600 steps) through nb_mlp_load
+ * small's gather (100 random rows a step, 600 steps) through nb_mlp_gather
  * (from the byte copy of the pixels that nb_data_f32 keeps) against a
  * memcpy per row of the float copy, each between the step's two big
  * products (a W1, a^T dz) as in training, alternating epoch by epoch:
@@ -473,9 +473,9 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 {
     const config *c = &configs[1];
     nb_mlp *m = model(c, NB_F32, err);
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
     nb_batches b = { 0 };
-    nb_status s = h ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
+    nb_status s = bg ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     size_t d = (size_t)train->d, rows = (size_t)c->batch;
     float *W = calloc(d * 50, sizeof *W), *z = calloc(rows * 50, sizeof *z);
     float *dW = calloc(d * 50, sizeof *dW), *own = malloc(rows * d * sizeof *own);
@@ -486,7 +486,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
     for (int e = 0; e < 2 * epochs && s == NB_OK; e++) {
         const size_t *idx;
         int lib = e % 2 == 0;
-        float *x = lib ? nb_values((nb_node *)h->x) : own;
+        float *x = lib ? nb_values((nb_node *)bg->x) : own;
         double sum = 0;
         nb_batches_epoch(&b);
         for (int k = 0; k < c->steps && s == NB_OK; k++) {
@@ -496,7 +496,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
             }
             double t0 = now();
             if (lib)
-                s = nb_mlp_load(m, h, train, idx, err);
+                s = nb_mlp_gather(m, bg, train, idx, err);
             else
                 for (size_t i = 0; i < rows; i++)
                     memcpy(own + i * d, train->x32 + idx[i] * d, d * sizeof *own);
@@ -509,7 +509,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
         t[lib][e / 2] = sum;
     }
     if (s == NB_OK)
-        printf("gather        1 thr  nb_mlp_load %5.1f ms an epoch, memcpy per row %5.1f ms "
+        printf("gather        1 thr  nb_mlp_gather %5.1f ms an epoch, memcpy per row %5.1f ms "
                "(%.2fx)\n", 1e3 * median(t[1], epochs), 1e3 * median(t[0], epochs),
                median(t[1], epochs) / median(t[0], epochs));
     free(W);

@@ -4,10 +4,11 @@
  * nabla.h alone.
  *
  * A model owns one graph holding its parameters ("W1", "b1", "W2", ...).
- * For each batch size it builds, once, a "head": constant input leaves, the
- * forward expression and the loss.  A training step overwrites the inputs,
- * replays the head (nb_forward + nb_backward) and updates the parameters:
- * after the first step nothing is allocated.
+ * For each batch size it builds in that graph, once, a batch graph:
+ * constant input leaves, the forward expression and the loss.  A training
+ * step gathers a batch into the inputs, replays the batch graph
+ * (nb_forward + nb_backward) and updates the parameters: after the first
+ * step nothing is allocated.
  *
  *     nb_data all = {0}, train = {0}, test = {0};
  *     nb_err err = {0};
@@ -92,7 +93,7 @@ typedef struct nb_data {
 
 NB_API void nb_data_free(nb_data *data);
 /* Keep a float copy of x in data->x32 (made again if there is one), which
- * nb_mlp_load then gathers f32 batches from: half the memory traffic of
+ * nb_mlp_gather then gathers f32 batches from: half the memory traffic of
  * converting rows of x on every step.  Make it after the last change to x;
  * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 and x8 NULL.
  * Large feature arrays (x, x32, x8: 16 MB and more) are asked for in 2 MB
@@ -101,7 +102,7 @@ NB_API void nb_data_free(nb_data *data);
  *
  * When every feature is a whole number of 255ths, k / 255 with k in 0..255
  * (pixels as nb_fashion_mnist_load makes them), it also keeps x8 = k, a
- * byte per feature (a quarter of x32's memory), and nb_mlp_load gathers f32
+ * byte per feature (a quarter of x32's memory), and nb_mlp_gather gathers f32
  * batches from that instead: the same floats, (float)(k / 255.0) to the
  * bit, from a quarter of the memory traffic (Fashion-MNIST's batches gather
  * about twice as fast).  Otherwise, or if there is no memory for it, x8 is
@@ -270,7 +271,7 @@ NB_API int         nb_loss_parse(const char *name); /* -1 if unknown */
 NB_API int         nb_loss_is_classifier(nb_loss loss);
 
 /* ---- Optimisers: SGD and Adam ----------------------------------------------
- * One optimiser object, nb_sgd, for either method.  For each parameter p of
+ * One optimiser object, nb_optimizer, for either method.  For each parameter p of
  * the graph (nb_param_at order), with gradient g, both first add the L2
  * weight decay to the gradient, as PyTorch does:
  *     g' = g + weight_decay * p
@@ -295,7 +296,7 @@ typedef enum nb_optim {
 NB_API const char *nb_optim_name(nb_optim method);
 NB_API int         nb_optim_parse(const char *name);
 
-typedef struct nb_sgd_opts {
+typedef struct nb_optimizer_opts {
     double   lr;
     double   momentum;      /* SGD only: 0 <= momentum < 1 */
     double   weight_decay;
@@ -303,26 +304,26 @@ typedef struct nb_sgd_opts {
     /* Adam only: 0 <= beta < 1, eps > 0; 0 means PyTorch's defaults 0.9,
      * 0.999 and 1e-8 (so beta1 = 0 itself cannot be asked for). */
     double   beta1, beta2, eps;
-} nb_sgd_opts;
+} nb_optimizer_opts;
 
-typedef struct nb_sgd nb_sgd;
+typedef struct nb_optimizer nb_optimizer;
 
 /* An optimiser for the parameters g has now (add them first).  Its state
  * (SGD's velocities, Adam's m and v, one buffer per parameter, and Adam's
  * step counts) is allocated here, once.  NULL on error (err says why: an
  * option out of range, NB_ERR_ARG, names it). */
-NB_API nb_sgd   *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err);
-NB_API void      nb_sgd_free(nb_sgd *o);
+NB_API nb_optimizer   *nb_optimizer_new(nb_graph *g, const nb_optimizer_opts *opts, nb_err *err);
+NB_API void      nb_optimizer_free(nb_optimizer *o);
 /* One update from the gradients the parameters hold, which nb_backward
  * left there; parameters without a gradient are left alone (and Adam does
  * not count a step for them).  A backward overwrites the gradients of the
  * parameters it reaches only: one it does not reach keeps an earlier
  * backward's gradient, and a step applies that again.  When steps take
  * their gradients from different roots, clear them first
- * (nb_sgd_zero_grad).  Allocates nothing. */
-NB_API nb_status nb_sgd_step(nb_sgd *o);
-NB_API void      nb_sgd_zero_grad(nb_sgd *o); /* nb_zero_grad of its graph */
-NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
+ * (nb_optimizer_zero_grad).  Allocates nothing. */
+NB_API nb_status nb_optimizer_step(nb_optimizer *o);
+NB_API void      nb_optimizer_zero_grad(nb_optimizer *o); /* nb_zero_grad of its graph */
+NB_API void      nb_optimizer_set_lr(nb_optimizer *o, double lr);
 
 /* ---- MLP models ------------------------------------------------------------
  * widths[0] inputs, widths[1..n-2] hidden layers with activation act,
@@ -345,43 +346,44 @@ typedef struct nb_mlp_opts {
 
 typedef struct nb_mlp nb_mlp;
 
-/* A head: the graph for one batch size, built once and replayed.  x and t
- * are constant leaves to overwrite (x rows x in; t as nb_loss says), out
- * the (rows x outputs) scores or predictions, data_loss the loss alone,
- * loss data_loss plus the penalties.  Owned by the model. */
-typedef struct nb_head {
+/* A batch graph: the model's expression for batches of one size, nodes in
+ * the model's graph built once and replayed.  x and t are constant leaves
+ * to overwrite (x rows x in; t as nb_loss says), out the (rows x outputs)
+ * scores or predictions, data_loss the loss alone, loss data_loss plus the
+ * penalties.  Owned by the model. */
+typedef struct nb_batch_graph {
     int      rows;
     nb_node *x, *t, *out, *data_loss, *loss;
-} nb_head;
+} nb_batch_graph;
 
 /* NULL on error (err says why).  nb_mlp_free releases the model, its graph
- * and heads; NULL is a no-op. */
+ * and batch graphs; NULL is a no-op. */
 NB_API nb_mlp   *nb_mlp_new(const nb_mlp_opts *opts, nb_err *err);
 NB_API void      nb_mlp_free(nb_mlp *m);
 NB_API nb_graph *nb_mlp_graph(const nb_mlp *m);              /* borrowed */
 NB_API const nb_mlp_opts *nb_mlp_options(const nb_mlp *m);   /* widths copied */
 /* A parameter by name ("W1", "b2"): nb_lookup on the model's graph. */
 NB_API nb_node  *nb_mlp_param(const nb_mlp *m, const char *name);
-/* The head for batches of rows rows, built on the first call (up to 16
- * sizes per model).  NULL on error. */
-NB_API const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err);
-/* Copy rows idx[0..h->rows-1] of data into h->x and h->t, converting to the
- * graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
+/* The batch graph for batches of rows rows, built on the first call (up to
+ * 16 sizes per model).  NULL on error. */
+NB_API const nb_batch_graph *nb_mlp_batch_graph(nb_mlp *m, int rows, nb_err *err);
+/* Gather rows idx[0..bg->rows-1] of data into bg->x and bg->t, converting
+ * to the graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
  * nb_data_f32 made them: the same floats either way).
  * NB_ERR_SHAPE if data->d is not the model's input width;
  * NB_ERR_ARG for a class label out of range. */
-NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,
+NB_API nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                              const size_t *idx, nb_err *err);
-/* forward + backward of h->loss, then o's update; *loss gets the loss
+/* forward + backward of bg->loss, then o's update; *loss gets the loss
  * before the update (may be NULL). */
-NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss,
+NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o, double *loss,
                              nb_err *err);
 
-/* nb_mlp_load then nb_mlp_step: one training step on rows idx[0..h->rows-1]
- * of data.  With workers (below), on them: h's own leaves are then left as
- * they were, and *loss is still the whole batch's mean loss. */
-NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *data,
-                                   const size_t *idx, nb_sgd *o, double *loss, nb_err *err);
+/* nb_mlp_gather then nb_mlp_step: one training step on rows
+ * idx[0..bg->rows-1] of data.  With workers (below), on them: bg's own
+ * leaves are then left as they were, and *loss is still the whole batch's mean loss. */
+NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                                   const size_t *idx, nb_optimizer *o, double *loss, nb_err *err);
 
 /* Data-parallel training on n threads (the caller and n - 1 the model
  * starts; 1 to NB_MAX_WORKERS).  nb_mlp_train_step then splits each batch
@@ -411,7 +413,7 @@ typedef struct nb_eval {
 
 NB_API nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *err);
 /* The outputs for rows x (rows x in, row-major doubles) into out (rows x
- * outputs): scores, logits or predictions.  Builds a head for rows. */
+ * outputs): scores, logits or predictions.  Builds a batch graph for rows. */
 NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out,
                                 nb_err *err);
 
@@ -441,7 +443,7 @@ typedef struct nb_train_opts {
      * model's workers are restored on return. */
     int         threads;
     /* The optimiser: SGD (0, with momentum above) or NB_OPTIM_ADAM with
-     * these (0: 0.9, 0.999, 1e-8), as nb_sgd_opts says. */
+     * these (0: 0.9, 0.999, 1e-8), as nb_optimizer_opts says. */
     nb_optim    method;
     double      beta1, beta2, eps;
 } nb_train_opts;

@@ -119,7 +119,7 @@ static int get_num(const char *opt, const char *s, double lo, double hi, double 
     return 0;
 }
 
-/* 0 < v < 1: Adam's betas (0 would mean the default in nb_sgd_opts) */
+/* 0 < v < 1: Adam's betas (0 would mean the default in nb_optimizer_opts) */
 static int get_fraction(const char *opt, const char *s, double *out)
 {
     char *end;

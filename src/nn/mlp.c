@@ -1,5 +1,5 @@
 /* mlp.c - multilayer perceptrons (and, with no hidden layer, linear, logistic
- * and softmax regression): parameters, one cached head per batch size,
+ * and softmax regression): parameters, one cached batch graph per batch size,
  * loading batches, one SGD step, evaluation and prediction.  The training
  * loop is in train.c. */
 #include "nabla_nn.h"
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HEADS 16
+#define MAX_BATCH_GRAPHS 16
 #define EVAL_ROWS 1000
 
 struct nb_mlp {
@@ -20,8 +20,8 @@ struct nb_mlp {
     nb_graph   *g;
     nb_node   **W, **b;     /* per layer */
     nb_node    *penalty;    /* l1 * sum|W| + l2 * sum W^2, or NULL */
-    nb_head     heads[MAX_HEADS];
-    int         n_heads;
+    nb_batch_graph     graphs[MAX_BATCH_GRAPHS];
+    int         n_graphs;
     team       *team;       /* data-parallel workers (nb_mlp_set_workers), or NULL */
     nb_mlp    **rep;        /* rep[k - 1]: worker k's replica, viewing W and b */
 };
@@ -207,24 +207,24 @@ static int takes_labels(const nb_mlp *m)
 }
 
 /* x -> linear, act, ..., linear; t and the loss as nb_loss says. */
-static nb_status build_head(nb_mlp *m, nb_head *h, int rows, nb_err *err)
+static nb_status build_batch_graph(nb_mlp *m, nb_batch_graph *bg, int rows, nb_err *err)
 {
     nb_graph *g = m->g;
 
-    h->rows = rows;
-    h->x = nb_constant(g, NULL, 2, (int[]){ rows, n_in(m) }, NULL);
-    h->t = takes_labels(m) ? nb_constant(g, NULL, 1, (int[]){ rows }, NULL)
+    bg->rows = rows;
+    bg->x = nb_constant(g, NULL, 2, (int[]){ rows, n_in(m) }, NULL);
+    bg->t = takes_labels(m) ? nb_constant(g, NULL, 1, (int[]){ rows }, NULL)
                            : nb_constant(g, NULL, 2, (int[]){ rows, 1 }, NULL);
-    nb_node *y = h->x;
+    nb_node *y = bg->x;
     for (int l = 0; l < m->n_layers; l++) {
         y = nb_linear(g, y, m->W[l], m->b[l]);
         if (l + 1 < m->n_layers)
             y = nb_activate(g, y, m->opts.act);
     }
-    h->out = y;
-    h->data_loss = nb_loss_node(g, m->opts.loss, h->out, h->t);
-    h->loss = m->penalty ? nb_add(g, h->data_loss, m->penalty) : h->data_loss;
-    if (!h->loss) {
+    bg->out = y;
+    bg->data_loss = nb_loss_node(g, m->opts.loss, bg->out, bg->t);
+    bg->loss = m->penalty ? nb_add(g, bg->data_loss, m->penalty) : bg->data_loss;
+    if (!bg->loss) {
         nb_status s = nb_error(g);
         nb_err_set(err, s, "mlp: batch of %d rows: %s", rows, nb_errmsg(g));
         nb_error_clear(g);
@@ -233,26 +233,26 @@ static nb_status build_head(nb_mlp *m, nb_head *h, int rows, nb_err *err)
     return NB_OK;
 }
 
-const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err)
+const nb_batch_graph *nb_mlp_batch_graph(nb_mlp *m, int rows, nb_err *err)
 {
     if (!m || rows < 1) {
         nb_err_set(err, NB_ERR_ARG, "mlp: a batch needs at least one row");
         return NULL;
     }
-    for (int i = 0; i < m->n_heads; i++)
-        if (m->heads[i].rows == rows)
-            return &m->heads[i];
-    if (m->n_heads == MAX_HEADS) {
-        nb_err_set(err, NB_ERR_ARG, "mlp: more than %d batch sizes", MAX_HEADS);
+    for (int i = 0; i < m->n_graphs; i++)
+        if (m->graphs[i].rows == rows)
+            return &m->graphs[i];
+    if (m->n_graphs == MAX_BATCH_GRAPHS) {
+        nb_err_set(err, NB_ERR_ARG, "mlp: more than %d batch sizes", MAX_BATCH_GRAPHS);
         return NULL;
     }
-    nb_head *h = &m->heads[m->n_heads];
-    if (build_head(m, h, rows, err) != NB_OK) {
-        *h = (nb_head){ 0 };
+    nb_batch_graph *bg = &m->graphs[m->n_graphs];
+    if (build_batch_graph(m, bg, rows, err) != NB_OK) {
+        *bg = (nb_batch_graph){ 0 };
         return NULL;
     }
-    m->n_heads++;
-    return h;
+    m->n_graphs++;
+    return bg;
 }
 
 /* A label for this model's loss, or NaN if y is not one. */
@@ -399,20 +399,20 @@ static void gather_bytes_f32(float *x, const uint8_t *src, const size_t *idx, si
     }
 }
 
-nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data, const size_t *idx,
+nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data, const size_t *idx,
                       nb_err *err)
 {
-    if (!m || !h || !data || !idx)
-        return nb_err_set(err, NB_ERR_ARG, "mlp: load: NULL argument");
+    if (!m || !bg || !data || !idx)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: gather: NULL argument");
     if (data->d != n_in(m))
         return nb_err_set(err, NB_ERR_SHAPE, "mlp: data has %d features, the model %d inputs",
                           data->d, n_in(m));
-    size_t rows = (size_t)h->rows, d = (size_t)data->d;
-    void *x = nb_values(h->x), *t = nb_values(h->t);
+    size_t rows = (size_t)bg->rows, d = (size_t)data->d;
+    void *x = nb_values(bg->x), *t = nb_values(bg->t);
     int f32 = nb_graph_dtype(m->g) == NB_F32;
     for (size_t i = 0; i < rows; i++) {
         if (idx[i] >= data->n)
-            return nb_err_set(err, NB_ERR_ARG, "mlp: load: row %zu of %zu", idx[i], data->n);
+            return nb_err_set(err, NB_ERR_ARG, "mlp: gather: row %zu of %zu", idx[i], data->n);
         double v = target_value(m, data->y[idx[i]]);
         if (isnan(v))
             return nb_err_set(err, NB_ERR_ARG, "mlp: row %zu: target %g is not a %s label",
@@ -438,23 +438,23 @@ static nb_status graph_fail(nb_mlp *m, nb_status s, const char *what, nb_err *er
     return nb_err_set(err, s, "mlp: %s: %s", what, nb_errmsg(m->g));
 }
 
-nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss, nb_err *err)
+nb_status nb_mlp_step(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o, double *loss, nb_err *err)
 {
-    if (!m || !h || !o)
+    if (!m || !bg || !o)
         return nb_err_set(err, NB_ERR_ARG, "mlp: step: NULL argument");
-    nb_status s = nb_forward(m->g, h->loss);
+    nb_status s = nb_forward(m->g, bg->loss);
     if (s != NB_OK)
         return graph_fail(m, s, "forward", err);
-    if ((s = nb_backward(m->g, h->loss)) != NB_OK)
+    if ((s = nb_backward(m->g, bg->loss)) != NB_OK)
         return graph_fail(m, s, "backward", err);
     if (loss)
-        *loss = nb_value_scalar(h->loss);
-    return nb_sgd_step(o);
+        *loss = nb_value_scalar(bg->loss);
+    return nb_optimizer_step(o);
 }
 
 /* ---- Data-parallel steps ---------------------------------------------------
  * Worker k takes rows [R k / n, R (k + 1) / n) of the batch: it gathers them
- * into its graph's head for that many rows (the model's own graph for k =
+ * into its batch graph for that many rows (the model's own graph for k =
  * 0), runs forward, and backward seeded with rows_k / R, so that the parts'
  * gradients sum to the whole batch's mean.  Then each worker sums one slice
  * of every parameter's gradient into the model's and applies the
@@ -462,7 +462,7 @@ nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss, nb_e
 
 typedef struct part {
     nb_mlp        *m;        /* the model (k = 0) or worker k's replica */
-    const nb_head *h;
+    const nb_batch_graph *bg;
     const size_t  *idx;
     double         weight;   /* rows_k / R */
     double         loss;
@@ -472,7 +472,7 @@ typedef struct part {
 
 typedef struct dp_step {
     nb_mlp        *m;
-    nb_sgd        *o;
+    nb_optimizer        *o;
     const nb_data *data;
     int            n;
     part           parts[NB_MAX_WORKERS];
@@ -484,15 +484,15 @@ static void dp_backward(void *ctx, int k)
     part *p = &d->parts[k];
     nb_graph *g = p->m->g;
 
-    p->s = nb_mlp_load(p->m, p->h, d->data, p->idx, &p->err);
+    p->s = nb_mlp_gather(p->m, p->bg, d->data, p->idx, &p->err);
     if (p->s != NB_OK)
         return;
-    if ((p->s = nb_forward(g, p->h->loss)) != NB_OK ||
-        (p->s = nb_backward_seed(g, p->h->loss, &p->weight, 0)) != NB_OK) {
+    if ((p->s = nb_forward(g, p->bg->loss)) != NB_OK ||
+        (p->s = nb_backward_seed(g, p->bg->loss, &p->weight, 0)) != NB_OK) {
         nb_err_set(&p->err, p->s, "mlp: worker %d: %s", k, nb_errmsg(g));
         return;
     }
-    p->loss = nb_value_scalar(p->h->loss);
+    p->loss = nb_value_scalar(p->bg->loss);
 }
 
 /* dst[i] += src[i] over [lo, hi) */
@@ -532,42 +532,42 @@ static void dp_update(void *ctx, int k)
             else
                 sum_f64(nb_grads(to), from, lo, hi);
         }
-        nb__sgd_update(d->o, i, lo, hi);
+        nb__optimizer_update(d->o, i, lo, hi);
     }
 }
 
-/* The parts of h's batch for n workers; NB_OK or the error. */
-static nb_status dp_parts(nb_mlp *m, const nb_head *h, const size_t *idx, dp_step *d,
+/* The parts of bg's batch for n workers; NB_OK or the error. */
+static nb_status dp_parts(nb_mlp *m, const nb_batch_graph *bg, const size_t *idx, dp_step *d,
                           nb_err *err)
 {
-    size_t rows = (size_t)h->rows;
+    size_t rows = (size_t)bg->rows;
 
     for (int k = 0; k < d->n; k++) {
         size_t lo = rows * (size_t)k / (size_t)d->n, hi = rows * (size_t)(k + 1) / (size_t)d->n;
         nb_mlp *mk = k ? m->rep[k - 1] : m;
-        const nb_head *hk = nb_mlp_head(mk, (int)(hi - lo), err);
+        const nb_batch_graph *hk = nb_mlp_batch_graph(mk, (int)(hi - lo), err);
         if (!hk)
             return err ? err->code : NB_ERR_NOMEM;
-        d->parts[k] = (part){ .m = mk, .h = hk, .idx = idx + lo,
+        d->parts[k] = (part){ .m = mk, .bg = hk, .idx = idx + lo,
                               .weight = (double)(hi - lo) / (double)rows };
     }
     return NB_OK;
 }
 
-nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *data,
-                            const size_t *idx, nb_sgd *o, double *loss, nb_err *err)
+nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                            const size_t *idx, nb_optimizer *o, double *loss, nb_err *err)
 {
-    if (!m || !h || !data || !idx || !o)
+    if (!m || !bg || !data || !idx || !o)
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: NULL argument");
     int n = team_size(m->team);
-    if (n == 1 || h->rows < n) {
-        nb_status s = nb_mlp_load(m, h, data, idx, err);
-        return s != NB_OK ? s : nb_mlp_step(m, h, o, loss, err);
+    if (n == 1 || bg->rows < n) {
+        nb_status s = nb_mlp_gather(m, bg, data, idx, err);
+        return s != NB_OK ? s : nb_mlp_step(m, bg, o, loss, err);
     }
-    if (nb__sgd_graph(o) != m->g)
+    if (nb__optimizer_graph(o) != m->g)
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: the optimiser is another graph's");
     dp_step d = { .m = m, .o = o, .data = data, .n = n };
-    nb_status s = dp_parts(m, h, idx, &d, err);
+    nb_status s = dp_parts(m, bg, idx, &d, err);
     if (s != NB_OK)
         return s;
     int threads = nb_set_threads(0);
@@ -579,7 +579,7 @@ nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *data,
             *err = d.parts[k].err;
     if (s == NB_OK) {
         team_run(m->team, dp_update, &d);
-        nb__sgd_count(o);
+        nb__optimizer_count(o);
     }
     if (threads > 1)
         nb_set_threads(threads);
@@ -597,29 +597,29 @@ typedef struct tally {
     size_t right, n;
 } tally;
 
-static void tally_rows(const nb_mlp *m, const nb_head *h, const nb_data *data,
+static void tally_rows(const nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                        const size_t *idx, tally *t)
 {
     size_t c = (size_t)n_out(m);
 
-    t->loss += nb_value_scalar(h->data_loss) * h->rows;
-    for (size_t i = 0; i < (size_t)h->rows; i++) {
+    t->loss += nb_value_scalar(bg->data_loss) * bg->rows;
+    for (size_t i = 0; i < (size_t)bg->rows; i++) {
         double y = data->y[idx[i]];
         if (m->opts.loss == NB_LOSS_BCE) {
-            t->right += (nb_value_at(h->out, i) > 0) == (y > 0.5);
+            t->right += (nb_value_at(bg->out, i) > 0) == (y > 0.5);
         } else if (takes_labels(m)) {
             size_t best = 0;
             for (size_t j = 1; j < c; j++)
-                if (nb_value_at(h->out, i * c + j) > nb_value_at(h->out, i * c + best))
+                if (nb_value_at(bg->out, i * c + j) > nb_value_at(bg->out, i * c + best))
                     best = j;
             t->right += (double)best == y;
         } else {
-            double e = nb_value_at(h->out, i) - y, dy = y - t->mean_y;
+            double e = nb_value_at(bg->out, i) - y, dy = y - t->mean_y;
             t->sse += e * e;
             t->sst += dy * dy;
         }
     }
-    t->n += (size_t)h->rows;
+    t->n += (size_t)bg->rows;
 }
 
 static nb_status eval_chunks(nb_mlp *m, const nb_data *data, size_t *idx, tally *t,
@@ -627,17 +627,17 @@ static nb_status eval_chunks(nb_mlp *m, const nb_data *data, size_t *idx, tally 
 {
     for (size_t at = 0; at < data->n; at += EVAL_ROWS) {
         size_t rows = data->n - at < EVAL_ROWS ? data->n - at : EVAL_ROWS;
-        const nb_head *h = nb_mlp_head(m, (int)rows, err);
-        if (!h)
+        const nb_batch_graph *bg = nb_mlp_batch_graph(m, (int)rows, err);
+        if (!bg)
             return err ? err->code : NB_ERR_ARG;
         for (size_t i = 0; i < rows; i++)
             idx[i] = at + i;
-        nb_status s = nb_mlp_load(m, h, data, idx, err);
+        nb_status s = nb_mlp_gather(m, bg, data, idx, err);
         if (s != NB_OK)
             return s;
-        if ((s = nb_forward(m->g, h->data_loss)) != NB_OK)
+        if ((s = nb_forward(m->g, bg->data_loss)) != NB_OK)
             return graph_fail(m, s, "evaluate", err);
-        tally_rows(m, h, data, idx, t);
+        tally_rows(m, bg, data, idx, t);
     }
     return NB_OK;
 }
@@ -667,16 +667,16 @@ nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out, nb_e
 {
     if (!m || !x || !out)
         return nb_err_set(err, NB_ERR_ARG, "mlp: predict: NULL argument");
-    const nb_head *h = nb_mlp_head(m, rows, err);
-    if (!h)
+    const nb_batch_graph *bg = nb_mlp_batch_graph(m, rows, err);
+    if (!bg)
         return err ? err->code : NB_ERR_ARG;
     size_t n = (size_t)rows * (size_t)n_in(m);
     for (size_t i = 0; i < n; i++)
-        nb_set_at(h->x, i, x[i]);
-    nb_status s = nb_forward(m->g, h->out);
+        nb_set_at(bg->x, i, x[i]);
+    nb_status s = nb_forward(m->g, bg->out);
     if (s != NB_OK)
         return graph_fail(m, s, "predict", err);
-    for (size_t i = 0, k = nb_size(h->out); i < k; i++)
-        out[i] = nb_value_at(h->out, i);
+    for (size_t i = 0, k = nb_size(bg->out); i < k; i++)
+        out[i] = nb_value_at(bg->out, i);
     return NB_OK;
 }

@@ -22,7 +22,7 @@ typedef struct run {
     const nb_data       *train, *test;
     const nb_train_opts *o;
     nb_err              *err;
-    nb_sgd              *sgd;
+    nb_optimizer              *sgd;
     nb_batches           batches;
     FILE                *csv;
     int                  tty;       /* progress goes to a terminal: live bar */
@@ -54,7 +54,7 @@ static nb_status epoch(run *r, int e, double *loss)
     nb_batches_epoch(&r->batches);
     while ((rows = nb_batches_next(&r->batches, &idx)) > 0) {
         double t0 = now(), l;
-        const nb_head *h = nb_mlp_head(r->m, (int)rows, r->err);
+        const nb_batch_graph *h = nb_mlp_batch_graph(r->m, (int)rows, r->err);
         if (!h)
             return r->err ? r->err->code : NB_ERR_ARG;
         nb_status s = nb_mlp_train_step(r->m, h, r->train, idx, r->sgd, &l, r->err);
@@ -186,11 +186,11 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
-    nb_sgd_opts so = { .lr = opts->lr, .momentum = opts->momentum,
+    nb_optimizer_opts so = { .lr = opts->lr, .momentum = opts->momentum,
                        .weight_decay = opts->weight_decay, .method = opts->method,
                        .beta1 = opts->beta1, .beta2 = opts->beta2, .eps = opts->eps };
     r.tty = opts->progress && isatty(fileno(opts->progress));
-    if (!(r.sgd = nb_sgd_new(nb_mlp_graph(m), &so, err)))
+    if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
         return err ? err->code : NB_ERR_ARG;
     s = nb_batches_init(&r.batches, train->n, batch, !opts->no_shuffle, opts->seed, err);
     if (s == NB_OK && opts->loss_csv) {
@@ -213,6 +213,6 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
     if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
         s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);
     nb_batches_free(&r.batches);
-    nb_sgd_free(r.sgd);
+    nb_optimizer_free(r.sgd);
     return s;
 }

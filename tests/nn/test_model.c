@@ -10,20 +10,20 @@
 #include "nabla_nn.h"
 
 /* loss = sum(p * c): the gradient of p is c = (3, 0.5); p starts at (1, -2) */
-static void sgd_run(nb_dtype dt, nb_sgd_opts o, int steps, double out[2])
+static void sgd_run(nb_dtype dt, nb_optimizer_opts o, int steps, double out[2])
 {
     nb_graph *g = nb_graph_new(dt);
     nb_node *p = nb_param(g, "p", 1, (int[]){ 2 }, (double[]){ 1, -2 });
     nb_node *c = nb_constant(g, "c", 1, (int[]){ 2 }, (double[]){ 3, 0.5 });
     nb_node *L = nb_sum(g, nb_mul(g, p, c));
-    nb_sgd *s = nb_sgd_new(g, &o, NULL);
+    nb_optimizer *s = nb_optimizer_new(g, &o, NULL);
     for (int i = 0; i < steps; i++) {
         CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
-        CHECK(nb_sgd_step(s) == NB_OK);
+        CHECK(nb_optimizer_step(s) == NB_OK);
     }
     out[0] = nb_value_at(p, 0);
     out[1] = nb_value_at(p, 1);
-    nb_sgd_free(s);
+    nb_optimizer_free(s);
     nb_graph_free(g);
 }
 
@@ -32,27 +32,27 @@ static void sgd_matches_hand_values(void)
     for (int k = 0; k < 2; k++) {
         nb_dtype dt = k ? NB_F32 : NB_F64;
         double tol = k ? 1e-6 : 1e-15, p[2];
-        sgd_run(dt, (nb_sgd_opts){ .lr = 0.1 }, 1, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1 }, 1, p);
         CHECK_NEAR(p[0], 0.7, tol);
         CHECK_NEAR(p[1], -2.05, tol);
         /* v1 = g, v2 = 0.9 g + g = (5.7, 0.95) */
-        sgd_run(dt, (nb_sgd_opts){ .lr = 0.1, .momentum = 0.9 }, 2, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .momentum = 0.9 }, 2, p);
         CHECK_NEAR(p[0], 0.13, tol);
         CHECK_NEAR(p[1], -2.145, tol);
         /* g' = g + 0.01 p = (3.01, 0.48) */
-        sgd_run(dt, (nb_sgd_opts){ .lr = 0.1, .weight_decay = 0.01 }, 1, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .weight_decay = 0.01 }, 1, p);
         CHECK_NEAR(p[0], 0.699, tol);
         CHECK_NEAR(p[1], -2.048, tol);
         /* g'1 = (3.1, 0.3), p1 = (0.69, -2.03); g'2 = (3.069, 0.297),
          * v2 = 0.5 v1 + g'2 = (4.619, 0.447), p2 = (0.2281, -2.0747) */
-        sgd_run(dt, (nb_sgd_opts){ .lr = 0.1, .momentum = 0.5, .weight_decay = 0.1 }, 2, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .momentum = 0.5, .weight_decay = 0.1 }, 2, p);
         CHECK_NEAR(p[0], 0.2281, tol * 4);
         CHECK_NEAR(p[1], -2.0747, tol * 4);
     }
     nb_err err = { 0 };
     nb_graph *g = nb_graph_new(NB_F64);
-    CHECK(nb_sgd_new(g, &(nb_sgd_opts){ .lr = 0 }, &err) == NULL && err.code == NB_ERR_ARG);
-    CHECK(nb_sgd_new(g, &(nb_sgd_opts){ .lr = 1, .momentum = 1 }, &err) == NULL);
+    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){ .lr = 0 }, &err) == NULL && err.code == NB_ERR_ARG);
+    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){ .lr = 1, .momentum = 1 }, &err) == NULL);
     nb_graph_free(g);
 }
 
@@ -135,13 +135,13 @@ static const double adam_ref_f32[2][5][8] = {
     },
 };
 
-static const nb_sgd_opts adam_cfg[2] = {
+static const nb_optimizer_opts adam_cfg[2] = {
     { .lr = 0.03, .weight_decay = 0.1, .method = NB_OPTIM_ADAM }, /* PyTorch's defaults */
     { .lr = 0.02, .weight_decay = 0.01, .method = NB_OPTIM_ADAM, .beta1 = 0.5, .beta2 = 0.9,
       .eps = 0.05 },
 };
 
-static void adam_run(nb_dtype dt, const nb_sgd_opts *o, double out[5][8])
+static void adam_run(nb_dtype dt, const nb_optimizer_opts *o, double out[5][8])
 {
     nb_graph *g = nb_graph_new(dt);
     nb_node *W = nb_param(g, "W", 2, (int[]){ 3, 2 },
@@ -153,17 +153,17 @@ static void adam_run(nb_dtype dt, const nb_sgd_opts *o, double out[5][8])
     nb_node *t = nb_constant(g, "t", 2, (int[]){ 4, 2 },
                              (double[]){ 0.2, -0.4, -0.7, 0.9, 0.5, 0.1, -0.3, -0.8 });
     nb_node *L = nb_mse(g, nb_tanh(g, nb_add(g, nb_matmul(g, x, W), b)), t);
-    nb_sgd *s = nb_sgd_new(g, o, NULL);
+    nb_optimizer *s = nb_optimizer_new(g, o, NULL);
     CHECK(L && s);
     for (int k = 0; L && s && k < 5; k++) {
         CHECK(nb_forward(g, L) == NB_OK && nb_backward(g, L) == NB_OK);
-        CHECK(nb_sgd_step(s) == NB_OK);
+        CHECK(nb_optimizer_step(s) == NB_OK);
         for (size_t i = 0; i < 6; i++)
             out[k][i] = nb_value_at(W, i);
         out[k][6] = nb_value_at(b, 0);
         out[k][7] = nb_value_at(b, 1);
     }
-    nb_sgd_free(s);
+    nb_optimizer_free(s);
     nb_graph_free(g);
 }
 
@@ -197,7 +197,7 @@ static void adam_matches_pytorch(void)
     printf("adam vs torch: worst relative error f64 %.3g, f32 %.3g\n", worst[0], worst[1]);
     /* 0 means the default: the same bits as asking for 0.9, 0.999, 1e-8 */
     double dflt[5][8];
-    nb_sgd_opts o = adam_cfg[0];
+    nb_optimizer_opts o = adam_cfg[0];
     o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8;
     adam_run(NB_F64, &adam_cfg[0], dflt);
     adam_run(NB_F64, &o, got);
@@ -207,7 +207,7 @@ static void adam_matches_pytorch(void)
 static void adam_rejects_bad_options(void)
 {
     static const struct {
-        nb_sgd_opts o;
+        nb_optimizer_opts o;
         const char *msg;
     } bad[] = {
         { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta1 = 1 },
@@ -220,14 +220,14 @@ static void adam_rejects_bad_options(void)
           "adam: momentum is for SGD, not Adam (got 0.9" },
         { { .lr = 0, .method = NB_OPTIM_ADAM }, "adam: need lr > 0" },
         { { .lr = 0.1, .method = NB_OPTIM_ADAM, .weight_decay = -1 }, "weight decay >= 0" },
-        { { .lr = 0.1, .method = (nb_optim)2 }, "sgd: unknown method 2" },
+        { { .lr = 0.1, .method = (nb_optim)2 }, "optimizer: unknown method 2" },
     };
     nb_err err = { 0 };
     nb_graph *g = nb_graph_new(NB_F64);
     CHECK(nb_param(g, "p", 1, (int[]){ 2 }, NULL) != NULL);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err = (nb_err){ 0 };
-        CHECK(nb_sgd_new(g, &bad[i].o, &err) == NULL && err.code == NB_ERR_ARG);
+        CHECK(nb_optimizer_new(g, &bad[i].o, &err) == NULL && err.code == NB_ERR_ARG);
         if (!strstr(err.msg, bad[i].msg))
             fprintf(stderr, "  message '%s' lacks '%s'\n", err.msg, bad[i].msg);
         CHECK(strstr(err.msg, bad[i].msg) != NULL);
@@ -255,7 +255,7 @@ static void fill(nb_data *d, size_t n, int dim, int k, uint64_t seed)
 
 /* Fifty steps over d in batches of 10 rows (after a first step): 1 if the
  * graph's arena did not grow. */
-static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_head *h, nb_sgd *o,
+static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o,
                                         const nb_data *d, double *loss)
 {
     nb_err err = { 0 };
@@ -265,8 +265,8 @@ static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_head *h, nb_sgd *o,
     for (int s = 0; s < 50; s++) {
         for (size_t i = 0; i < 10; i++)
             idx[i] = (size_t)(s * 10 + (int)i) % d->n;
-        ok &= nb_mlp_load(m, h, d, idx, &err) == NB_OK;
-        ok &= nb_mlp_step(m, h, o, loss, &err) == NB_OK;
+        ok &= nb_mlp_gather(m, bg, d, idx, &err) == NB_OK;
+        ok &= nb_mlp_step(m, bg, o, loss, &err) == NB_OK;
     }
     return ok && nb_graph_bytes(nb_mlp_graph(m)) == bytes;
 }
@@ -290,16 +290,16 @@ static void bytes_gather_the_float_batch(void)
     d.n_classes = 3;
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ D, 3 },
                                            .n_widths = 2, .loss = NB_LOSS_XENT }, &err);
-    const nb_head *h = m ? nb_mlp_head(m, R, &err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, R, &err) : NULL;
     size_t idx[R];
     for (int i = 0; i < R; i++)
         idx[i] = (size_t)(i * 37 + 5) % N;  /* every row, out of order, some twice */
     float from8[R * D], from32[R * D];
-    CHECK(h && nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
-    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, from8, NB_F32) == NB_OK);
+    CHECK(bg && nb_data_f32(&d, &err) == NB_OK && d.x8 != NULL);
+    CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK && nb_read(bg->x, from8, NB_F32) == NB_OK);
     uint8_t *x8 = d.x8;
     d.x8 = NULL;                                        /* the float copy's path */
-    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, from32, NB_F32) == NB_OK);
+    CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK && nb_read(bg->x, from32, NB_F32) == NB_OK);
     d.x8 = x8;
     CHECK(!memcmp(from8, from32, sizeof from8));
     int all = 1;
@@ -318,18 +318,18 @@ static void training_allocates_nothing_after_step_one(void)
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ 8, 16, 3 },
                                            .n_widths = 3, .act = NB_ACT_RELU,
                                            .loss = NB_LOSS_XENT }, &err);
-    nb_sgd *o = nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.1, .momentum = 0.9 }, &err);
-    const nb_head *h = nb_mlp_head(m, 10, &err);
+    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.1, .momentum = 0.9 }, &err);
+    const nb_batch_graph *bg = nb_mlp_batch_graph(m, 10, &err);
     size_t idx[10];
     for (size_t i = 0; i < 10; i++)
         idx[i] = i;
     double loss0 = 0, loss = 0;
     float x64[80], x32[80];                  /* the f32 copy gathers the same batch */
-    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK && nb_read(h->x, x64, NB_F32) == NB_OK);
-    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
-    CHECK(nb_read(h->x, x32, NB_F32) == NB_OK && !memcmp(x64, x32, sizeof x64));
-    CHECK(nb_mlp_step(m, h, o, &loss0, &err) == NB_OK);
-    CHECK(fifty_steps_allocate_nothing(m, h, o, &d, &loss));
+    CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK && nb_read(bg->x, x64, NB_F32) == NB_OK);
+    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK);
+    CHECK(nb_read(bg->x, x32, NB_F32) == NB_OK && !memcmp(x64, x32, sizeof x64));
+    CHECK(nb_mlp_step(m, bg, o, &loss0, &err) == NB_OK);
+    CHECK(fifty_steps_allocate_nothing(m, bg, o, &d, &loss));
     /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
     nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.1 };
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
@@ -340,7 +340,7 @@ static void training_allocates_nothing_after_step_one(void)
     CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
     CHECK(nb_set_threads(0) == threads);
     nb_set_threads(1);
-    nb_sgd_free(o);
+    nb_optimizer_free(o);
     nb_mlp_free(m);
     nb_data_free(&d);
 }
@@ -358,17 +358,17 @@ static void adam_training_allocates_nothing_after_step_one(void)
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ 8, 16, 1 },
                                            .n_widths = 3, .act = NB_ACT_RELU,
                                            .loss = NB_LOSS_MSE, .seed = 3 }, &err);
-    nb_sgd *o = nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.01,
+    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.01,
                            .method = NB_OPTIM_ADAM }, &err);
-    const nb_head *h = nb_mlp_head(m, 10, &err);
-    CHECK(m && o && h && nb_mlp_evaluate(m, &d, &ev0, &err) == NB_OK);
+    const nb_batch_graph *bg = nb_mlp_batch_graph(m, 10, &err);
+    CHECK(m && o && bg && nb_mlp_evaluate(m, &d, &ev0, &err) == NB_OK);
     size_t idx[10];
     for (size_t i = 0; i < 10; i++)
         idx[i] = i;
     double loss;
-    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
-    CHECK(nb_mlp_step(m, h, o, &loss, &err) == NB_OK);
-    CHECK(fifty_steps_allocate_nothing(m, h, o, &d, &loss));
+    CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK);
+    CHECK(nb_mlp_step(m, bg, o, &loss, &err) == NB_OK);
+    CHECK(fifty_steps_allocate_nothing(m, bg, o, &d, &loss));
     CHECK(nb_mlp_evaluate(m, &d, &ev, &err) == NB_OK);
     printf("adam: loss %g at the start, %g after 51 steps", ev0.loss, ev.loss);
     CHECK(ev.loss < 0.5 * ev0.loss);
@@ -382,7 +382,7 @@ static void adam_training_allocates_nothing_after_step_one(void)
     CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);
     printf(", %g after 100 more epochs (R2 %g)\n", r.test_loss, r.test_r2);
     CHECK(r.test_loss < 0.01 * ev0.loss && r.test_r2 > 0.99);
-    nb_sgd_free(o);
+    nb_optimizer_free(o);
     nb_mlp_free(m);
     nb_data_free(&d);
 }
@@ -400,9 +400,9 @@ static void gradcheck_mlp(nb_act act, nb_loss loss, int outputs, double l1, doub
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 4, 6, 5, outputs }, .n_widths = 4,
                                            .act = act, .loss = loss, .seed = 9, .l1 = l1,
                                            .l2 = l2 }, &err);
-    const nb_head *h = m ? nb_mlp_head(m, 7, &err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, 7, &err) : NULL;
     size_t idx[7] = { 0, 1, 2, 3, 4, 5, 6 };
-    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK);
+    CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK);
     nb_graph *g = nb_mlp_graph(m);
     size_t np = nb_param_count(g);
     nb_node *leaves[6];
@@ -410,8 +410,8 @@ static void gradcheck_mlp(nb_act act, nb_loss loss, int outputs, double l1, doub
     for (size_t i = 0; i < np && i < 6; i++)
         leaves[i] = nb_param_at(g, i);
     CHECK(np == 6);
-    CHECK(nb_forward(g, h->loss) == NB_OK);
-    CHECK(nb_gradcheck(g, h->loss, leaves, np, NULL, res) == NB_OK);
+    CHECK(nb_forward(g, bg->loss) == NB_OK);
+    CHECK(nb_gradcheck(g, bg->loss, leaves, np, NULL, res) == NB_OK);
     for (size_t i = 0; i < np; i++) {
         CHECK(res[i].pass);
         if (!res[i].pass)
@@ -468,13 +468,13 @@ static void bad_models_and_data_are_errors(void)
                                            .loss = NB_LOSS_XENT }, &err);
     fill(&d, 4, 2, 2, 1);
     size_t idx[4] = { 0, 1, 2, 3 };
-    const nb_head *h = nb_mlp_head(m, 4, &err);
-    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_ERR_SHAPE);
+    const nb_batch_graph *bg = nb_mlp_batch_graph(m, 4, &err);
+    CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_ERR_SHAPE);
     CHECK(strstr(err.msg, "2 features, the model 3 inputs") != NULL);
     nb_data_free(&d);
     fill(&d, 4, 3, 2, 1);
     d.y[2] = 2;  /* the model has classes 0 and 1 */
-    CHECK(nb_mlp_load(m, h, &d, idx, &err) == NB_ERR_ARG && strstr(err.msg, "row 2") != NULL);
+    CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_ERR_ARG && strstr(err.msg, "row 2") != NULL);
     CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 0, .lr = 1 }, NULL, &err) ==
           NB_ERR_ARG);
     CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 1, .lr = 1, .momentum = 0.9,
@@ -524,7 +524,7 @@ static void small_models_converge(void)
     nb_data_free(&d);
 }
 
-/* nb_mlp_load gathers the same rows from the f32 copy (eight at a time
+/* nb_mlp_gather gathers the same rows from the f32 copy (eight at a time
  * where the CPU has AVX2, then one by one) as from the doubles: odd row
  * and feature counts, rows in random order. */
 static void f32_gather_matches_f64(void)
@@ -536,16 +536,16 @@ static void f32_gather_matches_f64(void)
     fill(&d, N, D, 3, 4);
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ D, 4, 3 },
                                            .n_widths = 3, .loss = NB_LOSS_XENT }, &err);
-    const nb_head *h = m ? nb_mlp_head(m, ROWS, &err) : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, ROWS, &err) : NULL;
     size_t idx[ROWS];
     float from64[ROWS * D], from32[ROWS * D];
     nb_rng_seed(&r, 9);
     for (size_t i = 0; i < ROWS; i++)
         idx[i] = nb_rng_below(&r, N);
-    CHECK(h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
-          nb_read(h->x, from64, NB_F32) == NB_OK);
-    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
-          nb_read(h->x, from32, NB_F32) == NB_OK);
+    CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK &&
+          nb_read(bg->x, from64, NB_F32) == NB_OK);
+    CHECK(nb_data_f32(&d, &err) == NB_OK && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK &&
+          nb_read(bg->x, from32, NB_F32) == NB_OK);
     CHECK(memcmp(from64, from32, sizeof from64) == 0);
     CHECK(from32[(ROWS - 1) * D + D - 1] == (float)d.x[idx[ROWS - 1] * D + D - 1]);
     nb_mlp_free(m);

@@ -1,6 +1,6 @@
-/* sgd.c - the optimisers, updating a graph's parameters in place: SGD with
+/* optimizer.c - the optimisers, updating a graph's parameters in place: SGD with
  * momentum and weight decay, and Adam, both as PyTorch computes them.  One
- * object (nb_sgd) for either, its state allocated once, when it is made. */
+ * object (nb_optimizer) for either, its state allocated once, when it is made. */
 #include "nabla_nn.h"
 #include "nn_internal.h"
 
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct nb_sgd {
+struct nb_optimizer {
     nb_graph   *g;
-    nb_sgd_opts o;    /* Adam's defaults filled in */
+    nb_optimizer_opts o;    /* Adam's defaults filled in */
     size_t      n;    /* parameters at creation */
     void      **vel;  /* n buffers, graph dtype: SGD's velocities (momentum only) or Adam's m */
     void      **sq;   /* Adam: n buffers of v, the second moments */
@@ -34,10 +34,10 @@ int nb_optim_parse(const char *name)
 
 /* Checks o's options, each message naming the one out of range, and fills
  * in Adam's defaults for its zeros. */
-static nb_status check_opts(nb_sgd_opts *o, nb_err *err)
+static nb_status check_opts(nb_optimizer_opts *o, nb_err *err)
 {
     if (o->method != NB_OPTIM_SGD && o->method != NB_OPTIM_ADAM)
-        return nb_err_set(err, NB_ERR_ARG, "sgd: unknown method %d (NB_OPTIM_SGD or "
+        return nb_err_set(err, NB_ERR_ARG, "optimizer: unknown method %d (NB_OPTIM_SGD or "
                           "NB_OPTIM_ADAM)", (int)o->method);
     if (o->method == NB_OPTIM_SGD) {
         if (!(o->lr > 0) || !(o->momentum >= 0 && o->momentum < 1) || !(o->weight_decay >= 0))
@@ -84,34 +84,34 @@ static void **buffers(nb_graph *g, size_t n)
     return b;
 }
 
-nb_sgd *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err)
+nb_optimizer *nb_optimizer_new(nb_graph *g, const nb_optimizer_opts *opts, nb_err *err)
 {
     if (!g || !opts) {
-        nb_err_set(err, NB_ERR_ARG, "sgd: graph or options are NULL");
+        nb_err_set(err, NB_ERR_ARG, "optimizer: graph or options are NULL");
         return NULL;
     }
-    nb_sgd_opts so = *opts;
+    nb_optimizer_opts so = *opts;
     if (check_opts(&so, err) != NB_OK)
         return NULL;
     size_t n = nb_param_count(g);
     int adam = so.method == NB_OPTIM_ADAM;
-    nb_sgd *o = calloc(1, sizeof *o);
+    nb_optimizer *o = calloc(1, sizeof *o);
     if (!o)
         goto nomem;
-    *o = (nb_sgd){ .g = g, .o = so, .n = n };
+    *o = (nb_optimizer){ .g = g, .o = so, .n = n };
     if (n && (adam || so.momentum > 0) && !(o->vel = buffers(g, n)))
         goto nomem;
     if (n && adam && (!(o->sq = buffers(g, n)) || !(o->t = calloc(n, sizeof *o->t))))
         goto nomem;
     return o;
 nomem:
-    nb_sgd_free(o);
+    nb_optimizer_free(o);
     nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for the state of %zu parameters",
                nb_optim_name(so.method), n);
     return NULL;
 }
 
-void nb_sgd_free(nb_sgd *o)
+void nb_optimizer_free(nb_optimizer *o)
 {
     if (!o)
         return;
@@ -127,7 +127,7 @@ void nb_sgd_free(nb_sgd *o)
  * of its own: half the arithmetic, the same results for finite p. */
 #define SGD_KERNEL(NAME, T, ATTR)                                                         \
     ATTR static void NAME(T *restrict p, const T *restrict g, T *restrict v, size_t n,    \
-                          const nb_sgd_opts *o)                                           \
+                          const nb_optimizer_opts *o)                                           \
     {                                                                                     \
         T lr = (T)o->lr, mu = (T)o->momentum, wd = (T)o->weight_decay;                    \
         if (v) {                                                                          \
@@ -166,7 +166,7 @@ SGD_KERNEL(step_f32_avx2, float, __attribute__((target("avx2"))))
  * written once for float and double. */
 #define ADAM_KERNEL(NAME, T, SQRT, ATTR)                                                  \
     ATTR static void NAME(T *restrict p, const T *restrict g, T *restrict m,              \
-                          T *restrict v, size_t n, const nb_sgd_opts *o, double step,     \
+                          T *restrict v, size_t n, const nb_optimizer_opts *o, double step,     \
                           double root)                                                    \
     {                                                                                     \
         T b1 = (T)o->beta1, c1 = (T)(1 - o->beta1), wd = (T)o->weight_decay;             \
@@ -195,7 +195,7 @@ static int avx2(void)
 }
 
 /* Parameter i's update over elements [lo, hi), Adam's with step t + 1. */
-void nb__sgd_update(nb_sgd *o, size_t i, size_t lo, size_t hi)
+void nb__optimizer_update(nb_optimizer *o, size_t i, size_t lo, size_t hi)
 {
     nb_node *p = nb_param_at(o->g, i);
     int f32 = nb_graph_dtype(o->g) == NB_F32;
@@ -225,31 +225,31 @@ void nb__sgd_update(nb_sgd *o, size_t i, size_t lo, size_t hi)
 
 /* Adam counts a step for each parameter that had a gradient, as PyTorch
  * counts. */
-void nb__sgd_count(nb_sgd *o)
+void nb__optimizer_count(nb_optimizer *o)
 {
     for (size_t i = 0; o->t && i < o->n; i++)
         o->t[i] += nb_grads(nb_param_at(o->g, i)) != NULL;
 }
 
-nb_graph *nb__sgd_graph(const nb_sgd *o) { return o->g; }
+nb_graph *nb__optimizer_graph(const nb_optimizer *o) { return o->g; }
 
-nb_status nb_sgd_step(nb_sgd *o)
+nb_status nb_optimizer_step(nb_optimizer *o)
 {
     if (!o)
         return NB_ERR_ARG;
     for (size_t i = 0; i < o->n; i++)
-        nb__sgd_update(o, i, 0, nb_size(nb_param_at(o->g, i)));
-    nb__sgd_count(o);
+        nb__optimizer_update(o, i, 0, nb_size(nb_param_at(o->g, i)));
+    nb__optimizer_count(o);
     return NB_OK;
 }
 
-void nb_sgd_zero_grad(nb_sgd *o)
+void nb_optimizer_zero_grad(nb_optimizer *o)
 {
     if (o)
         nb_zero_grad(o->g);
 }
 
-void nb_sgd_set_lr(nb_sgd *o, double lr)
+void nb_optimizer_set_lr(nb_optimizer *o, double lr)
 {
     if (o)
         o->o.lr = lr;
