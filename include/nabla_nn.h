@@ -31,6 +31,19 @@
  * Reproducibility.  Every random choice (initialisation, splits, shuffles)
  * comes from nb_rng, a xoshiro256** generator seeded with splitmix64: the
  * same seed gives the same numbers on every machine.
+ *
+ * Threads: one trainer per process.  A model, like a graph, is used by one
+ * thread at a time; different models are independent, except for one thing
+ * they share: OpenBLAS's thread count, which is process-wide
+ * (nb_set_threads).  Training sets it for its steps and puts it back when
+ * it returns: nb_train for its whole run, nb_mlp_train_step on workers for
+ * the step.  So that two trainers cannot undo each other's count, one
+ * thread of the process at a time may train this way; nb_train or a step
+ * on workers called from another thread meanwhile fails with NB_ERR_ARG
+ * ("another thread of this process is training") and changes nothing.
+ * Everything else (nb_mlp_step, nb_mlp_train_step without workers,
+ * nb_mlp_evaluate, nb_mlp_predict) leaves the count alone and may run in
+ * other threads at any time, on the count in effect.
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -394,7 +407,8 @@ NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb
  * optimiser steps once.  The gradient is the whole batch's, up to rounding:
  * the same for the same n on any machine, not bit for bit the same as n =
  * 1's.  Each thread's products run on one OpenBLAS thread (the step sets
- * OpenBLAS to 1 thread while it runs and then restores the count), so a
+ * OpenBLAS to 1 thread while it runs and then restores the count, so it is
+ * refused while another thread trains: see Threads at the top), so a
  * step's small products, which gain little from OpenBLAS's own threads,
  * gain from n cores.  Idle workers sleep after about a millisecond.  1
  * (the default) stops the threads.  NB_ERR_ARG for n out of range,
@@ -440,7 +454,8 @@ typedef struct nb_train_opts {
      * data-parallel workers (nb_mlp_set_workers), each with one OpenBLAS
      * thread; else OpenBLAS gets n threads if a product has 2^24
      * multiply-adds or more, and 1 if not.  The OpenBLAS count and the
-     * model's workers are restored on return. */
+     * model's workers are restored on return.  NB_ERR_ARG while another
+     * thread trains (one trainer per process: Threads at the top). */
     int         threads;
     /* The optimiser: SGD (0, with momentum above) or NB_OPTIM_ADAM with
      * these (0: 0.9, 0.999, 1e-8), as nb_optimizer_opts says. */
@@ -465,7 +480,8 @@ typedef struct nb_train_result {
  * final figures.  Errors: bad options (NB_ERR_ARG, naming the option),
  * data that does not fit the model (NB_ERR_SHAPE), a non-finite loss
  * (NB_ERR_NONFINITE: lower the learning rate), the loss CSV not writable
- * (NB_ERR_IO). */
+ * (NB_ERR_IO), another thread of the process training (NB_ERR_ARG: one
+ * trainer per process, see Threads at the top). */
 NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                           const nb_train_opts *opts, nb_train_result *res, nb_err *err);
 

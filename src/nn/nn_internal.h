@@ -45,6 +45,14 @@ nb_status nb__mlp_fail(nb_mlp *m, nb_status s, const char *what, nb_err *err);
 /* parallel.c: stop m's workers and free their replicas (nb_mlp_free). */
 void nb__mlp_drop_workers(nb_mlp *m);
 
+/* blas_threads.c: OpenBLAS's process-wide thread count, held by one thread
+ * of the process at a time (nested holds by that thread are fine).  enter
+ * takes the hold, puts the count in effect in *saved and sets it to n (if
+ * n > 0); NB_ERR_ARG, naming who, if another thread holds it.  leave puts
+ * saved back and, at the outermost level, lets go. */
+nb_status nb__blas_threads_enter(int n, int *saved, const char *who, nb_err *err);
+void nb__blas_threads_leave(int saved);
+
 /* optimizer.c: the update in parts, for data-parallel steps: each worker
  * updates its slice [lo, hi) of parameter i (nb_param_at of the
  * optimiser's graph), Adam's with each parameter's step count plus one;

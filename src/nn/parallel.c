@@ -164,11 +164,10 @@ nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: the optimiser is another graph's");
     dp_step d = {.m = m, .o = o, .data = data, .n = n};
     nb_status s = dp_parts(m, bg, idx, &d, err);
-    if (s != NB_OK)
-        return s;
-    int threads = nb_set_threads(0);
-    if (threads > 1)
-        nb_set_threads(1); /* one OpenBLAS thread per worker */
+    int threads;
+    if (s != NB_OK ||
+        (s = nb__blas_threads_enter(1, &threads, "mlp: train step", err)) != NB_OK)
+        return s; /* one OpenBLAS thread per worker */
     team_run(m->team, dp_backward, &d);
     for (int k = 0; k < n && s == NB_OK; k++)
         if ((s = d.parts[k].s) != NB_OK && err)
@@ -177,8 +176,7 @@ nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *
         team_run(m->team, dp_update, &d);
         nb__optimizer_count(o);
     }
-    if (threads > 1)
-        nb_set_threads(threads);
+    nb__blas_threads_leave(threads);
     if (s == NB_OK && loss) {
         *loss = 0;
         for (int k = 0; k < n; k++)

@@ -3,6 +3,7 @@
  * terminal) and an optional loss-curve CSV. */
 #define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,16 +19,16 @@ static double now(void)
 }
 
 typedef struct run {
-    nb_mlp              *m;
-    const nb_data       *train, *test;
+    nb_mlp *m;
+    const nb_data *train, *test;
     const nb_train_opts *o;
-    nb_err              *err;
-    nb_optimizer              *sgd;
-    nb_batches           batches;
-    FILE                *csv;
-    int                  tty;       /* progress goes to a terminal: live bar */
-    double               seconds;   /* in training steps so far */
-    double               last_bar;
+    nb_err *err;
+    nb_optimizer *sgd;
+    nb_batches batches;
+    FILE *csv;
+    int tty;        /* progress goes to a terminal: live bar */
+    double seconds; /* in training steps so far */
+    double last_bar;
 } run;
 
 static void bar(run *r, int epoch, size_t done, double loss)
@@ -77,7 +78,10 @@ static void report(run *r, int e, int show, double loss, const nb_eval *ev)
 
     if (f && show) {
         fprintf(f, "%sepoch %*d/%d  loss %.6f", r->tty ? "\r\033[K" : "",
-                e < 10 ? 1 : e < 100 ? 2 : 3, e, r->o->epochs, loss);
+                e < 10    ? 1
+                : e < 100 ? 2
+                          : 3,
+                e, r->o->epochs, loss);
         if (ev) {
             fprintf(f, "  test loss %.6f", ev->loss);
             if (!isnan(ev->accuracy))
@@ -117,7 +121,7 @@ static nb_status loop(run *r, nb_train_result *res)
     const nb_train_opts *o = r->o;
     int every = o->eval_every > 0 ? o->eval_every : 1;
     double loss = NAN;
-    nb_eval ev = { NAN, NAN, NAN };
+    nb_eval ev = {NAN, NAN, NAN};
 
     for (int e = 1; e <= o->epochs; e++) {
         nb_status s = epoch(r, e, &loss);
@@ -130,8 +134,12 @@ static nb_status loop(run *r, nb_train_result *res)
     }
     if (res) {
         *res = (nb_train_result){
-            .epochs = o->epochs, .train_loss = loss, .test_loss = ev.loss,
-            .test_accuracy = ev.accuracy, .test_r2 = ev.r2, .seconds = r->seconds,
+            .epochs = o->epochs,
+            .train_loss = loss,
+            .test_loss = ev.loss,
+            .test_accuracy = ev.accuracy,
+            .test_r2 = ev.r2,
+            .seconds = r->seconds,
             .samples_per_second = (double)o->epochs * (double)r->train->n / r->seconds,
         };
     }
@@ -173,22 +181,26 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
         step += p;
     }
     if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
-        return (plan){ 1, n };
-    return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
+        return (plan){1, n};
+    return (plan){most < SMALL_PRODUCT ? 1 : threads, 1};
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                    const nb_train_opts *opts, nb_train_result *res, nb_err *err)
 {
-    run r = { .m = m, .train = train, .test = test, .o = opts, .err = err };
+    run r = {.m = m, .train = train, .test = test, .o = opts, .err = err};
     nb_status s = check(&r);
 
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
-    nb_optimizer_opts so = { .lr = opts->lr, .momentum = opts->momentum,
-                       .weight_decay = opts->weight_decay, .method = opts->method,
-                       .beta1 = opts->beta1, .beta2 = opts->beta2, .eps = opts->eps };
+    nb_optimizer_opts so = {.lr = opts->lr,
+                            .momentum = opts->momentum,
+                            .weight_decay = opts->weight_decay,
+                            .method = opts->method,
+                            .beta1 = opts->beta1,
+                            .beta2 = opts->beta2,
+                            .eps = opts->eps};
     r.tty = opts->progress && isatty(fileno(opts->progress));
     if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
         return err ? err->code : NB_ERR_ARG;
@@ -201,15 +213,14 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
         else
             fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
     }
-    int threads = nb_set_threads(0), workers = nb_mlp_workers(m);
+    int threads, workers = nb_mlp_workers(m);
     plan p = train_plan(m, batch, opts->threads);
-    nb_set_threads(p.blas);
-    if (s == NB_OK)
-        s = nb_mlp_set_workers(m, p.workers, err);
-    if (s == NB_OK)
-        s = loop(&r, res);
-    nb_mlp_set_workers(m, workers, NULL);
-    nb_set_threads(threads);
+    if (s == NB_OK && (s = nb__blas_threads_enter(p.blas, &threads, "train", err)) == NB_OK) {
+        if ((s = nb_mlp_set_workers(m, p.workers, err)) == NB_OK)
+            s = loop(&r, res);
+        nb_mlp_set_workers(m, workers, NULL);
+        nb__blas_threads_leave(threads);
+    }
     if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
         s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);
     nb_batches_free(&r.batches);
