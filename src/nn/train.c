@@ -148,18 +148,15 @@ static nb_status loop(run *r, nb_train_result *res)
 
 /* How a step uses its threads.  OpenBLAS splits every product above 2^18
  * multiply-adds across its threads (GEMM_MULTITHREAD_THRESHOLD, fixed when
- * it is built), but on a 2-vCPU VM a product of a few million gains little
- * from the split, and between products its idle worker spins in
- * sched_yield(): Fashion-MNIST 784-50-10 (largest product 100 x 784 x 50 =
- * 3.9M) trained 1.2-2.3x slower on 2 OpenBLAS threads than on 1.
- * Data-parallel workers (nb_mlp_set_workers), each with its own rows and
- * one OpenBLAS thread, gain on small and large models alike: 784-50-10 on 2
- * workers runs at 0.9-1.06x the time of its products alone on 2 OpenBLAS
- * threads, and 784-512-512-10 at 0.98-1.06x, where OpenBLAS's threads
- * gave 1.4x and 1.12-1.21x (benchmarks/README.md).  So: workers when the
- * step is big enough to pay for two synchronisations (2^20 multiply-adds)
- * and each worker gets MIN_ROWS rows; else OpenBLAS's threads for products
- * of 2^24 and more; else one thread. */
+ * it is built), but a product of a few million gains little from the
+ * split, and between products its idle worker spins in sched_yield(): a
+ * small model such as Fashion-MNIST's 784-50-10 trains slower on 2
+ * OpenBLAS threads than on 1.  Data-parallel workers (nb_mlp_set_workers),
+ * each with its own rows and one OpenBLAS thread, gain on small and large
+ * models alike (the figures are in benchmarks/README.md).  So: workers when
+ * the step is big enough to pay for two synchronisations (2^20
+ * multiply-adds) and each worker gets MIN_ROWS rows; else OpenBLAS's
+ * threads for products of 2^24 and more; else one thread. */
 #define WORKER_STEP   (1 << 20)
 #define MIN_ROWS      16
 #define SMALL_PRODUCT (1 << 24)
