@@ -1,12 +1,12 @@
-/* bench_mlp.c - the Fashion-MNIST workloads of BENCHMARKS.md trained in f32
+/* bench_mlp.c - the Fashion-MNIST workloads of benchmarks/README.md trained in f32
  * through nabla_nn (small: 784-50-10 sigmoid and ReLU; big: 784-512-512-10
  * ReLU), each beside its GEMM bound: the same cblas_sgemm calls alone, timed
  * in the same process; and the gradient-check workload (784-50-10 sigmoid,
  * f64, 10 images).  On 2 threads the model trains on 2 data-parallel
  * workers, as nb_train does (--blas: on 2 OpenBLAS threads instead), and
  * the data-parallel bound is timed too: the products with the rows split
- * between two threads of one OpenBLAS thread each.  --check compares the engine's gradients with the bound's
- * products on synthetic data (no data set needed): a test in suite 'bench'. */
+ * between two threads of one OpenBLAS thread each.  --check compares the engine's gradients
+ * with the bound's products on synthetic data (no data set needed): a test in suite 'bench'. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -25,17 +25,17 @@
 
 typedef struct config {
     const char *name;
-    int         widths[MAX_LAYERS + 1], n_widths;
-    nb_act      act;
-    nb_init     init;
-    int         batch, steps; /* steps per epoch: 60000 / batch, rounded down */
-    double      target_ratio, target_acc;
+    int widths[MAX_LAYERS + 1], n_widths;
+    nb_act act;
+    nb_init init;
+    int batch, steps; /* steps per epoch: 60000 / batch, rounded down */
+    double target_ratio, target_acc;
 } config;
 
 static const config configs[] = {
-    { "small-sigmoid", { 784, 50, 10 }, 3, NB_ACT_SIGMOID, NB_INIT_NORMAL, 100, 600, 1.25, 0.819 },
-    { "small-relu", { 784, 50, 10 }, 3, NB_ACT_RELU, NB_INIT_NORMAL, 100, 600, 1.25, 0.850 },
-    { "big", { 784, 512, 512, 10 }, 4, NB_ACT_RELU, NB_INIT_HE, 128, 468, 1.15, NAN },
+    {"small-sigmoid", {784, 50, 10}, 3, NB_ACT_SIGMOID, NB_INIT_NORMAL, 100, 600, 1.25, 0.819},
+    {"small-relu", {784, 50, 10}, 3, NB_ACT_RELU, NB_INIT_NORMAL, 100, 600, 1.25, 0.850},
+    {"big", {784, 512, 512, 10}, 4, NB_ACT_RELU, NB_INIT_HE, 128, 468, 1.15, NAN},
 };
 #define N_CONFIGS (sizeof configs / sizeof configs[0])
 
@@ -63,7 +63,7 @@ static double median(const double *v, int n)
 /* ---- The GEMM bound ----------------------------------------------------------
  * The matrix products of one training step, as the engine's matmul issues
  * them (row-major; beta 0 throughout: each gradient here has the one
- * contribution, which the engine writes instead of adding, see NB__FRESH):
+ * contribution, which the engine writes instead of adding):
  *   forward    a[l+1] = a[l] W[l]         (rows x w[l+1]) = (rows x w[l])(w[l] x w[l+1])
  *   backward   dW[l] = a[l]^T dz[l+1]     for every layer
  *              dz[l] = dz[l+1] W[l]^T     except l = 0 (the input is a constant)
@@ -71,7 +71,7 @@ static double median(const double *v, int n)
  * cross-entropy, act'), biases left out (0 at initialisation): --check
  * compares that with the engine's gradients. */
 typedef struct gemm_net {
-    int    n_layers, rows, w[MAX_LAYERS + 1];
+    int n_layers, rows, w[MAX_LAYERS + 1];
     nb_act act;
     float *a[MAX_LAYERS + 1], *dz[MAX_LAYERS + 1], *W[MAX_LAYERS], *dW[MAX_LAYERS];
 } gemm_net;
@@ -86,7 +86,7 @@ static float *frand(size_t n, nb_rng *r)
 
 static int gemm_net_init(gemm_net *n, const config *c, int batch, nb_rng *r)
 {
-    *n = (gemm_net){ .n_layers = c->n_widths - 1, .rows = batch, .act = c->act };
+    *n = (gemm_net){.n_layers = c->n_widths - 1, .rows = batch, .act = c->act};
     int ok = 1;
     for (int l = 0; l <= n->n_layers; l++) {
         size_t w = (size_t)(n->w[l] = c->widths[l]), rows = (size_t)batch;
@@ -179,7 +179,7 @@ static double gemm_epoch(gemm_net *n, int steps)
  * synchronisation at all between steps. */
 typedef struct half {
     gemm_net *n;
-    int       steps;
+    int steps;
 } half;
 
 static void *half_epoch(void *arg)
@@ -193,7 +193,7 @@ static void *half_epoch(void *arg)
 static double dp_gemm_epoch(gemm_net *halves, int steps)
 {
     pthread_t th;
-    half h[2] = { { &halves[0], steps }, { &halves[1], steps } };
+    half h[2] = {{&halves[0], steps}, {&halves[1], steps}};
     int threads = nb_set_threads(0);
     nb_set_threads(1);
     double t0 = now();
@@ -213,22 +213,26 @@ static double dp_gemm_epoch(gemm_net *halves, int steps)
 
 static nb_mlp *model(const config *c, nb_dtype dtype, nb_err *err)
 {
-    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dtype, .widths = c->widths,
-                                      .n_widths = c->n_widths, .act = c->act,
-                                      .loss = NB_LOSS_XENT, .init = c->init, .seed = 1 },
+    return nb_mlp_new(&(nb_mlp_opts){.dtype = dtype,
+                                     .widths = c->widths,
+                                     .n_widths = c->n_widths,
+                                     .act = c->act,
+                                     .loss = NB_LOSS_XENT,
+                                     .init = c->init,
+                                     .seed = 1},
                       err);
 }
 
 /* One epoch of c->steps full batches: gather, forward, backward, update. */
-static nb_status train_epoch(nb_mlp *m, const nb_head *h, nb_sgd *o, nb_batches *b,
-                             const nb_data *train, int steps, nb_err *err)
+static nb_status train_epoch(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o,
+                             nb_batches *b, const nb_data *train, int steps, nb_err *err)
 {
     const size_t *idx;
     nb_batches_epoch(b);
     for (int s = 0; s < steps; s++) {
-        if (nb_batches_next(b, &idx) != (size_t)h->rows)
+        if (nb_batches_next(b, &idx) != (size_t)bg->rows)
             return nb_err_set(err, NB_ERR_ARG, "bench: short batch");
-        nb_status st = nb_mlp_train_step(m, h, train, idx, o, NULL, err);
+        nb_status st = nb_mlp_train_step(m, bg, train, idx, o, NULL, err);
         if (st != NB_OK)
             return st;
     }
@@ -244,7 +248,7 @@ typedef struct timing {
  * wait until it sleeps (not timed). */
 static void settle(void)
 {
-    nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+    nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
 }
 
 /* epochs epochs, each followed by an epoch of the GEMM bound alone (and,
@@ -257,24 +261,25 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         nb_mlp_free(m);
         return err->code;
     }
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, err) : NULL;
-    nb_sgd *o = h ? nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.1 }, err) : NULL;
-    nb_batches b = { 0 };
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
+    nb_optimizer *o =
+        bg ? nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){.lr = 0.1}, err) : NULL;
+    nb_batches b = {0};
     nb_status s = o ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     nb_rng r;
-    gemm_net g = { 0 }, halves[2] = { { 0 }, { 0 } };
+    gemm_net g = {0}, halves[2] = {{0}, {0}};
 
     nb_rng_seed(&r, 3);
-    if (s == NB_OK && (!gemm_net_init(&g, c, c->batch, &r) ||
-                       (workers == 2 && (!gemm_net_init(&halves[0], c, c->batch / 2, &r) ||
-                                         !gemm_net_init(&halves[1], c, c->batch - c->batch / 2,
-                                                        &r)))))
+    if (s == NB_OK &&
+        (!gemm_net_init(&g, c, c->batch, &r) ||
+         (workers == 2 && (!gemm_net_init(&halves[0], c, c->batch / 2, &r) ||
+                           !gemm_net_init(&halves[1], c, c->batch - c->batch / 2, &r)))))
         s = nb_err_set(err, NB_ERR_NOMEM, "bench: out of memory");
     for (int e = 0; e < epochs && s == NB_OK; e++) {
         if (workers > 1)
             settle();
         double t0 = now();
-        s = train_epoch(m, h, o, &b, train, c->steps, err);
+        s = train_epoch(m, bg, o, &b, train, c->steps, err);
         t->epoch[e] = now() - t0;
         t->gemm[e] = t->dp_gemm[e] = NAN;
 #if BENCH_HAVE_CBLAS
@@ -285,7 +290,7 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         }
 #endif
     }
-    nb_eval ev = { 0 };
+    nb_eval ev = {0};
     if (s == NB_OK)
         s = nb_mlp_evaluate(m, test, &ev, err);
     t->accuracy = ev.accuracy;
@@ -293,7 +298,7 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
     gemm_net_free(&halves[0]);
     gemm_net_free(&halves[1]);
     nb_batches_free(&b);
-    nb_sgd_free(o);
+    nb_optimizer_free(o);
     nb_mlp_free(m);
     return s;
 }
@@ -306,7 +311,10 @@ static void report(const config *c, int threads, int workers, int epochs, const 
            "ratio %.2f (<= %.2f %s)  acc %.4f",
            c->name, threads, workers > 1 ? "wkr" : "thr", n / ep, 1e3 * ep, 1e3 * gm, n / gm,
            ratio, c->target_ratio,
-           ratio <= c->target_ratio ? "PASS" : isnan(ratio) ? "-" : "MISS", t->accuracy);
+           ratio <= c->target_ratio ? "PASS"
+           : isnan(ratio)           ? "-"
+                                    : "MISS",
+           t->accuracy);
     if (!isnan(c->target_acc) && epochs == 5)
         printf(" (%.3f +-0.005 %s)", c->target_acc,
                fabs(t->accuracy - c->target_acc) <= 0.005 ? "PASS" : "MISS");
@@ -362,9 +370,9 @@ static double backprop_time(nb_graph *g, nb_node *loss)
 static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
 {
     nb_mlp *m = model(&configs[0], NB_F64, err);
-    const nb_head *h = m ? nb_mlp_head(m, 10, err) : NULL;
-    size_t idx[10] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, n = 0;
-    nb_status s = h ? nb_mlp_load(m, h, train, idx, err) : err->code;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, 10, err) : NULL;
+    size_t idx[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, n = 0;
+    nb_status s = bg ? nb_mlp_gather(m, bg, train, idx, err) : err->code;
     nb_graph *g = nb_mlp_graph(m);
     nb_node *leaves[4];
     nb_gradcheck_result res[4];
@@ -376,22 +384,23 @@ static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
         nb_mlp_free(m);
         return s != NB_OK ? s : nb_err_set(err, NB_ERR_NOMEM, "bench: out of memory");
     }
-    double bp = backprop_time(g, h->loss), t0 = now();
-    s = numerical_gradient(g, h->loss, num);
+    double bp = backprop_time(g, bg->loss), t0 = now();
+    s = numerical_gradient(g, bg->loss, num);
     double tn = now() - t0, err_max = 0;
-    nb_backward(g, h->loss);
+    nb_backward(g, bg->loss);
     for (size_t k = 0, j = 0; k < 4; k++)
         for (size_t i = 0; i < nb_size(leaves[k]); i++, j++)
             err_max = fmax(err_max, fabs(num[j] - nb_grad_at(leaves[k], i)));
     t0 = now();
     if (s == NB_OK)
-        s = nb_gradcheck(g, h->loss, leaves, 4, NULL, res);
+        s = nb_gradcheck(g, bg->loss, leaves, 4, NULL, res);
     double tc = now() - t0;
     int pass = s == NB_OK && res[0].pass && res[1].pass && res[2].pass && res[3].pass;
     printf("gradcheck     784-50-10 sigmoid f64, 10 images, %zu parameters\n", n);
     printf("  backprop (forward + backward)      %9.3f ms\n", 1e3 * bp);
     printf("  numerical, lecture (h 1e-4)        %9.3f s  = %.0fx backprop; "
-           "max |num - backprop| %.1e\n", tn, tn / bp, err_max);
+           "max |num - backprop| %.1e\n",
+           tn, tn / bp, err_max);
     printf("  nb_gradcheck (all parameters)      %9.3f s  (<= 1 s %s); %s; %.1f us/parameter\n",
            tc, tc <= 1 ? "PASS" : "MISS", pass ? "all pass" : "FAILED", 1e6 * tc / (double)n);
     free(num);
@@ -403,30 +412,31 @@ static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
 
 static int check_config(const config *c)
 {
-    nb_err err = { 0 };
-    nb_data d = { 0 };
+    nb_err err = {0};
+    nb_data d = {0};
     nb_rng r;
-    gemm_net g = { 0 };
+    gemm_net g = {0};
     float *labels = malloc((size_t)c->batch * sizeof *labels);
     size_t *idx = malloc((size_t)c->batch * sizeof *idx);
     double worst = INFINITY;
 
     nb_rng_seed(&r, 4);
     nb_mlp *m = labels && idx && nb_data_alloc(&d, (size_t)c->batch, 784, &err) == NB_OK
-                    ? model(c, NB_F32, &err) : NULL;
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, &err) : NULL;
-    for (size_t i = 0; h && i < d.n; i++) {
+                    ? model(c, NB_F32, &err)
+                    : NULL;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, &err) : NULL;
+    for (size_t i = 0; bg && i < d.n; i++) {
         idx[i] = i;
         d.y[i] = (double)nb_rng_below(&r, 10);
         for (int j = 0; j < d.d; j++)
             d.x[i * 784 + (size_t)j] = nb_rng_uniform(&r);
     }
-    if (h && nb_mlp_load(m, h, &d, idx, &err) == NB_OK &&
-        nb_forward(nb_mlp_graph(m), h->loss) == NB_OK &&
-        nb_backward(nb_mlp_graph(m), h->loss) == NB_OK && gemm_net_init(&g, c, c->batch, &r)) {
+    if (bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK &&
+        nb_forward(nb_mlp_graph(m), bg->loss) == NB_OK &&
+        nb_backward(nb_mlp_graph(m), bg->loss) == NB_OK && gemm_net_init(&g, c, c->batch, &r)) {
         char name[16];
-        nb_read(h->x, g.a[0], NB_F32);
-        nb_read(h->t, labels, NB_F32);
+        nb_read(bg->x, g.a[0], NB_F32);
+        nb_read(bg->t, labels, NB_F32);
         for (int l = 0; l < g.n_layers; l++) {
             snprintf(name, sizeof name, "W%d", l + 1);
             nb_read(nb_mlp_param(m, name), g.W[l], NB_F32);
@@ -463,7 +473,7 @@ static int check_config(const config *c)
 }
 
 /* ---- The batch gather alone ------------------------------------------------------
- * small's gather (100 random rows a step, 600 steps) through nb_mlp_load
+ * small's gather (100 random rows a step, 600 steps) through nb_mlp_gather
  * (from the byte copy of the pixels that nb_data_f32 keeps) against a
  * memcpy per row of the float copy, each between the step's two big
  * products (a W1, a^T dz) as in training, alternating epoch by epoch:
@@ -473,9 +483,9 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 {
     const config *c = &configs[1];
     nb_mlp *m = model(c, NB_F32, err);
-    const nb_head *h = m ? nb_mlp_head(m, c->batch, err) : NULL;
-    nb_batches b = { 0 };
-    nb_status s = h ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
+    nb_batches b = {0};
+    nb_status s = bg ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     size_t d = (size_t)train->d, rows = (size_t)c->batch;
     float *W = calloc(d * 50, sizeof *W), *z = calloc(rows * 50, sizeof *z);
     float *dW = calloc(d * 50, sizeof *dW), *own = malloc(rows * d * sizeof *own);
@@ -486,7 +496,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
     for (int e = 0; e < 2 * epochs && s == NB_OK; e++) {
         const size_t *idx;
         int lib = e % 2 == 0;
-        float *x = lib ? nb_values((nb_node *)h->x) : own;
+        float *x = lib ? nb_values((nb_node *)bg->x) : own;
         double sum = 0;
         nb_batches_epoch(&b);
         for (int k = 0; k < c->steps && s == NB_OK; k++) {
@@ -496,7 +506,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
             }
             double t0 = now();
             if (lib)
-                s = nb_mlp_load(m, h, train, idx, err);
+                s = nb_mlp_gather(m, bg, train, idx, err);
             else
                 for (size_t i = 0; i < rows; i++)
                     memcpy(own + i * d, train->x32 + idx[i] * d, d * sizeof *own);
@@ -509,8 +519,9 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
         t[lib][e / 2] = sum;
     }
     if (s == NB_OK)
-        printf("gather        1 thr  nb_mlp_load %5.1f ms an epoch, memcpy per row %5.1f ms "
-               "(%.2fx)\n", 1e3 * median(t[1], epochs), 1e3 * median(t[0], epochs),
+        printf("gather        1 thr  nb_mlp_gather %5.1f ms an epoch, memcpy per row %5.1f ms "
+               "(%.2fx)\n",
+               1e3 * median(t[1], epochs), 1e3 * median(t[0], epochs),
                median(t[1], epochs) / median(t[0], epochs));
     free(W);
     free(z);
@@ -526,9 +537,11 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_mlp [--check] [--epochs N (1-%d, default 5)] [--threads N "
-                    "(default 1 then 2)] [--blas (2 OpenBLAS threads, not 2 workers)] [--only "
-                    "small|small-sigmoid|small-relu|big|gradcheck|gather] [--fashion DIR]\n", MAX_EPOCHS);
+    fprintf(stderr,
+            "usage: bench_mlp [--check] [--epochs N (1-%d, default 5)] [--threads N "
+            "(default 1 then 2)] [--blas (2 OpenBLAS threads, not 2 workers)] [--only "
+            "small|small-sigmoid|small-relu|big|gradcheck|gather] [--fashion DIR]\n",
+            MAX_EPOCHS);
     return 2;
 }
 
@@ -568,8 +581,8 @@ int main(int argc, char **argv)
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("bench_mlp (%s build): %s; OPENBLAS_CORETYPE=%s\n", BENCH_BUILDTYPE, nb_backend(),
            core ? core : "(unset)");
-    nb_data train = { 0 }, test = { 0 };
-    nb_err err = { 0 };
+    nb_data train = {0}, test = {0};
+    nb_err err = {0};
     double t0 = now();
     if (nb_fashion_mnist_load(dir, &train, &test, &err) != NB_OK) {
         printf("skipped: %s\n", err.msg);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_mlp.py - the Fashion-MNIST workloads of BENCHMARKS.md in PyTorch, for
+"""torch_mlp.py - the Fashion-MNIST workloads of benchmarks/README.md in PyTorch, for
 bench_mlp's figures to sit beside: small (784-50-10 sigmoid and ReLU,
 W ~ N(0, 0.01^2), batch 100, 600 steps/epoch) and big (784-512-512-10 ReLU,
 He initialisation, batch 128, 468 steps/epoch), softmax cross-entropy (mean),
@@ -8,7 +8,7 @@ plain SGD lr 0.1, reshuffled each epoch, float32, 1 and 2 threads.
 Timed as bench_mlp times: the training loop only (batch gather, forward,
 backward, update), median epoch over the epochs; test accuracy after them.
 Each (configuration, threads) runs in its own process so that the OpenMP
-environment (OMP_WAIT_POLICY=PASSIVE for 2 threads, as BENCHMARKS.md notes)
+environment (OMP_WAIT_POLICY=PASSIVE for 2 threads, as benchmarks/README.md notes)
 is set before torch starts.  Exits 0 with a message if torch is missing.
 
 usage: benchmarks/torch_mlp.py [--epochs N] [--threads N] [--only PREFIX]

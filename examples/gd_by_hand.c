@@ -30,15 +30,15 @@ int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 100;
     nb_graph *g = nb_graph_new(NB_F64);
-    nb_node *w0 = nb_param(g, "w0", 0, NULL, (double[]){ 1 });
-    nb_node *w1 = nb_param(g, "w1", 0, NULL, (double[]){ 1 });
-    nb_node *x = nb_constant(g, "x", 1, (int[]){ 3 }, (double[]){ 0, 1, 1 });
-    nb_node *y = nb_constant(g, "y", 1, (int[]){ 3 }, (double[]){ 0, 1, 2 });
+    nb_node *w0 = nb_param(g, "w0", 0, NULL, (double[]){1});
+    nb_node *w1 = nb_param(g, "w1", 0, NULL, (double[]){1});
+    nb_node *x = nb_constant(g, "x", 1, (int[]){3}, (double[]){0, 1, 1});
+    nb_node *y = nb_constant(g, "y", 1, (int[]){3}, (double[]){0, 1, 2});
     /* r = y - w1 x - w0;  L = sum r^2 */
     nb_node *r = nb_sub(g, nb_sub(g, y, nb_mul(g, w1, x)), w0);
     nb_node *L = nb_sum(g, nb_mul(g, r, r));
-    nb_err err = { 0 };
-    nb_sgd *sgd = L ? nb_sgd_new(g, &(nb_sgd_opts){ .lr = 0.1 }, &err) : NULL;
+    nb_err err = {0};
+    nb_optimizer *sgd = L ? nb_optimizer_new(g, &(nb_optimizer_opts){.lr = 0.1}, &err) : NULL;
     if (!sgd) {
         fprintf(stderr, "gd_by_hand: %s\n", L ? err.msg : nb_errmsg(g));
         nb_graph_free(g);
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
             break;
         }
         double loss = nb_value_scalar(L);
-        nb_sgd_step(sgd);
+        nb_optimizer_step(sgd);
         double a = nb_value_scalar(w0), b = nb_value_scalar(w1);
         printf("%4d  %11.7f  %11.7f  %11.7f\n", step, a, b, loss);
         if (step == 1)
@@ -68,13 +68,13 @@ int main(int argc, char **argv)
     }
     /* keep going: the iterates converge to the least-squares fit */
     for (int step = 0; step < 1000; step++)
-        if (nb_forward(g, L) != NB_OK || nb_backward(g, L) != NB_OK || nb_sgd_step(sgd))
+        if (nb_forward(g, L) != NB_OK || nb_backward(g, L) != NB_OK || nb_optimizer_step(sgd))
             break;
     printf("after %d more steps: w0 = %.9f, w1 = %.9f (limit w0 = 0, w1 = 1.5)\n", 1000,
            nb_value_scalar(w0), nb_value_scalar(w1));
     ok &= near("limit w0", nb_value_scalar(w0), 0, 1e-9) &
           near("limit w1", nb_value_scalar(w1), 1.5, 1e-9);
-    nb_sgd_free(sgd);
+    nb_optimizer_free(sgd);
     nb_graph_free(g);
     printf("%s\n", ok ? "OK" : "FAILED");
     return ok ? 0 : 1;

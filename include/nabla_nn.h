@@ -4,10 +4,11 @@
  * nabla.h alone.
  *
  * A model owns one graph holding its parameters ("W1", "b1", "W2", ...).
- * For each batch size it builds, once, a "head": constant input leaves, the
- * forward expression and the loss.  A training step overwrites the inputs,
- * replays the head (nb_forward + nb_backward) and updates the parameters:
- * after the first step nothing is allocated.
+ * For each batch size it builds in that graph, once, a batch graph:
+ * constant input leaves, the forward expression and the loss.  A training
+ * step gathers a batch into the inputs, replays the batch graph
+ * (nb_forward + nb_backward) and updates the parameters: after the first
+ * step nothing is allocated.
  *
  *     nb_data all = {0}, train = {0}, test = {0};
  *     nb_err err = {0};
@@ -30,6 +31,19 @@
  * Reproducibility.  Every random choice (initialisation, splits, shuffles)
  * comes from nb_rng, a xoshiro256** generator seeded with splitmix64: the
  * same seed gives the same numbers on every machine.
+ *
+ * Threads: one trainer per process.  A model, like a graph, is used by one
+ * thread at a time; different models are independent, except for one thing
+ * they share: OpenBLAS's thread count, which is process-wide
+ * (nb_set_threads).  Training sets it for its steps and puts it back when
+ * it returns: nb_train for its whole run, nb_mlp_train_step on workers for
+ * the step.  So that two trainers cannot undo each other's count, one
+ * thread of the process at a time may train this way; nb_train or a step
+ * on workers called from another thread meanwhile fails with NB_ERR_ARG
+ * ("another thread of this process is training") and changes nothing.
+ * Everything else (nb_mlp_step, nb_mlp_train_step without workers,
+ * nb_mlp_evaluate, nb_mlp_predict) leaves the count alone and may run in
+ * other threads at any time, on the count in effect.
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -49,7 +63,7 @@ extern "C" {
  * them, with a message in an nb_err. */
 typedef struct nb_err {
     nb_status code;
-    char      msg[512];
+    char msg[512];
 } nb_err;
 
 /* Record code and a printf-style message in err (if err is not NULL);
@@ -67,13 +81,13 @@ typedef struct nb_rng {
 } nb_rng;
 
 /* Seed the xoshiro256** state from seed through splitmix64. */
-NB_API void     nb_rng_seed(nb_rng *r, uint64_t seed);
+NB_API void nb_rng_seed(nb_rng *r, uint64_t seed);
 NB_API uint64_t nb_rng_next(nb_rng *r);
-NB_API double   nb_rng_uniform(nb_rng *r);        /* [0, 1), 53 bits */
-NB_API double   nb_rng_normal(nb_rng *r);         /* N(0, 1), Box-Muller */
-NB_API size_t   nb_rng_below(nb_rng *r, size_t n); /* [0, n), unbiased; 0 if n is 0 */
+NB_API double nb_rng_uniform(nb_rng *r);         /* [0, 1), 53 bits */
+NB_API double nb_rng_normal(nb_rng *r);          /* N(0, 1), Box-Muller */
+NB_API size_t nb_rng_below(nb_rng *r, size_t n); /* [0, n), unbiased; 0 if n is 0 */
 /* Fisher-Yates shuffle of idx[0..n-1]. */
-NB_API void     nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
+NB_API void nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
 
 /* ---- Data sets ------------------------------------------------------------
  * n rows of d features and one target each.  The target is a class index
@@ -81,18 +95,18 @@ NB_API void     nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
  * x, y, x32 and x8 are malloc'd and owned by the struct: nb_data_free()
  * releases them and zeroes it (a zeroed struct is empty and safe to free). */
 typedef struct nb_data {
-    size_t  n;         /* rows */
-    int     d;         /* features per row */
-    double *x;         /* n x d features, row-major */
-    double *y;         /* n targets */
-    int     n_classes; /* 0: regression or unknown */
-    float  *x32;       /* NULL, or x rounded to float: see nb_data_f32 */
-    uint8_t *x8;       /* NULL, or x as bytes, x = x8 / 255: see nb_data_f32 */
+    size_t n;      /* rows */
+    int d;         /* features per row */
+    double *x;     /* n x d features, row-major */
+    double *y;     /* n targets */
+    int n_classes; /* 0: regression or unknown */
+    float *x32;    /* NULL, or x rounded to float: see nb_data_f32 */
+    uint8_t *x8;   /* NULL, or x as bytes, x = x8 / 255: see nb_data_f32 */
 } nb_data;
 
 NB_API void nb_data_free(nb_data *data);
 /* Keep a float copy of x in data->x32 (made again if there is one), which
- * nb_mlp_load then gathers f32 batches from: half the memory traffic of
+ * nb_mlp_gather then gathers f32 batches from: half the memory traffic of
  * converting rows of x on every step.  Make it after the last change to x;
  * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 and x8 NULL.
  * Large feature arrays (x, x32, x8: 16 MB and more) are asked for in 2 MB
@@ -101,10 +115,9 @@ NB_API void nb_data_free(nb_data *data);
  *
  * When every feature is a whole number of 255ths, k / 255 with k in 0..255
  * (pixels as nb_fashion_mnist_load makes them), it also keeps x8 = k, a
- * byte per feature (a quarter of x32's memory), and nb_mlp_load gathers f32
+ * byte per feature (a quarter of x32's memory), and nb_mlp_gather gathers f32
  * batches from that instead: the same floats, (float)(k / 255.0) to the
- * bit, from a quarter of the memory traffic (Fashion-MNIST's batches gather
- * about twice as fast).  Otherwise, or if there is no memory for it, x8 is
+ * bit, from a quarter of the memory traffic.  Otherwise, or if there is no memory for it, x8 is
  * NULL.  Each call (and so nb_scaler_apply()) makes x8 again or not from
  * the values as they are then.  A struct filled in by hand must have x8
  * NULL (or bytes that match x). */
@@ -126,9 +139,9 @@ typedef struct nb_csv_opts {
     /* The target column: 0 (default) the last; k > 0 the k-th (1-based);
      * k < 0 the |k|-th from the end.  target_name, if set, picks the
      * column by its header name instead. */
-    int         target;
+    int target;
     const char *target_name;
-    int         no_target; /* every column is a feature; y is all zeros */
+    int no_target; /* every column is a feature; y is all zeros */
 } nb_csv_opts;
 
 /* Load a numeric CSV file (plain or gzip-compressed, chosen by content) into
@@ -147,7 +160,7 @@ NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data 
  * n); a constant feature (std 0) is only centred.  Fit on the training set,
  * apply to every set.  nb_scaler_free() releases mean and std. */
 typedef struct nb_scaler {
-    int     d;
+    int d;
     double *mean;
     double *std;
 } nb_scaler;
@@ -155,7 +168,7 @@ typedef struct nb_scaler {
 NB_API nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err);
 /* NB_ERR_SHAPE if data->d differs from the scaler's. */
 NB_API nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err);
-NB_API void      nb_scaler_free(nb_scaler *s);
+NB_API void nb_scaler_free(nb_scaler *s);
 
 /* Seeded train/test split: rows are shuffled with nb_rng seeded by seed,
  * the first round(n * test_fraction) go to test (in shuffled order), the
@@ -170,24 +183,24 @@ NB_API nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_
  * if shuffle was set.  The order array is malloc'd; nb_batches_free(). */
 typedef struct nb_batches {
     size_t *order;
-    size_t  n, batch, pos;
-    int     shuffle;
-    nb_rng  rng;
+    size_t n, batch, pos;
+    int shuffle;
+    nb_rng rng;
 } nb_batches;
 
 NB_API nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle,
                                  uint64_t seed, nb_err *err);
-NB_API void      nb_batches_epoch(nb_batches *b);
-NB_API size_t    nb_batches_next(nb_batches *b, const size_t **idx);
-NB_API void      nb_batches_free(nb_batches *b);
+NB_API void nb_batches_epoch(nb_batches *b);
+NB_API size_t nb_batches_next(nb_batches *b, const size_t **idx);
+NB_API void nb_batches_free(nb_batches *b);
 
 /* ---- IDX files (MNIST, Fashion-MNIST) ------------------------------------ */
 
 /* An unsigned-byte IDX array: rank dims, size = their product bytes. */
 typedef struct nb_idx {
-    int            rank;
-    int            dim[4];
-    size_t         size;
+    int rank;
+    int dim[4];
+    size_t size;
     unsigned char *data; /* malloc'd; nb_idx_free() */
 } nb_idx;
 
@@ -196,7 +209,7 @@ typedef struct nb_idx {
  * magic, or truncated: fewer bytes than the header promises).  out is
  * zeroed first. */
 NB_API nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err);
-NB_API void      nb_idx_free(nb_idx *idx);
+NB_API void nb_idx_free(nb_idx *idx);
 
 #define NB_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -210,18 +223,13 @@ NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data 
 
 /* ---- Layers -------------------------------------------------------------- */
 
-typedef enum nb_act {
-    NB_ACT_NONE = 0,
-    NB_ACT_SIGMOID,
-    NB_ACT_TANH,
-    NB_ACT_RELU
-} nb_act;
+typedef enum nb_act { NB_ACT_NONE = 0, NB_ACT_SIGMOID, NB_ACT_TANH, NB_ACT_RELU } nb_act;
 
 /* The activation's node (x itself for NB_ACT_NONE); NULL on error. */
 NB_API nb_node *nb_activate(nb_graph *g, nb_node *x, nb_act act);
 /* "none", "sigmoid", "tanh", "relu"; parse returns -1 for an unknown name. */
 NB_API const char *nb_act_name(nb_act act);
-NB_API int         nb_act_parse(const char *name);
+NB_API int nb_act_parse(const char *name);
 
 /* Weight initialisation of a linear layer of fan_in inputs and fan_out
  * outputs.  Biases always start at 0.
@@ -242,9 +250,9 @@ typedef enum nb_init {
 /* Parameters of a linear layer y = x W + b in g: W (in x out) named wname,
  * b (out) named bname, W drawn from rng (row-major order) as init says.
  * Returns NB_OK or the graph's error (duplicate name, bad size). */
-NB_API nb_status nb_linear_params(nb_graph *g, const char *wname, const char *bname,
-                                  int in, int out, nb_init init, double std, nb_act act,
-                                  nb_rng *rng, nb_node **W, nb_node **b);
+NB_API nb_status nb_linear_params(nb_graph *g, const char *wname, const char *bname, int in,
+                                  int out, nb_init init, double std, nb_act act, nb_rng *rng,
+                                  nb_node **W, nb_node **b);
 /* x W + b for x (rows x in): (rows x out); NULL on error. */
 NB_API nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *W, nb_node *b);
 
@@ -263,14 +271,14 @@ typedef enum nb_loss {
     NB_LOSS_HINGE
 } nb_loss;
 
-NB_API nb_node    *nb_loss_node(nb_graph *g, nb_loss loss, nb_node *out, nb_node *target);
+NB_API nb_node *nb_loss_node(nb_graph *g, nb_loss loss, nb_node *out, nb_node *target);
 NB_API const char *nb_loss_name(nb_loss loss); /* "mse", "l1", "bce", "xent", "hinge" */
-NB_API int         nb_loss_parse(const char *name); /* -1 if unknown */
+NB_API int nb_loss_parse(const char *name);    /* -1 if unknown */
 /* 1 for BCE, XENT and HINGE, whose targets are classes. */
-NB_API int         nb_loss_is_classifier(nb_loss loss);
+NB_API int nb_loss_is_classifier(nb_loss loss);
 
 /* ---- Optimisers: SGD and Adam ----------------------------------------------
- * One optimiser object, nb_sgd, for either method.  For each parameter p of
+ * One optimiser object, nb_optimizer, for either method.  For each parameter p of
  * the graph (nb_param_at order), with gradient g, both first add the L2
  * weight decay to the gradient, as PyTorch does:
  *     g' = g + weight_decay * p
@@ -286,43 +294,40 @@ NB_API int         nb_loss_is_classifier(nb_loss loss);
  * (sqrt(v) / sqrt(1 - beta2^t) + eps).  Momentum belongs to SGD: with Adam
  * it must be 0 (beta1 plays its part).  Weight decay applies to every
  * parameter. */
-typedef enum nb_optim {
-    NB_OPTIM_SGD = 0,
-    NB_OPTIM_ADAM
-} nb_optim;
+typedef enum nb_optim { NB_OPTIM_SGD = 0, NB_OPTIM_ADAM } nb_optim;
 
 /* "sgd", "adam"; parse returns -1 for an unknown name. */
 NB_API const char *nb_optim_name(nb_optim method);
-NB_API int         nb_optim_parse(const char *name);
+NB_API int nb_optim_parse(const char *name);
 
-typedef struct nb_sgd_opts {
-    double   lr;
-    double   momentum;      /* SGD only: 0 <= momentum < 1 */
-    double   weight_decay;
-    nb_optim method;        /* NB_OPTIM_SGD (0) or NB_OPTIM_ADAM */
+typedef struct nb_optimizer_opts {
+    double lr;
+    double momentum; /* SGD only: 0 <= momentum < 1 */
+    double weight_decay;
+    nb_optim method; /* NB_OPTIM_SGD (0) or NB_OPTIM_ADAM */
     /* Adam only: 0 <= beta < 1, eps > 0; 0 means PyTorch's defaults 0.9,
      * 0.999 and 1e-8 (so beta1 = 0 itself cannot be asked for). */
-    double   beta1, beta2, eps;
-} nb_sgd_opts;
+    double beta1, beta2, eps;
+} nb_optimizer_opts;
 
-typedef struct nb_sgd nb_sgd;
+typedef struct nb_optimizer nb_optimizer;
 
 /* An optimiser for the parameters g has now (add them first).  Its state
  * (SGD's velocities, Adam's m and v, one buffer per parameter, and Adam's
  * step counts) is allocated here, once.  NULL on error (err says why: an
  * option out of range, NB_ERR_ARG, names it). */
-NB_API nb_sgd   *nb_sgd_new(nb_graph *g, const nb_sgd_opts *opts, nb_err *err);
-NB_API void      nb_sgd_free(nb_sgd *o);
+NB_API nb_optimizer *nb_optimizer_new(nb_graph *g, const nb_optimizer_opts *opts, nb_err *err);
+NB_API void nb_optimizer_free(nb_optimizer *o);
 /* One update from the gradients the parameters hold, which nb_backward
  * left there; parameters without a gradient are left alone (and Adam does
  * not count a step for them).  A backward overwrites the gradients of the
  * parameters it reaches only: one it does not reach keeps an earlier
  * backward's gradient, and a step applies that again.  When steps take
  * their gradients from different roots, clear them first
- * (nb_sgd_zero_grad).  Allocates nothing. */
-NB_API nb_status nb_sgd_step(nb_sgd *o);
-NB_API void      nb_sgd_zero_grad(nb_sgd *o); /* nb_zero_grad of its graph */
-NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
+ * (nb_optimizer_zero_grad).  Allocates nothing. */
+NB_API nb_status nb_optimizer_step(nb_optimizer *o);
+NB_API void nb_optimizer_zero_grad(nb_optimizer *o); /* nb_zero_grad of its graph */
+NB_API void nb_optimizer_set_lr(nb_optimizer *o, double lr);
 
 /* ---- MLP models ------------------------------------------------------------
  * widths[0] inputs, widths[1..n-2] hidden layers with activation act,
@@ -332,56 +337,58 @@ NB_API void      nb_sgd_set_lr(nb_sgd *o, double lr);
  * one nb_rng seeded with seed.  l1 and l2 add l1 * sum|W| + l2 * sum W^2
  * over the weights (not biases) to the training loss. */
 typedef struct nb_mlp_opts {
-    nb_dtype   dtype;   /* NB_F64 (default) or NB_F32 */
+    nb_dtype dtype; /* NB_F64 (default) or NB_F32 */
     const int *widths;
-    int        n_widths; /* >= 2 */
-    nb_act     act;
-    nb_loss    loss;
-    nb_init    init;
-    double     init_std; /* NB_INIT_NORMAL; 0 means 0.01 */
-    uint64_t   seed;
-    double     l1, l2;
+    int n_widths; /* >= 2 */
+    nb_act act;
+    nb_loss loss;
+    nb_init init;
+    double init_std; /* NB_INIT_NORMAL; 0 means 0.01 */
+    uint64_t seed;
+    double l1, l2;
 } nb_mlp_opts;
 
 typedef struct nb_mlp nb_mlp;
 
-/* A head: the graph for one batch size, built once and replayed.  x and t
- * are constant leaves to overwrite (x rows x in; t as nb_loss says), out
- * the (rows x outputs) scores or predictions, data_loss the loss alone,
- * loss data_loss plus the penalties.  Owned by the model. */
-typedef struct nb_head {
-    int      rows;
+/* A batch graph: the model's expression for batches of one size, nodes in
+ * the model's graph built once and replayed.  x and t are constant leaves
+ * to overwrite (x rows x in; t as nb_loss says), out the (rows x outputs)
+ * scores or predictions, data_loss the loss alone, loss data_loss plus the
+ * penalties.  Owned by the model. */
+typedef struct nb_batch_graph {
+    int rows;
     nb_node *x, *t, *out, *data_loss, *loss;
-} nb_head;
+} nb_batch_graph;
 
 /* NULL on error (err says why).  nb_mlp_free releases the model, its graph
- * and heads; NULL is a no-op. */
-NB_API nb_mlp   *nb_mlp_new(const nb_mlp_opts *opts, nb_err *err);
-NB_API void      nb_mlp_free(nb_mlp *m);
-NB_API nb_graph *nb_mlp_graph(const nb_mlp *m);              /* borrowed */
-NB_API const nb_mlp_opts *nb_mlp_options(const nb_mlp *m);   /* widths copied */
+ * and batch graphs; NULL is a no-op. */
+NB_API nb_mlp *nb_mlp_new(const nb_mlp_opts *opts, nb_err *err);
+NB_API void nb_mlp_free(nb_mlp *m);
+NB_API nb_graph *nb_mlp_graph(const nb_mlp *m);            /* borrowed */
+NB_API const nb_mlp_opts *nb_mlp_options(const nb_mlp *m); /* widths copied */
 /* A parameter by name ("W1", "b2"): nb_lookup on the model's graph. */
-NB_API nb_node  *nb_mlp_param(const nb_mlp *m, const char *name);
-/* The head for batches of rows rows, built on the first call (up to 16
- * sizes per model).  NULL on error. */
-NB_API const nb_head *nb_mlp_head(nb_mlp *m, int rows, nb_err *err);
-/* Copy rows idx[0..h->rows-1] of data into h->x and h->t, converting to the
- * graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
+NB_API nb_node *nb_mlp_param(const nb_mlp *m, const char *name);
+/* The batch graph for batches of rows rows, built on the first call (up to
+ * 16 sizes per model).  NULL on error. */
+NB_API const nb_batch_graph *nb_mlp_batch_graph(nb_mlp *m, int rows, nb_err *err);
+/* Gather rows idx[0..bg->rows-1] of data into bg->x and bg->t, converting
+ * to the graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
  * nb_data_f32 made them: the same floats either way).
  * NB_ERR_SHAPE if data->d is not the model's input width;
  * NB_ERR_ARG for a class label out of range. */
-NB_API nb_status nb_mlp_load(nb_mlp *m, const nb_head *h, const nb_data *data,
-                             const size_t *idx, nb_err *err);
-/* forward + backward of h->loss, then o's update; *loss gets the loss
+NB_API nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                               const size_t *idx, nb_err *err);
+/* forward + backward of bg->loss, then o's update; *loss gets the loss
  * before the update (may be NULL). */
-NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_head *h, nb_sgd *o, double *loss,
+NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o, double *loss,
                              nb_err *err);
 
-/* nb_mlp_load then nb_mlp_step: one training step on rows idx[0..h->rows-1]
- * of data.  With workers (below), on them: h's own leaves are then left as
- * they were, and *loss is still the whole batch's mean loss. */
-NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *data,
-                                   const size_t *idx, nb_sgd *o, double *loss, nb_err *err);
+/* nb_mlp_gather then nb_mlp_step: one training step on rows
+ * idx[0..bg->rows-1] of data.  With workers (below), on them: bg's own
+ * leaves are then left as they were, and *loss is still the whole batch's mean loss. */
+NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                                   const size_t *idx, nb_optimizer *o, double *loss,
+                                   nb_err *err);
 
 /* Data-parallel training on n threads (the caller and n - 1 the model
  * starts; 1 to NB_MAX_WORKERS).  nb_mlp_train_step then splits each batch
@@ -392,7 +399,8 @@ NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *d
  * optimiser steps once.  The gradient is the whole batch's, up to rounding:
  * the same for the same n on any machine, not bit for bit the same as n =
  * 1's.  Each thread's products run on one OpenBLAS thread (the step sets
- * OpenBLAS to 1 thread while it runs and then restores the count), so a
+ * OpenBLAS to 1 thread while it runs and then restores the count, so it is
+ * refused while another thread trains: see Threads at the top), so a
  * step's small products, which gain little from OpenBLAS's own threads,
  * gain from n cores.  Idle workers sleep after about a millisecond.  1
  * (the default) stops the threads.  NB_ERR_ARG for n out of range,
@@ -400,7 +408,7 @@ NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_head *h, const nb_data *d
  * none).  nb_mlp_workers returns the count. */
 #define NB_MAX_WORKERS 8
 NB_API nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err);
-NB_API int       nb_mlp_workers(const nb_mlp *m);
+NB_API int nb_mlp_workers(const nb_mlp *m);
 
 /* Metrics over a whole data set, in batches of at most 1000 rows. */
 typedef struct nb_eval {
@@ -411,22 +419,21 @@ typedef struct nb_eval {
 
 NB_API nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *err);
 /* The outputs for rows x (rows x in, row-major doubles) into out (rows x
- * outputs): scores, logits or predictions.  Builds a head for rows. */
-NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out,
-                                nb_err *err);
+ * outputs): scores, logits or predictions.  Builds a batch graph for rows. */
+NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *out, nb_err *err);
 
 /* ---- Training -------------------------------------------------------------- */
 
 typedef struct nb_train_opts {
-    int         epochs;       /* >= 1 */
-    int         batch;        /* rows per step; 0: the whole training set */
-    double      lr;
-    double      momentum;
-    double      weight_decay;
-    uint64_t    seed;         /* shuffling */
-    int         no_shuffle;   /* keep the data order (full-batch GD) */
-    int         eval_every;   /* evaluate the test set every k epochs (0: 1) */
-    FILE       *progress;     /* progress lines; NULL: silent */
+    int epochs; /* >= 1 */
+    int batch;  /* rows per step; 0: the whole training set */
+    double lr;
+    double momentum;
+    double weight_decay;
+    uint64_t seed;  /* shuffling */
+    int no_shuffle; /* keep the data order (full-batch GD) */
+    int eval_every; /* evaluate the test set every k epochs (0: 1) */
+    FILE *progress; /* progress lines; NULL: silent */
     /* If set, a CSV file "epoch,train_loss,test_loss,test_accuracy", one
      * row per epoch; the test columns are empty on epochs not evaluated
      * and test_accuracy for regression. */
@@ -438,21 +445,22 @@ typedef struct nb_train_opts {
      * data-parallel workers (nb_mlp_set_workers), each with one OpenBLAS
      * thread; else OpenBLAS gets n threads if a product has 2^24
      * multiply-adds or more, and 1 if not.  The OpenBLAS count and the
-     * model's workers are restored on return. */
-    int         threads;
+     * model's workers are restored on return.  NB_ERR_ARG while another
+     * thread trains (one trainer per process: Threads at the top). */
+    int threads;
     /* The optimiser: SGD (0, with momentum above) or NB_OPTIM_ADAM with
-     * these (0: 0.9, 0.999, 1e-8), as nb_sgd_opts says. */
-    nb_optim    method;
-    double      beta1, beta2, eps;
+     * these (0: 0.9, 0.999, 1e-8), as nb_optimizer_opts says. */
+    nb_optim method;
+    double beta1, beta2, eps;
 } nb_train_opts;
 
 typedef struct nb_train_result {
-    int    epochs;
-    double train_loss;         /* mean training loss of the last epoch */
-    double test_loss;          /* NaN without a test set */
-    double test_accuracy;      /* classifiers; NaN otherwise */
-    double test_r2;            /* regression; NaN otherwise */
-    double seconds;            /* training loop only */
+    int epochs;
+    double train_loss;    /* mean training loss of the last epoch */
+    double test_loss;     /* NaN without a test set */
+    double test_accuracy; /* classifiers; NaN otherwise */
+    double test_r2;       /* regression; NaN otherwise */
+    double seconds;       /* training loop only */
     double samples_per_second;
 } nb_train_result;
 
@@ -463,7 +471,8 @@ typedef struct nb_train_result {
  * final figures.  Errors: bad options (NB_ERR_ARG, naming the option),
  * data that does not fit the model (NB_ERR_SHAPE), a non-finite loss
  * (NB_ERR_NONFINITE: lower the learning rate), the loss CSV not writable
- * (NB_ERR_IO). */
+ * (NB_ERR_IO), another thread of the process training (NB_ERR_ARG: one
+ * trainer per process, see Threads at the top). */
 NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                           const nb_train_opts *opts, nb_train_result *res, nb_err *err);
 
@@ -481,21 +490,21 @@ NB_API nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
 
 /* One tensor of a file: values in host order, converted from the file. */
 typedef struct nb_tensor {
-    char    *name;
-    nb_dtype dtype;                /* NB_F32 ("F32") or NB_F64 ("F64") */
-    int      rank;
-    size_t   dim[NB_ST_MAX_RANK];
-    size_t   size;                 /* elements: product of dim[] */
-    void    *data;                 /* size floats or doubles */
+    char *name;
+    nb_dtype dtype; /* NB_F32 ("F32") or NB_F64 ("F64") */
+    int rank;
+    size_t dim[NB_ST_MAX_RANK];
+    size_t size; /* elements: product of dim[] */
+    void *data;  /* size floats or doubles */
 } nb_tensor;
 
 /* A parsed file; everything malloc'd, released by nb_safetensors_free()
  * (which zeroes the struct; a zeroed struct is empty and safe to free). */
 typedef struct nb_safetensors {
-    size_t     n;                  /* tensors, in the header's order */
+    size_t n; /* tensors, in the header's order */
     nb_tensor *t;
-    size_t     n_meta;             /* the __metadata__ strings */
-    char     **key, **value;
+    size_t n_meta; /* the __metadata__ strings */
+    char **key, **value;
 } nb_safetensors;
 
 typedef struct nb_meta_kv {
@@ -517,9 +526,9 @@ NB_API nb_status nb_safetensors_parse(const void *buf, size_t len, const char *n
 /* The same for a file (read whole: its real size bounds every allocation);
  * NB_ERR_IO if it cannot be opened or read. */
 NB_API nb_status nb_safetensors_read(const char *path, nb_safetensors *out, nb_err *err);
-NB_API void      nb_safetensors_free(nb_safetensors *st);
+NB_API void nb_safetensors_free(nb_safetensors *st);
 /* Borrowed; NULL if absent. */
-NB_API const char      *nb_safetensors_meta(const nb_safetensors *st, const char *key);
+NB_API const char *nb_safetensors_meta(const nb_safetensors *st, const char *key);
 NB_API const nb_tensor *nb_safetensors_find(const nb_safetensors *st, const char *name);
 
 /* Copy st's tensors into g's parameters of the same names, converting the
@@ -527,8 +536,8 @@ NB_API const nb_tensor *nb_safetensors_find(const nb_safetensors *st, const char
  * parameter, with the same shape and finite values; all is checked before
  * the first value is written, so on error (NB_ERR_FORMAT naming the tensor)
  * g is unchanged. */
-NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st,
-                                        const char *name, nb_err *err);
+NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, const char *name,
+                                        nb_err *err);
 
 /* Write every parameter of g (nb_param_at order, g's dtype) and the
  * metadata to path, atomically: into a temporary file beside it, flushed

@@ -1,38 +1,14 @@
-/* cli.h - what the nabla command's files share: the list of gates behind a
- * root, the gate-by-gate table and the Graphviz picture (view.c), and the
- * lecture's worked examples (lecture.c).  Public engine API only. */
+/* cli.h - what the nabla command's files share: the commands main.c
+ * dispatches to, each in a file of its own (grad.c, lecture.c, train.c),
+ * and the usage message they print.  Public engine API only. */
 #ifndef NABLA_CLI_H
 #define NABLA_CLI_H
 
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 
-#include "nabla.h"
+enum { CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2 };
 
-/* The nodes root depends on, in creation (= forward, topological) order,
- * numbered 1, 2, ... as gates; nodes off every path to root are left out. */
-typedef struct gate_list {
-    nb_node **node;    /* n gates */
-    size_t    n;
-    size_t   *number;  /* by nb_index: gate number, 0 if not a gate */
-    size_t    n_index;
-} gate_list;
-
-/* Optional text shown beside each node, by nb_index (NULL entries: none). */
-typedef struct gate_labels {
-    const char *const *text;
-    size_t             n;
-} gate_labels;
-
-/* 0 on success, -1 if out of memory. */
-int    gates_collect(nb_graph *g, nb_node *root, gate_list *gl);
-void   gates_free(gate_list *gl);
-size_t gate_number(const gate_list *gl, const nb_node *n);
-/* d root / d n after the backward pass: nb_grad_scalar(n), except that a
- * root which is itself a leaf (the expression "x") has gradient 1 with no
- * pass run at all (see evaluate() in main.c). */
-double gate_grad(const gate_list *gl, const nb_node *n);
 /* "nabla CMD: MESSAGE" and a pointer to "nabla CMD --help" on stderr;
  * returns status (the usage exit status, 2). */
 int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
@@ -41,27 +17,11 @@ int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
 #endif
     ;
 
-/* A number for people: %.*g with digits significant digits, no "-0". */
-const char *fmt_num(char buf[32], double v, int digits);
-
-/* One row per gate: gate, op, label, inputs, value, local gradient(s),
- * upstream gradient, gradient passed to each input.  Run after
- * nb_backward (or nb_backward_seed) from root. */
-void print_table(FILE *out, nb_graph *g, const gate_list *gl, const gate_labels *labels);
-
-/* Graphviz DOT: every node and edge carries its forward value (green, on
- * top) and gradient (red, below).  title may be NULL. */
-void write_dot(FILE *out, nb_graph *g, const gate_list *gl, const gate_labels *labels,
-               const char *title);
-
-/* Pipe DOT into `dot -Tpng -o png_path`.  0 on success; -1 with a message
- * in why (e.g. Graphviz is not installed) otherwise. */
-int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels,
-               const char *title, const char *png_path, char *why, size_t why_size);
-
-/* `nabla lecture [NAME]`: 0 if every example checked agrees with the
- * slides, 1 if one disagrees, 2 for an unknown name. */
-int  lecture_run(const char *name, FILE *out);
-void lecture_list(FILE *out);
+/* The commands, given the arguments after their name: `nabla grad`
+ * (grad.c), `nabla lecture` (lecture.c), `nabla train` (train.c).  Each
+ * returns the exit status. */
+int cmd_grad(int argc, char **argv);
+int cmd_lecture(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif /* NABLA_CLI_H */

@@ -2,7 +2,7 @@
  * (grammar in expr.h), building engine nodes as it goes.  Recursion is
  * bounded by EXPR_MAX_DEPTH and the text by EXPR_MAX_LEN; long sums and
  * products are loops, not recursion.  Evaluation and printing live in
- * main.c and view.c. */
+ * grad.c and view.c. */
 #include "expr.h"
 
 #include <math.h>
@@ -15,34 +15,40 @@
 
 typedef struct parser {
     const char *src;
-    size_t      pos;      /* next unread byte */
-    size_t      tok_end;  /* end of the last token consumed */
-    int         depth;
-    expr_status failed;   /* the first error, EXPR_OK while there is none */
+    size_t pos;     /* next unread byte */
+    size_t tok_end; /* end of the last token consumed */
+    int depth;
+    expr_status failed; /* the first error, EXPR_OK while there is none */
     expr_error *err;
-    nb_graph   *g;
-    expr_span  *spans;    /* by node index */
-    size_t      n_spans, cap_spans;
-    nb_node   **vars;
-    size_t      n_vars, cap_vars;
-    char       *name;     /* scratch: a NUL-terminated variable name */
-    size_t      cap_name;
+    nb_graph *g;
+    expr_span *spans; /* by node index */
+    size_t n_spans, cap_spans;
+    nb_node **vars;
+    size_t n_vars, cap_vars;
+    char *name; /* scratch: a NUL-terminated variable name */
+    size_t cap_name;
 } parser;
 
 /* A parsed subexpression: its node (NULL after an error), whether it is
  * made of numbers alone (a valid exponent), and where it starts. */
 typedef struct value {
     nb_node *node;
-    int      is_const;
-    size_t   begin;
+    int is_const;
+    size_t begin;
 } value;
 
-static const value failed_value = { NULL, 0, 0 };
+static const value failed_value = {NULL, 0, 0};
 
 /* ---- Characters: ASCII only, whatever the locale or the byte ---------- */
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 static int is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -66,7 +72,8 @@ static void advance(parser *p, size_t n)
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static value fail(parser *p, expr_status why, size_t at, const char *fmt, ...)
+static value
+fail(parser *p, expr_status why, size_t at, const char *fmt, ...)
 {
     if (p->failed == EXPR_OK) {
         va_list ap;
@@ -120,8 +127,8 @@ static value made(parser *p, nb_node *node, int is_const, size_t begin)
         p->cap_spans = cap;
     }
     for (; p->n_spans < n; p->n_spans++)
-        p->spans[p->n_spans] = (expr_span){ begin, p->tok_end, '\0' };
-    return (value){ node, is_const, begin };
+        p->spans[p->n_spans] = (expr_span){begin, p->tok_end, '\0'};
+    return (value){node, is_const, begin};
 }
 
 /* ---- Leaves ------------------------------------------------------------ */
@@ -141,18 +148,18 @@ static value number(parser *p)
     if (s[i] == 'e' || s[i] == 'E') {
         size_t e = i + 1 + (s[i + 1] == '+' || s[i + 1] == '-');
         if (!is_digit(s[e]))
-            return fail(p, EXPR_SYNTAX, i, "the exponent of a number needs digits, "
+            return fail(p, EXPR_SYNTAX, i,
+                        "the exponent of a number needs digits, "
                         "as in 1e-3");
         for (i = e; is_digit(s[i]); i++)
             ;
     }
     if (i - begin > NUMBER_MAX)
-        return fail(p, EXPR_SYNTAX, begin, "number longer than %d characters",
-                    NUMBER_MAX);
+        return fail(p, EXPR_SYNTAX, begin, "number longer than %d characters", NUMBER_MAX);
     char text[NUMBER_MAX + 1];
     memcpy(text, s + begin, i - begin);
     text[i - begin] = '\0';
-    double v = strtod(text, NULL);  /* the C locale: nothing calls setlocale */
+    double v = strtod(text, NULL); /* the C locale: nothing calls setlocale */
     if (!isfinite(v))
         return fail(p, EXPR_SYNTAX, begin, "number out of range: %.40s", text);
     advance(p, i - begin);
@@ -172,7 +179,7 @@ static value variable(parser *p, size_t begin, size_t len)
     p->name[len] = '\0';
     nb_node *v = nb_lookup(p->g, p->name);
     if (v)
-        return (value){ v, 0, begin };
+        return (value){v, 0, begin};
     if (p->n_vars == p->cap_vars) {
         size_t cap = p->cap_vars ? 2 * p->cap_vars : 8;
         nb_node **grown = realloc(p->vars, cap * sizeof *grown);
@@ -189,18 +196,20 @@ static value variable(parser *p, size_t begin, size_t len)
 
 /* ---- Functions --------------------------------------------------------- */
 
-static nb_node *sqrt_node(nb_graph *g, nb_node *x) { return nb_pow(g, x, 0.5); }
+static nb_node *sqrt_node(nb_graph *g, nb_node *x)
+{
+    return nb_pow(g, x, 0.5);
+}
 
 static const struct func {
     const char *name;
     nb_node *(*one)(nb_graph *, nb_node *);            /* one argument */
     nb_node *(*two)(nb_graph *, nb_node *, nb_node *); /* or two */
 } funcs[] = {
-    { "exp", nb_exp, NULL },         { "log", nb_log, NULL },
-    { "sigmoid", nb_sigmoid, NULL }, { "tanh", nb_tanh, NULL },
-    { "relu", nb_relu, NULL },       { "recip", nb_reciprocal, NULL },
-    { "sqrt", sqrt_node, NULL },     { "abs", nb_abs, NULL },
-    { "max", NULL, nb_max },         { "min", NULL, nb_min },
+    {"exp", nb_exp, NULL},     {"log", nb_log, NULL},   {"sigmoid", nb_sigmoid, NULL},
+    {"tanh", nb_tanh, NULL},   {"relu", nb_relu, NULL}, {"recip", nb_reciprocal, NULL},
+    {"sqrt", sqrt_node, NULL}, {"abs", nb_abs, NULL},   {"max", NULL, nb_max},
+    {"min", NULL, nb_min},
 };
 
 static const struct func *find_func(const char *s, size_t len)
@@ -222,10 +231,11 @@ static value call(parser *p, const struct func *f, size_t begin)
     for (int k = 0; k < arity; k++) {
         if (k > 0) {
             if (peek(p) != ',')
-                return peek(p) == ')'
-                    ? fail(p, EXPR_SYNTAX, p->pos, "%s takes two arguments, "
-                           "as in %s(a, b)", f->name, f->name)
-                    : unexpected(p, "',' between the arguments");
+                return peek(p) == ')' ? fail(p, EXPR_SYNTAX, p->pos,
+                                             "%s takes two arguments, "
+                                             "as in %s(a, b)",
+                                             f->name, f->name)
+                                      : unexpected(p, "',' between the arguments");
             advance(p, 1);
         }
         arg[k] = parse_expr(p);
@@ -234,12 +244,12 @@ static value call(parser *p, const struct func *f, size_t begin)
     }
     if (peek(p) != ')')
         return peek(p) == ',' && arity == 1
-            ? fail(p, EXPR_SYNTAX, p->pos, "%s takes one argument", f->name)
-            : unexpected(p, "')' to close the call");
+                   ? fail(p, EXPR_SYNTAX, p->pos, "%s takes one argument", f->name)
+                   : unexpected(p, "')' to close the call");
     advance(p, 1);
     int is_const = arg[0].is_const && (arity == 1 || arg[1].is_const);
-    nb_node *y = arity == 1 ? f->one(p->g, arg[0].node)
-                            : f->two(p->g, arg[0].node, arg[1].node);
+    nb_node *y =
+        arity == 1 ? f->one(p->g, arg[0].node) : f->two(p->g, arg[0].node, arg[1].node);
     return made(p, y, is_const, begin);
 }
 
@@ -256,11 +266,15 @@ static value name_or_call(parser *p)
     if (f && paren)
         return call(p, f, begin);
     if (f)
-        return fail(p, EXPR_SYNTAX, p->pos, "expected '(' after the function %s "
-                    "(function names cannot be variables)", f->name);
+        return fail(p, EXPR_SYNTAX, p->pos,
+                    "expected '(' after the function %s "
+                    "(function names cannot be variables)",
+                    f->name);
     if (paren)
-        return fail(p, EXPR_SYNTAX, begin, "unknown function '%.*s' (functions: exp log "
-                    "sigmoid tanh relu recip sqrt abs max min)", len, p->src + begin);
+        return fail(p, EXPR_SYNTAX, begin,
+                    "unknown function '%.*s' (functions: exp log "
+                    "sigmoid tanh relu recip sqrt abs max min)",
+                    len, p->src + begin);
     return variable(p, begin, end - begin);
 }
 
@@ -284,8 +298,10 @@ static value parse_primary(parser *p)
             return failed_value;
         if (peek(p) != ')') {
             char buf[16];
-            return fail(p, EXPR_SYNTAX, p->pos, "expected ')' to close the '(' at "
-                        "column %zu, found %s", open + 1, describe(peek(p), buf));
+            return fail(p, EXPR_SYNTAX, p->pos,
+                        "expected ')' to close the '(' at "
+                        "column %zu, found %s",
+                        open + 1, describe(peek(p), buf));
         }
         advance(p, 1);
         v.begin = open;
@@ -305,7 +321,8 @@ static value parse_power(parser *p)
     if (p->failed)
         return failed_value;
     if (!e.is_const)
-        return fail(p, EXPR_SYNTAX, e.begin, "the exponent of ^ must be a constant "
+        return fail(p, EXPR_SYNTAX, e.begin,
+                    "the exponent of ^ must be a constant "
                     "(for x^y with x > 0 write exp(y*log(x)))");
     double power = nb_value_scalar(e.node);
     if (!isfinite(power))
@@ -319,7 +336,8 @@ static value parse_unary(parser *p)
 {
     if (++p->depth > EXPR_MAX_DEPTH) {
         p->depth--;
-        return fail(p, EXPR_SYNTAX, p->pos, "expression nested too deeply (more than "
+        return fail(p, EXPR_SYNTAX, p->pos,
+                    "expression nested too deeply (more than "
                     "%d levels of parentheses, functions, minus signs or ^)",
                     EXPR_MAX_DEPTH);
     }
@@ -345,7 +363,7 @@ static value made_binary(parser *p, nb_node *y, value a, value b, size_t first, 
 {
     value v = made(p, y, a.is_const && b.is_const, a.begin);
     for (size_t i = first; v.node && prefix && i + 1 < p->n_spans; i++)
-        p->spans[i] = (expr_span){ b.begin, p->tok_end, prefix };
+        p->spans[i] = (expr_span){b.begin, p->tok_end, prefix};
     return v;
 }
 
@@ -365,7 +383,7 @@ static value parse_term(parser *p)
         if (p->failed)
             break;
         size_t first = nb_graph_size(p->g);
-        if (op == '/' && is_one(a)) {   /* 1/x: the lecture's reciprocal gate alone */
+        if (op == '/' && is_one(a)) { /* 1/x: the lecture's reciprocal gate alone */
             a = made(p, nb_reciprocal(p->g, b.node), b.is_const, a.begin);
             continue;
         }
@@ -395,15 +413,17 @@ static value parse_expr(parser *p)
 
 expr_status expr_parse(const char *src, expr *e, expr_error *err)
 {
-    parser p = { .src = src, .err = err };
+    parser p = {.src = src, .err = err};
     size_t len = strlen(src);
 
     memset(e, 0, sizeof *e);
     err->column = 0;
     err->msg[0] = '\0';
     if (len > EXPR_MAX_LEN) {
-        fail(&p, EXPR_SYNTAX, EXPR_MAX_LEN, "expression too long (%zu bytes; the limit "
-             "is %d)", len, EXPR_MAX_LEN);
+        fail(&p, EXPR_SYNTAX, EXPR_MAX_LEN,
+             "expression too long (%zu bytes; the limit "
+             "is %d)",
+             len, EXPR_MAX_LEN);
         return p.failed;
     }
     p.g = nb_graph_new(NB_F64);

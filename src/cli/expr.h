@@ -1,5 +1,5 @@
 /* expr.h - the expression parser of the nabla command: text in, an f64 graph
- * out, built through the public engine API only.  Kept apart from main.c so
+ * out, built through the public engine API only.  Kept apart from grad.c so
  * that the fuzz target (tests/fuzz/fuzz_expr.c) can call it alone.
  *
  * Grammar (lowest precedence first; ^ is right-associative and binds tighter
@@ -32,27 +32,27 @@
  * a - b makes neg(b) with prefix '-', a / b makes reciprocal(b) with '/'. */
 typedef struct expr_span {
     size_t begin, end;
-    char   prefix; /* '\0', '-' (read "-b") or '/' (read "1/b") */
+    char prefix; /* '\0', '-' (read "-b") or '/' (read "1/b") */
 } expr_span;
 
 typedef struct expr {
-    nb_graph  *graph;   /* owned; NB_F64 */
-    nb_node   *root;    /* the value of the whole expression */
-    nb_node  **vars;    /* variables in order of first appearance */
-    size_t     n_vars;
-    expr_span *spans;   /* spans[nb_index(node)], for every node of graph */
-    size_t     n_spans;
+    nb_graph *graph; /* owned; NB_F64 */
+    nb_node *root;   /* the value of the whole expression */
+    nb_node **vars;  /* variables in order of first appearance */
+    size_t n_vars;
+    expr_span *spans; /* spans[nb_index(node)], for every node of graph */
+    size_t n_spans;
 } expr;
 
 typedef enum expr_status {
-    EXPR_OK     = 0,
+    EXPR_OK = 0,
     EXPR_SYNTAX = 1, /* the text is not an expression: see column, msg */
     EXPR_ENGINE = 2  /* the engine refused (out of memory): see msg */
 } expr_status;
 
 typedef struct expr_error {
-    size_t column;   /* 1-based byte column of the problem */
-    char   msg[160];
+    size_t column; /* 1-based byte column of the problem */
+    char msg[160];
 } expr_error;
 
 /* Parse src (NUL-terminated) into a new graph.  Variables are nb_scalar
@@ -61,6 +61,6 @@ typedef struct expr_error {
  * the caller releases with expr_free; on failure fills *err and leaves
  * nothing to free. */
 expr_status expr_parse(const char *src, expr *e, expr_error *err);
-void        expr_free(expr *e);
+void expr_free(expr *e);
 
 #endif /* NABLA_CLI_EXPR_H */

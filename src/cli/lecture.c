@@ -2,6 +2,7 @@
  * gate with the public API, printed as tables (view.c) and checked against
  * the numbers on the slides.  Each example ends with a one-line verdict. */
 #include "cli.h"
+#include "view.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,10 +11,10 @@
 #define MAX_NODES 128 /* labels kept per example graph; all ours are smaller */
 
 typedef struct lesson {
-    FILE       *out;
-    nb_graph   *g;
+    FILE *out;
+    nb_graph *g;
     const char *label[MAX_NODES]; /* by nb_index */
-    int         checked, failed;
+    int checked, failed;
 } lesson;
 
 /* ---- Helpers ------------------------------------------------------------ */
@@ -53,7 +54,7 @@ static int run_and_show(lesson *l, nb_node *root, double upstream, const char *c
         l->failed++;
         return -1;
     }
-    gate_labels labels = { l->label, MAX_NODES };
+    gate_labels labels = {l->label, MAX_NODES};
     print_table(l->out, l->g, &gl, &labels);
     gates_free(&gl);
     return 0;
@@ -71,8 +72,8 @@ static void check(lesson *l, const char *what, double got, const char *slide)
 
     l->checked++;
     l->failed += !ok;
-    fprintf(l->out, "  check %-16s %-14s slide %-14s %s\n", what, fmt_num(num, got, 10),
-            slide, ok ? "ok" : "DIFFERS");
+    fprintf(l->out, "  check %-16s %-14s slide %-14s %s\n", what, fmt_num(num, got, 10), slide,
+            ok ? "ok" : "DIFFERS");
 }
 
 /* ---- The examples --------------------------------------------------------- */
@@ -96,9 +97,9 @@ static void add_mul(lesson *l)
 
 static void neuron_checks(lesson *l, nb_node *const w[5])
 {
-    static const char *const name[5] = { "df/dw0", "df/dx0", "df/dw1", "df/dx1", "df/dw2" };
-    static const char *const slide[5] = { "-0.1966119332", "0.3932238665", "-0.3932238665",
-                                          "-0.5898357997", "0.1966119332" };
+    static const char *const name[5] = {"df/dw0", "df/dx0", "df/dw1", "df/dx1", "df/dw2"};
+    static const char *const slide[5] = {"-0.1966119332", "0.3932238665", "-0.3932238665",
+                                         "-0.5898357997", "0.1966119332"};
     for (int i = 0; i < 5; i++)
         check(l, name[i], nb_grad_scalar(w[i]), slide[i]);
 }
@@ -106,8 +107,8 @@ static void neuron_checks(lesson *l, nb_node *const w[5])
 static void neuron(lesson *l)
 {
     nb_graph *g = fresh_graph(l);
-    nb_node *v[5] = { nb_scalar(g, "w0", 2), nb_scalar(g, "x0", -1), nb_scalar(g, "w1", -3),
-                      nb_scalar(g, "x1", -2), nb_scalar(g, "w2", -3) };
+    nb_node *v[5] = {nb_scalar(g, "w0", 2), nb_scalar(g, "x0", -1), nb_scalar(g, "w1", -3),
+                     nb_scalar(g, "x1", -2), nb_scalar(g, "w2", -3)};
     /* One gate per statement: C leaves the order of arguments open, and the
      * table should list the gates in the order the slide draws them. */
     nb_node *m0 = named(l, nb_mul(g, v[0], v[1]), "w0 x0");
@@ -132,7 +133,8 @@ static void neuron(lesson *l)
     neuron_checks(l, v);
 
     nb_node *f2 = named(l, nb_sigmoid(g, s), "f = sigmoid(s)");
-    if (run_and_show(l, f2, 1, "\nthe same neuron with the sigmoid gate, "
+    if (run_and_show(l, f2, 1,
+                     "\nthe same neuron with the sigmoid gate, "
                      "local gradient sigmoid(s) (1 - sigmoid(s)):") != 0)
         return;
     check(l, "f", nb_value_scalar(f2), "0.7310585786");
@@ -192,7 +194,8 @@ static void chain(lesson *l)
     nb_node *z = named(l, nb_pow(g, q, 2), "z = q^2");
     char want[32];
 
-    if (run_and_show(l, z, 1, "z = (x + y)^2 at x = 1, y = 2:  dz/dx = dz/dq dq/dx "
+    if (run_and_show(l, z, 1,
+                     "z = (x + y)^2 at x = 1, y = 2:  dz/dx = dz/dq dq/dx "
                      "= 2q * 1 = 2(x + y)") != 0)
         return;
     check(l, "z", nb_value_scalar(z), "9");
@@ -223,7 +226,8 @@ static void gates(lesson *l)
     nb_node *z = nb_scalar(g, "z", 2), *w = nb_scalar(g, "w", -1);
     nb_node *xy = named(l, nb_mul(g, x, y), "x y");
     nb_node *xz = named(l, nb_mul(g, x, z), "x z");
-    if (run_and_show(l, named(l, nb_add(g, xy, xz), "x y + x z"), 2, "\ncopy adds: x feeds two gates, "
+    if (run_and_show(l, named(l, nb_add(g, xy, xz), "x y + x z"), 2,
+                     "\ncopy adds: x feeds two gates, "
                      "its gradient is the sum of what they pass back (2 y + 2 z)") != 0)
         return;
     check(l, "dx = 2y + 2z", nb_grad_scalar(x), "-4");
@@ -259,9 +263,9 @@ static nb_node *unit(lesson *l, nb_node *wa, nb_node *a, nb_node *wb, nb_node *b
 static void two_layer(lesson *l)
 {
     nb_graph *g = fresh_graph(l);
-    static const char *const wname[8] = { "w0_10", "w0_20", "w0_11", "w0_21",
-                                          "w1_10", "w1_20", "w1_11", "w1_21" };
-    static const double wval[8] = { 0.1, 0.3, 0.2, 0.1, 0.4, 0.1, 0.5, 0.3 };
+    static const char *const wname[8] = {"w0_10", "w0_20", "w0_11", "w0_21",
+                                         "w1_10", "w1_20", "w1_11", "w1_21"};
+    static const double wval[8] = {0.1, 0.3, 0.2, 0.1, 0.4, 0.1, 0.5, 0.3};
     nb_node *w[8];
     for (int i = 0; i < 8; i++)
         w[i] = nb_scalar(g, wname[i], wval[i]);
@@ -286,7 +290,8 @@ static void two_layer(lesson *l)
           "to unit j above (counted from 0): z1j = w0_1j x1 + w0_2j x2,\n"
           "z2j = w1_1j a10 + w1_2j a11, a = sigmoid(z), no biases;\n"
           "E = 1/2 ((t1 - a20)^2 + (t2 - a21)^2) with t1 = 0.2 and t2 = 0.7 (our choice:\n"
-          "the slide gives only t1, and nothing it shows depends on t2).\n", l->out);
+          "the slide gives only t1, and nothing it shows depends on t2).\n",
+          l->out);
     if (run_and_show(l, E, 1, NULL) != 0)
         return;
     check(l, "z10", nb_value_scalar(z10), "0.17");
@@ -307,8 +312,10 @@ static void two_layer(lesson *l)
         return;
     }
     char b[32], a[32];
-    fprintf(l->out, "one SGD step, learning rate 0.3 (w <- w - 0.3 dE/dw for all eight "
-            "weights): E %s -> %s\n", fmt_num(b, before, 6), fmt_num(a, nb_value_scalar(E), 6));
+    fprintf(l->out,
+            "one SGD step, learning rate 0.3 (w <- w - 0.3 dE/dw for all eight "
+            "weights): E %s -> %s\n",
+            fmt_num(b, before, 6), fmt_num(a, nb_value_scalar(E), 6));
     check(l, "w1_10 after", nb_value_scalar(w[4]), "0.3853");
     int down = nb_value_scalar(E) < before;
     l->checked++;
@@ -322,20 +329,20 @@ static const struct example {
     const char *name, *title;
     void (*run)(lesson *);
 } examples[] = {
-    { "add-mul", "f = (x + y) z at x = -2, y = 5, z = -4", add_mul },
-    { "neuron", "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) at w0 = 2, x0 = -1, "
-                "w1 = -3, x1 = -2, w2 = -3", neuron },
-    { "apple", "2 apples at 100 each, tax 1.1", apple },
-    { "apple-orange", "2 apples at 100, 3 oranges at 150, tax 1.1", apple_orange },
-    { "chain", "the chain rule: z = (x + y)^2", chain },
-    { "gates", "gradient patterns: add distributes, mul swaps, copy adds, max routes",
-      gates },
-    { "two-layer", "2-2-2 sigmoid network, squared error, x = (0.2, 0.5), t1 = 0.2",
-      two_layer },
+    {"add-mul", "f = (x + y) z at x = -2, y = 5, z = -4", add_mul},
+    {"neuron",
+     "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) at w0 = 2, x0 = -1, "
+     "w1 = -3, x1 = -2, w2 = -3",
+     neuron},
+    {"apple", "2 apples at 100 each, tax 1.1", apple},
+    {"apple-orange", "2 apples at 100, 3 oranges at 150, tax 1.1", apple_orange},
+    {"chain", "the chain rule: z = (x + y)^2", chain},
+    {"gates", "gradient patterns: add distributes, mul swaps, copy adds, max routes", gates},
+    {"two-layer", "2-2-2 sigmoid network, squared error, x = (0.2, 0.5), t1 = 0.2", two_layer},
 };
 #define N_EXAMPLES (sizeof examples / sizeof examples[0])
 
-void lecture_list(FILE *out)
+static void lecture_list(FILE *out)
 {
     for (size_t i = 0; i < N_EXAMPLES; i++)
         fprintf(out, "%-13s %s\n", examples[i].name, examples[i].title);
@@ -344,7 +351,7 @@ void lecture_list(FILE *out)
 /* One example: header, tables and checks, verdict.  1 if it passed. */
 static int run_one(const struct example *ex, FILE *out)
 {
-    lesson l = { .out = out };
+    lesson l = {.out = out};
 
     fprintf(out, "== %s: %s ==\n", ex->name, ex->title);
     ex->run(&l);
@@ -357,7 +364,9 @@ static int run_one(const struct example *ex, FILE *out)
     return l.failed == 0;
 }
 
-int lecture_run(const char *name, FILE *out)
+/* 0 if every example checked agrees with the slides, 1 if one disagrees, 2
+ * for an unknown name. */
+static int lecture_run(const char *name, FILE *out)
 {
     size_t passed = 0, ran = 0;
 
@@ -375,4 +384,44 @@ int lecture_run(const char *name, FILE *out)
     if (!name)
         fprintf(out, "%zu of %zu examples agree with the slides\n", passed, ran);
     return passed == ran ? 0 : 1;
+}
+
+/* ---- nabla lecture: arguments --------------------------------------------- */
+
+static const char lecture_help[] =
+    "usage: nabla lecture [NAME] [--list]\n"
+    "\n"
+    "Run the lecture's worked examples: each graph is printed gate by gate\n"
+    "(value, local and upstream gradients, what each gate passes back), every\n"
+    "number on the slides is checked within the slides' rounding, and each\n"
+    "example ends with a one-line verdict.  With no NAME all of them run.\n"
+    "\n"
+    "  NAME         one example (see --list)\n"
+    "  --list       list the examples\n"
+    "  -h, --help   this help\n"
+    "\n"
+    "exit status: 0 if every value agrees with the slides, 1 if one does not,\n"
+    "2 for an unknown NAME.\n";
+
+int cmd_lecture(int argc, char **argv)
+{
+    const char *name = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(lecture_help, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--list") == 0) {
+            lecture_list(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' || name) {
+            fprintf(stderr,
+                    "nabla lecture: unexpected argument '%s'\n"
+                    "(see nabla lecture --help)\n",
+                    argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+        name = argv[i];
+    }
+    return lecture_run(name, stdout);
 }

@@ -13,20 +13,20 @@ enum { MODEL_LINEAR, MODEL_LOGISTIC, MODEL_SOFTMAX, MODEL_MLP };
 #define TRAIN_MAX_HIDDEN 16
 
 typedef struct train_args {
-    const char *model;     /* as given; kind is its MODEL_* */
-    int         kind;
+    const char *model; /* as given; kind is its MODEL_* */
+    int kind;
     const char *data, *data_dir, *target, *loss_csv, *save, *resume;
-    int         hidden[TRAIN_MAX_HIDDEN], n_hidden; /* n_hidden 0: not given */
-    int         act, loss;                           /* -1: not given */
-    nb_dtype    dtype;
-    int         dtype_set;
-    int         epochs, batch, threads;
-    double      lr, momentum, weight_decay, test_fraction; /* lr 0: not given */
-    nb_optim    optim;
-    double      beta1, beta2, eps;                          /* 0: not given */
-    int         test_fraction_set;
-    uint64_t    seed;
-    int         json, quiet, no_standardize, anomaly;
+    int hidden[TRAIN_MAX_HIDDEN], n_hidden; /* n_hidden 0: not given */
+    int act, loss;                          /* -1: not given */
+    nb_dtype dtype;
+    int dtype_set;
+    int epochs, batch, threads;
+    double lr, momentum, weight_decay, test_fraction; /* lr 0: not given */
+    nb_optim optim;
+    double beta1, beta2, eps; /* 0: not given */
+    int test_fraction_set;
+    uint64_t seed;
+    int json, quiet, no_standardize, anomaly;
 } train_args;
 
 /* Print "nabla train: MESSAGE" and a pointer to --help; returns TRAIN_USAGE. */
@@ -47,8 +47,5 @@ nb_status train_save(const train_args *a, const nb_mlp *m, int epochs, nb_err *e
  * status 2 if they disagree) and the data (1); *done its epoch count.
  * Returns 0 or the exit status, having printed why. */
 int train_resume(const train_args *a, const nb_data *train, nb_mlp **m, int *done);
-
-/* `nabla train ARGS...`: the exit status. */
-int cmd_train(int argc, char **argv);
 
 #endif /* NABLA_CLI_TRAIN_H */

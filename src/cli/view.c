@@ -1,10 +1,10 @@
 /* view.c - looking at a differentiated graph: the gates behind a root, the
  * lecture's gate-by-gate table, and a Graphviz picture with forward values
  * in green and gradients in red (rendered to PNG by an external `dot`).
- * Parsing is in expr.c, the commands in main.c and lecture.c. */
+ * Parsing is in expr.c, the commands in grad.c and lecture.c. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "cli.h"
+#include "view.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,11 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define TABLE_COLS  8
-#define CELL        128
-#define LABEL_MAX   40  /* characters of a label shown in the table */
-#define GREEN       "#1a7f37"
-#define RED         "#cf222e"
+#define TABLE_COLS 8
+#define CELL       128
+#define LABEL_MAX  40 /* characters of a label shown in the table */
+#define GREEN      "#1a7f37"
+#define RED        "#cf222e"
 
 /* ---- Gates ------------------------------------------------------------- */
 
@@ -79,7 +79,7 @@ double gate_grad(const gate_list *gl, const nb_node *n)
 const char *fmt_num(char buf[32], double v, int digits)
 {
     if (isnan(v))
-        snprintf(buf, 32, "nan");                /* never "-nan" */
+        snprintf(buf, 32, "nan"); /* never "-nan" */
     else
         snprintf(buf, 32, "%.*g", digits, v + 0.0); /* + 0.0 turns -0 into 0 */
     return buf;
@@ -143,8 +143,8 @@ static void op_cells(nb_graph *g, const gate_list *gl, nb_node *n, char cell[][C
     }
 }
 
-static void row_cells(nb_graph *g, const gate_list *gl, const gate_labels *labels,
-                      size_t i, char cell[TABLE_COLS][CELL])
+static void row_cells(nb_graph *g, const gate_list *gl, const gate_labels *labels, size_t i,
+                      char cell[TABLE_COLS][CELL])
 {
     nb_node *n = gl->node[i];
     const char *label = label_of(labels, n);
@@ -174,8 +174,9 @@ static void print_row(FILE *out, char cell[TABLE_COLS][CELL], const size_t width
     int len = snprintf(line, sizeof line, "%*s", (int)width[0], cell[0]);
 
     for (int c = 1; c < TABLE_COLS && len >= 0 && (size_t)len < sizeof line; c++)
-        len += snprintf(line + len, sizeof line - (size_t)len, "  %-*s", (int)width[c], cell[c]);
-    if (len < 0 || (size_t)len >= sizeof line)  /* cannot happen: cells are < CELL */
+        len +=
+            snprintf(line + len, sizeof line - (size_t)len, "  %-*s", (int)width[c], cell[c]);
+    if (len < 0 || (size_t)len >= sizeof line) /* cannot happen: cells are < CELL */
         len = len < 0 ? 0 : (int)sizeof line - 1;
     while (len > 0 && line[len - 1] == ' ')
         len--;
@@ -210,12 +211,25 @@ static void html(FILE *out, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\n': case '\r': case '\t': fputc(' ', out); break;
-        default: fputc(*s, out);
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\n':
+        case '\r':
+        case '\t':
+            fputc(' ', out);
+            break;
+        default:
+            fputc(*s, out);
         }
     }
 }
@@ -259,8 +273,8 @@ static void dot_edges(FILE *out, nb_graph *g, const gate_list *gl, size_t i)
     for (int k = 0; k < nb_arity(n); k++) {
         nb_node *x = nb_input(n, k);
         double local = 0;
-        int flows = nb_wants_grad(x) && nb_wants_grad(n) &&
-                    nb_local_grad(g, n, k, &local) == NB_OK;
+        int flows =
+            nb_wants_grad(x) && nb_wants_grad(n) && nb_local_grad(g, n, k, &local) == NB_OK;
         fprintf(out, "  n%zu -> n%zu [label=<", gate_number(gl, x), i + 1);
         value_grad(out, nb_value_scalar(x), flows, nb_grad_scalar(n) * local);
         fputs(">];\n", out);
@@ -273,12 +287,14 @@ void write_dot(FILE *out, nb_graph *g, const gate_list *gl, const gate_labels *l
     fputs("digraph nabla {\n"
           "  rankdir=LR;\n"
           "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
-          "  edge [fontname=\"Helvetica\", fontsize=10];\n", out);
+          "  edge [fontname=\"Helvetica\", fontsize=10];\n",
+          out);
     if (title) {
         fputs("  labelloc=t;\n  label=<", out);
         html(out, title);
         fputs("<br/><font point-size=\"10\"><font color=\"" GREEN "\">forward value</font>"
-              "   <font color=\"" RED "\">gradient</font></font>>;\n", out);
+              "   <font color=\"" RED "\">gradient</font></font>>;\n",
+              out);
     }
     for (size_t i = 0; i < gl->n; i++)
         dot_node(out, gl, labels, i);
@@ -312,14 +328,15 @@ static const char *find_dot(char *buf, size_t size)
     return NULL;
 }
 
-int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels,
-               const char *title, const char *png_path, char *why, size_t why_size)
+int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels, const char *title,
+               const char *png_path, char *why, size_t why_size)
 {
     char dot[4096], *out_path;
     int fd[2];
 
     if (!find_dot(dot, sizeof dot)) {
-        snprintf(why, why_size, "Graphviz is not installed (no 'dot' program on PATH); "
+        snprintf(why, why_size,
+                 "Graphviz is not installed (no 'dot' program on PATH); "
                  "install it (Debian: apt-get install graphviz) or use --dot FILE");
         return -1;
     }
@@ -338,7 +355,7 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels,
         return -1;
     }
     if (pid == 0) {
-        char *argv[] = { dot, "-Tpng", "-o", out_path, NULL };
+        char *argv[] = {dot, "-Tpng", "-o", out_path, NULL};
         close(fd[1]);
         if (dup2(fd[0], STDIN_FILENO) < 0)
             _exit(127);
@@ -348,7 +365,7 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels,
     }
     close(fd[0]);
     /* If dot dies early, writing gets EPIPE instead of killing us. */
-    struct sigaction ignore = { .sa_handler = SIG_IGN }, old;
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
     sigaction(SIGPIPE, &ignore, &old);
     FILE *to_dot = fdopen(fd[1], "w");
     if (to_dot) {

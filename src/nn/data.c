@@ -1,7 +1,7 @@
 /* data.c - data sets in memory: allocation, class counting, standardisation,
  * seeded train/test splits and mini-batch orders.  File formats live in
  * csv.c and idx.c. */
-#define _DEFAULT_SOURCE     /* madvise */
+#define _DEFAULT_SOURCE /* madvise */
 #include "nabla_nn.h"
 
 #include <math.h>
@@ -14,9 +14,8 @@
 /* Room for a data set's features: large ones in 2 MB pages where the
  * kernel gives them on request (Linux transparent huge pages, "madvise"
  * mode), since a batch gathers rows from all over the set and with 4 KB
- * pages nearly every row costs a TLB miss and a page walk.  Fashion-MNIST
- * in f32 (188 MB): gathering an epoch's batches took 36-39 ms, 27-30 ms in
- * huge pages, with the GEMMs of training in between.  Freed with free(). */
+ * pages nearly every row costs a TLB miss and a page walk.  Freed with
+ * free(). */
 static void *features_alloc(size_t bytes)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -24,7 +23,7 @@ static void *features_alloc(size_t bytes)
     if (bytes >= 8 * page) {
         void *p = aligned_alloc(page, (bytes + page - 1) / page * page);
         if (p)
-            (void)madvise(p, bytes, MADV_HUGEPAGE);     /* advice: may be refused */
+            (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: may be refused */
         return p;
     }
 #endif
@@ -39,7 +38,7 @@ void nb_data_free(nb_data *data)
     free(data->y);
     free(data->x32);
     free(data->x8);
-    *data = (nb_data){ 0 };
+    *data = (nb_data){0};
 }
 
 /* x as bytes, x = k / 255, if every one of the n features is exactly that
@@ -77,7 +76,7 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
 
 nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
 {
-    *data = (nb_data){ 0 };
+    *data = (nb_data){0};
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
     data->x = features_alloc(n * (size_t)d * sizeof(double));
@@ -116,12 +115,12 @@ void nb_scaler_free(nb_scaler *s)
         return;
     free(s->mean);
     free(s->std);
-    *s = (nb_scaler){ 0 };
+    *s = (nb_scaler){0};
 }
 
 nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
 {
-    *s = (nb_scaler){ 0 };
+    *s = (nb_scaler){0};
     if (!data || data->n == 0 || data->d < 1)
         return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
     size_t d = (size_t)data->d;
@@ -146,7 +145,7 @@ nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
     for (size_t j = 0; j < d; j++) {
         s->std[j] = sqrt(s->std[j] / (double)data->n);
         if (s->std[j] == 0)
-            s->std[j] = 1;  /* a constant feature is only centred */
+            s->std[j] = 1; /* a constant feature is only centred */
     }
     return NB_OK;
 }
@@ -180,18 +179,17 @@ static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_d
     return NB_OK;
 }
 
-nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
-                        nb_data *train, nb_data *test, nb_err *err)
+nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed, nb_data *train,
+                        nb_data *test, nb_err *err)
 {
-    *train = (nb_data){ 0 };
-    *test = (nb_data){ 0 };
+    *train = (nb_data){0};
+    *test = (nb_data){0};
     if (!(test_fraction >= 0 && test_fraction < 1))
         return nb_err_set(err, NB_ERR_ARG, "split: test fraction %g is not in [0, 1)",
                           test_fraction);
     size_t n_test = (size_t)floor((double)all->n * test_fraction + 0.5);
     if (n_test >= all->n)
-        return nb_err_set(err, NB_ERR_ARG, "split: %zu rows leave none for training",
-                          all->n);
+        return nb_err_set(err, NB_ERR_ARG, "split: %zu rows leave none for training", all->n);
     size_t *idx = malloc(all->n * sizeof *idx);
     if (!idx)
         return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
@@ -218,7 +216,7 @@ nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
 nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, uint64_t seed,
                           nb_err *err)
 {
-    *b = (nb_batches){ 0 };
+    *b = (nb_batches){0};
     if (n == 0 || batch == 0)
         return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
     b->order = malloc(n * sizeof *b->order);
@@ -256,5 +254,5 @@ void nb_batches_free(nb_batches *b)
     if (!b)
         return;
     free(b->order);
-    *b = (nb_batches){ 0 };
+    *b = (nb_batches){0};
 }

@@ -1,16 +1,65 @@
-/* nn_internal.h - shared between the model layer's files (not installed). */
+/* nn_internal.h - shared between the model layer's files (not installed):
+ * the model's struct and the hooks its files call in one another. */
 #ifndef NB_NN_INTERNAL_H
 #define NB_NN_INTERNAL_H
 
 #include "nabla_nn.h"
+#include "team.h"
 
-/* The optimiser's update in parts, for data-parallel steps (mlp.c): each
- * worker updates its slice [lo, hi) of parameter i (nb_param_at of the
+#define NB_MLP_MAX_BATCH_GRAPHS 16
+
+/* A model (mlp.c).  Its data-parallel workers (parallel.c) each run a
+ * replica: a model of its own graph whose parameters view this one's. */
+struct nb_mlp {
+    nb_mlp_opts opts;
+    int *widths;  /* copy of opts.widths */
+    int n_layers; /* n_widths - 1 */
+    nb_graph *g;
+    nb_node **W, **b; /* per layer */
+    nb_node *penalty; /* l1 * sum|W| + l2 * sum W^2, or NULL */
+    nb_batch_graph graphs[NB_MLP_MAX_BATCH_GRAPHS];
+    int n_graphs;
+    team *team;   /* data-parallel workers (nb_mlp_set_workers), or NULL */
+    nb_mlp **rep; /* rep[k - 1]: worker k's replica */
+};
+
+static inline int nb__mlp_inputs(const nb_mlp *m)
+{
+    return m->widths[0];
+}
+static inline int nb__mlp_outputs(const nb_mlp *m)
+{
+    return m->widths[m->n_layers];
+}
+/* 1 if the targets are class indices (one per row), 0 if rows of values */
+static inline int nb__mlp_takes_labels(const nb_mlp *m)
+{
+    return m->opts.loss == NB_LOSS_XENT || m->opts.loss == NB_LOSS_HINGE;
+}
+
+/* mlp.c: worker k's replica of m; NULL on error.  A graph error from op
+ * s, as "mlp: WHAT: the graph's message"; returns s. */
+nb_mlp *nb__mlp_replica(nb_mlp *m, nb_err *err);
+nb_status nb__mlp_fail(nb_mlp *m, nb_status s, const char *what, nb_err *err);
+
+/* parallel.c: stop m's workers and free their replicas (nb_mlp_free). */
+void nb__mlp_drop_workers(nb_mlp *m);
+
+/* blas_threads.c: OpenBLAS's process-wide thread count, held by one thread
+ * of the process at a time (nested holds by that thread are fine).  enter
+ * takes the hold, puts the count in effect in *saved and sets it to n (if
+ * n > 0); NB_ERR_ARG, naming who, if another thread holds it.  leave puts
+ * saved back and, at the outermost level, lets go. */
+nb_status nb__blas_threads_enter(int n, int *saved, const char *who, nb_err *err);
+void nb__blas_threads_leave(int saved);
+
+/* optimizer.c: the update in parts, for data-parallel steps: each worker
+ * updates its slice [lo, hi) of parameter i (nb_param_at of the
  * optimiser's graph), Adam's with each parameter's step count plus one;
- * then nb__sgd_count counts the step.  nb_sgd_step is every whole
- * parameter, then the count. */
-void      nb__sgd_update(nb_sgd *o, size_t i, size_t lo, size_t hi);
-void      nb__sgd_count(nb_sgd *o);
-nb_graph *nb__sgd_graph(const nb_sgd *o);
+ * then nb__optimizer_count counts the step.  nb_optimizer_step is every
+ * whole parameter, then the count. */
+void nb__optimizer_update(nb_optimizer *o, size_t i, size_t lo, size_t hi);
+void nb__optimizer_count(nb_optimizer *o);
+nb_graph *nb__optimizer_graph(const nb_optimizer *o);
 
 #endif /* NB_NN_INTERNAL_H */

@@ -3,6 +3,7 @@
  * terminal) and an optional loss-curve CSV. */
 #define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,16 +19,16 @@ static double now(void)
 }
 
 typedef struct run {
-    nb_mlp              *m;
-    const nb_data       *train, *test;
+    nb_mlp *m;
+    const nb_data *train, *test;
     const nb_train_opts *o;
-    nb_err              *err;
-    nb_sgd              *sgd;
-    nb_batches           batches;
-    FILE                *csv;
-    int                  tty;       /* progress goes to a terminal: live bar */
-    double               seconds;   /* in training steps so far */
-    double               last_bar;
+    nb_err *err;
+    nb_optimizer *sgd;
+    nb_batches batches;
+    FILE *csv;
+    int tty;        /* progress goes to a terminal: live bar */
+    double seconds; /* in training steps so far */
+    double last_bar;
 } run;
 
 static void bar(run *r, int epoch, size_t done, double loss)
@@ -54,7 +55,7 @@ static nb_status epoch(run *r, int e, double *loss)
     nb_batches_epoch(&r->batches);
     while ((rows = nb_batches_next(&r->batches, &idx)) > 0) {
         double t0 = now(), l;
-        const nb_head *h = nb_mlp_head(r->m, (int)rows, r->err);
+        const nb_batch_graph *h = nb_mlp_batch_graph(r->m, (int)rows, r->err);
         if (!h)
             return r->err ? r->err->code : NB_ERR_ARG;
         nb_status s = nb_mlp_train_step(r->m, h, r->train, idx, r->sgd, &l, r->err);
@@ -77,7 +78,10 @@ static void report(run *r, int e, int show, double loss, const nb_eval *ev)
 
     if (f && show) {
         fprintf(f, "%sepoch %*d/%d  loss %.6f", r->tty ? "\r\033[K" : "",
-                e < 10 ? 1 : e < 100 ? 2 : 3, e, r->o->epochs, loss);
+                e < 10    ? 1
+                : e < 100 ? 2
+                          : 3,
+                e, r->o->epochs, loss);
         if (ev) {
             fprintf(f, "  test loss %.6f", ev->loss);
             if (!isnan(ev->accuracy))
@@ -117,7 +121,7 @@ static nb_status loop(run *r, nb_train_result *res)
     const nb_train_opts *o = r->o;
     int every = o->eval_every > 0 ? o->eval_every : 1;
     double loss = NAN;
-    nb_eval ev = { NAN, NAN, NAN };
+    nb_eval ev = {NAN, NAN, NAN};
 
     for (int e = 1; e <= o->epochs; e++) {
         nb_status s = epoch(r, e, &loss);
@@ -130,8 +134,12 @@ static nb_status loop(run *r, nb_train_result *res)
     }
     if (res) {
         *res = (nb_train_result){
-            .epochs = o->epochs, .train_loss = loss, .test_loss = ev.loss,
-            .test_accuracy = ev.accuracy, .test_r2 = ev.r2, .seconds = r->seconds,
+            .epochs = o->epochs,
+            .train_loss = loss,
+            .test_loss = ev.loss,
+            .test_accuracy = ev.accuracy,
+            .test_r2 = ev.r2,
+            .seconds = r->seconds,
             .samples_per_second = (double)o->epochs * (double)r->train->n / r->seconds,
         };
     }
@@ -140,18 +148,15 @@ static nb_status loop(run *r, nb_train_result *res)
 
 /* How a step uses its threads.  OpenBLAS splits every product above 2^18
  * multiply-adds across its threads (GEMM_MULTITHREAD_THRESHOLD, fixed when
- * it is built), but on a 2-vCPU VM a product of a few million gains little
- * from the split, and between products its idle worker spins in
- * sched_yield(): Fashion-MNIST 784-50-10 (largest product 100 x 784 x 50 =
- * 3.9M) trained 1.2-2.3x slower on 2 OpenBLAS threads than on 1.
- * Data-parallel workers (nb_mlp_set_workers), each with its own rows and
- * one OpenBLAS thread, gain on small and large models alike: 784-50-10 on 2
- * workers runs at 0.9-1.06x the time of its products alone on 2 OpenBLAS
- * threads, and 784-512-512-10 at 0.98-1.06x, where OpenBLAS's threads
- * gave 1.4x and 1.12-1.21x (benchmarks/README.md).  So: workers when the
- * step is big enough to pay for two synchronisations (2^20 multiply-adds)
- * and each worker gets MIN_ROWS rows; else OpenBLAS's threads for products
- * of 2^24 and more; else one thread. */
+ * it is built), but a product of a few million gains little from the
+ * split, and between products its idle worker spins in sched_yield(): a
+ * small model such as Fashion-MNIST's 784-50-10 trains slower on 2
+ * OpenBLAS threads than on 1.  Data-parallel workers (nb_mlp_set_workers),
+ * each with its own rows and one OpenBLAS thread, gain on small and large
+ * models alike (the figures are in benchmarks/README.md).  So: workers when
+ * the step is big enough to pay for two synchronisations (2^20
+ * multiply-adds) and each worker gets MIN_ROWS rows; else OpenBLAS's
+ * threads for products of 2^24 and more; else one thread. */
 #define WORKER_STEP   (1 << 20)
 #define MIN_ROWS      16
 #define SMALL_PRODUCT (1 << 24)
@@ -173,24 +178,28 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
         step += p;
     }
     if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
-        return (plan){ 1, n };
-    return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
+        return (plan){1, n};
+    return (plan){most < SMALL_PRODUCT ? 1 : threads, 1};
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                    const nb_train_opts *opts, nb_train_result *res, nb_err *err)
 {
-    run r = { .m = m, .train = train, .test = test, .o = opts, .err = err };
+    run r = {.m = m, .train = train, .test = test, .o = opts, .err = err};
     nb_status s = check(&r);
 
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
-    nb_sgd_opts so = { .lr = opts->lr, .momentum = opts->momentum,
-                       .weight_decay = opts->weight_decay, .method = opts->method,
-                       .beta1 = opts->beta1, .beta2 = opts->beta2, .eps = opts->eps };
+    nb_optimizer_opts so = {.lr = opts->lr,
+                            .momentum = opts->momentum,
+                            .weight_decay = opts->weight_decay,
+                            .method = opts->method,
+                            .beta1 = opts->beta1,
+                            .beta2 = opts->beta2,
+                            .eps = opts->eps};
     r.tty = opts->progress && isatty(fileno(opts->progress));
-    if (!(r.sgd = nb_sgd_new(nb_mlp_graph(m), &so, err)))
+    if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
         return err ? err->code : NB_ERR_ARG;
     s = nb_batches_init(&r.batches, train->n, batch, !opts->no_shuffle, opts->seed, err);
     if (s == NB_OK && opts->loss_csv) {
@@ -201,18 +210,17 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
         else
             fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
     }
-    int threads = nb_set_threads(0), workers = nb_mlp_workers(m);
+    int threads, workers = nb_mlp_workers(m);
     plan p = train_plan(m, batch, opts->threads);
-    nb_set_threads(p.blas);
-    if (s == NB_OK)
-        s = nb_mlp_set_workers(m, p.workers, err);
-    if (s == NB_OK)
-        s = loop(&r, res);
-    nb_mlp_set_workers(m, workers, NULL);
-    nb_set_threads(threads);
+    if (s == NB_OK && (s = nb__blas_threads_enter(p.blas, &threads, "train", err)) == NB_OK) {
+        if ((s = nb_mlp_set_workers(m, p.workers, err)) == NB_OK)
+            s = loop(&r, res);
+        nb_mlp_set_workers(m, workers, NULL);
+        nb__blas_threads_leave(threads);
+    }
     if (r.csv && fclose(r.csv) != 0 && s == NB_OK)
         s = nb_err_set(err, NB_ERR_IO, "train: writing %s failed", opts->loss_csv);
     nb_batches_free(&r.batches);
-    nb_sgd_free(r.sgd);
+    nb_optimizer_free(r.sgd);
     return s;
 }

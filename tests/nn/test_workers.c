@@ -24,9 +24,14 @@ static void fill(nb_data *d, uint64_t seed)
 
 static nb_mlp *model(nb_dtype dt, nb_act act)
 {
-    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dt, .widths = (int[]){ D, 5, 4, CLASSES },
-                                      .n_widths = 4, .act = act, .loss = NB_LOSS_XENT,
-                                      .init = NB_INIT_HE, .seed = 5, .l2 = 1e-3 },
+    return nb_mlp_new(&(nb_mlp_opts){.dtype = dt,
+                                     .widths = (int[]){D, 5, 4, CLASSES},
+                                     .n_widths = 4,
+                                     .act = act,
+                                     .loss = NB_LOSS_XENT,
+                                     .init = NB_INIT_HE,
+                                     .seed = 5,
+                                     .l2 = 1e-3},
                       NULL);
 }
 
@@ -38,8 +43,10 @@ static double params_differ(nb_mlp *a, nb_mlp *b)
     for (size_t i = 0; i < nb_param_count(ga); i++) {
         nb_node *p = nb_param_at(ga, i), *q = nb_param_at(gb, i);
         for (size_t j = 0; j < nb_size(p); j++) {
-            double dv = fabs(nb_value_at(p, j) - nb_value_at(q, j)) / (1 + fabs(nb_value_at(q, j)));
-            double dg = fabs(nb_grad_at(p, j) - nb_grad_at(q, j)) / (1 + fabs(nb_grad_at(q, j)));
+            double dv =
+                fabs(nb_value_at(p, j) - nb_value_at(q, j)) / (1 + fabs(nb_value_at(q, j)));
+            double dg =
+                fabs(nb_grad_at(p, j) - nb_grad_at(q, j)) / (1 + fabs(nb_grad_at(q, j)));
             worst = fmax(worst, fmax(dv, dg));
         }
     }
@@ -48,15 +55,18 @@ static double params_differ(nb_mlp *a, nb_mlp *b)
 
 /* Five steps of rows rows on n workers and on one thread, compared after
  * each step. */
-static void workers_match_one_thread(nb_dtype dt, nb_sgd_opts so, int n, int rows, double tol)
+static void workers_match_one_thread(nb_dtype dt, nb_optimizer_opts so, int n, int rows,
+                                     double tol)
 {
-    nb_err err = { 0 };
+    nb_err err = {0};
     nb_data d;
     fill(&d, 3);
     nb_mlp *a = model(dt, NB_ACT_TANH), *b = model(dt, NB_ACT_TANH);
     CHECK(a && b && nb_mlp_set_workers(a, n, &err) == NB_OK && nb_mlp_workers(a) == n);
-    const nb_head *ha = nb_mlp_head(a, rows, &err), *hb = nb_mlp_head(b, rows, &err);
-    nb_sgd *oa = nb_sgd_new(nb_mlp_graph(a), &so, &err), *ob = nb_sgd_new(nb_mlp_graph(b), &so, &err);
+    const nb_batch_graph *ha = nb_mlp_batch_graph(a, rows, &err),
+                         *hb = nb_mlp_batch_graph(b, rows, &err);
+    nb_optimizer *oa = nb_optimizer_new(nb_mlp_graph(a), &so, &err),
+                 *ob = nb_optimizer_new(nb_mlp_graph(b), &so, &err);
     size_t idx[ROWS];
     for (int s = 0; s < 5; s++) {
         double la = NAN, lb = NAN;
@@ -67,11 +77,11 @@ static void workers_match_one_thread(nb_dtype dt, nb_sgd_opts so, int n, int row
         CHECK_NEAR(la, lb, tol * (1 + fabs(lb)));
         double diff = params_differ(a, b);
         CHECK_NEAR(diff, 0, tol);
-        if (rows < n)    /* fewer rows than workers: one thread, the same bits */
+        if (rows < n) /* fewer rows than workers: one thread, the same bits */
             CHECK(diff == 0 && la == lb);
     }
-    nb_sgd_free(oa);
-    nb_sgd_free(ob);
+    nb_optimizer_free(oa);
+    nb_optimizer_free(ob);
     nb_mlp_free(a);
     nb_mlp_free(b);
     nb_data_free(&d);
@@ -79,7 +89,7 @@ static void workers_match_one_thread(nb_dtype dt, nb_sgd_opts so, int n, int row
 
 static void errors_change_nothing(void)
 {
-    nb_err err = { 0 };
+    nb_err err = {0};
     nb_data d;
     fill(&d, 4);
     nb_mlp *m = model(NB_F64, NB_ACT_RELU), *other = model(NB_F64, NB_ACT_RELU);
@@ -89,45 +99,46 @@ static void errors_change_nothing(void)
     CHECK(nb_mlp_workers(m) == 1 && nb_mlp_workers(NULL) == 1);
     CHECK(nb_mlp_set_workers(m, 3, &err) == NB_OK && nb_mlp_set_workers(m, 2, &err) == NB_OK &&
           nb_mlp_workers(m) == 2);
-    const nb_head *h = nb_mlp_head(m, ROWS, &err);
-    nb_sgd *o = nb_sgd_new(nb_mlp_graph(m), &(nb_sgd_opts){ .lr = 0.1 }, &err);
-    nb_sgd *wrong = nb_sgd_new(nb_mlp_graph(other), &(nb_sgd_opts){ .lr = 0.1 }, &err);
+    const nb_batch_graph *bg = nb_mlp_batch_graph(m, ROWS, &err);
+    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){.lr = 0.1}, &err);
+    nb_optimizer *wrong =
+        nb_optimizer_new(nb_mlp_graph(other), &(nb_optimizer_opts){.lr = 0.1}, &err);
     size_t idx[ROWS];
     for (size_t i = 0; i < ROWS; i++)
         idx[i] = i;
     double w0 = nb_value_at(nb_mlp_param(m, "W1"), 0);
     /* a bad label in the second worker's rows */
     d.y[8] = 7;
-    CHECK(nb_mlp_train_step(m, h, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
           strstr(err.msg, "row 8") && strstr(err.msg, "label"));
     CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) == w0);
     d.y[8] = 1;
     /* a row out of range */
     idx[9] = N;
-    CHECK(nb_mlp_train_step(m, h, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, NULL, &err) == NB_ERR_ARG &&
           strstr(err.msg, "row 60"));
     CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) == w0);
     idx[9] = 9;
-    CHECK(nb_mlp_train_step(m, h, &d, idx, wrong, NULL, &err) == NB_ERR_ARG &&
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, wrong, NULL, &err) == NB_ERR_ARG &&
           strstr(err.msg, "another graph"));
-    CHECK(nb_mlp_train_step(m, h, &d, NULL, o, NULL, &err) == NB_ERR_ARG);
+    CHECK(nb_mlp_train_step(m, bg, &d, NULL, o, NULL, &err) == NB_ERR_ARG);
     /* then a good step, and the model trains on */
     double l0, l1;
-    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l0, &err) == NB_OK);
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l0, &err) == NB_OK);
     CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) != w0);
     size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     for (int s = 0; s < 30; s++)
-        CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
+        CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l1, &err) == NB_OK);
     CHECK(l1 < l0);
-    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes);   /* nothing allocated per step */
+    CHECK(nb_graph_bytes(nb_mlp_graph(m)) == bytes); /* nothing allocated per step */
     /* back to one thread, then workers again */
     CHECK(nb_mlp_set_workers(m, 1, &err) == NB_OK && nb_mlp_workers(m) == 1);
-    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l1, &err) == NB_OK);
     CHECK(nb_mlp_set_workers(m, 2, &err) == NB_OK);
-    CHECK(nb_mlp_train_step(m, h, &d, idx, o, &l1, &err) == NB_OK);
-    nb_sgd_free(o);
-    nb_sgd_free(wrong);
-    nb_mlp_free(m);        /* with its workers */
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l1, &err) == NB_OK);
+    nb_optimizer_free(o);
+    nb_optimizer_free(wrong);
+    nb_mlp_free(m); /* with its workers */
     nb_mlp_free(other);
     nb_data_free(&d);
 }
@@ -138,7 +149,7 @@ static void errors_change_nothing(void)
 static void train_uses_workers(void)
 {
     enum { ROWS_N = 256, IN = 64 };
-    nb_err err = { 0 };
+    nb_err err = {0};
     nb_data d;
     nb_rng r;
     nb_train_result one, two;
@@ -148,9 +159,13 @@ static void train_uses_workers(void)
         d.x[i] = nb_rng_uniform(&r);
     for (size_t i = 0; i < ROWS_N; i++)
         d.y[i] = (double)(i % 10);
-    nb_mlp_opts mo = { .widths = (int[]){ IN, 256, 256, 10 }, .n_widths = 4,
-                       .act = NB_ACT_RELU, .loss = NB_LOSS_XENT, .init = NB_INIT_HE, .seed = 3 };
-    nb_train_opts to = { .epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4 };
+    nb_mlp_opts mo = {.widths = (int[]){IN, 256, 256, 10},
+                      .n_widths = 4,
+                      .act = NB_ACT_RELU,
+                      .loss = NB_LOSS_XENT,
+                      .init = NB_INIT_HE,
+                      .seed = 3};
+    nb_train_opts to = {.epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4};
     nb_mlp *a = nb_mlp_new(&mo, &err), *b = nb_mlp_new(&mo, &err);
     to.threads = 1;
     CHECK(nb_train(a, &d, &d, &to, &one, &err) == NB_OK);
@@ -162,7 +177,7 @@ static void train_uses_workers(void)
     CHECK_NEAR(params_differ(a, b), 0, 1e-10);
     /* and workers did run: the parts' sums round differently (deterministic) */
     CHECK(params_differ(a, b) > 0);
-    CHECK(nb_mlp_set_workers(b, 3, &err) == NB_OK);   /* kept across a training */
+    CHECK(nb_mlp_set_workers(b, 3, &err) == NB_OK); /* kept across a training */
     CHECK(nb_train(b, &d, NULL, &to, &two, &err) == NB_OK && nb_mlp_workers(b) == 3);
     nb_mlp_free(a);
     nb_mlp_free(b);
@@ -171,9 +186,9 @@ static void train_uses_workers(void)
 
 int main(void)
 {
-    nb_sgd_opts sgd = { .lr = 0.1 }, momentum = { .lr = 0.05, .momentum = 0.9,
-                                                  .weight_decay = 1e-2 },
-                adam = { .lr = 0.01, .method = NB_OPTIM_ADAM };
+    nb_optimizer_opts sgd = {.lr = 0.1},
+                      momentum = {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-2},
+                      adam = {.lr = 0.01, .method = NB_OPTIM_ADAM};
     for (int n = 2; n <= 3; n++) {
         workers_match_one_thread(NB_F64, sgd, n, ROWS, 1e-13);
         workers_match_one_thread(NB_F64, momentum, n, ROWS, 1e-13);
@@ -181,7 +196,7 @@ int main(void)
         workers_match_one_thread(NB_F32, sgd, n, ROWS, 2e-6);
         workers_match_one_thread(NB_F32, adam, n, ROWS, 1e-4);
     }
-    workers_match_one_thread(NB_F64, sgd, 3, 2, 0);   /* fewer rows than workers */
+    workers_match_one_thread(NB_F64, sgd, 3, 2, 0); /* fewer rows than workers */
     errors_change_nothing();
     train_uses_workers();
     return check_summary();

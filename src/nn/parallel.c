@@ -1,0 +1,186 @@
+/* parallel.c - data-parallel training (nb_mlp_set_workers): the workers'
+ * threads and replicas, and the step that splits a batch's rows between
+ * them, sums their gradients and updates the parameters in slices.  The
+ * threads themselves are team.c's. */
+#include "nabla_nn.h"
+#include "nn_internal.h"
+
+#include <stdlib.h>
+
+void nb__mlp_drop_workers(nb_mlp *m)
+{
+    int n = team_size(m->team);
+
+    team_free(m->team); /* first: its threads stop */
+    for (int k = 1; k < n && m->rep; k++)
+        nb_mlp_free(m->rep[k - 1]);
+    free(m->rep);
+    m->team = NULL;
+    m->rep = NULL;
+}
+
+nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err)
+{
+    if (!m || n < 1 || n > NB_MAX_WORKERS)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: workers: need 1 to %d, not %d", NB_MAX_WORKERS,
+                          n);
+    if (n == team_size(m->team))
+        return NB_OK;
+    nb__mlp_drop_workers(m);
+    if (n == 1)
+        return NB_OK;
+    if (!(m->rep = calloc((size_t)n - 1, sizeof *m->rep)))
+        return nb_err_set(err, NB_ERR_NOMEM, "mlp: workers: out of memory");
+    for (int k = 1; k < n; k++)
+        if (!(m->rep[k - 1] = nb__mlp_replica(m, err))) {
+            nb__mlp_drop_workers(m);
+            return err ? err->code : NB_ERR_NOMEM;
+        }
+    if (!(m->team = team_new(n))) {
+        nb__mlp_drop_workers(m);
+        return nb_err_set(err, NB_ERR_NOMEM, "mlp: workers: cannot start %d threads", n - 1);
+    }
+    return NB_OK;
+}
+
+int nb_mlp_workers(const nb_mlp *m)
+{
+    return m ? team_size(m->team) : 1;
+}
+
+/* ---- Data-parallel steps ---------------------------------------------------
+ * Worker k takes rows [R k / n, R (k + 1) / n) of the batch: it gathers them
+ * into its batch graph for that many rows (the model's own graph for k =
+ * 0), runs forward, and backward seeded with rows_k / R, so that the parts'
+ * gradients sum to the whole batch's mean.  Then each worker sums one slice
+ * of every parameter's gradient into the model's and applies the
+ * optimiser's update to that slice. */
+
+typedef struct part {
+    nb_mlp *m; /* the model (k = 0) or worker k's replica */
+    const nb_batch_graph *bg;
+    const size_t *idx;
+    double weight; /* rows_k / R */
+    double loss;
+    nb_status s;
+    nb_err err;
+} part;
+
+typedef struct dp_step {
+    nb_mlp *m;
+    nb_optimizer *o;
+    const nb_data *data;
+    int n;
+    part parts[NB_MAX_WORKERS];
+} dp_step;
+
+static void dp_backward(void *ctx, int k)
+{
+    dp_step *d = ctx;
+    part *p = &d->parts[k];
+    nb_graph *g = p->m->g;
+
+    p->s = nb_mlp_gather(p->m, p->bg, d->data, p->idx, &p->err);
+    if (p->s != NB_OK)
+        return;
+    if ((p->s = nb_forward(g, p->bg->loss)) != NB_OK ||
+        (p->s = nb_backward_seed(g, p->bg->loss, &p->weight, 0)) != NB_OK) {
+        nb_err_set(&p->err, p->s, "mlp: worker %d: %s", k, nb_errmsg(g));
+        return;
+    }
+    p->loss = nb_value_scalar(p->bg->loss);
+}
+
+/* dst[i] += src[i] over [lo, hi) */
+#define SUM_KERNEL(NAME, T)                                                                    \
+    static void NAME(T *restrict dst, const T *restrict src, size_t lo, size_t hi)             \
+    {                                                                                          \
+        for (size_t i = lo; i < hi; i++)                                                       \
+            dst[i] += src[i];                                                                  \
+    }
+SUM_KERNEL(sum_f32, float)
+SUM_KERNEL(sum_f64, double)
+
+/* Worker k's slice of n elements: 16-element (64-byte) boundaries, so no
+ * two workers write one cache line. */
+static void slice(size_t n, int k, int parts, size_t *lo, size_t *hi)
+{
+    *lo = k == 0 ? 0 : (n * (size_t)k / (size_t)parts) & ~(size_t)15;
+    *hi = k == parts - 1 ? n : (n * (size_t)(k + 1) / (size_t)parts) & ~(size_t)15;
+}
+
+/* Worker k sums its slice of every parameter's gradient into the model's,
+ * then updates that slice, while it is in cache. */
+static void dp_update(void *ctx, int k)
+{
+    dp_step *d = ctx;
+    nb_graph *g = d->m->g;
+    int f32 = nb_graph_dtype(g) == NB_F32;
+
+    for (size_t i = 0; i < nb_param_count(g); i++) {
+        nb_node *to = nb_param_at(g, i);
+        size_t lo, hi;
+        slice(nb_size(to), k, d->n, &lo, &hi);
+        for (int j = 1; j < d->n && nb_grads(to); j++) {
+            void *from = nb_grads(nb_param_at(d->parts[j].m->g, i));
+            if (f32)
+                sum_f32(nb_grads(to), from, lo, hi);
+            else
+                sum_f64(nb_grads(to), from, lo, hi);
+        }
+        nb__optimizer_update(d->o, i, lo, hi);
+    }
+}
+
+/* The parts of bg's batch for n workers; NB_OK or the error. */
+static nb_status dp_parts(nb_mlp *m, const nb_batch_graph *bg, const size_t *idx, dp_step *d,
+                          nb_err *err)
+{
+    size_t rows = (size_t)bg->rows;
+
+    for (int k = 0; k < d->n; k++) {
+        size_t lo = rows * (size_t)k / (size_t)d->n, hi = rows * (size_t)(k + 1) / (size_t)d->n;
+        nb_mlp *mk = k ? m->rep[k - 1] : m;
+        const nb_batch_graph *hk = nb_mlp_batch_graph(mk, (int)(hi - lo), err);
+        if (!hk)
+            return err ? err->code : NB_ERR_NOMEM;
+        d->parts[k] = (part){
+            .m = mk, .bg = hk, .idx = idx + lo, .weight = (double)(hi - lo) / (double)rows};
+    }
+    return NB_OK;
+}
+
+nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                            const size_t *idx, nb_optimizer *o, double *loss, nb_err *err)
+{
+    if (!m || !bg || !data || !idx || !o)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: train step: NULL argument");
+    int n = team_size(m->team);
+    if (n == 1 || bg->rows < n) {
+        nb_status s = nb_mlp_gather(m, bg, data, idx, err);
+        return s != NB_OK ? s : nb_mlp_step(m, bg, o, loss, err);
+    }
+    if (nb__optimizer_graph(o) != m->g)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: train step: the optimiser is another graph's");
+    dp_step d = {.m = m, .o = o, .data = data, .n = n};
+    nb_status s = dp_parts(m, bg, idx, &d, err);
+    int threads;
+    if (s != NB_OK ||
+        (s = nb__blas_threads_enter(1, &threads, "mlp: train step", err)) != NB_OK)
+        return s; /* one OpenBLAS thread per worker */
+    team_run(m->team, dp_backward, &d);
+    for (int k = 0; k < n && s == NB_OK; k++)
+        if ((s = d.parts[k].s) != NB_OK && err)
+            *err = d.parts[k].err;
+    if (s == NB_OK) {
+        team_run(m->team, dp_update, &d);
+        nb__optimizer_count(o);
+    }
+    nb__blas_threads_leave(threads);
+    if (s == NB_OK && loss) {
+        *loss = 0;
+        for (int k = 0; k < n; k++)
+            *loss += d.parts[k].weight * d.parts[k].loss;
+    }
+    return s;
+}
