@@ -29,7 +29,7 @@ static void run(expr *e, size_t len)
         must(e->spans[i].begin <= e->spans[i].end && e->spans[i].end <= len);
     for (size_t i = 0; i < e->n_vars; i++)
         must(nb_set_scalar(e->vars[i], 0.25 + 0.5 * (double)i) == NB_OK);
-    if (nb_is_leaf(e->root))  /* nothing to run (and see evaluate() in main.c) */
+    if (nb_is_leaf(e->root)) /* nothing to run (and see evaluate() in main.c) */
         return;
     nb_status s = nb_forward(e->graph, e->root);
     must(s == NB_OK || s == NB_ERR_NONFINITE);
