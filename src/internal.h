@@ -152,18 +152,19 @@ extern const nb__op_def nb__ops[NB_OP_COUNT];
 typedef struct nb__name   nb__name;
 typedef struct nb__replay nb__replay;
 
-/* The plan for a root: its ancestors in a topological order, by height
- * (the longest path to root), highest first, and by creation within a
- * height.  Both executors run it in this order (forward front to back,
- * backward back to front), so every gradient sums its contributions in the
- * same order and they give the same bits.  Nodes of one height do not
- * depend on each other, so neighbouring steps of the scalar replay overlap
- * (in creation order, each add of a sum would wait for the one before). */
+/* The plan for a root: its ancestors in topological order, ordered by
+ * level (a leaf's level is 0, an op's one more than its deepest input's)
+ * and by creation within a level.  Both executors run it in this order
+ * (forward front to back, backward back to front), so every gradient sums
+ * its contributions in the same order and they give the same bits.  A
+ * level's nodes do not depend on each other, so neighbouring steps of the
+ * scalar replay overlap (in creation order, each add of a sum would wait
+ * for the one before). */
 typedef struct nb__plan {
     nb_node  *root;          /* NULL: no plan */
     nb_node **node;
     size_t    n, cap;
-    uint32_t *scratch;       /* heights and counts while planning */
+    uint32_t *scratch;       /* levels and counts while planning */
     size_t    cap_scratch;
     int       has_grads;     /* every node that wants a gradient has one */
     int       runs;          /* forward and backward runs from it */

@@ -20,12 +20,9 @@
 /* ---- The plan -------------------------------------------------------------
  * Creation order is a topological order, so sweeping the nodes from root
  * down, keeping the marked ones and marking their inputs, finds exactly
- * root's ancestors: no recursion, no stack, one pass.  The same pass gives
- * each its height, the longest path from it to root: a node's consumers
- * come later in creation order, so the sweep has seen them all by the time
- * it reaches the node.  A counting sort then orders the plan by height,
- * highest first (see nb__plan).  The plan depends on root alone (an op's
- * inputs never change), so it is kept until another root runs. */
+ * root's ancestors: no recursion, no stack, one pass.  A counting sort then
+ * orders them by level (see nb__plan).  The plan depends on root alone (an
+ * op's inputs never change), so it is kept until another root runs. */
 static nb_status plan_for(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
@@ -47,33 +44,34 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
                           nb_op_name(root));
     p->scratch = scratch;
     nb_node **found = node + ids;
-    uint32_t *height = scratch, *at = scratch + ids, top = 0;  /* at[h]: nodes of height h */
-    memset(at, 0, (ids + 1) * sizeof *at);
     root->flags |= NB__MARK;
-    height[root->id] = 0;
     for (size_t i = ids; i-- > 0;) {               /* reverse creation order */
         nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
         x->flags &= (uint8_t)~NB__MARK;
         found[n++] = x;
-        uint32_t h = height[x->id];
-        at[h]++;
-        top = h > top ? h : top;
-        for (int k = 0; k < x->n_in; k++) {
-            nb_node *in = x->in[k];
-            if (!(in->flags & NB__MARK) || height[in->id] <= h)
-                height[in->id] = h + 1;
-            in->flags |= NB__MARK;
-        }
+        for (int k = 0; k < x->n_in; k++)
+            x->in[k]->flags |= NB__MARK;
     }
-    for (size_t h = top + 1, sum = 0; h-- > 0;) {  /* at[h]: where height h begins */
-        uint32_t c = at[h];
-        at[h] = (uint32_t)sum;
+    /* level[id] of each ancestor; then start[l], where level l begins */
+    uint32_t *level = scratch, *start = scratch + ids;
+    memset(start, 0, (n + 1) * sizeof *start);
+    for (size_t i = n; i-- > 0;) {                 /* creation order: inputs first */
+        const nb_node *x = found[i];
+        uint32_t l = 0;
+        for (int k = 0; k < x->n_in; k++)
+            l = level[x->in[k]->id] >= l ? level[x->in[k]->id] + 1 : l;
+        level[x->id] = l;
+        start[l]++;
+    }
+    for (size_t l = 0, sum = 0; l <= n; l++) {
+        uint32_t c = start[l];
+        start[l] = (uint32_t)sum;
         sum += c;
     }
-    for (size_t i = n; i-- > 0;)                   /* creation order within a height */
-        node[at[height[found[i]->id]]++] = found[i];
+    for (size_t i = n; i-- > 0;)                   /* creation order within a level */
+        node[start[level[found[i]->id]]++] = found[i];
     p->n = n;
     p->root = root;
     p->has_grads = 0;
