@@ -18,9 +18,9 @@
  * of a layer with beta 1, as the engine's matmul issues them */
 typedef struct shape {
     const char *what;
-    size_t      m, n, k;
-    int         ta, tb;
-    double      beta;
+    size_t m, n, k;
+    int ta, tb;
+    double beta;
 } shape;
 
 static const shape shapes[] = {
@@ -48,7 +48,7 @@ static int cmp_double(const void *a, const void *b)
 /* operands of one shape in both types; values uniform in [-1, 1], fixed seed */
 typedef struct operands {
     double *A, *B, *C;
-    float  *Af, *Bf, *Cf;
+    float *Af, *Bf, *Cf;
 } operands;
 
 static void operands_new(operands *o, const shape *s)
@@ -82,8 +82,7 @@ static void call(const shape *s, operands *o, nb_dtype dt, nb__gemm_path path)
     if (dt == NB_F64)
         nb__gemm_f64(path, s->ta, s->tb, s->m, s->n, s->k, o->A, o->B, s->beta, o->C);
     else
-        nb__gemm_f32(path, s->ta, s->tb, s->m, s->n, s->k, o->Af, o->Bf, (float)s->beta,
-                     o->Cf);
+        nb__gemm_f32(path, s->ta, s->tb, s->m, s->n, s->k, o->Af, o->Bf, (float)s->beta, o->Cf);
 }
 
 /* GFLOP/s (2 m n k flops a call) of each path: one warm-up call each, then
@@ -179,7 +178,7 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < N_SHAPES; s++)
         for (int dt = 0; dt < 2; dt++) {
             operands o;
-            double g[NB__GEMM_REF + 1];     /* GFLOP/s by path */
+            double g[NB__GEMM_REF + 1]; /* GFLOP/s by path */
             operands_new(&o, &shapes[s]);
             /* without OpenBLAS, NB__GEMM_BLAS would time the blocked kernel again */
             int first = NB_HAVE_OPENBLAS ? NB__GEMM_BLAS : NB__GEMM_BLOCKED;

@@ -33,9 +33,17 @@ typedef struct config {
 } config;
 
 static const config configs[] = {
-    {"small-sigmoid", {784, 50, 10}, 3, NB_ACT_SIGMOID, NB_INIT_NORMAL, 100, 600, 1.25, 0.819},
-    {"small-relu", {784, 50, 10}, 3, NB_ACT_RELU, NB_INIT_NORMAL, 100, 600, 1.25, 0.850},
-    {"big", {784, 512, 512, 10}, 4, NB_ACT_RELU, NB_INIT_HE, 128, 468, 1.15, NAN},
+    { "small-sigmoid",
+      { 784, 50, 10 },
+      3,
+      NB_ACT_SIGMOID,
+      NB_INIT_NORMAL,
+      100,
+      600,
+      1.25,
+      0.819 },
+    { "small-relu", { 784, 50, 10 }, 3, NB_ACT_RELU, NB_INIT_NORMAL, 100, 600, 1.25, 0.850 },
+    { "big", { 784, 512, 512, 10 }, 4, NB_ACT_RELU, NB_INIT_HE, 128, 468, 1.15, NAN },
 };
 #define N_CONFIGS (sizeof configs / sizeof configs[0])
 
@@ -86,7 +94,7 @@ static float *frand(size_t n, nb_rng *r)
 
 static int gemm_net_init(gemm_net *n, const config *c, int batch, nb_rng *r)
 {
-    *n = (gemm_net){.n_layers = c->n_widths - 1, .rows = batch, .act = c->act};
+    *n = (gemm_net){ .n_layers = c->n_widths - 1, .rows = batch, .act = c->act };
     int ok = 1;
     for (int l = 0; l <= n->n_layers; l++) {
         size_t w = (size_t)(n->w[l] = c->widths[l]), rows = (size_t)batch;
@@ -193,7 +201,7 @@ static void *half_epoch(void *arg)
 static double dp_gemm_epoch(gemm_net *halves, int steps)
 {
     pthread_t th;
-    half h[2] = {{&halves[0], steps}, {&halves[1], steps}};
+    half h[2] = { { &halves[0], steps }, { &halves[1], steps } };
     int threads = nb_set_threads(0);
     nb_set_threads(1);
     double t0 = now();
@@ -213,13 +221,13 @@ static double dp_gemm_epoch(gemm_net *halves, int steps)
 
 static nb_mlp *model(const config *c, nb_dtype dtype, nb_err *err)
 {
-    return nb_mlp_new(&(nb_mlp_opts){.dtype = dtype,
-                                     .widths = c->widths,
-                                     .n_widths = c->n_widths,
-                                     .act = c->act,
-                                     .loss = NB_LOSS_XENT,
-                                     .init = c->init,
-                                     .seed = 1},
+    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dtype,
+                                      .widths = c->widths,
+                                      .n_widths = c->n_widths,
+                                      .act = c->act,
+                                      .loss = NB_LOSS_XENT,
+                                      .init = c->init,
+                                      .seed = 1 },
                       err);
 }
 
@@ -246,10 +254,7 @@ typedef struct timing {
 /* OpenBLAS's own worker spins in sched_yield() for ~0.1 s after a 2-thread
  * product, on a core that data-parallel workers need: before they run,
  * wait until it sleeps (not timed). */
-static void settle(void)
-{
-    nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
-}
+static void settle(void) { nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL); }
 
 /* epochs epochs, each followed by an epoch of the GEMM bound alone (and,
  * with 2 workers, of the data-parallel bound). */
@@ -263,11 +268,11 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
     }
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
     nb_optimizer *o =
-        bg ? nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){.lr = 0.1}, err) : NULL;
-    nb_batches b = {0};
+        bg ? nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.1 }, err) : NULL;
+    nb_batches b = { 0 };
     nb_status s = o ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     nb_rng r;
-    gemm_net g = {0}, halves[2] = {{0}, {0}};
+    gemm_net g = { 0 }, halves[2] = { { 0 }, { 0 } };
 
     nb_rng_seed(&r, 3);
     if (s == NB_OK &&
@@ -290,7 +295,7 @@ static nb_status run_config(const config *c, const nb_data *train, const nb_data
         }
 #endif
     }
-    nb_eval ev = {0};
+    nb_eval ev = { 0 };
     if (s == NB_OK)
         s = nb_mlp_evaluate(m, test, &ev, err);
     t->accuracy = ev.accuracy;
@@ -371,7 +376,7 @@ static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
 {
     nb_mlp *m = model(&configs[0], NB_F64, err);
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, 10, err) : NULL;
-    size_t idx[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, n = 0;
+    size_t idx[10] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, n = 0;
     nb_status s = bg ? nb_mlp_gather(m, bg, train, idx, err) : err->code;
     nb_graph *g = nb_mlp_graph(m);
     nb_node *leaves[4];
@@ -412,10 +417,10 @@ static nb_status gradcheck_bench(const nb_data *train, nb_err *err)
 
 static int check_config(const config *c)
 {
-    nb_err err = {0};
-    nb_data d = {0};
+    nb_err err = { 0 };
+    nb_data d = { 0 };
     nb_rng r;
-    gemm_net g = {0};
+    gemm_net g = { 0 };
     float *labels = malloc((size_t)c->batch * sizeof *labels);
     size_t *idx = malloc((size_t)c->batch * sizeof *idx);
     double worst = INFINITY;
@@ -484,7 +489,7 @@ static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
     const config *c = &configs[1];
     nb_mlp *m = model(c, NB_F32, err);
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, c->batch, err) : NULL;
-    nb_batches b = {0};
+    nb_batches b = { 0 };
     nb_status s = bg ? nb_batches_init(&b, train->n, (size_t)c->batch, 1, 2, err) : err->code;
     size_t d = (size_t)train->d, rows = (size_t)c->batch;
     float *W = calloc(d * 50, sizeof *W), *z = calloc(rows * 50, sizeof *z);
@@ -581,8 +586,8 @@ int main(int argc, char **argv)
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("bench_mlp (%s build): %s; OPENBLAS_CORETYPE=%s\n", BENCH_BUILDTYPE, nb_backend(),
            core ? core : "(unset)");
-    nb_data train = {0}, test = {0};
-    nb_err err = {0};
+    nb_data train = { 0 }, test = { 0 };
+    nb_err err = { 0 };
     double t0 = now();
     if (nb_fashion_mnist_load(dir, &train, &test, &err) != NB_OK) {
         printf("skipped: %s\n", err.msg);

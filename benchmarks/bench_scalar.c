@@ -18,17 +18,17 @@
 #define BENCH_BUILDTYPE "unknown"
 #endif
 
-#define MICROGRAD_NODES 65818   /* what micrograd creates for one loss */
-#define CHAIN_STEPS     20000   /* 100,000 nodes: 2 constants, mul, add, relu */
+#define MICROGRAD_NODES 65818 /* what micrograd creates for one loss */
+#define CHAIN_STEPS     20000 /* 100,000 nodes: 2 constants, mul, add, relu */
 #define MAX_SAMPLES     31
 #define RTOL            1e-12
 
 /* The references of BENCHMARKS.md. */
 static const double ref_loss = 0.98668221066377793;
 static const double ref_norm = 0.96004478984644315;
-static const double ref_g0   = 0.20368564985814058;
+static const double ref_g0 = 0.20368564985814058;
 static const double ref_g336 = 0.020062237474172996;
-static const double ref_chain_y   = 0.99999999897968539;
+static const double ref_chain_y = 0.99999999897968539;
 static const double ref_chain_dy0 = 2.0406311867620949e-09;
 
 /* Loss and the gradient figures the references give. */
@@ -64,15 +64,14 @@ static mlp_result mlp_engine_result(const mlp_graph *m)
  * fixed lengths the compiler vectorises.  relu'(z) = 1 where z > 0, that is
  * where the output is > 0. */
 
-enum { L1 = 0, L2 = HIDDEN * 3, L3 = L2 + HIDDEN * (HIDDEN + 1) };  /* layers in p */
+enum { L1 = 0, L2 = HIDDEN * 3, L3 = L2 + HIDDEN * (HIDDEN + 1) }; /* layers in p */
 
-typedef struct hand_layers {    /* hidden layers: wt[k][j] = w_j[k], b[j] */
+typedef struct hand_layers { /* hidden layers: wt[k][j] = w_j[k], b[j] */
     double wt1[2 * HIDDEN], b1[HIDDEN];
     double wt2[HIDDEN * HIDDEN], b2[HIDDEN];
 } hand_layers;
 
-static void transpose_layer(const double *p, int nin, double *restrict wt,
-                            double *restrict b)
+static void transpose_layer(const double *p, int nin, double *restrict wt, double *restrict b)
 {
     for (int j = 0; j < HIDDEN; j++) {
         for (int k = 0; k < nin; k++)
@@ -147,7 +146,7 @@ static double mlp_hand(const mlp_data *d, const double *p, double *grad)
     }
     for (int k = 0; k < N_PARAMS; k++) {
         reg += p[k] * p[k];
-        if (grad)                       /* the mul gate p*p: 1e-4 p, twice */
+        if (grad) /* the mul gate p*p: 1e-4 p, twice */
             grad[k] += 2 * (1e-4 * p[k]);
     }
     return data * (1.0 / N_POINTS) + reg * 1e-4;
@@ -192,8 +191,8 @@ static int near(const char *what, const char *name, double got, double want)
 
     if (err <= RTOL * fabs(want))
         return 1;
-    fprintf(stderr, "%s: %s = %.17g, want %.17g (relative error %.3g)\n", what, name,
-            got, want, err / fabs(want));
+    fprintf(stderr, "%s: %s = %.17g, want %.17g (relative error %.3g)\n", what, name, got, want,
+            err / fabs(want));
     return 0;
 }
 
@@ -225,17 +224,17 @@ static int check_chain(const char *what, long steps, double y, double dy0, doubl
 
 typedef struct bench {
     const mlp_data *d;
-    mlp_graph       m;          /* scalar-mlp, built once for replay */
-    long            steps;      /* scalar-chain */
-    nb_graph       *cg;
-    nb_node        *cy0, *cy;
-    double         *ys;
-    double          grad[N_PARAMS];
-    unsigned long   tick;       /* alternates the value of the changed leaf */
-    volatile double sink;       /* keeps forward-only results alive */
+    mlp_graph m; /* scalar-mlp, built once for replay */
+    long steps;  /* scalar-chain */
+    nb_graph *cg;
+    nb_node *cy0, *cy;
+    double *ys;
+    double grad[N_PARAMS];
+    unsigned long tick;   /* alternates the value of the changed leaf */
+    volatile double sink; /* keeps forward-only results alive */
 } bench;
 
-typedef int (*run_fn)(bench *b);    /* one evaluation; nonzero on error */
+typedef int (*run_fn)(bench *b); /* one evaluation; nonzero on error */
 
 /* Median time of one call in ns, over samples of enough calls to last about
  * 20 ms each, after one untimed call as warm-up; -1 on error. */
@@ -248,7 +247,7 @@ static double time_call(run_fn run, bench *b, int samples)
     double once = now_ns() - t0;
     long reps = once < 20e6 ? (long)(20e6 / (once + 1)) + 1 : 1;
     if (once > 200e6 && samples > 3)
-        samples = 3;                /* huge graphs: seconds per sample */
+        samples = 3; /* huge graphs: seconds per sample */
     for (int s = 0; s < samples; s++) {
         t0 = now_ns();
         for (long r = 0; r < reps; r++)
@@ -331,12 +330,12 @@ static int chain_run_hand_forward(bench *b)
 /* ---- Reporting ----------------------------------------------------------------------- */
 
 typedef struct runs {
-    const char *tag;            /* "mlp", "chain": for --profile */
-    run_fn      hand, hand_forward, replay, forward, build;
+    const char *tag; /* "mlp", "chain": for --profile */
+    run_fn hand, hand_forward, replay, forward, build;
 } runs;
 
-static const char *profile;     /* --profile TAG-CONFIG, or NULL */
-static long profile_calls;      /* --calls N: that many instead of 3 s */
+static const char *profile; /* --profile TAG-CONFIG, or NULL */
+static long profile_calls;  /* --calls N: that many instead of 3 s */
 
 /* --profile: the one configuration named, for about 3 s, under a profiler. */
 static int run_profile(const runs *r, bench *b)
@@ -369,14 +368,14 @@ static const char *verdict(double value, double target)
 
 static void line(const char *workload, const char *config, size_t nodes, double ns)
 {
-    printf("%-12s %-15s %9zu nodes %11.1f us %8.2f ns/node", workload, config, nodes,
-           ns / 1e3, ns / (double)nodes);
+    printf("%-12s %-15s %9zu nodes %11.1f us %8.2f ns/node", workload, config, nodes, ns / 1e3,
+           ns / (double)nodes);
 }
 
 /* Times the five configurations and prints one line each, with the ratios
  * and targets of issue 2; returns 0 if a run failed. */
-static int report(const char *workload, bench *b, const runs *r, size_t nodes,
-                  size_t bytes, int samples)
+static int report(const char *workload, bench *b, const runs *r, size_t nodes, size_t bytes,
+                  int samples)
 {
     if (profile)
         return run_profile(r, b);
@@ -397,11 +396,9 @@ static int report(const char *workload, bench *b, const runs *r, size_t nodes,
     printf("   x hand    %5.2f  (target <= 10)  %s\n", replay / hand,
            verdict(replay / hand, 10));
     line(workload, "replay fwd", nodes, fwd);
-    printf("   (f+b)/f   %5.2f  (target <= 4)   %s\n", replay / fwd,
-           verdict(replay / fwd, 4));
+    printf("   (f+b)/f   %5.2f  (target <= 4)   %s\n", replay / fwd, verdict(replay / fwd, 4));
     line(workload, "build+fwd+bwd", nodes, build);
-    printf("   x hand    %5.2f  (target <= 40)  %s\n", build / hand,
-           verdict(build / hand, 40));
+    printf("   x hand    %5.2f  (target <= 40)  %s\n", build / hand, verdict(build / hand, 40));
     printf("%-12s %-15s %9zu nodes %11.1f MB %8.2f B/node   (target <= 64)         %s\n",
            workload, "arena", nodes, (double)bytes / 1e6, per_node, verdict(per_node, 64));
     return 1;
@@ -421,7 +418,7 @@ static int mlp_check_replay(mlp_graph *m, const mlp_data *d, const char *what)
 
 static int bench_mlp(const mlp_data *d, int samples, int check_only)
 {
-    static bench b;             /* static: volatile member, big arrays */
+    static bench b; /* static: volatile member, big arrays */
     double grad[N_PARAMS] = { 0 }, diff = 0;
     int ok;
 
@@ -439,14 +436,14 @@ static int bench_mlp(const mlp_data *d, int samples, int check_only)
         fprintf(stderr, "scalar-mlp: engine and hand-written gradients differ by %g\n", diff);
         ok = 0;
     }
-    nb_set_scalar(b.m.p[0], d->p[0] + 0.25);    /* replay elsewhere, then come back */
+    nb_set_scalar(b.m.p[0], d->p[0] + 0.25); /* replay elsewhere, then come back */
     ok &= nb_forward(b.m.g, b.m.loss) == NB_OK && nb_backward(b.m.g, b.m.loss) == NB_OK;
     ok &= mlp_check_replay(&b.m, d, "engine replay");
 
     size_t nodes = nb_graph_size(b.m.g), bytes = nb_graph_bytes(b.m.g);
     if (ok && !check_only) {
-        runs r = { "mlp", mlp_run_hand, mlp_run_hand_forward, mlp_run_replay, mlp_run_forward,
-                   mlp_run_build };
+        runs r = { "mlp",          mlp_run_hand,    mlp_run_hand_forward,
+                   mlp_run_replay, mlp_run_forward, mlp_run_build };
         printf("scalar-mlp: %zu nodes in the graph (micrograd: %d); ns/node divide by %zu\n",
                nodes, MICROGRAD_NODES, nodes);
         ok = report("scalar-mlp", &b, &r, nodes, bytes, samples);
@@ -498,11 +495,12 @@ static int bench_chain(long steps, int samples, int check_only)
 
     size_t nodes = nb_graph_size(b.cg), bytes = nb_graph_bytes(b.cg);
     if (ok && !check_only) {
-        runs r = { "chain", chain_run_hand, chain_run_hand_forward, chain_run_replay,
-                   chain_run_forward, chain_run_build };
+        runs r = { "chain",          chain_run_hand,    chain_run_hand_forward,
+                   chain_run_replay, chain_run_forward, chain_run_build };
         printf("scalar-chain: %ld steps, %zu nodes; first build+fwd+bwd %.3f s, "
-               "peak RSS %.1f MB with this one graph (%.1f B/node, whole process)\n", steps, nodes,
-               t_first / 1e9, peak_rss_mb(), peak_rss_mb() * 1048576 / (double)nodes);
+               "peak RSS %.1f MB with this one graph (%.1f B/node, whole process)\n",
+               steps, nodes, t_first / 1e9, peak_rss_mb(),
+               peak_rss_mb() * 1048576 / (double)nodes);
         ok = report("scalar-chain", &b, &r, nodes, bytes, samples);
         ok &= chain_check(&b, "after timing", hy, hdy0);
         if (!profile)

@@ -27,16 +27,15 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-
-#define N_POINTS        100
-#define N_PARAMS        337     /* MLP(2, [16, 16, 1]) */
-#define HIDDEN          16
+#define N_POINTS 100
+#define N_PARAMS 337 /* MLP(2, [16, 16, 1]) */
+#define HIDDEN   16
 
 /* ---- Data -------------------------------------------------------------------- */
 
 typedef struct mlp_data {
     double x[N_POINTS][2], y[N_POINTS];
-    double p[N_PARAMS];        /* per layer, per neuron: w[0..nin-1], then b */
+    double p[N_PARAMS]; /* per layer, per neuron: w[0..nin-1], then b */
 } mlp_data;
 
 static void mlp_data_init(mlp_data *d)
@@ -58,8 +57,8 @@ static void mlp_data_init(mlp_data *d)
 
 typedef struct mlp_graph {
     nb_graph *g;
-    nb_node  *p[N_PARAMS];
-    nb_node  *loss;
+    nb_node *p[N_PARAMS];
+    nb_node *loss;
 } mlp_graph;
 
 /* out[j] = act(b + w0 in[0] + w1 in[1] + ...), with w and b from p[*k] on. */

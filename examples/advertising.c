@@ -15,7 +15,7 @@
 
 #include "nabla_nn.h"
 
-#define P 4  /* intercept + 3 features */
+#define P 4 /* intercept + 3 features */
 
 /* Solve A beta = b (P x P) by elimination with partial pivoting. */
 static void solve(double A[P][P], double b[P], double beta[P])
@@ -72,17 +72,24 @@ int main(int argc, char **argv)
     nb_scaler sc = { 0 };
     nb_mlp *m = NULL;
     double cf[P], gd[P];
-    int ok = nb_csv_load(NB_DATA_DIR "/advertising.csv", &(nb_csv_opts){ .target_name = "sales" },
-                         &data, &err) == NB_OK;
+    int ok = nb_csv_load(NB_DATA_DIR "/advertising.csv",
+                         &(nb_csv_opts){ .target_name = "sales" }, &data, &err) == NB_OK;
     if (ok) {
-        least_squares(&data, cf);  /* on the raw data */
-        ok = nb_scaler_fit(&sc, &data, &err) == NB_OK && nb_scaler_apply(&sc, &data, &err) == NB_OK;
+        least_squares(&data, cf); /* on the raw data */
+        ok = nb_scaler_fit(&sc, &data, &err) == NB_OK &&
+             nb_scaler_apply(&sc, &data, &err) == NB_OK;
     }
-    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 3, 1 }, .n_widths = 2,
-                                               .loss = NB_LOSS_MSE, .init = NB_INIT_ZERO }, &err));
+    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 3, 1 },
+                                               .n_widths = 2,
+                                               .loss = NB_LOSS_MSE,
+                                               .init = NB_INIT_ZERO },
+                               &err));
     ok = ok && nb_train(m, &data, NULL,
-                        &(nb_train_opts){ .epochs = epochs, .lr = 0.1, .no_shuffle = 1,
-                                          .eval_every = epochs / 5 + 1, .progress = stdout },
+                        &(nb_train_opts){ .epochs = epochs,
+                                          .lr = 0.1,
+                                          .no_shuffle = 1,
+                                          .eval_every = epochs / 5 + 1,
+                                          .progress = stdout },
                         NULL, &err) == NB_OK;
     if (!ok) {
         fprintf(stderr, "advertising: %s\n", err.msg);

@@ -15,8 +15,8 @@
 int main(int argc, char **argv)
 {
     int epochs = argc > 1 ? atoi(argv[1]) : 16, threads = argc > 2 ? atoi(argv[2]) : 1;
-    nb_err err = {0};
-    nb_data train = {0}, test = {0};
+    nb_err err = { 0 };
+    nb_data train = { 0 }, test = { 0 };
     nb_mlp *m = NULL;
     nb_train_result res, fine;
 
@@ -30,21 +30,21 @@ int main(int argc, char **argv)
     if (ok)
         printf("Fashion-MNIST: %zu training and %zu test images; %s\n", train.n, test.n,
                (nb_set_threads(threads), nb_backend()));
-    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){.dtype = NB_F32,
-                                              .widths = (int[]){784, 256, 128, 10},
-                                              .n_widths = 4,
-                                              .act = NB_ACT_RELU,
-                                              .init = NB_INIT_HE,
-                                              .loss = NB_LOSS_XENT,
-                                              .seed = 1},
+    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32,
+                                               .widths = (int[]){ 784, 256, 128, 10 },
+                                               .n_widths = 4,
+                                               .act = NB_ACT_RELU,
+                                               .init = NB_INIT_HE,
+                                               .loss = NB_LOSS_XENT,
+                                               .seed = 1 },
                                &err));
     int coarse = epochs - epochs / 4;
-    nb_train_opts o = {.epochs = coarse,
-                       .batch = 128,
-                       .lr = 0.02,
-                       .momentum = 0.9,
-                       .seed = 2,
-                       .progress = stdout};
+    nb_train_opts o = { .epochs = coarse,
+                        .batch = 128,
+                        .lr = 0.02,
+                        .momentum = 0.9,
+                        .seed = 2,
+                        .progress = stdout };
     ok = ok && nb_train(m, &train, &test, &o, &res, &err) == NB_OK;
     if (ok && epochs > coarse) {
         printf("learning rate 0.002 for %d more epochs\n", epochs - coarse);

@@ -30,15 +30,15 @@ int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 100;
     nb_graph *g = nb_graph_new(NB_F64);
-    nb_node *w0 = nb_param(g, "w0", 0, NULL, (double[]){1});
-    nb_node *w1 = nb_param(g, "w1", 0, NULL, (double[]){1});
-    nb_node *x = nb_constant(g, "x", 1, (int[]){3}, (double[]){0, 1, 1});
-    nb_node *y = nb_constant(g, "y", 1, (int[]){3}, (double[]){0, 1, 2});
+    nb_node *w0 = nb_param(g, "w0", 0, NULL, (double[]){ 1 });
+    nb_node *w1 = nb_param(g, "w1", 0, NULL, (double[]){ 1 });
+    nb_node *x = nb_constant(g, "x", 1, (int[]){ 3 }, (double[]){ 0, 1, 1 });
+    nb_node *y = nb_constant(g, "y", 1, (int[]){ 3 }, (double[]){ 0, 1, 2 });
     /* r = y - w1 x - w0;  L = sum r^2 */
     nb_node *r = nb_sub(g, nb_sub(g, y, nb_mul(g, w1, x)), w0);
     nb_node *L = nb_sum(g, nb_mul(g, r, r));
-    nb_err err = {0};
-    nb_optimizer *sgd = L ? nb_optimizer_new(g, &(nb_optimizer_opts){.lr = 0.1}, &err) : NULL;
+    nb_err err = { 0 };
+    nb_optimizer *sgd = L ? nb_optimizer_new(g, &(nb_optimizer_opts){ .lr = 0.1 }, &err) : NULL;
     if (!sgd) {
         fprintf(stderr, "gd_by_hand: %s\n", L ? err.msg : nb_errmsg(g));
         nb_graph_free(g);

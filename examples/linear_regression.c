@@ -29,13 +29,18 @@ int main(int argc, char **argv)
     }
 
     /* y = x W1 + b1, W1 and b1 start at 0 */
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 1, 1 }, .n_widths = 2,
-                                           .loss = NB_LOSS_L1, .init = NB_INIT_ZERO },
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 1, 1 },
+                                           .n_widths = 2,
+                                           .loss = NB_LOSS_L1,
+                                           .init = NB_INIT_ZERO },
                            &err);
     nb_train_result res;
     int ok = m && nb_train(m, &data, NULL,
-                           &(nb_train_opts){ .epochs = epochs, .lr = 0.01, .no_shuffle = 1,
-                                             .eval_every = epochs / 10 + 1, .progress = stdout },
+                           &(nb_train_opts){ .epochs = epochs,
+                                             .lr = 0.01,
+                                             .no_shuffle = 1,
+                                             .eval_every = epochs / 10 + 1,
+                                             .progress = stdout },
                            &res, &err) == NB_OK;
     if (!ok) {
         fprintf(stderr, "linear_regression: %s\n", err.msg);
@@ -43,9 +48,10 @@ int main(int argc, char **argv)
         nb_data_free(&data);
         return 1;
     }
-    double w = nb_value_scalar(nb_mlp_param(m, "W1")), b = nb_value_scalar(nb_mlp_param(m, "b1"));
-    printf("w = %.4f (true 2), b = %.4f (true 3), L1 loss %.4f, %.3f s\n", w, b,
-           res.train_loss, res.seconds);
+    double w = nb_value_scalar(nb_mlp_param(m, "W1")),
+           b = nb_value_scalar(nb_mlp_param(m, "b1"));
+    printf("w = %.4f (true 2), b = %.4f (true 3), L1 loss %.4f, %.3f s\n", w, b, res.train_loss,
+           res.seconds);
     ok = fabs(w - 2) <= 0.05 && fabs(b - 3) <= 0.05;
     printf("%s\n", ok ? "OK" : "FAILED: w or b is more than 0.05 off");
     nb_mlp_free(m);

@@ -27,13 +27,18 @@ int main(int argc, char **argv)
     if (ok)
         printf("breast cancer: %zu training and %zu test rows of %d features\n", train.n,
                test.n, train.d);
-    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 30, 1 }, .n_widths = 2,
-                                               .loss = NB_LOSS_BCE, .init = NB_INIT_ZERO },
+    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 30, 1 },
+                                               .n_widths = 2,
+                                               .loss = NB_LOSS_BCE,
+                                               .init = NB_INIT_ZERO },
                                &err));
     /* the loss curve: one line every 20 epochs */
     ok = ok && nb_train(m, &train, &test,
-                        &(nb_train_opts){ .epochs = epochs, .lr = 0.5, .no_shuffle = 1,
-                                          .eval_every = 20, .progress = stdout },
+                        &(nb_train_opts){ .epochs = epochs,
+                                          .lr = 0.5,
+                                          .no_shuffle = 1,
+                                          .eval_every = 20,
+                                          .progress = stdout },
                         &res, &err) == NB_OK;
     if (ok) {
         printf("test accuracy %.4f (%d of %zu wrong), %.3f s\n", res.test_accuracy,

@@ -55,7 +55,8 @@ int main(int argc, char **argv)
     double line = ok ? line_mae(&train, &test) : 0, ym = 0, ys = 0;
     /* standardise x with the scaler, y by hand (L1 is scale-equivariant) */
     ok = ok && nb_scaler_fit(&sc, &train, &err) == NB_OK &&
-         nb_scaler_apply(&sc, &train, &err) == NB_OK && nb_scaler_apply(&sc, &test, &err) == NB_OK;
+         nb_scaler_apply(&sc, &train, &err) == NB_OK &&
+         nb_scaler_apply(&sc, &test, &err) == NB_OK;
     for (size_t i = 0; ok && i < train.n; i++)
         ym += train.y[i] / (double)train.n;
     for (size_t i = 0; ok && i < train.n; i++)
@@ -65,18 +66,26 @@ int main(int argc, char **argv)
         train.y[i] = (train.y[i] - ym) / ys;
     for (size_t i = 0; ok && i < test.n; i++)
         test.y[i] = (test.y[i] - ym) / ys;
-    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 1, 10, 6, 1 }, .n_widths = 4,
-                                               .act = NB_ACT_RELU, .loss = NB_LOSS_L1, .seed = 3 },
+    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 1, 10, 6, 1 },
+                                               .n_widths = 4,
+                                               .act = NB_ACT_RELU,
+                                               .loss = NB_LOSS_L1,
+                                               .seed = 3 },
                                &err));
     ok = ok && nb_train(m, &train, &test,
-                        &(nb_train_opts){ .epochs = epochs, .batch = 32, .lr = 0.003,
-                                          .momentum = 0.9, .seed = 4, .eval_every = 30,
+                        &(nb_train_opts){ .epochs = epochs,
+                                          .batch = 32,
+                                          .lr = 0.003,
+                                          .momentum = 0.9,
+                                          .seed = 4,
+                                          .eval_every = 30,
                                           .progress = stdout },
                         &res, &err) == NB_OK;
     if (ok) {
-        double mlp = res.test_loss * ys;  /* the L1 loss is the MAE, in units of ys */
+        double mlp = res.test_loss * ys; /* the L1 loss is the MAE, in units of ys */
         printf("test mean absolute error: MLP %.3f, best straight line %.3f (ratio %.4f), "
-               "%.2f s\n", mlp, line, mlp / line, res.seconds);
+               "%.2f s\n",
+               mlp, line, mlp / line, res.seconds);
         ok = mlp < 0.05 * line;
         printf("%s\n", ok ? "OK" : "FAILED: the MLP is not 20x better than a line");
     } else {

@@ -28,12 +28,18 @@ int main(int argc, char **argv)
     if (ok)
         printf("iris: %zu training and %zu test rows, %d classes\n", train.n, test.n,
                train.n_classes);
-    ok = ok && (m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 4, 3 }, .n_widths = 2,
-                                               .loss = NB_LOSS_XENT, .seed = 1 },
-                               &err));
+    ok = ok &&
+         (m = nb_mlp_new(
+              &(nb_mlp_opts){
+                  .widths = (int[]){ 4, 3 }, .n_widths = 2, .loss = NB_LOSS_XENT, .seed = 1 },
+              &err));
     ok = ok && nb_train(m, &train, &test,
-                        &(nb_train_opts){ .epochs = epochs, .batch = 16, .lr = 0.1, .seed = 3,
-                                          .eval_every = 20, .progress = stdout },
+                        &(nb_train_opts){ .epochs = epochs,
+                                          .batch = 16,
+                                          .lr = 0.1,
+                                          .seed = 3,
+                                          .eval_every = 20,
+                                          .progress = stdout },
                         &res, &err) == NB_OK;
     if (ok) {
         printf("test accuracy %.4f, %.3f s\n", res.test_accuracy, res.seconds);

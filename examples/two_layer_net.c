@@ -13,7 +13,7 @@
 #include "nabla_nn.h"
 
 typedef struct args {
-    int         fashion, epochs, sigmoid;
+    int fashion, epochs, sigmoid;
     const char *dir, *loss_csv;
 } args;
 
@@ -74,11 +74,16 @@ int main(int argc, char **argv)
                                                .widths = (int[]){ train.d, 50, 10 },
                                                .n_widths = 3,
                                                .act = a.sigmoid ? NB_ACT_SIGMOID : NB_ACT_RELU,
-                                               .loss = NB_LOSS_XENT, .seed = 1 },
+                                               .loss = NB_LOSS_XENT,
+                                               .seed = 1 },
                                &err));
     ok = ok && nb_train(m, &train, &test,
-                        &(nb_train_opts){ .epochs = epochs, .batch = 100, .lr = 0.1, .seed = 2,
-                                          .eval_every = a.fashion ? 1 : 10, .progress = stdout,
+                        &(nb_train_opts){ .epochs = epochs,
+                                          .batch = 100,
+                                          .lr = 0.1,
+                                          .seed = 2,
+                                          .eval_every = a.fashion ? 1 : 10,
+                                          .progress = stdout,
                                           .loss_csv = a.loss_csv },
                         &res, &err) == NB_OK;
     if (ok) {

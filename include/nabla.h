@@ -43,11 +43,11 @@ extern "C" {
 #define NB_API
 #endif
 
-#define NB_VERSION "0.1.0"
+#define NB_VERSION  "0.1.0"
 #define NB_MAX_RANK 4 /* tensors have rank 0 (scalar) to 4, row-major */
 
 typedef struct nb_graph nb_graph;
-typedef struct nb_node  nb_node;
+typedef struct nb_node nb_node;
 
 /* Element type, chosen per graph: every op supports both. */
 typedef enum nb_dtype {
@@ -56,18 +56,18 @@ typedef enum nb_dtype {
 } nb_dtype;
 
 typedef enum nb_status {
-    NB_OK            = 0,
-    NB_ERR_NOMEM     = -1, /* an allocation failed */
-    NB_ERR_ARG       = -2, /* NULL input, bad rank/dim/axis, duplicate name */
-    NB_ERR_SHAPE     = -3, /* shapes do not fit the op */
-    NB_ERR_DTYPE     = -4, /* f32 data given to an f64 graph, or the reverse */
-    NB_ERR_GRAPH     = -5, /* a node from another graph */
-    NB_ERR_SIZE      = -6, /* a shape's element count overflows size_t */
+    NB_OK = 0,
+    NB_ERR_NOMEM = -1,     /* an allocation failed */
+    NB_ERR_ARG = -2,       /* NULL input, bad rank/dim/axis, duplicate name */
+    NB_ERR_SHAPE = -3,     /* shapes do not fit the op */
+    NB_ERR_DTYPE = -4,     /* f32 data given to an f64 graph, or the reverse */
+    NB_ERR_GRAPH = -5,     /* a node from another graph */
+    NB_ERR_SIZE = -6,      /* a shape's element count overflows size_t */
     NB_ERR_NONFINITE = -7, /* an op made inf or NaN from finite inputs */
     /* The engine never reads files; these are for the layers built on it
      * (data loaders, checkpoints, the nabla command). */
-    NB_ERR_IO        = -8, /* a file cannot be opened, read or written */
-    NB_ERR_FORMAT    = -9  /* a file's contents are malformed */
+    NB_ERR_IO = -8,    /* a file cannot be opened, read or written */
+    NB_ERR_FORMAT = -9 /* a file's contents are malformed */
 } nb_status;
 
 /* ---- Graph lifetime --------------------------------------------------- */
@@ -78,28 +78,28 @@ typedef enum nb_status {
  * no-op.  Up to 64 MB of freed arena blocks are kept, process-wide, for the
  * next graphs, so building a fresh graph per step reuses warm memory. */
 NB_API nb_graph *nb_graph_new(nb_dtype dtype);
-NB_API void      nb_graph_free(nb_graph *g);
-NB_API nb_dtype  nb_graph_dtype(const nb_graph *g);
+NB_API void nb_graph_free(nb_graph *g);
+NB_API nb_dtype nb_graph_dtype(const nb_graph *g);
 
 /* Number of nodes made so far; the i-th node in creation order (NULL if out
  * of range).  Creation order is a topological order: an op's inputs always
  * come before it. */
-NB_API size_t   nb_graph_size(const nb_graph *g);
+NB_API size_t nb_graph_size(const nb_graph *g);
 NB_API nb_node *nb_graph_node(const nb_graph *g, size_t i);
 /* Bytes taken from the graph's arena so far (nodes, values, gradients). */
-NB_API size_t   nb_graph_bytes(const nb_graph *g);
+NB_API size_t nb_graph_bytes(const nb_graph *g);
 
 /* ---- Errors ------------------------------------------------------------ */
 
 /* The graph's first construction error, NB_OK if none. */
-NB_API nb_status   nb_error(const nb_graph *g);
+NB_API nb_status nb_error(const nb_graph *g);
 /* Message of the latest failure in this graph ("" if none): construction
  * errors, and the last non-OK status a run returned.  Borrowed; valid until
  * the next call on g.  A NULL graph gives a message saying so. */
 NB_API const char *nb_errmsg(const nb_graph *g);
 /* Forget the recorded error: the graph runs again.  Nodes that were made
  * before the error are intact; the failed constructor made nothing. */
-NB_API void        nb_error_clear(nb_graph *g);
+NB_API void nb_error_clear(nb_graph *g);
 /* A short name for a status code ("shape mismatch", ...). */
 NB_API const char *nb_status_str(nb_status s);
 
@@ -114,13 +114,13 @@ NB_API const char *nb_status_str(nb_status s);
  * order.  Constants never receive gradients; their values may still be
  * overwritten (inputs of a model) before nb_forward(). */
 NB_API nb_node *nb_scalar(nb_graph *g, const char *name, double value);
-NB_API nb_node *nb_variable(nb_graph *g, const char *name, int rank,
-                            const int *dim, const double *data);
-NB_API nb_node *nb_param(nb_graph *g, const char *name, int rank,
-                         const int *dim, const double *data);
+NB_API nb_node *nb_variable(nb_graph *g, const char *name, int rank, const int *dim,
+                            const double *data);
+NB_API nb_node *nb_param(nb_graph *g, const char *name, int rank, const int *dim,
+                         const double *data);
 NB_API nb_node *nb_const_scalar(nb_graph *g, double value);
-NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank,
-                            const int *dim, const double *data);
+NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank, const int *dim,
+                            const double *data);
 
 /* A view: a leaf of g whose values are src's elements [offset, offset +
  * size) in place, size the product of dim, read as that shape.  src may
@@ -134,12 +134,12 @@ NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank,
  * NB_ERR_DTYPE if src's dtype is not g's, NB_ERR_ARG if src is a scalar
  * (rank 0: its value moves with its graph's scalar store). */
 typedef enum nb_leaf { NB_LEAF_CONSTANT, NB_LEAF_VARIABLE, NB_LEAF_PARAM } nb_leaf;
-NB_API nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset,
-                        int rank, const int *dim, nb_leaf kind);
+NB_API nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int rank,
+                        const int *dim, nb_leaf kind);
 
 /* The named leaf, or NULL (no error recorded) if no node has that name. */
 NB_API nb_node *nb_lookup(const nb_graph *g, const char *name);
-NB_API size_t   nb_param_count(const nb_graph *g);
+NB_API size_t nb_param_count(const nb_graph *g);
 NB_API nb_node *nb_param_at(const nb_graph *g, size_t i);
 
 /* ---- Ops ----------------------------------------------------------------
@@ -163,11 +163,11 @@ NB_API nb_node *nb_log(nb_graph *g, nb_node *x);        /* ln x; d = 1/x */
 NB_API nb_node *nb_reciprocal(nb_graph *g, nb_node *x); /* 1/x; d = -y^2 */
 /* 1 / (1 + e^-x), computed without overflow; d = y (1 - y) */
 NB_API nb_node *nb_sigmoid(nb_graph *g, nb_node *x);
-NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x);       /* d = 1 - y^2 */
+NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x); /* d = 1 - y^2 */
 /* max(0, x), exactly as nb_max(0, x): at x = 0 the tie goes to the
  * constant, so relu'(0) = 0. */
 NB_API nb_node *nb_relu(nb_graph *g, nb_node *x);
-NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);        /* d = sign(x), 0 at 0 */
+NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);           /* d = sign(x), 0 at 0 */
 NB_API nb_node *nb_pow(nb_graph *g, nb_node *x, double p); /* x^p; d = p x^(p-1) */
 
 /* A constant c on one side, made as a constant scalar leaf: the lecture's
@@ -179,7 +179,7 @@ NB_API nb_node *nb_add_const(nb_graph *g, nb_node *x, double c); /* x + c */
  * reduce one axis (negative counts from the end); keepdim keeps it with size
  * 1, so the result broadcasts against x. */
 NB_API nb_node *nb_sum(nb_graph *g, nb_node *x);
-NB_API nb_node *nb_mean(nb_graph *g, nb_node *x);        /* sum * (1/n) */
+NB_API nb_node *nb_mean(nb_graph *g, nb_node *x); /* sum * (1/n) */
 NB_API nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
 NB_API nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
 
@@ -196,7 +196,7 @@ NB_API nb_node *nb_reshape(nb_graph *g, nb_node *x, int rank, const int *dim);
  * with that many elements; usually a constant); a label out of range makes
  * the loss NaN, which nb_forward reports.  Batch losses are means over the
  * n rows of the (n x C) input, returned as a scalar. */
-NB_API nb_node *nb_softmax(nb_graph *g, nb_node *x);  /* along the last axis */
+NB_API nb_node *nb_softmax(nb_graph *g, nb_node *x); /* along the last axis */
 NB_API nb_node *nb_log_softmax(nb_graph *g, nb_node *x);
 /* mean_i [ logsumexp(s_i) - s_i,y_i ]; d/ds = (softmax(s) - onehot(y)) / n */
 NB_API nb_node *nb_softmax_xent(nb_graph *g, nb_node *scores, nb_node *labels);
@@ -245,8 +245,8 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
  * take the reference executor; later runs replay. */
 NB_API nb_status nb_forward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward(nb_graph *g, nb_node *root);
-NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root,
-                                  const double *seed, int accumulate);
+NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed,
+                                  int accumulate);
 /* Anomaly mode, off by default: every op's output is checked as it is
  * computed, by constructors, nb_forward and nb_backward, and the first op
  * that makes inf or NaN from finite inputs stops the run with
@@ -263,29 +263,29 @@ NB_API void nb_set_anomaly(nb_graph *g, int on);
 NB_API void nb_set_replay(nb_graph *g, int on);
 
 /* Set every gradient the graph holds to zero. */
-NB_API void      nb_zero_grad(nb_graph *g);
+NB_API void nb_zero_grad(nb_graph *g);
 
 /* ---- Reading and writing nodes ------------------------------------------ */
 
-NB_API int         nb_rank(const nb_node *n);
-NB_API int         nb_dim(const nb_node *n, int axis); /* 0 if axis out of range */
-NB_API size_t      nb_size(const nb_node *n);          /* element count */
-NB_API const char *nb_name(const nb_node *n);          /* NULL if unnamed */
+NB_API int nb_rank(const nb_node *n);
+NB_API int nb_dim(const nb_node *n, int axis); /* 0 if axis out of range */
+NB_API size_t nb_size(const nb_node *n);       /* element count */
+NB_API const char *nb_name(const nb_node *n);  /* NULL if unnamed */
 /* Op name ("add", "sigmoid", ...; "variable", "param", "constant" for
  * leaves), inputs, and creation index (see nb_graph_node). */
 NB_API const char *nb_op_name(const nb_node *n);
-NB_API int         nb_arity(const nb_node *n);
-NB_API nb_node    *nb_input(const nb_node *n, int i);  /* NULL if out of range */
-NB_API size_t      nb_index(const nb_node *n);
-NB_API int         nb_is_leaf(const nb_node *n);
-NB_API int         nb_wants_grad(const nb_node *n);    /* variable, or depends on one */
+NB_API int nb_arity(const nb_node *n);
+NB_API nb_node *nb_input(const nb_node *n, int i); /* NULL if out of range */
+NB_API size_t nb_index(const nb_node *n);
+NB_API int nb_is_leaf(const nb_node *n);
+NB_API int nb_wants_grad(const nb_node *n); /* variable, or depends on one */
 
 /* Element i (row-major) of the value or the gradient, as a double.  A node
  * without a gradient (constant, or not reached by the last backward) reads
  * 0.  Out of range reads NaN. */
 NB_API double nb_value_at(const nb_node *n, size_t i);
 NB_API double nb_grad_at(const nb_node *n, size_t i);
-NB_API double nb_value_scalar(const nb_node *n);       /* element 0 */
+NB_API double nb_value_scalar(const nb_node *n); /* element 0 */
 NB_API double nb_grad_scalar(const nb_node *n);
 /* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range. */
 NB_API nb_status nb_set_at(nb_node *n, size_t i, double v);
@@ -333,13 +333,13 @@ typedef struct nb_gradcheck_opts {
 
 typedef struct nb_gradcheck_result {
     const nb_node *leaf;
-    size_t n;            /* elements checked */
-    double max_abs_err;  /* max |a - n| */
-    double max_rel_err;  /* max |a - n| / max(|a|, |n|, tiny) */
-    size_t worst;        /* element with the largest relative error */
-    double analytic;     /* the two gradients at that element */
+    size_t n;           /* elements checked */
+    double max_abs_err; /* max |a - n| */
+    double max_rel_err; /* max |a - n| / max(|a|, |n|, tiny) */
+    size_t worst;       /* element with the largest relative error */
+    double analytic;    /* the two gradients at that element */
     double numeric;
-    int    pass;         /* every element within tolerance */
+    int pass; /* every element within tolerance */
 } nb_gradcheck_result;
 
 /* opts NULL: the defaults for the graph's dtype; a zero field also takes
@@ -357,7 +357,7 @@ NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves
  * process; it returns the count in effect (always 1 without OpenBLAS).
  * nb_backend() describes the backend, e.g. "OpenBLAS (...; core Haswell;
  * 1 thread)"; a static string, overwritten by the next call. */
-NB_API int         nb_set_threads(int n);
+NB_API int nb_set_threads(int n);
 NB_API const char *nb_backend(void);
 
 #ifdef __cplusplus

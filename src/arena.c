@@ -8,11 +8,11 @@
 #include <string.h>
 #include <pthread.h>
 
-#define NB__BLOCK ((size_t)64 * 1024)   /* the standard size; bigger for one big allocation */
+#define NB__BLOCK ((size_t)64 * 1024) /* the standard size; bigger for one big allocation */
 
 struct nb__block {
-    nb__block *next;      /* older block */
-    size_t     cap, top;  /* bytes in data[]; bytes used (for the head block: a->next) */
+    nb__block *next; /* older block */
+    size_t cap, top; /* bytes in data[]; bytes used (for the head block: a->next) */
     _Alignas(64) unsigned char data[];
 };
 
@@ -40,8 +40,8 @@ int nb__alloc_fail_now(void)
 #define CACHE_MAX ((size_t)64 << 20)
 
 static struct {
-    nb__block      *head;
-    size_t          bytes;
+    nb__block *head;
+    size_t bytes;
     pthread_mutex_t lock;
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -89,7 +89,7 @@ static nb__block *block_new(size_t cap)
     if (cap > SIZE_MAX - sizeof *b - 64)
         return NULL;
     size_t bytes = (sizeof *b + cap + 63) & ~(size_t)63;
-    b = aligned_alloc(64, bytes);       /* data[] 64-aligned */
+    b = aligned_alloc(64, bytes); /* data[] 64-aligned */
     if (b)
         *b = (nb__block){ .cap = cap };
     return b;
@@ -126,9 +126,9 @@ void nb__arena_free(nb__arena *a)
     nb__block *b = a->head;
 
     if (b)
-        b->top = (size_t)(a->next - b->data);   /* what cache_get clears */
+        b->top = (size_t)(a->next - b->data); /* what cache_get clears */
 
-    while (b) {               /* a loop, not recursion: any number of blocks */
+    while (b) { /* a loop, not recursion: any number of blocks */
         nb__block *next = b->next;
         if (!cache_put(b))
             free(b);

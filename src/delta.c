@@ -23,23 +23,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALL SIZE_MAX          /* count of a node that changed everywhere */
-#define MAX_LIST (1u << 20)   /* longer lists recompute the whole node */
+#define ALL      SIZE_MAX   /* count of a node that changed everywhere */
+#define MAX_LIST (1u << 20) /* longer lists recompute the whole node */
 
 struct nb__delta {
     nb_graph *g;
-    nb_node  *root;
+    nb_node *root;
     /* Per node id up to root's: the evaluation (epoch) in which the node
      * last changed, and its changed elements pool[first .. first + count),
      * or count ALL. */
-    uint32_t  epoch, *seen;
-    size_t   *first, *count;
-    size_t   *pool, n_pool, cap_pool;
+    uint32_t epoch, *seen;
+    size_t *first, *count;
+    size_t *pool, n_pool, cap_pool;
     /* Undo: the nodes changed, in order, and their old values. */
     nb_node **log;
-    size_t    n_log, cap_log;
-    char     *saved;
-    size_t    n_saved, cap_saved;
+    size_t n_log, cap_log;
+    char *saved;
+    size_t n_saved, cap_saved;
 };
 
 nb__delta *nb__delta_new(nb_graph *g, nb_node *root)
@@ -117,7 +117,7 @@ static int spread(nb__delta *d, const nb_node *y)
         }
     }
     size_t n = d->n_pool - first;
-    if (calls > 1) {                 /* several lists: merge, drop repeats */
+    if (calls > 1) { /* several lists: merge, drop repeats */
         qsort(pool + first, n, sizeof *pool, cmp_size);
         size_t u = 0;
         for (size_t j = 0; j < n; j++)
@@ -177,7 +177,7 @@ nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double
     nb_graph *g = d->g;
     int ok = 1;
 
-    if (++d->epoch == 0) {           /* wrapped: forget every old mark */
+    if (++d->epoch == 0) { /* wrapped: forget every old mark */
         memset(d->seen, 0, ((size_t)d->root->id + 1) * sizeof *d->seen);
         d->epoch = 1;
     }
@@ -207,7 +207,7 @@ nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double
             nb__kernels[g->dtype][y->op].forward(y);
         else
             nb__kernels[g->dtype][y->op].forward_at(y, d->pool + d->first[y->id],
-                                                d->count[y->id]);
+                                                    d->count[y->id]);
     }
     *f = nb_value_scalar(d->root);
     restore(d);

@@ -22,30 +22,35 @@
  * has an argument <= 0. */
 static inline float exp_nonpos_f32(float z)
 {
-    union { float f; uint32_t u; } t, s1, s2;
-    t.f = z * 1.44269504088896341f + 12582912.0f;  /* + 1.5 * 2^23: n = round(z / ln2) */
-    float n = t.f - 12582912.0f;                    /* in the low bits of t */
-    float r = (z - n * 0.693359375f) + n * 2.12194440e-4f;        /* z - n ln2 */
+    union {
+        float f;
+        uint32_t u;
+    } t, s1, s2;
+    t.f = z * 1.44269504088896341f + 12582912.0f; /* + 1.5 * 2^23: n = round(z / ln2) */
+    float n = t.f - 12582912.0f;                  /* in the low bits of t */
+    float r = (z - n * 0.693359375f) + n * 2.12194440e-4f; /* z - n ln2 */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1;                          /* e^r */
-    uint32_t k = t.u - 0x4b400000u;                 /* n, two's complement */
-    uint32_t k1 = ((k + 256u) >> 1) - 128u;         /* about n / 2 */
-    s1.u = (k1 + 127u) << 23;                       /* 2^k1 */
-    s2.u = (k - k1 + 127u) << 23;                   /* 2^(n - k1) */
+    p = p * r * r + r + 1;                  /* e^r */
+    uint32_t k = t.u - 0x4b400000u;         /* n, two's complement */
+    uint32_t k1 = ((k + 256u) >> 1) - 128u; /* about n / 2 */
+    s1.u = (k1 + 127u) << 23;               /* 2^k1 */
+    s2.u = (k - k1 + 127u) << 23;           /* 2^(n - k1) */
     t.f = p * s1.f * s2.f;
-    t.u &= 0u - (uint32_t)(z >= -104.0f);           /* below -104 (or NaN): 0 */
+    t.u &= 0u - (uint32_t)(z >= -104.0f); /* below -104 (or NaN): 0 */
     s1.f = z;
-    t.u |= s1.u & (0u - (uint32_t)(z != z));        /* NaN: z itself */
+    t.u |= s1.u & (0u - (uint32_t)(z != z)); /* NaN: z itself */
     return t.f;
 }
 
 static inline double exp_nonpos_f64(double z) { return exp(z); }
 
+/* The table of one-line definitions stays a table. */
+/* clang-format off */
 /* ---- add: y = a + b; the add gate distributes dy ---------------------------- */
 static inline double add_f64(double a, double b) { return a + b; }
 static inline float  add_f32(float a, float b) { return a + b; }
@@ -110,6 +115,8 @@ static inline float  reciprocal_f32(float x) { return 1 / x; }
 static inline double reciprocal_dx_f64(double x, double y, double dy) { (void)x; return -dy * y * y; }
 static inline float  reciprocal_dx_f32(float x, float y, float dy) { (void)x; return -dy * y * y; }
 
+/* clang-format on */
+
 /* ---- sigmoid: y = 1 / (1 + e^-x), dy/dx = y (1 - y) = e^-|x| / (1 + e^-|x|)^2
  * Both from e = e^-|x| <= 1, so nothing overflows: y = 1/(1+e) for x >= 0,
  * e/(1+e) below.  The derivative comes from e rather than from 1 - y, which
@@ -139,6 +146,7 @@ static inline float sigmoid_dx_f32(float x, float y, float dy)
     return dy * (e * r * r);
 }
 
+/* clang-format off */
 /* ---- tanh: dy/dx = 1 - y^2 ---------------------------------------------------------- */
 static inline double tanh_f64(double x) { return tanh(x); }
 static inline float  tanh_f32(float x) { return tanhf(x); }
@@ -157,5 +165,6 @@ static inline double abs_f64(double x) { return fabs(x); }
 static inline float  abs_f32(float x) { return fabsf(x); }
 static inline double abs_dx_f64(double x, double y, double dy) { (void)y; return x > 0 ? dy : x < 0 ? -dy : 0; }
 static inline float  abs_dx_f32(float x, float y, float dy) { (void)y; return x > 0 ? dy : x < 0 ? -dy : 0; }
+/* clang-format on */
 
 #endif /* NB_ELEMENTWISE_H */

@@ -8,16 +8,26 @@
 const char *nb_status_str(nb_status s)
 {
     switch (s) {
-    case NB_OK:            return "ok";
-    case NB_ERR_NOMEM:     return "out of memory";
-    case NB_ERR_ARG:       return "bad argument";
-    case NB_ERR_SHAPE:     return "shape mismatch";
-    case NB_ERR_DTYPE:     return "dtype mismatch";
-    case NB_ERR_GRAPH:     return "node from another graph";
-    case NB_ERR_SIZE:      return "size overflow";
-    case NB_ERR_NONFINITE: return "non-finite value";
-    case NB_ERR_IO:        return "input/output error";
-    case NB_ERR_FORMAT:    return "malformed file";
+    case NB_OK:
+        return "ok";
+    case NB_ERR_NOMEM:
+        return "out of memory";
+    case NB_ERR_ARG:
+        return "bad argument";
+    case NB_ERR_SHAPE:
+        return "shape mismatch";
+    case NB_ERR_DTYPE:
+        return "dtype mismatch";
+    case NB_ERR_GRAPH:
+        return "node from another graph";
+    case NB_ERR_SIZE:
+        return "size overflow";
+    case NB_ERR_NONFINITE:
+        return "non-finite value";
+    case NB_ERR_IO:
+        return "input/output error";
+    case NB_ERR_FORMAT:
+        return "malformed file";
     }
     return "unknown status";
 }
@@ -25,10 +35,11 @@ const char *nb_status_str(nb_status s)
 #ifdef __GNUC__
 __attribute__((format(printf, 4, 0)))
 #endif
-static nb_status record(nb_graph *g, int sticky, nb_status code, const char *fmt, va_list ap)
+static nb_status
+record(nb_graph *g, int sticky, nb_status code, const char *fmt, va_list ap)
 {
     if (sticky && g->status != NB_OK)
-        return code;          /* keep the first construction error */
+        return code; /* keep the first construction error */
     if (sticky)
         g->status = code;
     vsnprintf(g->msg, sizeof g->msg, fmt, ap);
@@ -68,10 +79,7 @@ void nb_error_clear(nb_graph *g)
     g->msg[0] = '\0';
 }
 
-int nb__dim(const nb_node *n, int i)
-{
-    return n->ext ? n->ext->dim[i] : 1;
-}
+int nb__dim(const nb_node *n, int i) { return n->ext ? n->ext->dim[i] : 1; }
 
 const char *nb__shape_str(const nb_node *n, char *buf)
 {

@@ -97,7 +97,7 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     for (size_t k = 0; k < n_leaves && s == NB_OK; k++) {
         size_t n = nb_size(leaves[k]);
         double *grad = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *grad);
-        if (!grad) {                               /* backprop's, before we perturb */
+        if (!grad) { /* backprop's, before we perturb */
             s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
             break;
         }
@@ -107,6 +107,6 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
         free(grad);
     }
     nb__delta_free(d);
-    nb_status s2 = nb_forward(g, root);   /* leave the graph at the original values */
+    nb_status s2 = nb_forward(g, root); /* leave the graph at the original values */
     return s != NB_OK ? s : s2;
 }

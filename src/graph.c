@@ -10,16 +10,16 @@
 
 /* uthash allocates its bucket tables with malloc; a failure is an error
  * recorded on the entry, never an exit. */
-#define HASH_NONFATAL_OOM 1
-#define uthash_malloc(sz) (nb__alloc_should_fail() ? NULL : malloc(sz))
-#define uthash_free(p, sz) free(p)
+#define HASH_NONFATAL_OOM      1
+#define uthash_malloc(sz)      (nb__alloc_should_fail() ? NULL : malloc(sz))
+#define uthash_free(p, sz)     free(p)
 #define uthash_nonfatal_oom(e) ((e)->oom = 1)
 #include <uthash.h>
 
 struct nb__name {
-    nb_node       *node;
-    int            oom;
-    UT_hash_handle hh;      /* keyed on the name, never on a value */
+    nb_node *node;
+    int oom;
+    UT_hash_handle hh; /* keyed on the name, never on a value */
 };
 
 /* ---- Growable arrays (outside the arena: they move) ------------------------ */
@@ -62,7 +62,7 @@ static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
 #define RECYCLE_MAX ((size_t)64 << 20)
 
 static struct {
-    nb_graph       *g;
+    nb_graph *g;
     pthread_mutex_t lock;
 } recycled = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -70,10 +70,14 @@ static struct {
  * bytes, until nb_graph_new knows the next dtype */
 static void graph_empty(nb_graph *g)
 {
-    nb_graph keep = { .nodes = g->nodes, .cap_nodes = g->cap_nodes, .params = g->params,
-                      .cap_params = g->cap_params, .store = g->store,
+    nb_graph keep = { .nodes = g->nodes,
+                      .cap_nodes = g->cap_nodes,
+                      .params = g->params,
+                      .cap_params = g->cap_params,
+                      .store = g->store,
                       .store_cap = g->store_cap * nb__elt(g),
-                      .plan = { .node = g->plan.node, .cap = g->plan.cap,
+                      .plan = { .node = g->plan.node,
+                                .cap = g->plan.cap,
                                 .scratch = g->plan.scratch,
                                 .cap_scratch = g->plan.cap_scratch } };
     *g = keep;
@@ -81,8 +85,8 @@ static void graph_empty(nb_graph *g)
 
 static size_t array_bytes(const nb_graph *g)
 {
-    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) +
-           g->store_cap + g->plan.cap_scratch * sizeof *g->plan.scratch;
+    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap +
+           g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
 /* swap g (an emptied graph, or NULL) with the recycled one */
@@ -128,19 +132,19 @@ void nb_graph_free(nb_graph *g)
 {
     if (!g)
         return;
-    HASH_CLEAR(hh, g->names);   /* entries live in the arena */
+    HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
     nb__arena_free(&g->arena);
     graph_empty(g);
     if (array_bytes(g) <= RECYCLE_MAX)
-        g = recycled_swap(g);   /* the one recycled before, if any */
+        g = recycled_swap(g); /* the one recycled before, if any */
     if (g)
         graph_release(g);
 }
 
 nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
-size_t   nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
-size_t   nb_graph_bytes(const nb_graph *g)
+size_t nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
+size_t nb_graph_bytes(const nb_graph *g)
 {
     return g ? g->arena.used + g->store_len * nb__elt(g) : 0;
 }
@@ -175,8 +179,7 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
             return nb__fail(g, NB_ERR_ARG, "%s: dimension %d is %d, not positive",
                             nb__ops[y->op].name, i, dim[i]);
         if (size > SIZE_MAX / (size_t)dim[i])
-            return nb__fail(g, NB_ERR_SIZE,
-                            "%s: element count overflows at dimension %d (%d)",
+            return nb__fail(g, NB_ERR_SIZE, "%s: element count overflows at dimension %d (%d)",
                             nb__ops[y->op].name, i, dim[i]);
         size *= (size_t)dim[i];
     }
@@ -237,8 +240,8 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
     if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
         return NULL;
     void *val = view                ? view
-              : nb__in_store(tmp) ? nb__store_alloc(g)
-                                  : nb__arena_alloc(&g->arena, size * elt, 64);
+                : nb__in_store(tmp) ? nb__store_alloc(g)
+                                    : nb__arena_alloc(&g->arena, size * elt, 64);
     nb_node *y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
     if (!y)
         return NULL;
@@ -249,17 +252,16 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
     return y;
 }
 
-nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
-                      const nb__ext *params)
+nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext *params)
 {
     const nb__op_def *def = &nb__ops[op];
 
     if (!g)
         return NULL;
     nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)def->arity };
-    int scalars = 1;        /* every input is rank 0 */
+    int scalars = 1; /* every input is rank 0 */
     for (int i = 0; i < def->arity; i++) {
-        if (!in[i]) {       /* keep the first error, from deeper inside */
+        if (!in[i]) { /* keep the first error, from deeper inside */
             if (g->status == NB_OK)
                 nb__fail(g, NB_ERR_ARG, "%s: input %d is NULL", def->name, i + 1);
             return NULL;
@@ -267,11 +269,11 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
         if (!nb__owned(g, in[i])) {
             int f32 = (in[i]->flags & NB__F32) != 0;
             if (f32 != (g->dtype == NB_F32))
-                nb__fail(g, NB_ERR_DTYPE, "%s: input %d is %s but the graph is %s",
-                         def->name, i + 1, f32 ? "f32" : "f64", f32 ? "f64" : "f32");
+                nb__fail(g, NB_ERR_DTYPE, "%s: input %d is %s but the graph is %s", def->name,
+                         i + 1, f32 ? "f32" : "f64", f32 ? "f64" : "f32");
             else
-                nb__fail(g, NB_ERR_GRAPH, "%s: input %d belongs to another graph",
-                         def->name, i + 1);
+                nb__fail(g, NB_ERR_GRAPH, "%s: input %d belongs to another graph", def->name,
+                         i + 1);
             return NULL;
         }
         tmp.in[i] = in[i];
@@ -316,8 +318,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
 /* ---- Leaves -------------------------------------------------------------------- */
 
 /* The arguments of a leaf constructor make sense: NB_OK or the error. */
-static nb_status leaf_check(nb_graph *g, const char *name, int flags, int rank,
-                            const int *dim, const char *what)
+static nb_status leaf_check(nb_graph *g, const char *name, int flags, int rank, const int *dim,
+                            const char *what)
 {
     if (rank > 0 && !dim)
         return nb__fail(g, NB_ERR_ARG, "%s '%s': rank %d but no dimensions", what,
@@ -325,8 +327,8 @@ static nb_status leaf_check(nb_graph *g, const char *name, int flags, int rank,
     if ((flags & NB__PARAM) && (!name || !*name))
         return nb__fail(g, NB_ERR_ARG, "param: a parameter needs a name");
     if (name && nb_lookup(g, name))
-        return nb__fail(g, NB_ERR_ARG, "%s: the name '%s' is already taken in this graph",
-                        what, name);
+        return nb__fail(g, NB_ERR_ARG, "%s: the name '%s' is already taken in this graph", what,
+                        name);
     if (g->n_nodes >= UINT32_MAX)
         return nb__fail(g, NB_ERR_SIZE, "%s: the graph already holds %zu nodes", what,
                         g->n_nodes);
@@ -338,7 +340,7 @@ static void leaf_fill(nb_node *y, const double *data)
 {
     size_t n = nb__size(y);
 
-    if (n == 1 && !(y->flags & NB__F32))    /* scalars: no call to memcpy */
+    if (n == 1 && !(y->flags & NB__F32)) /* scalars: no call to memcpy */
         *(double *)y->val = *data;
     else if (y->flags & NB__F32)
         for (size_t i = 0; i < n; i++)
@@ -348,8 +350,8 @@ static void leaf_fill(nb_node *y, const double *data)
 }
 
 /* A leaf with values data (NULL: zeros), or over view's values. */
-static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
-                         const int *dim, const double *data, void *view, const char *what)
+static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, const int *dim,
+                         const double *data, void *view, const char *what)
 {
     nb_node tmp = { .op = NB_OP_LEAF,
                     .flags = (uint8_t)(flags | NB__LEAF | (view ? NB__VIEW : 0)) };
@@ -358,7 +360,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
         return NULL;
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
-    if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK)  /* rank 0: no ext */
+    if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK) /* rank 0: no ext */
         return NULL;
     size_t len = name ? strlen(name) : 0;
     struct nb__name *entry = NULL;
@@ -375,7 +377,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank,
     if ((g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes)) ||
         ((flags & NB__PARAM) && !reserve_one(&g->params, &g->cap_params, g->n_params)))
         goto nomem;
-    if (entry) {                     /* a failed insert adds nothing */
+    if (entry) { /* a failed insert adds nothing */
         HASH_ADD_KEYPTR(hh, g->names, copy, len, entry);
         if (entry->oom)
             goto nomem;
@@ -411,8 +413,7 @@ nb_node *nb_variable(nb_graph *g, const char *name, int rank, const int *dim,
     return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD, rank, dim, data, NULL, "variable");
 }
 
-nb_node *nb_param(nb_graph *g, const char *name, int rank, const int *dim,
-                  const double *data)
+nb_node *nb_param(nb_graph *g, const char *name, int rank, const int *dim, const double *data)
 {
     return leaf_new(g, name, NB__VARIABLE | NB__WANTS_GRAD | NB__PARAM, rank, dim, data, NULL,
                     "param");
@@ -445,7 +446,7 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
                  src ? "unknown leaf kind" : "no source node");
         return NULL;
     }
-    if (src->rank == 0) {   /* its value lives in its graph's scalar store, which moves */
+    if (src->rank == 0) { /* its value lives in its graph's scalar store, which moves */
         nb__fail(g, NB_ERR_ARG, "view '%s': the source is a scalar; view a tensor",
                  name ? name : "");
         return NULL;
@@ -457,12 +458,16 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
         return NULL;
     }
     size_t size = 1, have = nb__size(src);
-    for (int i = 0; i < rank && dim && size > 0 && size <= have; i++)  /* no overflow */
-        size = dim[i] <= 0 ? 0 : size > have / (size_t)dim[i] ? SIZE_MAX : size * (size_t)dim[i];
-    if (rank < 0 || rank > NB_MAX_RANK || (rank > 0 && !dim) || size == 0 ||
-        offset > have || size > have - offset) {
-        nb__fail(g, NB_ERR_SHAPE, "view '%s': the shape does not fit in the %zu elements "
-                 "of the source from element %zu", name ? name : "", have, offset);
+    for (int i = 0; i < rank && dim && size > 0 && size <= have; i++) /* no overflow */
+        size = dim[i] <= 0                    ? 0
+               : size > have / (size_t)dim[i] ? SIZE_MAX
+                                              : size * (size_t)dim[i];
+    if (rank < 0 || rank > NB_MAX_RANK || (rank > 0 && !dim) || size == 0 || offset > have ||
+        size > have - offset) {
+        nb__fail(g, NB_ERR_SHAPE,
+                 "view '%s': the shape does not fit in the %zu elements "
+                 "of the source from element %zu",
+                 name ? name : "", have, offset);
         return NULL;
     }
     char *at = (char *)src->val + offset * nb__elt(g);
@@ -569,7 +574,7 @@ nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype)
 
 nb_status nb_read_grad(const nb_node *n, void *dst, nb_dtype dtype)
 {
-    if (n && !n->grad && dst) {     /* no gradient: zeros */
+    if (n && !n->grad && dst) { /* no gradient: zeros */
         if ((dtype == NB_F32) != ((n->flags & NB__F32) != 0))
             return NB_ERR_DTYPE;
         memset(dst, 0, nb__size(n) * (dtype == NB_F32 ? 4 : 8));

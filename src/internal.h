@@ -29,16 +29,16 @@ void nb__gemm_f32(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t
 
 typedef struct nb__block nb__block;
 typedef struct nb__arena {
-    nb__block     *head;       /* current block; older ones chained behind it */
+    nb__block *head;           /* current block; older ones chained behind it */
     unsigned char *next, *end; /* the head block's free bytes */
-    size_t         used;       /* bytes handed out, all blocks */
+    size_t used;               /* bytes handed out, all blocks */
 } nb__arena;
 
 /* Test hook: the n-th allocation from now on fails (arena and the graph's
  * own arrays); n < 0 turns it off. */
 void nb__alloc_fail_after(long n);
-extern long nb__fail_countdown;     /* < 0: the hook is off */
-int  nb__alloc_fail_now(void);      /* counts down; 1 when it reaches 0 */
+extern long nb__fail_countdown; /* < 0: the hook is off */
+int nb__alloc_fail_now(void);   /* counts down; 1 when it reaches 0 */
 static inline int nb__alloc_should_fail(void)
 {
     return nb__fail_countdown >= 0 && nb__alloc_fail_now();
@@ -68,35 +68,35 @@ void nb__arena_free(nb__arena *a);
  * (below), tensors' in the arena. */
 
 enum {
-    NB__WANTS_GRAD = 1 << 0,  /* a variable, or an op with such an input */
-    NB__LEAF       = 1 << 1,
-    NB__VARIABLE   = 1 << 2,  /* leaf that receives a gradient */
-    NB__PARAM      = 1 << 3,
-    NB__F32        = 1 << 4,  /* values are float, not double */
-    NB__MARK       = 1 << 5,  /* scratch bit while planning */
-    NB__VIEW       = 1 << 6   /* values are another node's (nb_view) */
+    NB__WANTS_GRAD = 1 << 0, /* a variable, or an op with such an input */
+    NB__LEAF = 1 << 1,
+    NB__VARIABLE = 1 << 2, /* leaf that receives a gradient */
+    NB__PARAM = 1 << 3,
+    NB__F32 = 1 << 4,  /* values are float, not double */
+    NB__MARK = 1 << 5, /* scratch bit while planning */
+    NB__VIEW = 1 << 6  /* values are another node's (nb_view) */
 };
 
 /* Shape, name and op parameters.  Unnamed scalars have none (ext NULL). */
 typedef struct nb__ext {
-    size_t      size;              /* product of dim[] */
-    int         dim[NB_MAX_RANK];
-    int         axis;              /* reductions along an axis */
-    int         keepdim;
-    const char *name;              /* arena copy, or NULL */
+    size_t size; /* product of dim[] */
+    int dim[NB_MAX_RANK];
+    int axis; /* reductions along an axis */
+    int keepdim;
+    const char *name; /* arena copy, or NULL */
 } nb__ext;
 
 #define NB__MAX_IN 2
 
 struct nb_node {
-    uint8_t  op;                   /* nb__op */
-    uint8_t  rank;                 /* 0: scalar */
-    uint8_t  flags;                /* NB__* above */
-    uint8_t  n_in;
-    uint32_t id;                   /* index in g->nodes: creation order */
+    uint8_t op;    /* nb__op */
+    uint8_t rank;  /* 0: scalar */
+    uint8_t flags; /* NB__* above */
+    uint8_t n_in;
+    uint32_t id; /* index in g->nodes: creation order */
     nb_node *in[NB__MAX_IN];
-    void    *val;                  /* size values, float or double */
-    void    *grad;                 /* size gradients; NULL if none */
+    void *val;  /* size values, float or double */
+    void *grad; /* size gradients; NULL if none */
     nb__ext *ext;
 };
 
@@ -115,8 +115,8 @@ typedef enum nb__op {
 /* What an op is, whatever the dtype (ops.c). */
 typedef struct nb__op_def {
     const char *name;
-    int         arity;
-    int         elementwise;    /* its math is in elementwise.h */
+    int arity;
+    int elementwise; /* its math is in elementwise.h */
     /* Check the inputs, set y's rank and ext (shape, op parameters); record
      * an error on g and return it if they do not fit.  Never allocates
      * values. */
@@ -149,7 +149,7 @@ extern const nb__op_def nb__ops[NB_OP_COUNT];
 
 /* ---- Graph ------------------------------------------------------------------ */
 
-typedef struct nb__name   nb__name;
+typedef struct nb__name nb__name;
 typedef struct nb__replay nb__replay;
 
 /* The plan for a root: its ancestors in topological order, ordered by
@@ -161,35 +161,35 @@ typedef struct nb__replay nb__replay;
  * scalar replay overlap (in creation order, each add of a sum would wait
  * for the one before). */
 typedef struct nb__plan {
-    nb_node  *root;          /* NULL: no plan */
+    nb_node *root; /* NULL: no plan */
     nb_node **node;
-    size_t    n, cap;
-    uint32_t *scratch;       /* levels and counts while planning */
-    size_t    cap_scratch;
-    int       has_grads;     /* every node that wants a gradient has one */
-    int       runs;          /* forward and backward runs from it */
+    size_t n, cap;
+    uint32_t *scratch; /* levels and counts while planning */
+    size_t cap_scratch;
+    int has_grads; /* every node that wants a gradient has one */
+    int runs;      /* forward and backward runs from it */
 } nb__plan;
 
 struct nb_graph {
-    nb_dtype    dtype;
-    nb__arena   arena;       /* nodes, names, tensors' values and gradients */
+    nb_dtype dtype;
+    nb__arena arena; /* nodes, names, tensors' values and gradients */
     /* The scalar store: the value and the gradient of every rank-0 node
      * (but views), elt bytes each, in one array, so that the replay names
      * them by a 32-bit index.  It grows by moving (nb__store_reserve), and
      * then every pointer into it is moved along. */
-    char       *store;
-    size_t      store_len, store_cap;      /* elements */
-    nb_node   **nodes;                     /* creation order; malloc'd, grows */
-    size_t      n_nodes, cap_nodes;
-    nb_node   **params;                    /* parameters in creation order */
-    size_t      n_params, cap_params;
-    nb__name   *names;                     /* uthash head: named leaves */
-    nb__plan    plan;                      /* for the last root run (run.c) */
-    nb__replay *replay;                    /* the plan's replay (replay.c), or NULL */
-    int         anomaly;                   /* nb_set_anomaly */
-    int         no_replay;                 /* nb_set_replay(g, 0) */
-    nb_status   status;                    /* first construction error */
-    char        msg[320];
+    char *store;
+    size_t store_len, store_cap; /* elements */
+    nb_node **nodes;             /* creation order; malloc'd, grows */
+    size_t n_nodes, cap_nodes;
+    nb_node **params; /* parameters in creation order */
+    size_t n_params, cap_params;
+    nb__name *names;    /* uthash head: named leaves */
+    nb__plan plan;      /* for the last root run (run.c) */
+    nb__replay *replay; /* the plan's replay (replay.c), or NULL */
+    int anomaly;        /* nb_set_anomaly */
+    int no_replay;      /* nb_set_replay(g, 0) */
+    nb_status status;   /* first construction error */
+    char msg[320];
 };
 
 /* n was made in g: catches nodes from another graph */
@@ -225,8 +225,8 @@ typedef struct nb__delta nb__delta;
 nb__delta *nb__delta_new(nb_graph *g, nb_node *root);
 /* root's value with element i of leaf set to v (rounded to the dtype);
  * NB_ERR_NONFINITE when that is not finite (nothing else is checked). */
-nb_status  nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double *f);
-void       nb__delta_free(nb__delta *d);
+nb_status nb__delta_eval(nb__delta *d, nb_node *leaf, size_t i, double v, double *f);
+void nb__delta_free(nb__delta *d);
 
 /* Anomaly mode: y was just computed; if it is non-finite from finite
  * inputs, record that as a construction error and return it. */
@@ -242,27 +242,26 @@ nb_status nb__check_new(nb_graph *g, nb_node *y);
 nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p);
 /* Write the backward steps, once the plan's gradients exist; 0 when out of
  * memory. */
-int         nb__replay_grads(nb_graph *g, nb__replay *r);
-int         nb__replay_has_grads(const nb__replay *r);
-void        nb__replay_forward(nb_graph *g, const nb__replay *r);
+int nb__replay_grads(nb_graph *g, nb__replay *r);
+int nb__replay_has_grads(const nb__replay *r);
+void nb__replay_forward(nb_graph *g, const nb__replay *r);
 /* Clear the gradients backward computes (the leaves' too unless
  * accumulating); then, once run.c has seeded the root, backward. */
-void        nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate);
-void        nb__replay_backward(nb_graph *g, const nb__replay *r);
-void        nb__replay_free(nb__replay *r);
+void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate);
+void nb__replay_backward(nb_graph *g, const nb__replay *r);
+void nb__replay_free(nb__replay *r);
 
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
 #define NB__SHAPE_STR 64
 const char *nb__shape_str(const nb_node *n, char *buf);
-int         nb__dim(const nb_node *n, int i);
+int nb__dim(const nb_node *n, int i);
 
 /* Make op node y = op(in[0..arity-1]): checks inputs, runs the op's shape
  * rule, allocates the value and computes it.  NULL on error.  params, if
  * not NULL, is copied into y->ext before the shape rule runs: the op's
  * parameters (axis, keepdim; for reshape the wanted dims, dim[i] = 0 past
  * the rank). */
-nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in,
-                      const nb__ext *params);
+nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext *params);
 /* Give y the shape rank/dim, checking each dim and the size product;
  * allocates the ext.  For shape rules. */
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
@@ -306,7 +305,7 @@ static inline nb_node *nb__scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_
     nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);
     if (!y)
         return NULL;
-    void *val = g->store + g->store_len++ * elt;     /* room checked above */
+    void *val = g->store + g->store_len++ * elt; /* room checked above */
     y->op = (uint8_t)op;
     y->rank = 0;
     y->n_in = (uint8_t)def->arity;

@@ -13,23 +13,23 @@
 #include <assert.h>
 #include <limits.h>
 #include <string.h>
-#include <tgmath.h>   /* exp, log, ... pick float or double by argument type */
+#include <tgmath.h> /* exp, log, ... pick float or double by argument type */
 #if NB_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
 
 #if NB_KERNELS_F32
 typedef float T;
-#define MATH(stem)    stem##_f32            /* an op's math in elementwise.h */
-#define GEMM_ENTRY    nb__gemm_f32
-#define CBLAS_GEMM    cblas_sgemm
-#define KERNEL_TABLE  nb__kernels_f32
+#define MATH(stem)   stem##_f32 /* an op's math in elementwise.h */
+#define GEMM_ENTRY   nb__gemm_f32
+#define CBLAS_GEMM   cblas_sgemm
+#define KERNEL_TABLE nb__kernels_f32
 #else
 typedef double T;
-#define MATH(stem)    stem##_f64
-#define GEMM_ENTRY    nb__gemm_f64
-#define CBLAS_GEMM    cblas_dgemm
-#define KERNEL_TABLE  nb__kernels_f64
+#define MATH(stem)   stem##_f64
+#define GEMM_ENTRY   nb__gemm_f64
+#define CBLAS_GEMM   cblas_dgemm
+#define KERNEL_TABLE nb__kernels_f64
 #endif
 
 static inline T exp_nonpos(T z) { return MATH(exp_nonpos)(z); }
@@ -163,73 +163,73 @@ static inline void binary_forward_at(nb_node *node, const size_t *at, size_t n, 
 
 /* Each op's kernels: the loops above over its math, an AVX2 build of each
  * loop (simd.h), and one element without a loop for a scalar. */
-#define UNARY_KERNELS(stem)                                                                   \
-    NB_SIMD_BODY void stem##_forward_loop(nb_node *y) { unary_forward(y, MATH(stem)); }       \
+#define UNARY_KERNELS(stem)                                                                    \
+    NB_SIMD_BODY void stem##_forward_loop(nb_node *y) { unary_forward(y, MATH(stem)); }        \
     NB_SIMD_BODY void stem##_backward_loop(nb_node *y) { unary_backward(y, MATH(stem##_dx)); } \
-    NB_SIMD_KERNEL(stem##_forward_vec, stem##_forward_loop, (nb_node *y), (y))                \
-    NB_SIMD_KERNEL(stem##_backward_vec, stem##_backward_loop, (nb_node *y), (y))              \
-    static void stem##_scalar(void *y, const void *x, const void *unused)                     \
-    {                                                                                         \
-        (void)unused;                                                                         \
-        *(T *)y = MATH(stem)(*(const T *)x);                                                  \
-    }                                                                                         \
-    static void stem##_forward(nb_node *y)                                                    \
-    {                                                                                         \
-        if (y->rank == 0)                                                                     \
-            stem##_scalar(y->val, y->in[0]->val, NULL);                                       \
-        else                                                                                  \
-            stem##_forward_vec(y);                                                            \
-    }                                                                                         \
-    static void stem##_backward(nb_node *y)                                                   \
-    {                                                                                         \
-        T *dx = y->in[0]->grad;                                                               \
-        if (y->rank != 0)                                                                     \
-            stem##_backward_vec(y);                                                           \
-        else if (dx)                                                                          \
-            *dx += MATH(stem##_dx)(*(const T *)y->in[0]->val, *(const T *)y->val,             \
-                                   *(const T *)y->grad);                                      \
-    }                                                                                         \
-    static void stem##_forward_at(nb_node *y, const size_t *at, size_t n)                     \
-    {                                                                                         \
-        unary_forward_at(y, at, n, MATH(stem));                                               \
+    NB_SIMD_KERNEL(stem##_forward_vec, stem##_forward_loop, (nb_node * y), (y))                \
+    NB_SIMD_KERNEL(stem##_backward_vec, stem##_backward_loop, (nb_node * y), (y))              \
+    static void stem##_scalar(void *y, const void *x, const void *unused)                      \
+    {                                                                                          \
+        (void)unused;                                                                          \
+        *(T *)y = MATH(stem)(*(const T *)x);                                                   \
+    }                                                                                          \
+    static void stem##_forward(nb_node *y)                                                     \
+    {                                                                                          \
+        if (y->rank == 0)                                                                      \
+            stem##_scalar(y->val, y->in[0]->val, NULL);                                        \
+        else                                                                                   \
+            stem##_forward_vec(y);                                                             \
+    }                                                                                          \
+    static void stem##_backward(nb_node *y)                                                    \
+    {                                                                                          \
+        T *dx = y->in[0]->grad;                                                                \
+        if (y->rank != 0)                                                                      \
+            stem##_backward_vec(y);                                                            \
+        else if (dx)                                                                           \
+            *dx += MATH(stem##_dx)(*(const T *)y->in[0]->val, *(const T *)y->val,              \
+                                   *(const T *)y->grad);                                       \
+    }                                                                                          \
+    static void stem##_forward_at(nb_node *y, const size_t *at, size_t n)                      \
+    {                                                                                          \
+        unary_forward_at(y, at, n, MATH(stem));                                                \
     }
 
-#define BINARY_KERNELS(stem)                                                                  \
-    NB_SIMD_BODY void stem##_forward_loop(nb_node *y) { binary_forward(y, MATH(stem)); }      \
-    NB_SIMD_BODY void stem##_backward_loop(nb_node *y)                                        \
-    {                                                                                         \
-        binary_backward(y, MATH(stem##_da), MATH(stem##_db));                                 \
-    }                                                                                         \
-    NB_SIMD_KERNEL(stem##_forward_vec, stem##_forward_loop, (nb_node *y), (y))                \
-    NB_SIMD_KERNEL(stem##_backward_vec, stem##_backward_loop, (nb_node *y), (y))              \
-    static void stem##_scalar(void *y, const void *a, const void *b)                          \
-    {                                                                                         \
-        *(T *)y = MATH(stem)(*(const T *)a, *(const T *)b);                                   \
-    }                                                                                         \
-    static void stem##_forward(nb_node *y)                                                    \
-    {                                                                                         \
-        if (y->rank == 0)                                                                     \
-            stem##_scalar(y->val, y->in[0]->val, y->in[1]->val);                              \
-        else                                                                                  \
-            stem##_forward_vec(y);                                                            \
-    }                                                                                         \
-    static void stem##_backward(nb_node *y)                                                   \
-    {                                                                                         \
-        T *da = y->in[0]->grad, *db = y->in[1]->grad;                                         \
-        if (y->rank != 0) {                                                                   \
-            stem##_backward_vec(y);                                                           \
-            return;                                                                           \
-        }                                                                                     \
-        T a = *(const T *)y->in[0]->val, b = *(const T *)y->in[1]->val;                       \
-        T v = *(const T *)y->val, dy = *(const T *)y->grad;                                   \
-        if (da)                                                                               \
-            *da += MATH(stem##_da)(a, b, v, dy);                                              \
-        if (db)                                                                               \
-            *db += MATH(stem##_db)(a, b, v, dy);                                              \
-    }                                                                                         \
-    static void stem##_forward_at(nb_node *y, const size_t *at, size_t n)                     \
-    {                                                                                         \
-        binary_forward_at(y, at, n, MATH(stem));                                              \
+#define BINARY_KERNELS(stem)                                                                   \
+    NB_SIMD_BODY void stem##_forward_loop(nb_node *y) { binary_forward(y, MATH(stem)); }       \
+    NB_SIMD_BODY void stem##_backward_loop(nb_node *y)                                         \
+    {                                                                                          \
+        binary_backward(y, MATH(stem##_da), MATH(stem##_db));                                  \
+    }                                                                                          \
+    NB_SIMD_KERNEL(stem##_forward_vec, stem##_forward_loop, (nb_node * y), (y))                \
+    NB_SIMD_KERNEL(stem##_backward_vec, stem##_backward_loop, (nb_node * y), (y))              \
+    static void stem##_scalar(void *y, const void *a, const void *b)                           \
+    {                                                                                          \
+        *(T *)y = MATH(stem)(*(const T *)a, *(const T *)b);                                    \
+    }                                                                                          \
+    static void stem##_forward(nb_node *y)                                                     \
+    {                                                                                          \
+        if (y->rank == 0)                                                                      \
+            stem##_scalar(y->val, y->in[0]->val, y->in[1]->val);                               \
+        else                                                                                   \
+            stem##_forward_vec(y);                                                             \
+    }                                                                                          \
+    static void stem##_backward(nb_node *y)                                                    \
+    {                                                                                          \
+        T *da = y->in[0]->grad, *db = y->in[1]->grad;                                          \
+        if (y->rank != 0) {                                                                    \
+            stem##_backward_vec(y);                                                            \
+            return;                                                                            \
+        }                                                                                      \
+        T a = *(const T *)y->in[0]->val, b = *(const T *)y->in[1]->val;                        \
+        T v = *(const T *)y->val, dy = *(const T *)y->grad;                                    \
+        if (da)                                                                                \
+            *da += MATH(stem##_da)(a, b, v, dy);                                               \
+        if (db)                                                                                \
+            *db += MATH(stem##_db)(a, b, v, dy);                                               \
+    }                                                                                          \
+    static void stem##_forward_at(nb_node *y, const size_t *at, size_t n)                      \
+    {                                                                                          \
+        binary_forward_at(y, at, n, MATH(stem));                                               \
     }
 
 #define ELEMENTWISE_1(stem) UNARY_KERNELS(stem)
@@ -259,14 +259,14 @@ static inline void binary_forward_at(nb_node *node, const size_t *at, size_t n, 
 /* The old portable path, kept as the reference: loops whose innermost
  * index runs along contiguous rows, except A B^T, a row-by-row dot product. */
 static void gemm_ref(int ta, int tb, size_t m, size_t n, size_t k, const T *A, const T *B,
-                        T beta, T *C)
+                     T beta, T *C)
 {
     if (beta == 0)
         memset(C, 0, m * n * sizeof *C);
     else if (beta != 1)
         for (size_t i = 0; i < m * n; i++)
             C[i] *= beta;
-    if (tb) {                                     /* C[i,j] += sum_p A[i,p] B[j,p] */
+    if (tb) { /* C[i,j] += sum_p A[i,p] B[j,p] */
         assert(!ta);
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) {
@@ -277,7 +277,7 @@ static void gemm_ref(int ta, int tb, size_t m, size_t n, size_t k, const T *A, c
             }
         return;
     }
-    for (size_t p = 0; p < k; p++)                /* C[i,:] += A[i,p] B[p,:] */
+    for (size_t p = 0; p < k; p++) /* C[i,:] += A[i,p] B[p,:] */
         for (size_t i = 0; i < m; i++) {
             T aip = ta ? A[p * m + i] : A[i * k + p];
             for (size_t j = 0; j < n; j++)
@@ -288,7 +288,7 @@ static void gemm_ref(int ta, int tb, size_t m, size_t n, size_t k, const T *A, c
 /* Pack len x kc elements src[l * ls + p * ps] into slivers of w: sliver s
  * holds, for each p, the w values l = s w ... s w + w - 1, zero past len. */
 static void gemm_pack(T *restrict dst, const T *src, size_t len, size_t kc, size_t ls,
-                         size_t ps, size_t w)
+                      size_t ps, size_t w)
 {
     for (size_t l0 = 0; l0 < len; l0 += w) {
         size_t width = len - l0 < w ? len - l0 : w;
@@ -302,12 +302,12 @@ static void gemm_pack(T *restrict dst, const T *src, size_t len, size_t kc, size
  * Fixed trip counts and the unrolled row loop let gcc -O2 keep the tile
  * in registers and vectorise each row. */
 static void gemm_micro(size_t kc, const T *restrict a, const T *restrict b, T *restrict c,
-                          size_t ldc)
+                       size_t ldc)
 {
     T acc[GEMM_MR][GEMM_NR] = { { 0 } };
 
     for (size_t p = 0; p < kc; p++, a += GEMM_MR, b += GEMM_NR)
-#pragma GCC unroll 8                             /* at least GEMM_MR */
+#pragma GCC unroll 8 /* at least GEMM_MR */
         for (size_t i = 0; i < GEMM_MR; i++)
             for (size_t j = 0; j < GEMM_NR; j++)
                 acc[i][j] += a[i] * b[j];
@@ -318,8 +318,7 @@ static void gemm_micro(size_t kc, const T *restrict a, const T *restrict b, T *r
 
 /* The mr x nr corner of a tile that crosses C's edge goes through a full
  * tile on the stack (the packed zeros make its rest 0). */
-static void gemm_tile(size_t kc, const T *a, const T *b, T *c, size_t ldc, size_t mr,
-                         size_t nr)
+static void gemm_tile(size_t kc, const T *a, const T *b, T *c, size_t ldc, size_t mr, size_t nr)
 {
     if (mr == GEMM_MR && nr == GEMM_NR) {
         gemm_micro(kc, a, b, c, ldc);
@@ -334,8 +333,8 @@ static void gemm_tile(size_t kc, const T *a, const T *b, T *c, size_t ldc, size_
 
 /* Same contract as gemm_ref.  op(A)[i,p] = A[i * ais + p * aps] and
  * op(B)[p,j] = B[p * bps + j * bjs] cover all three transpose cases. */
-static void gemm_blocked(int ta, int tb, size_t m, size_t n, size_t k, const T *A,
-                            const T *B, T beta, T *C)
+static void gemm_blocked(int ta, int tb, size_t m, size_t n, size_t k, const T *A, const T *B,
+                         T beta, T *C)
 {
     _Alignas(64) T ap[GEMM_MC * GEMM_KC];
     _Alignas(64) T bp[GEMM_KC * GEMM_NC];
@@ -358,10 +357,9 @@ static void gemm_blocked(int ta, int tb, size_t m, size_t n, size_t k, const T *
                 gemm_pack(ap, A + ic * ais + pc * aps, mc, kc, ais, aps, GEMM_MR);
                 for (size_t jr = 0; jr < nc; jr += GEMM_NR)
                     for (size_t ir = 0; ir < mc; ir += GEMM_MR)
-                        gemm_tile(kc, ap + ir * kc, bp + jr * kc,
-                                     C + (ic + ir) * n + jc + jr, n,
-                                     mc - ir < GEMM_MR ? mc - ir : GEMM_MR,
-                                     nc - jr < GEMM_NR ? nc - jr : GEMM_NR);
+                        gemm_tile(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * n + jc + jr,
+                                  n, mc - ir < GEMM_MR ? mc - ir : GEMM_MR,
+                                  nc - jr < GEMM_NR ? nc - jr : GEMM_NR);
             }
         }
     }
@@ -411,7 +409,6 @@ static void sum_axis_forward(nb_node *node)
                 y[o * inner + j] += x[(o * m + k) * inner + j];
 }
 
-
 static void sum_axis_forward_at(nb_node *node, const size_t *at, size_t n)
 {
     const T *x = node->in[0]->val;
@@ -448,19 +445,18 @@ static void sum_axis_backward(nb_node *node)
  * da += dy b^T          db += a^T dy
  * All three products go through gemm: OpenBLAS or the blocked kernel above. */
 
-
 /* C (m x n) = beta C + op(A) op(B), row-major.  ta: A is stored (k x m)
  * and used transposed; tb: B is stored (n x k).  path: OpenBLAS (the
  * blocked kernel when not built with it), the blocked kernel above,
  * or its reference loops. */
 void GEMM_ENTRY(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k, const T *A,
-                 const T *B, T beta, T *C)
+                const T *B, T beta, T *C)
 {
 #if NB_HAVE_OPENBLAS
     if (path == NB__GEMM_BLAS && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
-        CBLAS_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, 1, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n,
-                beta, C, (int)n);
+        CBLAS_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                   tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1, A,
+                   ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
         return;
     }
 #endif
@@ -471,11 +467,11 @@ void GEMM_ENTRY(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k
 }
 
 /* matmul's product: OpenBLAS when built with it and enabled */
-static void gemm(int ta, int tb, size_t m, size_t n, size_t k, const T *A, const T *B,
-                    T beta, T *C)
+static void gemm(int ta, int tb, size_t m, size_t n, size_t k, const T *A, const T *B, T beta,
+                 T *C)
 {
-    GEMM_ENTRY(nb__blas_enabled ? NB__GEMM_BLAS : NB__GEMM_BLOCKED, ta, tb, m, n, k, A, B,
-                beta, C);
+    GEMM_ENTRY(nb__blas_enabled ? NB__GEMM_BLAS : NB__GEMM_BLOCKED, ta, tb, m, n, k, A, B, beta,
+               C);
 }
 
 static void matmul_forward(nb_node *node)
@@ -559,9 +555,9 @@ static void matmul_backward(nb_node *node)
     size_t rows = (size_t)node->in[0]->ext->dim[0], inner = (size_t)node->in[0]->ext->dim[1];
     size_t cols = (size_t)node->in[1]->ext->dim[1];
 
-    if (da)                                         /* da += dy b^T */
+    if (da) /* da += dy b^T */
         gemm(0, 1, rows, inner, cols, dy, b, 1, da);
-    if (db)                                         /* db += a^T dy */
+    if (db) /* db += a^T dy */
         gemm(1, 0, inner, cols, rows, a, dy, 1, db);
 }
 
@@ -578,7 +574,6 @@ static void transpose_forward(nb_node *node)
         for (size_t j = 0; j < cols; j++)
             y[j * rows + i] = x[i * cols + j];
 }
-
 
 static void transpose_forward_at(nb_node *node, const size_t *at, size_t n)
 {
@@ -611,7 +606,6 @@ static void reshape_forward(nb_node *node)
 {
     memcpy(node->val, node->in[0]->val, nb__size(node) * sizeof(T));
 }
-
 
 static void reshape_forward_at(nb_node *node, const size_t *at, size_t n)
 {
@@ -649,10 +643,7 @@ static T logsumexp(const T *x, size_t c)
 }
 
 /* the class index a label value names, or -1 if it names none */
-static long label(T v, size_t c)
-{
-    return v >= 0 && v < (T)c && v == floor(v) ? (long)v : -1;
-}
+static long label(T v, size_t c) { return v >= 0 && v < (T)c && v == floor(v) ? (long)v : -1; }
 
 /* ---- softmax -----------------------------------------------------------------
  * y_j = exp(x_j - lse(x))   per row       dx_j = y_j (dy_j - sum_k dy_k y_k) */
@@ -738,8 +729,7 @@ static void log_softmax_backward(nb_node *node)
 
 /* Rows s[0..SOFTMAX_BLOCK) of c <= SOFTMAX_ROW classes: m[i] their max,
  * e[j][i] = exp(s_ij - m_i), sum[i] = sum_j e[j][i] (in the order j). */
-NB_SIMD_BODY void softmax_block(const T *s, size_t c, T e[][SOFTMAX_BLOCK], T *m,
-                                      T *sum)
+NB_SIMD_BODY void softmax_block(const T *s, size_t c, T e[][SOFTMAX_BLOCK], T *m, T *sum)
 {
     for (size_t j = 0; j < c; j++)
         for (int i = 0; i < SOFTMAX_BLOCK; i++)
@@ -755,7 +745,6 @@ NB_SIMD_BODY void softmax_block(const T *s, size_t c, T e[][SOFTMAX_BLOCK], T *m
         for (int i = 0; i < SOFTMAX_BLOCK; i++)
             sum[i] += e[j][i] = exp_nonpos(e[j][i] - m[i]);
 }
-
 
 NB_SIMD_BODY void softmax_xent_forward_rows(nb_node *node)
 {
@@ -778,8 +767,7 @@ NB_SIMD_BODY void softmax_xent_forward_rows(nb_node *node)
     }
     *(T *)node->val = total / (T)rows;
 }
-NB_SIMD_KERNEL(softmax_xent_forward, softmax_xent_forward_rows,
-                  (nb_node *node), (node))
+NB_SIMD_KERNEL(softmax_xent_forward, softmax_xent_forward_rows, (nb_node * node), (node))
 
 NB_SIMD_BODY void softmax_xent_backward_rows(nb_node *node)
 {
@@ -807,14 +795,14 @@ NB_SIMD_BODY void softmax_xent_backward_rows(nb_node *node)
         const T *si = s + i * c;
         T *dsi = ds + i * c, e[SOFTMAX_ROW];
         long y = label(lab[i], c);
-        if (c <= SOFTMAX_ROW) {                 /* one exp per element, kept */
+        if (c <= SOFTMAX_ROW) { /* one exp per element, kept */
             T m = si[0], sum = 0;
             for (size_t j = 1; j < c; j++)
                 m = si[j] > m ? si[j] : m;
             for (size_t j = 0; j < c; j++)
                 sum += e[j] = exp_nonpos(si[j] - m);
             T f = scale / sum;
-            for (size_t j = 0; j < c; j++)      /* no branch inside: it vectorises */
+            for (size_t j = 0; j < c; j++) /* no branch inside: it vectorises */
                 dsi[j] += f * e[j];
         } else {
             T lse = logsumexp(si, c);
@@ -825,8 +813,7 @@ NB_SIMD_BODY void softmax_xent_backward_rows(nb_node *node)
             dsi[y] -= scale;
     }
 }
-NB_SIMD_KERNEL(softmax_xent_backward, softmax_xent_backward_rows,
-                  (nb_node *node), (node))
+NB_SIMD_KERNEL(softmax_xent_backward, softmax_xent_backward_rows, (nb_node * node), (node))
 
 /* ---- softmax_xent_onehot -----------------------------------------------------
  * L = -(1/n) sum_ij t_ij (s_ij - lse(s_i))  t the shape of s
@@ -949,14 +936,14 @@ static void hinge_backward(nb_node *node)
 
 /* ---- This dtype's kernel table --------------------------------------------- */
 
-#define FORWARD_AT_AT(stem)    stem##_forward_at
-#define FORWARD_AT_WHOLE(stem) NULL
+#define FORWARD_AT_AT(stem)      stem##_forward_at
+#define FORWARD_AT_WHOLE(stem)   NULL
 #define SCALAR_ELEMENTWISE(stem) stem##_scalar
 #define SCALAR_TENSOR(stem)      NULL
 const nb__kernel KERNEL_TABLE[NB_OP_COUNT] = {
     [NB_OP_LEAF] = { NULL, NULL, NULL, NULL },
-#define NB_OP(E, stem, arity, kind, change)                                                 \
-    [NB_OP_##E] = { stem##_forward, stem##_backward, FORWARD_AT_##change(stem),             \
+#define NB_OP(E, stem, arity, kind, change)                                                    \
+    [NB_OP_##E] = { stem##_forward, stem##_backward, FORWARD_AT_##change(stem),                \
                     SCALAR_##kind(stem) },
 #include "ops.def"
 #undef NB_OP

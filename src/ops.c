@@ -30,10 +30,9 @@ static nb_status broadcast_shape(nb_graph *g, nb_node *y)
         int da = ia >= 0 ? a->ext->dim[ia] : 1, db = ib >= 0 ? b->ext->dim[ib] : 1;
         if (da != db && da != 1 && db != 1) {
             char sa[NB__SHAPE_STR], sb[NB__SHAPE_STR];
-            return nb__fail(g, NB_ERR_SHAPE,
-                            "%s: shapes %s and %s do not broadcast (%d vs %d)",
-                            nb__ops[y->op].name, nb__shape_str(a, sa),
-                            nb__shape_str(b, sb), da, db);
+            return nb__fail(g, NB_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (%d vs %d)",
+                            nb__ops[y->op].name, nb__shape_str(a, sa), nb__shape_str(b, sb), da,
+                            db);
         }
         dim[i] = da > db ? da : db;
     }
@@ -67,7 +66,7 @@ static size_t bcast_spread(const nb_node *y, int k, size_t i, size_t *out, size_
         for (d = 0; d < NB_MAX_RANK; d++)
             o = o * yd[d] + (xd[d] == yd[d] ? c[d] : idx[d]);
         out[n++] = o;
-        for (d = NB_MAX_RANK; d-- > 0;) {       /* the next index along stretched dims */
+        for (d = NB_MAX_RANK; d-- > 0;) { /* the next index along stretched dims */
             if (xd[d] == yd[d])
                 continue;
             if (++idx[d] < yd[d])
@@ -107,15 +106,12 @@ nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
 /* pow: the exponent is a constant scalar, held as input 2 */
 nb_node *nb_pow(nb_graph *g, nb_node *x, double p)
 {
-    return binary(g, NB_OP_POW, x, x ? nb_const_scalar(g, p) : NULL);  /* none for a NULL x */
+    return binary(g, NB_OP_POW, x, x ? nb_const_scalar(g, p) : NULL); /* none for a NULL x */
 }
 
 /* ---- Reductions, matrix product, transpose, reshape ------------------------ */
 
-static nb_status sum_shape(nb_graph *g, nb_node *y)
-{
-    return nb__set_shape(g, y, 0, NULL);
-}
+static nb_status sum_shape(nb_graph *g, nb_node *y) { return nb__set_shape(g, y, 0, NULL); }
 
 nb_node *nb_sum(nb_graph *g, nb_node *x)
 {
@@ -131,8 +127,8 @@ static nb_status sum_axis_shape(nb_graph *g, nb_node *y)
     if (axis < 0)
         axis += x->rank;
     if (axis < 0 || axis >= x->rank)
-        return nb__fail(g, NB_ERR_ARG, "sum_axis: axis %d is out of range for %s",
-                        y->ext->axis, nb__shape_str(x, s));
+        return nb__fail(g, NB_ERR_ARG, "sum_axis: axis %d is out of range for %s", y->ext->axis,
+                        nb__shape_str(x, s));
     for (int i = 0; i < x->rank; i++) {
         if (i != axis)
             dim[rank++] = x->ext->dim[i];
@@ -197,8 +193,7 @@ static nb_status transpose_shape(nb_graph *g, nb_node *y)
     char s[NB__SHAPE_STR];
 
     if (x->rank != 2)
-        return nb__fail(g, NB_ERR_SHAPE, "transpose: %s is not a matrix",
-                        nb__shape_str(x, s));
+        return nb__fail(g, NB_ERR_SHAPE, "transpose: %s is not a matrix", nb__shape_str(x, s));
     return nb__set_shape(g, y, 2, (int[]){ x->ext->dim[1], x->ext->dim[0] });
 }
 
@@ -246,8 +241,7 @@ nb_node *nb_reshape(nb_graph *g, nb_node *x, int rank, const int *dim)
     for (int i = 0; i < rank; i++) {
         if (dim[i] <= 0) {
             if (g)
-                nb__fail(g, NB_ERR_ARG, "reshape: dimension %d is %d, not positive", i,
-                         dim[i]);
+                nb__fail(g, NB_ERR_ARG, "reshape: dimension %d is %d, not positive", i, dim[i]);
             return NULL;
         }
         params.dim[i] = dim[i];
@@ -264,7 +258,6 @@ static size_t reshape_spread(const nb_node *y, int k, size_t i, size_t *out, siz
 }
 
 /* ---- Softmax and the losses: rows over the last axis ---------------------- */
-
 
 static nb_status rows_shape(nb_graph *g, nb_node *y)
 {
@@ -286,8 +279,8 @@ static nb_status loss_shape(nb_graph *g, nb_node *y, int labels)
     size_t rows = nb__size(s) / row_len(s);
     if (labels && nb__size(t) != rows)
         return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s have %zu rows but labels %s have %zu",
-                        nb__ops[y->op].name, nb__shape_str(s, ss), rows,
-                        nb__shape_str(t, st), nb__size(t));
+                        nb__ops[y->op].name, nb__shape_str(s, ss), rows, nb__shape_str(t, st),
+                        nb__size(t));
     if (!labels && (s->rank != t->rank || nb__size(s) != nb__size(t) ||
                     memcmp(s->ext->dim, t->ext->dim, sizeof s->ext->dim) != 0))
         return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s and target %s differ in shape",
@@ -366,10 +359,7 @@ nb_node *nb_add_const(nb_graph *g, nb_node *x, double c)
     return nb_add(g, x, x ? nb_const_scalar(g, c) : NULL);
 }
 
-nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b)
-{
-    return nb_add(g, a, nb_neg(g, b));
-}
+nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b) { return nb_add(g, a, nb_neg(g, b)); }
 
 nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b)
 {
@@ -403,19 +393,19 @@ nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target)
 
 const nb__kernel *const nb__kernels[2] = { nb__kernels_f64, nb__kernels_f32 };
 
-#define SHAPE_ELEMENTWISE_1(stem) same_shape
-#define SHAPE_ELEMENTWISE_2(stem) broadcast_shape
-#define SHAPE_TENSOR_1(stem)      stem##_shape
-#define SHAPE_TENSOR_2(stem)      stem##_shape
+#define SHAPE_ELEMENTWISE_1(stem)   same_shape
+#define SHAPE_ELEMENTWISE_2(stem)   broadcast_shape
+#define SHAPE_TENSOR_1(stem)        stem##_shape
+#define SHAPE_TENSOR_2(stem)        stem##_shape
 #define SPREAD_ELEMENTWISE_AT(stem) bcast_spread
 #define SPREAD_TENSOR_AT(stem)      stem##_spread
 #define SPREAD_TENSOR_WHOLE(stem)   NULL
-#define ELEMENTWISE 1
-#define TENSOR      0
+#define ELEMENTWISE                 1
+#define TENSOR                      0
 const nb__op_def nb__ops[NB_OP_COUNT] = {
     [NB_OP_LEAF] = { "leaf", 0, 0, NULL, NULL },
-#define NB_OP(E, stem, arity, kind, change)                                                 \
-    [NB_OP_##E] = { #stem, arity, kind, SHAPE_##kind##_##arity(stem),                       \
+#define NB_OP(E, stem, arity, kind, change)                                                    \
+    [NB_OP_##E] = { #stem, arity, kind, SHAPE_##kind##_##arity(stem),                          \
                     SPREAD_##kind##_##change(stem) },
 #include "ops.def"
 #undef NB_OP

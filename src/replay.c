@@ -18,26 +18,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE UINT32_MAX                  /* no gradient there */
+#define NONE UINT32_MAX /* no gradient there */
 
 /* op: the op when the step runs inline, else NB_OP_LEAF: call the op
  * table with the step's node (for a backward step, node[y]).  For a unary
  * op b = a. */
-typedef struct fstep { uint32_t y, a, b, op; } fstep;
-typedef struct bstep { uint32_t y, a, b, dy, da, db, op; } bstep;
+typedef struct fstep {
+    uint32_t y, a, b, op;
+} fstep;
+typedef struct bstep {
+    uint32_t y, a, b, dy, da, db, op;
+} bstep;
 
 /* A span of gradients to clear: store elements [at, at + n), or, when
  * tensor is set, that node's gradient. */
-typedef struct span { size_t at, n; nb_node *tensor; } span;
+typedef struct span {
+    size_t at, n;
+    nb_node *tensor;
+} span;
 
 struct nb__replay {
-    fstep    *fwd;
-    bstep    *bwd;
-    nb_node **node;          /* the op node of each forward step */
-    size_t    n_fwd, n_bwd;
-    int       has_grads;     /* bwd and the spans are written */
-    span     *zero;          /* op nodes' gradients, then the leaves' from zero_leaves */
-    size_t    n_zero, zero_leaves, cap_zero;
+    fstep *fwd;
+    bstep *bwd;
+    nb_node **node; /* the op node of each forward step */
+    size_t n_fwd, n_bwd;
+    int has_grads; /* bwd and the spans are written */
+    span *zero;    /* op nodes' gradients, then the leaves' from zero_leaves */
+    size_t n_zero, zero_leaves, cap_zero;
 };
 
 /* ---- Writing the tape ----------------------------------------------------------- */
@@ -76,9 +83,9 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
             continue;
         r->node[r->n_fwd] = x;
         r->fwd[r->n_fwd++] = runs_inline(x)
-            ? (fstep){ index_of(g, x->val), index_of(g, x->in[0]->val),
-                       index_of(g, x->in[x->n_in - 1]->val), x->op }
-            : (fstep){ .op = NB_OP_LEAF };
+                                 ? (fstep){ index_of(g, x->val), index_of(g, x->in[0]->val),
+                                            index_of(g, x->in[x->n_in - 1]->val), x->op }
+                                 : (fstep){ .op = NB_OP_LEAF };
     }
     return r;
 }
@@ -112,11 +119,13 @@ int nb__replay_grads(nb_graph *g, nb__replay *r)
         const nb_node *x = r->node[i], *a = x->in[0], *b = x->in[x->n_in - 1];
         if (!x->grad)
             continue;
-        r->bwd[r->n_bwd++] = r->fwd[i].op == NB_OP_LEAF
-            ? (bstep){ .y = (uint32_t)i, .op = NB_OP_LEAF }
-            : (bstep){ r->fwd[i].y, r->fwd[i].a, r->fwd[i].b, index_of(g, x->grad),
-                       index_of(g, a->grad), x->n_in > 1 ? index_of(g, b->grad) : NONE,
-                       r->fwd[i].op };
+        r->bwd[r->n_bwd++] =
+            r->fwd[i].op == NB_OP_LEAF
+                ? (bstep){ .y = (uint32_t)i, .op = NB_OP_LEAF }
+                : (bstep){ r->fwd[i].y,          r->fwd[i].a,
+                           r->fwd[i].b,          index_of(g, x->grad),
+                           index_of(g, a->grad), x->n_in > 1 ? index_of(g, b->grad) : NONE,
+                           r->fwd[i].op };
     }
     /* op nodes' gradients, then the leaves' (their inputs without one) */
     for (size_t i = 0; i < r->n_fwd; i++)
@@ -129,7 +138,7 @@ int nb__replay_grads(nb_graph *g, nb__replay *r)
             nb_node *x = r->node[i]->in[k];
             if (x->op != NB_OP_LEAF || !x->grad || (x->flags & NB__MARK))
                 continue;
-            x->flags |= NB__MARK;                  /* each leaf once */
+            x->flags |= NB__MARK; /* each leaf once */
             ok = ok && zero_add(r, g, x);
         }
     for (size_t i = 0; i < r->n_fwd; i++)
@@ -165,21 +174,25 @@ void nb__replay_free(nb__replay *r)
 #define UNREACHABLE() (void)0
 #endif
 
-#define FWD_ELEMENTWISE_1(E, stem, sfx) \
-    case NB_OP_##E: s[st->y] = stem##_##sfx(s[st->a]); continue;
-#define FWD_ELEMENTWISE_2(E, stem, sfx) \
-    case NB_OP_##E: s[st->y] = stem##_##sfx(s[st->a], s[st->b]); continue;
-#define BWD_ELEMENTWISE_1(E, stem, sfx)                                         \
-    case NB_OP_##E:                                                             \
-        if (st->da != NONE)                                                     \
-            s[st->da] += stem##_dx_##sfx(s[st->a], s[st->y], s[st->dy]);        \
+#define FWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
+    case NB_OP_##E:                                                                            \
+        s[st->y] = stem##_##sfx(s[st->a]);                                                     \
         continue;
-#define BWD_ELEMENTWISE_2(E, stem, sfx)                                         \
-    case NB_OP_##E:                                                             \
-        if (st->da != NONE)                                                     \
-            s[st->da] += stem##_da_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]); \
-        if (st->db != NONE)                                                     \
-            s[st->db] += stem##_db_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]); \
+#define FWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
+    case NB_OP_##E:                                                                            \
+        s[st->y] = stem##_##sfx(s[st->a], s[st->b]);                                           \
+        continue;
+#define BWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
+    case NB_OP_##E:                                                                            \
+        if (st->da != NONE)                                                                    \
+            s[st->da] += stem##_dx_##sfx(s[st->a], s[st->y], s[st->dy]);                       \
+        continue;
+#define BWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
+    case NB_OP_##E:                                                                            \
+        if (st->da != NONE)                                                                    \
+            s[st->da] += stem##_da_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]);             \
+        if (st->db != NONE)                                                                    \
+            s[st->db] += stem##_db_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]);             \
         continue;
 #define FWD_TENSOR_1(E, stem, sfx)
 #define FWD_TENSOR_2(E, stem, sfx)

@@ -30,22 +30,21 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
 
     if (p->root == root)
         return NB_OK;
-    nb__replay_free(g->replay);        /* it ran the old plan */
+    nb__replay_free(g->replay); /* it ran the old plan */
     g->replay = NULL;
     p->root = NULL;
     /* node[ids...]: the ancestors as found; node[0...]: the plan */
     nb_node **node = nb__grow(p->node, &p->cap, 2 * ids, sizeof *node);
     if (node)
         p->node = node;
-    uint32_t *scratch = node ? nb__grow(p->scratch, &p->cap_scratch, 2 * ids + 1,
-                                        sizeof *scratch) : NULL;
+    uint32_t *scratch =
+        node ? nb__grow(p->scratch, &p->cap_scratch, 2 * ids + 1, sizeof *scratch) : NULL;
     if (!scratch)
-        return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan",
-                          nb_op_name(root));
+        return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
     p->scratch = scratch;
     nb_node **found = node + ids;
     root->flags |= NB__MARK;
-    for (size_t i = ids; i-- > 0;) {               /* reverse creation order */
+    for (size_t i = ids; i-- > 0;) { /* reverse creation order */
         nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
@@ -57,7 +56,7 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     /* level[id] of each ancestor; then start[l], where level l begins */
     uint32_t *level = scratch, *start = scratch + ids;
     memset(start, 0, (n + 1) * sizeof *start);
-    for (size_t i = n; i-- > 0;) {                 /* creation order: inputs first */
+    for (size_t i = n; i-- > 0;) { /* creation order: inputs first */
         const nb_node *x = found[i];
         uint32_t l = 0;
         for (int k = 0; k < x->n_in; k++)
@@ -70,7 +69,7 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
         start[l] = (uint32_t)sum;
         sum += c;
     }
-    for (size_t i = n; i-- > 0;)                   /* creation order within a level */
+    for (size_t i = n; i-- > 0;) /* creation order within a level */
         node[start[level[found[i]->id]]++] = found[i];
     p->n = n;
     p->root = root;
@@ -97,12 +96,12 @@ static nb_status clear_grads(nb_graph *g, nb__plan *p, int accumulate)
             continue;
         int fresh = !x->grad;
         if (fresh && nb__in_store(x))
-            x->grad = nb__store_alloc(g);       /* room made above */
+            x->grad = nb__store_alloc(g); /* room made above */
         else if (fresh && !(x->grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64)))
             return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
         if (accumulate && !fresh && x->op == NB_OP_LEAF)
             continue;
-        if (nb__in_store(x) && g->dtype == NB_F64)     /* no call for one element */
+        if (nb__in_store(x) && g->dtype == NB_F64) /* no call for one element */
             *(double *)x->grad = 0;
         else if (nb__in_store(x))
             *(float *)x->grad = 0;
@@ -156,10 +155,7 @@ static int inputs_finite(const nb_node *n)
     return 1;
 }
 
-static const char *nonfinite_str(double v)
-{
-    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
-}
+static const char *nonfinite_str(double v) { return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
 
 /* n's value is not finite at element at: say which op made it from what */
 static nb_status report_value(nb_graph *g, const nb_node *n, size_t at)
@@ -171,11 +167,10 @@ static nb_status report_value(nb_graph *g, const nb_node *n, size_t at)
         return nb__report(g, NB_ERR_NONFINITE, "%s%s%s (node %u): holds %s at element %zu",
                           nb_op_name(n), nb_name(n) ? " " : "", nb_name(n) ? nb_name(n) : "",
                           n->id, v, at);
-    return nb__report(g, NB_ERR_NONFINITE,
-                      "%s (node %u): %s at element %zu from finite input%s %s%s%s",
-                      nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "",
-                      nb__shape_str(n->in[0], s0), n->n_in > 1 ? ", " : "",
-                      n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
+    return nb__report(
+        g, NB_ERR_NONFINITE, "%s (node %u): %s at element %zu from finite input%s %s%s%s",
+        nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "", nb__shape_str(n->in[0], s0),
+        n->n_in > 1 ? ", " : "", n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
 }
 
 /* n's value is not finite from finite inputs (or n is a leaf holding one):
@@ -203,7 +198,7 @@ static nb_status check_grads(nb_graph *g, const nb_node *n)
     char s0[NB__SHAPE_STR];
 
     if (first_nonfinite(n, n->grad) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
-        return NB_OK;               /* not this op's doing */
+        return NB_OK; /* not this op's doing */
     for (int k = 0; k < n->n_in; k++) {
         const nb_node *x = n->in[k];
         size_t at = x->grad ? first_nonfinite(x, x->grad) : SIZE_MAX;
@@ -211,8 +206,8 @@ static nb_status check_grads(nb_graph *g, const nb_node *n)
             return nb__report(g, NB_ERR_NONFINITE,
                               "backward of %s (node %u): gradient %s at element %zu of "
                               "input %d (%s) from finite values and upstream gradient",
-                              nb__ops[n->op].name, n->id, nonfinite_str(nb_grad_at(x, at)),
-                              at, k + 1, nb__shape_str(x, s0));
+                              nb__ops[n->op].name, n->id, nonfinite_str(nb_grad_at(x, at)), at,
+                              k + 1, nb__shape_str(x, s0));
     }
     return NB_OK;
 }
@@ -222,9 +217,9 @@ nb_status nb__check_new(nb_graph *g, nb_node *y)
     if (!inputs_finite(y) || all_finite(y))
         return NB_OK;
     if (g->status != NB_OK)
-        return g->status;            /* keep the first error */
+        return g->status; /* keep the first error */
     check_value(g, y);
-    g->status = NB_ERR_NONFINITE;    /* a construction error: it sticks */
+    g->status = NB_ERR_NONFINITE; /* a construction error: it sticks */
     return NB_ERR_NONFINITE;
 }
 
@@ -264,7 +259,7 @@ static nb_status checked(nb_graph *g, nb_node *root, const char *what)
     if (!g)
         return NB_ERR_ARG;
     if (g->status != NB_OK)
-        return g->status;   /* the message of the first error stays */
+        return g->status; /* the message of the first error stays */
     if (!root)
         return nb__report(g, NB_ERR_ARG, "%s: root is NULL", what);
     if (!nb__owned(g, root))
@@ -319,7 +314,7 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
                           "backward: root is %s, not a scalar: give a seed of that shape",
                           nb__shape_str(root, s0));
     if (!(root->flags & NB__WANTS_GRAD))
-        return NB_OK;       /* no variable reaches root: nothing to compute */
+        return NB_OK; /* no variable reaches root: nothing to compute */
     if ((s = plan_for(g, root)) != NB_OK)
         return s;
     nb__replay *r = replay_for(g, &g->plan, 1);
@@ -334,10 +329,7 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     return NB_OK;
 }
 
-nb_status nb_backward(nb_graph *g, nb_node *root)
-{
-    return nb_backward_seed(g, root, NULL, 0);
-}
+nb_status nb_backward(nb_graph *g, nb_node *root) { return nb_backward_seed(g, root, NULL, 0); }
 
 void nb_set_anomaly(nb_graph *g, int on)
 {
@@ -373,12 +365,15 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
     if (!nb__owned(g, n))
         return nb__report(g, NB_ERR_GRAPH, "local_grad: node belongs to another graph");
     if (n->op == NB_OP_LEAF || i < 0 || i >= n->n_in)
-        return nb__report(g, NB_ERR_ARG, "local_grad: %s has no input %d",
-                          nb_op_name(n), i + 1);
+        return nb__report(g, NB_ERR_ARG, "local_grad: %s has no input %d", nb_op_name(n),
+                          i + 1);
     if (n->rank != 0 || n->in[i]->rank != 0)
         return nb__report(g, NB_ERR_SHAPE, "local_grad: %s: defined for scalar gates only",
                           nb__ops[n->op].name);
-    union { double f64; float f32; } one, acc;
+    union {
+        double f64;
+        float f32;
+    } one, acc;
     if (g->dtype == NB_F32)
         one.f32 = 1, acc.f32 = 0;
     else

@@ -13,7 +13,7 @@
  * ib into the two inputs, a stretched dimension having stride 0. */
 enum { SAME, A_ONE, B_ONE, A_ROWS, B_ROWS, WALK };
 typedef struct bcast {
-    int    kind;
+    int kind;
     size_t ia, ib;
     size_t idx[NB_MAX_RANK], dim[NB_MAX_RANK], sa[NB_MAX_RANK], sb[NB_MAX_RANK];
 } bcast;

@@ -36,21 +36,21 @@ static inline int nb_simd_fma(void)
 }
 /* one level more, so that a name made by a macro is expanded before ## */
 #define NB_SIMD_KERNEL(name, body, params, args) NB_SIMD_KERNEL_(name, body, params, args)
-#define NB_SIMD_KERNEL_(name, body, params, args)                                                  \
-    NB_SIMD_AVX2 static void name##_avx2 params { body args; }                                     \
-    static void name params                                                                        \
-    {                                                                                              \
-        if (nb_simd_avx2())                                                                        \
-            name##_avx2 args;                                                                      \
-        else                                                                                       \
-            body args;                                                                             \
+#define NB_SIMD_KERNEL_(name, body, params, args)                                              \
+    NB_SIMD_AVX2 static void name##_avx2 params { body args; }                                 \
+    static void name params                                                                    \
+    {                                                                                          \
+        if (nb_simd_avx2())                                                                    \
+            name##_avx2 args;                                                                  \
+        else                                                                                   \
+            body args;                                                                         \
     }
 #else
 #define NB_SIMD_X86  0
 #define NB_SIMD_BODY static inline
 static inline int nb_simd_avx2(void) { return 0; }
 static inline int nb_simd_fma(void) { return 0; }
-#define NB_SIMD_KERNEL(name, body, params, args) \
+#define NB_SIMD_KERNEL(name, body, params, args)                                               \
     static void name params { body args; }
 #endif
 

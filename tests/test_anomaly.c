@@ -19,7 +19,7 @@ static void errors_name_the_op_and_shapes(void)
     /* a nested expression keeps the first, innermost error */
     CHECK(nb_exp(g, nb_mul(g, nb_sigmoid(g, nb_add(g, a, b)), a)) == NULL);
     CHECK(nb_error(g) == NB_ERR_SHAPE && HAS(nb_errmsg(g), "add: shapes 3x4 and 2x4"));
-    CHECK(nb_forward(g, a) == NB_ERR_SHAPE);         /* a failed graph refuses to run */
+    CHECK(nb_forward(g, a) == NB_ERR_SHAPE); /* a failed graph refuses to run */
     nb_error_clear(g);
     CHECK(nb_error(g) == NB_OK && nb_forward(g, a) == NB_OK);
 
@@ -37,10 +37,12 @@ static void errors_name_the_op_and_shapes(void)
     nb_error_clear(g);
     float fv[12] = { 0 };
     CHECK(nb_write(a, fv, NB_F32) == NB_ERR_DTYPE);
-    CHECK(nb_variable(g, "big", 4, (int[]){ 1 << 30, 1 << 30, 1 << 30, 1 << 30 }, NULL) == NULL);
+    CHECK(nb_variable(g, "big", 4, (int[]){ 1 << 30, 1 << 30, 1 << 30, 1 << 30 }, NULL) ==
+          NULL);
     CHECK(nb_error(g) == NB_ERR_SIZE && HAS(nb_errmsg(g), "overflow"));
     nb_error_clear(g);
-    CHECK(nb_variable(g, "neg", 2, (int[]){ 3, -1 }, NULL) == NULL && nb_error(g) == NB_ERR_ARG);
+    CHECK(nb_variable(g, "neg", 2, (int[]){ 3, -1 }, NULL) == NULL &&
+          nb_error(g) == NB_ERR_ARG);
     CHECK(HAS(nb_errmsg(g), "not positive"));
     nb_error_clear(g);
     CHECK(nb_scalar(g, "a", 1) == NULL && HAS(nb_errmsg(g), "'a' is already taken"));
@@ -66,7 +68,7 @@ static void errors_name_the_op_and_shapes(void)
     nb_node *z = nb_scalar(g, "z", 0), *r = nb_reciprocal(g, z);
     CHECK(nb_forward(g, nb_mul(g, r, x)) == NB_ERR_NONFINITE);
     CHECK(HAS(nb_errmsg(g), "reciprocal") && HAS(nb_errmsg(g), ": inf at element 0"));
-    CHECK(nb_error(g) == NB_OK);                      /* run-time errors do not stick */
+    CHECK(nb_error(g) == NB_OK); /* run-time errors do not stick */
     CHECK(nb_set_scalar(x, 2) == NB_OK && nb_forward(g, out) == NB_OK);
     nb_node *bad = nb_softmax_xent(g, nb_variable(g, "s", 2, (int[]){ 2, 3 }, NULL),
                                    nb_constant(g, "l3", 1, (int[]){ 2 }, (double[]){ 0, 3 }));
@@ -87,11 +89,11 @@ static void anomaly_mode_names_the_first_bad_op(void)
     nb_graph *g = nb_graph_new(NB_F64);
     nb_node *x = nb_scalar(g, "x", 1);
     nb_node *e = nb_exp(g, nb_mul_const(g, x, -1));
-    nb_node *f = nb_reciprocal(g, nb_add_const(g, e, 1));     /* sigmoid by gates */
+    nb_node *f = nb_reciprocal(g, nb_add_const(g, e, 1)); /* sigmoid by gates */
     char want[96];
 
     CHECK(nb_set_scalar(x, -800) == NB_OK);
-    CHECK(nb_forward(g, f) == NB_OK && nb_value_scalar(f) == 0);   /* finite root */
+    CHECK(nb_forward(g, f) == NB_OK && nb_value_scalar(f) == 0); /* finite root */
     nb_set_anomaly(g, 1);
     CHECK(nb_forward(g, f) == NB_ERR_NONFINITE);
     snprintf(want, sizeof want, "exp (node %zu): inf at element 0", nb_index(e));

@@ -11,7 +11,7 @@
 /* Every node's values and gradients, as bytes. */
 typedef struct snapshot {
     unsigned char *bytes;
-    size_t         n;
+    size_t n;
 } snapshot;
 
 static snapshot take(nb_graph *g)
@@ -28,7 +28,7 @@ static snapshot take(nb_graph *g)
         if (nb_grads(x))
             memcpy(p + bytes, nb_grads(x), bytes);
         else
-            memset(p + bytes, 0, bytes);     /* as nb_zero_grad leaves one */
+            memset(p + bytes, 0, bytes); /* as nb_zero_grad leaves one */
         p += 2 * bytes;
     }
     return s;
@@ -68,7 +68,7 @@ static void agree(nb_graph *g, nb_node *f, int *checked)
             free(rep[k].bytes);
         }
         CHECK(same);
-        for (size_t i = 0; i < nb_graph_size(g); i++) {   /* new leaf values */
+        for (size_t i = 0; i < nb_graph_size(g); i++) { /* new leaf values */
             nb_node *x = nb_graph_node(g, i);
             if (nb_is_leaf(x) && nb_wants_grad(x))
                 for (size_t j = 0; j < nb_size(x); j++)
@@ -83,19 +83,20 @@ static void agree(nb_graph *g, nb_node *f, int *checked)
 
 static void lecture_graphs(nb_dtype dt, int *checked)
 {
-    nb_graph *g = nb_graph_new(dt);                 /* f = (x + y) z */
+    nb_graph *g = nb_graph_new(dt); /* f = (x + y) z */
     nb_node *x = nb_scalar(g, "x", -2), *y = nb_scalar(g, "y", 5), *z = nb_scalar(g, "z", -4);
     agree(g, nb_mul(g, nb_add(g, x, y), z), checked);
     nb_graph_free(g);
 
-    g = nb_graph_new(dt);                           /* the sigmoid neuron, gate by gate */
+    g = nb_graph_new(dt); /* the sigmoid neuron, gate by gate */
     nb_node *w0 = nb_scalar(g, "w0", 2), *x0 = nb_scalar(g, "x0", -1);
-    nb_node *w1 = nb_scalar(g, "w1", -3), *x1 = nb_scalar(g, "x1", -2), *w2 = nb_scalar(g, "w2", -3);
+    nb_node *w1 = nb_scalar(g, "w1", -3), *x1 = nb_scalar(g, "x1", -2),
+            *w2 = nb_scalar(g, "w2", -3);
     nb_node *s = nb_add(g, nb_add(g, nb_mul(g, w0, x0), nb_mul(g, w1, x1)), w2);
     agree(g, nb_reciprocal(g, nb_add_const(g, nb_exp(g, nb_mul_const(g, s, -1)), 1)), checked);
     nb_graph_free(g);
 
-    g = nb_graph_new(dt);                           /* apples and oranges, with tax */
+    g = nb_graph_new(dt); /* apples and oranges, with tax */
     nb_node *apple = nb_scalar(g, "apple", 100), *n_apple = nb_scalar(g, "n_apple", 2);
     nb_node *orange = nb_scalar(g, "orange", 150), *n_orange = nb_scalar(g, "n_orange", 3);
     nb_node *tax = nb_scalar(g, "tax", 1.1);
@@ -103,7 +104,7 @@ static void lecture_graphs(nb_dtype dt, int *checked)
           checked);
     nb_graph_free(g);
 
-    g = nb_graph_new(dt);                           /* the gates: copy, max, x * x */
+    g = nb_graph_new(dt); /* the gates: copy, max, x * x */
     x = nb_scalar(g, "x", 3), y = nb_scalar(g, "y", -4), z = nb_scalar(g, "z", 2);
     nb_node *w = nb_scalar(g, "w", -1);
     nb_node *q = nb_mul(g, nb_add(g, nb_mul(g, x, y), nb_max(g, z, w)), nb_mul(g, x, x));
@@ -123,7 +124,7 @@ static unsigned pick(unsigned n)
 
 static double value(void) { return (double)pick(2001) / 1000.0 - 1.0; }
 
-enum { SCALAR, ROW, MATRIX, KINDS };        /* (), (4), (3x4) */
+enum { SCALAR, ROW, MATRIX, KINDS }; /* (), (4), (3x4) */
 static const int ROWS = 3, COLS = 4;
 
 static nb_node *leaf(nb_graph *g, int kind, int variable)
@@ -133,7 +134,8 @@ static nb_node *leaf(nb_graph *g, int kind, int variable)
     const int *dim = kind == ROW ? (const int[]){ COLS } : (const int[]){ ROWS, COLS };
     for (int i = 0; i < 12; i++)
         data[i] = value();
-    return variable ? nb_variable(g, NULL, rank, dim, data) : nb_constant(g, NULL, rank, dim, data);
+    return variable ? nb_variable(g, NULL, rank, dim, data)
+                    : nb_constant(g, NULL, rank, dim, data);
 }
 
 /* x made safe for log and pow: |x| + 0.5 */
@@ -143,40 +145,62 @@ static nb_node *positive(nb_graph *g, nb_node *x) { return nb_add_const(g, nb_ab
 static nb_node *grow(nb_graph *g, nb_node *pool[][16], const int *count, int kind)
 {
     nb_node *a = pool[kind][pick((unsigned)count[kind])];
-    int other = pick(3) == 0 ? SCALAR : kind;       /* broadcasting, now and then */
+    int other = pick(3) == 0 ? SCALAR : kind; /* broadcasting, now and then */
     if (kind == MATRIX && pick(3) == 0)
         other = ROW;
     nb_node *b = pool[other][pick((unsigned)count[other])];
     nb_node *m = pool[MATRIX][pick((unsigned)count[MATRIX])];
     switch (pick(kind == SCALAR ? 20 : kind == ROW ? 17 : 19)) {
-    case 0:  return nb_add(g, a, b);
-    case 1:  return nb_mul(g, a, b);
-    case 2:  return nb_max(g, a, b);
-    case 3:  return nb_min(g, a, b);
-    case 4:  return nb_sub(g, a, b);
-    case 5:  return nb_div(g, a, positive(g, b));
-    case 6:  return nb_neg(g, a);
-    case 7:  return nb_exp(g, nb_mul_const(g, a, 0.5));
-    case 8:  return nb_log(g, positive(g, a));
-    case 9:  return nb_reciprocal(g, positive(g, a));
-    case 10: return nb_sigmoid(g, a);
-    case 11: return nb_tanh(g, a);
-    case 12: return nb_relu(g, a);
-    case 13: return nb_abs(g, a);
-    case 14: return nb_pow(g, positive(g, a), 1.5);
-    case 15: return nb_mul(g, a, a);
-    case 16: return kind == MATRIX ? nb_softmax(g, m)
-                   : kind == ROW  ? nb_sum_axis(g, m, 0, 0)
-                                  : nb_sum(g, m);
-    case 17: return kind == MATRIX ? nb_log_softmax(g, m)
-                                   : nb_softmax_xent(g, m, nb_constant(g, NULL, 1, (int[]){ 3 },
-                                                                      (double[]){ 0, 3, 1 }));
-    case 18: return kind == MATRIX ? nb_reshape(g, nb_transpose(g, nb_reshape(g, m, 2,
-                                                   (int[]){ COLS, ROWS })), 2, (int[]){ ROWS, COLS })
-                                   : nb_bce_logits(g, m, nb_sigmoid(g, leaf(g, MATRIX, 0)));
-    default: return pick(2) ? nb_sum(g, nb_matmul(g, m, nb_transpose(g, m)))
-                            : nb_hinge(g, m, nb_constant(g, NULL, 1, (int[]){ 3 },
-                                                         (double[]){ 2, 0, 1 }));
+    case 0:
+        return nb_add(g, a, b);
+    case 1:
+        return nb_mul(g, a, b);
+    case 2:
+        return nb_max(g, a, b);
+    case 3:
+        return nb_min(g, a, b);
+    case 4:
+        return nb_sub(g, a, b);
+    case 5:
+        return nb_div(g, a, positive(g, b));
+    case 6:
+        return nb_neg(g, a);
+    case 7:
+        return nb_exp(g, nb_mul_const(g, a, 0.5));
+    case 8:
+        return nb_log(g, positive(g, a));
+    case 9:
+        return nb_reciprocal(g, positive(g, a));
+    case 10:
+        return nb_sigmoid(g, a);
+    case 11:
+        return nb_tanh(g, a);
+    case 12:
+        return nb_relu(g, a);
+    case 13:
+        return nb_abs(g, a);
+    case 14:
+        return nb_pow(g, positive(g, a), 1.5);
+    case 15:
+        return nb_mul(g, a, a);
+    case 16:
+        return kind == MATRIX ? nb_softmax(g, m)
+               : kind == ROW  ? nb_sum_axis(g, m, 0, 0)
+                              : nb_sum(g, m);
+    case 17:
+        return kind == MATRIX
+                   ? nb_log_softmax(g, m)
+                   : nb_softmax_xent(
+                         g, m, nb_constant(g, NULL, 1, (int[]){ 3 }, (double[]){ 0, 3, 1 }));
+    case 18:
+        return kind == MATRIX
+                   ? nb_reshape(g, nb_transpose(g, nb_reshape(g, m, 2, (int[]){ COLS, ROWS })),
+                                2, (int[]){ ROWS, COLS })
+                   : nb_bce_logits(g, m, nb_sigmoid(g, leaf(g, MATRIX, 0)));
+    default:
+        return pick(2) ? nb_sum(g, nb_matmul(g, m, nb_transpose(g, m)))
+                       : nb_hinge(g, m,
+                                  nb_constant(g, NULL, 1, (int[]){ 3 }, (double[]){ 2, 0, 1 }));
     }
 }
 
@@ -231,8 +255,10 @@ static void mlp(nb_dtype dt, int *checked)
     for (int i = 0; i < 8; i++)
         y[i] = i % 3;
     nb_node *X = nb_constant(g, "X", 2, (int[]){ 8, 5 }, x);
-    nb_node *W1 = nb_param(g, "W1", 2, (int[]){ 5, 6 }, w1), *B1 = nb_param(g, "b1", 1, (int[]){ 6 }, b1);
-    nb_node *W2 = nb_param(g, "W2", 2, (int[]){ 6, 3 }, w2), *B2 = nb_param(g, "b2", 1, (int[]){ 3 }, b2);
+    nb_node *W1 = nb_param(g, "W1", 2, (int[]){ 5, 6 }, w1),
+            *B1 = nb_param(g, "b1", 1, (int[]){ 6 }, b1);
+    nb_node *W2 = nb_param(g, "W2", 2, (int[]){ 6, 3 }, w2),
+            *B2 = nb_param(g, "b2", 1, (int[]){ 3 }, b2);
     nb_node *h = nb_relu(g, nb_add(g, nb_matmul(g, X, W1), B1));
     nb_node *s = nb_add(g, nb_matmul(g, h, W2), B2);
     nb_node *loss = nb_softmax_xent(g, s, nb_constant(g, "y", 1, (int[]){ 8 }, y));

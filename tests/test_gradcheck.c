@@ -3,7 +3,6 @@
 #include "check.h"
 #include "nabla.h"
 
-
 /* the checker itself: a kink inside the finite-difference step fails */
 static void gradcheck_reports_a_mismatch(void)
 {
@@ -15,7 +14,7 @@ static void gradcheck_reports_a_mismatch(void)
     CHECK(!res.pass && res.analytic == 0 && fabs(res.numeric - 0.5) < 1e-9);
     nb_set_scalar(x, 1);
     CHECK(nb_gradcheck(g, r, &x, 1, NULL, &res) == NB_OK && res.pass);
-    CHECK(nb_value_scalar(x) == 1 && nb_value_scalar(r) == 1);   /* restored */
+    CHECK(nb_value_scalar(x) == 1 && nb_value_scalar(r) == 1); /* restored */
     nb_graph_free(g);
 }
 

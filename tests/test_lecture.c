@@ -77,7 +77,7 @@ static void chain_and_gate_patterns(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
     nb_node *x = nb_scalar(g, "x", 1.5), *y = nb_scalar(g, "y", -4);
-    nb_node *t = nb_add(g, x, y), *z = nb_mul(g, t, t);   /* t used twice: copy gate */
+    nb_node *t = nb_add(g, x, y), *z = nb_mul(g, t, t); /* t used twice: copy gate */
 
     CHECK(nb_backward(g, z) == NB_OK);
     CHECK_NEAR(nb_value_scalar(z), 6.25, 1e-15);

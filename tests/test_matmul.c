@@ -62,8 +62,8 @@ static void paths_agree(nb_dtype dt, int m, int k, int n)
         bad += !(fabs(x[i] - y[i]) <= tol);
     CHECK(bad == 0);
     if (bad)
-        fprintf(stderr, "%s %dx%dx%d: %d elements differ\n", dt == NB_F32 ? "f32" : "f64",
-                m, k, n, bad);
+        fprintf(stderr, "%s %dx%dx%d: %d elements differ\n", dt == NB_F32 ? "f32" : "f64", m, k,
+                n, bad);
     free(x);
     free(y);
 }
@@ -97,8 +97,7 @@ static void gemm_in(nb_dtype dt, nb__gemm_path path, int ta, int tb, size_t m, s
  * 3.5), whatever the order of the sums; twice that covers want's own
  * error when T is double. */
 static void gemm_naive(int ta, int tb, size_t m, size_t n, size_t k, const double *A,
-                       const double *B, double beta, const double *C, double *want,
-                       double *mag)
+                       const double *B, double beta, const double *C, double *want, double *mag)
 {
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
@@ -132,7 +131,7 @@ static void gemm_matches_naive(nb_dtype dt, int ta, int tb, double beta, size_t 
     size_t na = m * k, nb = k * n, nc = m * n;
     double *v = malloc((na + nb + 6 * nc) * sizeof *v);
     double *A = v, *B = A + na, *C = B + nb, *want = C + nc, *mag = want + nc;
-    double *got[] = { mag + nc, mag + 2 * nc, mag + 3 * nc };   /* by path */
+    double *got[] = { mag + nc, mag + 2 * nc, mag + 3 * nc }; /* by path */
     double tol = (double)(k + 1) * (dt == NB_F32 ? FLT_EPSILON : DBL_EPSILON);
 
     for (size_t i = 0; i < na + nb + nc; i++)
@@ -150,10 +149,13 @@ static void gemm_matches_naive(nb_dtype dt, int ta, int tb, double beta, size_t 
         CHECK(bad == 0);
         if (bad)
             fprintf(stderr, "%s %s %s beta %g %zux%zux%zu: %zu elements off\n", path_name[path],
-                    dt == NB_F32 ? "f32" : "f64", ta ? "A^T B" : tb ? "A B^T" : "A B", beta, m,
-                    n, k, bad);
+                    dt == NB_F32 ? "f32" : "f64",
+                    ta   ? "A^T B"
+                    : tb ? "A B^T"
+                         : "A B",
+                    beta, m, n, k, bad);
     }
-    if (NB_HAVE_OPENBLAS)                         /* blocked against OpenBLAS */
+    if (NB_HAVE_OPENBLAS) /* blocked against OpenBLAS */
         CHECK(count_off(nc, got[NB__GEMM_BLOCKED], got[NB__GEMM_BLAS], mag, 2 * tol) == 0);
     free(v);
 }

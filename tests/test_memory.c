@@ -67,7 +67,7 @@ static void views_share_values_not_gradients(void)
     CHECK(!nb_view(f, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT) && nb_error(f) == NB_ERR_DTYPE);
     CHECK(!nb_view(NULL, "a", W, 0, 0, NULL, NB_LEAF_CONSTANT));
     nb_graph_free(f);
-    nb_graph_free(g);     /* before its source's graph */
+    nb_graph_free(g); /* before its source's graph */
     nb_graph_free(src);
 }
 
@@ -116,7 +116,7 @@ static nb_node *scalar_chain(nb_graph *g, nb_node **x, nb_node **y)
 {
     nb_node *s = *x = nb_scalar(g, "x", 0.5);
     *y = nb_scalar(g, "y", -0.9);
-    for (int i = 0; i < 700; i++)       /* the store grows while it is built and run */
+    for (int i = 0; i < 700; i++) /* the store grows while it is built and run */
         s = nb_add(g, nb_tanh(g, nb_mul(g, s, *y)), *x);
     return s;
 }
@@ -161,13 +161,13 @@ static void store_moves_with_the_graph(void)
               nb_backward(g, s) == NB_OK && g->replay != NULL);
         double v = nb_value_scalar(s), dx = nb_grad_scalar(x);
         size_t cap = g->store_cap;
-        for (int i = 0; i < 1000000 && g->store_cap == cap; i++)   /* until it grows */
+        for (int i = 0; i < 1000000 && g->store_cap == cap; i++) /* until it grows */
             nb_neg(g, x);
-        CHECK(g->store_cap > cap);                  /* it moved (maybe back to where it was) */
+        CHECK(g->store_cap > cap); /* it moved (maybe back to where it was) */
         CHECK(nb_value_scalar(s) == v && nb_grad_scalar(x) == dx);
         CHECK(nb_set_scalar(x, 0.25) == NB_OK && nb_forward(g, s) == NB_OK &&
               nb_backward(g, s) == NB_OK);
-        CHECK_NEAR(nb_value_scalar(s), 0.5, 1e-6);            /* s = 2x in the limit */
+        CHECK_NEAR(nb_value_scalar(s), 0.5, 1e-6); /* s = 2x in the limit */
         CHECK_NEAR(nb_grad_scalar(x), 2, 1e-6);
         nb_graph_free(g);
     }

@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-
 /* The tensor loops of elementwise ops may run an AVX2 clone (target_clones,
  * internal.h); a scalar node runs the op's one-element kernel, built for the
  * baseline.  Both must give the same bits, value and gradient. */
@@ -16,8 +15,8 @@ typedef nb_node *(*binary_fn)(nb_graph *, nb_node *, nb_node *);
 static void tensor_loops_match_scalar_kernels(nb_dtype dt)
 {
     enum { N = 37 };
-    static const unary_fn unary[] = { nb_sigmoid, nb_tanh, nb_exp, nb_relu, nb_abs, nb_neg,
-                                      nb_reciprocal, nb_log };
+    static const unary_fn unary[] = { nb_sigmoid, nb_tanh, nb_exp,        nb_relu,
+                                      nb_abs,     nb_neg,  nb_reciprocal, nb_log };
     static const binary_fn binary[] = { nb_add, nb_mul, nb_max, nb_min };
     double xs[N], ys[N];
     for (int i = 0; i < N; i++) {
@@ -126,8 +125,8 @@ static void f32_exp_kernels_match_f64(void)
 static void losses_are_stable(nb_dtype dtype)
 {
     nb_graph *g = nb_graph_new(dtype);
-    nb_node *s = nb_variable(g, "s", 2, (int[]){ 2, 3 },
-                             (double[]){ 1000, -1000, 0, -1000, 999, 1000 });
+    nb_node *s =
+        nb_variable(g, "s", 2, (int[]){ 2, 3 }, (double[]){ 1000, -1000, 0, -1000, 999, 1000 });
     nb_node *lab = nb_constant(g, "lab", 1, (int[]){ 2 }, (double[]){ 1, 2 });
     nb_node *xent = nb_softmax_xent(g, s, lab);
 
@@ -162,7 +161,7 @@ static void softmax_xent_blocks_are_rows(nb_dtype dtype)
     for (int i = 0; i < R; i++) {
         int from = i < 16 ? i : copy_of[i - 16];
         for (int j = 0; j < C; j++)
-            s[i * C + j] = from == 9 ? (j == 3 ? 900 : -900 + j)         /* extreme row */
+            s[i * C + j] = from == 9 ? (j == 3 ? 900 : -900 + j) /* extreme row */
                                      : sin(1.7 * from + 0.9 * j) * 4 + from * 0.1;
         lab[i] = (from * 7 + 3) % C;
     }

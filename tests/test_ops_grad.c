@@ -15,18 +15,18 @@
 #include <string.h>
 
 typedef struct row {
-    nb__op      op;
+    nb__op op;
     const char *what;
-    nb_node  *(*build)(nb_graph *g, nb_node *const *in);
-    int         n_in;
-    int         rank[2];
-    int         dim[2][NB_MAX_RANK];
-    double      lo[2], hi[2];
+    nb_node *(*build)(nb_graph *g, nb_node *const *in);
+    int n_in;
+    int rank[2];
+    int dim[2][NB_MAX_RANK];
+    double lo[2], hi[2];
 } row;
 
 static uint64_t rng_state;
 
-static double uniform(void)   /* splitmix64, [0, 1) */
+static double uniform(void) /* splitmix64, [0, 1) */
 {
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -58,8 +58,14 @@ static nb_node *b_pow(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0],
 static nb_node *b_pow_neg(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0], -1.5); }
 static nb_node *b_sum(nb_graph *g, nb_node *const *in) { return nb_sum(g, in[0]); }
 static nb_node *b_sum0(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], 0, 0); }
-static nb_node *b_sum_last(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], -1, 1); }
-static nb_node *b_sum_mid(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], 1, 0); }
+static nb_node *b_sum_last(nb_graph *g, nb_node *const *in)
+{
+    return nb_sum_axis(g, in[0], -1, 1);
+}
+static nb_node *b_sum_mid(nb_graph *g, nb_node *const *in)
+{
+    return nb_sum_axis(g, in[0], 1, 0);
+}
 static nb_node *b_matmul(nb_graph *g, nb_node *const *in) { return nb_matmul(g, in[0], in[1]); }
 static nb_node *b_transpose(nb_graph *g, nb_node *const *in) { return nb_transpose(g, in[0]); }
 static nb_node *b_reshape(nb_graph *g, nb_node *const *in)
@@ -67,7 +73,10 @@ static nb_node *b_reshape(nb_graph *g, nb_node *const *in)
     return nb_reshape(g, in[0], 2, (int[]){ 3, 4 });
 }
 static nb_node *b_softmax(nb_graph *g, nb_node *const *in) { return nb_softmax(g, in[0]); }
-static nb_node *b_log_softmax(nb_graph *g, nb_node *const *in) { return nb_log_softmax(g, in[0]); }
+static nb_node *b_log_softmax(nb_graph *g, nb_node *const *in)
+{
+    return nb_log_softmax(g, in[0]);
+}
 
 /* class labels 0, 1, 2, ... cycling over C = the last dim of the scores */
 static nb_node *labels_for(nb_graph *g, nb_node *scores)
@@ -86,7 +95,10 @@ static nb_node *b_xent_onehot(nb_graph *g, nb_node *const *in)
 {
     return nb_softmax_xent_onehot(g, in[0], in[1]);
 }
-static nb_node *b_bce(nb_graph *g, nb_node *const *in) { return nb_bce_logits(g, in[0], in[1]); }
+static nb_node *b_bce(nb_graph *g, nb_node *const *in)
+{
+    return nb_bce_logits(g, in[0], in[1]);
+}
 /* hinge: scores get a column offset of 0.013 j so no margin is exactly 0 */
 static nb_node *b_hinge(nb_graph *g, nb_node *const *in)
 {
@@ -98,11 +110,17 @@ static nb_node *b_hinge(nb_graph *g, nb_node *const *in)
     return nb_hinge(g, shifted, labels_for(g, in[0]));
 }
 
-#define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                          \
-    { op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 } }
-#define R2(op, what, b, ra, a0, a1, a2, a3, rb, b0, b1, b2, b3, lo, hi)         \
-    { op, what, b, 2, { ra, rb }, { { a0, a1, a2, a3 }, { b0, b1, b2, b3 } },    \
-      { lo, lo }, { hi, hi } }
+#define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                                          \
+    {                                                                                          \
+        op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 }       \
+    }
+#define R2(op, what, b, ra, a0, a1, a2, a3, rb, b0, b1, b2, b3, lo, hi)                        \
+    {                                                                                          \
+        op, what, b, 2, { ra, rb }, { { a0, a1, a2, a3 }, { b0, b1, b2, b3 } }, { lo, lo },    \
+        {                                                                                      \
+            hi, hi                                                                             \
+        }                                                                                      \
+    }
 
 static const row rows[] = {
     R2(NB_OP_ADD, "add 3x4 + 3x4", b_add, 2, 3, 4, 0, 0, 2, 3, 4, 0, 0, -2, 2),
@@ -143,10 +161,10 @@ static const row rows[] = {
     R1(NB_OP_SOFTMAX_XENT, "softmax_xent 6x4", b_xent, 2, 6, 4, 0, 0, -3, 3),
     R1(NB_OP_SOFTMAX_XENT, "softmax_xent 2x70 (rows past the stack)", b_xent, 2, 2, 70, 0, 0,
        -3, 3),
-    R1(NB_OP_SOFTMAX_XENT, "softmax_xent 11x3 (a block of 8 rows, then 3)", b_xent, 2, 11, 3,
-       0, 0, -3, 3),
-    R2(NB_OP_SOFTMAX_XENT_ONEHOT, "softmax_xent_onehot 3x4", b_xent_onehot, 2, 3, 4, 0, 0,
-       2, 3, 4, 0, 0, 0, 1),
+    R1(NB_OP_SOFTMAX_XENT, "softmax_xent 11x3 (a block of 8 rows, then 3)", b_xent, 2, 11, 3, 0,
+       0, -3, 3),
+    R2(NB_OP_SOFTMAX_XENT_ONEHOT, "softmax_xent_onehot 3x4", b_xent_onehot, 2, 3, 4, 0, 0, 2, 3,
+       4, 0, 0, 0, 1),
     R2(NB_OP_BCE_LOGITS, "bce_logits 2x5", b_bce, 2, 2, 5, 0, 0, 2, 2, 5, 0, 0, -4, 4),
     R1(NB_OP_HINGE, "hinge 6x4", b_hinge, 2, 6, 4, 0, 0, -1.5, 1.5),
 };
@@ -164,7 +182,7 @@ static nb_node *make(nb_graph *g, const row *r, uint64_t seed, nb_node **in, nb_
             n *= (size_t)r->dim[k][d];
         double lo = r->lo[k], hi = r->hi[k];
         if (r->op == NB_OP_BCE_LOGITS && k == 1)
-            lo = 0, hi = 1;             /* targets are probabilities */
+            lo = 0, hi = 1; /* targets are probabilities */
         for (size_t i = 0; i < n; i++)
             v[i] = lattice(lo, hi, k);
         in[k] = nb_variable(g, NULL, rank, r->dim[k], v);
@@ -238,8 +256,8 @@ static void check_row(const row *r, uint64_t seed)
     for (int k = 0; k < r->n_in; k++) {
         CHECK(res[k].pass);
         if (!res[k].pass)
-            fprintf(stderr, "%s: input %d element %zu: analytic %.12g numeric %.12g\n",
-                    r->what, k + 1, res[k].worst, res[k].analytic, res[k].numeric);
+            fprintf(stderr, "%s: input %d element %zu: analytic %.12g numeric %.12g\n", r->what,
+                    k + 1, res[k].worst, res[k].analytic, res[k].numeric);
     }
     /* f32: same inputs; each value and gradient is a short chain of float
      * operations and sums of at most 64 terms, so its relative rounding
@@ -276,18 +294,28 @@ static void every_op_has_a_row(void)
  * dims: the general broadcasting walk for every binary op. */
 static void random_broadcasts_match_finite_differences(void)
 {
-    static const struct { nb__op op; nb_node *(*build)(nb_graph *, nb_node *const *); } ops[] = {
-        { NB_OP_ADD, b_add }, { NB_OP_MUL, b_mul }, { NB_OP_MAX, b_max }, { NB_OP_MIN, b_min },
+    static const struct {
+        nb__op op;
+        nb_node *(*build)(nb_graph *, nb_node *const *);
+    } ops[] = {
+        { NB_OP_ADD, b_add },
+        { NB_OP_MUL, b_mul },
+        { NB_OP_MAX, b_max },
+        { NB_OP_MIN, b_min },
     };
     rng_state = 12345;
     for (int trial = 0; trial < 40; trial++) {
-        row r = { .op = ops[trial % 4].op, .what = "random broadcast",
-                  .build = ops[trial % 4].build, .n_in = 2, .lo = { -2, -2 }, .hi = { 2, 2 } };
+        row r = { .op = ops[trial % 4].op,
+                  .what = "random broadcast",
+                  .build = ops[trial % 4].build,
+                  .n_in = 2,
+                  .lo = { -2, -2 },
+                  .hi = { 2, 2 } };
         int rank = (int)(uniform() * 5), full[NB_MAX_RANK];
         for (int d = 0; d < rank; d++)
             full[d] = 1 + (int)(uniform() * 3);
         for (int k = 0; k < 2; k++) {
-            int drop = (int)(uniform() * (rank + 1));   /* leading dims missing */
+            int drop = (int)(uniform() * (rank + 1)); /* leading dims missing */
             r.rank[k] = rank - drop;
             for (int d = 0; d < r.rank[k]; d++)
                 r.dim[k][d] = uniform() < 0.3 ? 1 : full[d + drop];

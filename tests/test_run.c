@@ -5,7 +5,7 @@
 #include "nabla.h"
 
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 #define HAS(msg, part) (strstr((msg), (part)) != NULL)
 
@@ -38,10 +38,10 @@ static void backward_overwrites_and_accumulates_on_request(void)
     CHECK(nb_backward(g, f) == NB_OK);
     double dx = nb_grad_scalar(x), dy = nb_grad_scalar(y);
     CHECK_NEAR(dx, 5 * exp(2.0), 1e-12);
-    CHECK(nb_backward(g, f) == NB_OK);           /* same again, not doubled */
+    CHECK(nb_backward(g, f) == NB_OK); /* same again, not doubled */
     CHECK_NEAR(nb_grad_scalar(x), dx, 0);
     CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);
-    CHECK_NEAR(nb_grad_scalar(x), 2 * dx, 0);    /* accumulated on request */
+    CHECK_NEAR(nb_grad_scalar(x), 2 * dx, 0); /* accumulated on request */
     CHECK_NEAR(nb_grad_scalar(y), 2 * dy, 0);
     nb_zero_grad(g);
     CHECK_NEAR(nb_grad_scalar(x), 0, 0);
@@ -60,9 +60,9 @@ static void matmul_gradients_overwrite_and_accumulate(void)
     nb_node *x = nb_variable(g, "x", 2, (int[]){ 2, 3 }, (double[]){ 1, 2, 3, 4, 5, 6 });
     nb_node *w = nb_variable(g, "w", 2, (int[]){ 3, 2 }, (double[]){ 1, -1, 2, 0, -3, 1 });
     nb_node *v = nb_variable(g, "v", 2, (int[]){ 2, 2 }, (double[]){ 1, 2, 3, 4 });
-    nb_node *h = nb_tanh(g, nb_matmul(g, x, w));          /* x, w: used once, by matmul */
+    nb_node *h = nb_tanh(g, nb_matmul(g, x, w)); /* x, w: used once, by matmul */
     nb_node *z = nb_matmul(g, h, v);
-    nb_node *u = nb_matmul(g, v, v);                       /* v used thrice */
+    nb_node *u = nb_matmul(g, v, v); /* v used thrice */
     nb_node *f = nb_add(g, nb_sum(g, nb_mul(g, z, z)), nb_sum(g, u));
 
     CHECK(nb_backward(g, f) == NB_OK);
@@ -76,17 +76,17 @@ static void matmul_gradients_overwrite_and_accumulate(void)
     nb_gradcheck_result r[3];
     CHECK(nb_gradcheck(g, f, (nb_node *[]){ x, w, v }, 3, NULL, r) == NB_OK);
     CHECK(r[0].pass && r[1].pass && r[2].pass);
-    CHECK(nb_backward(g, f) == NB_OK);                      /* again: the same */
+    CHECK(nb_backward(g, f) == NB_OK); /* again: the same */
     CHECK(nb_grad_at(w, 4) == dw[4] && nb_grad_at(x, 5) == dx[5] && nb_grad_at(v, 3) == dv[3]);
-    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);        /* accumulated: twice */
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK); /* accumulated: twice */
     for (size_t i = 0; i < 6; i++)
         CHECK_NEAR(nb_grad_at(w, i), 2 * dw[i], 1e-12 * fabs(dw[i]));
     for (size_t i = 0; i < 4; i++)
         CHECK_NEAR(nb_grad_at(v, i), 2 * dv[i], 1e-12 * fabs(dv[i]));
-    CHECK(nb_backward(g, f) == NB_OK);                      /* and overwrites again */
+    CHECK(nb_backward(g, f) == NB_OK); /* and overwrites again */
     for (size_t i = 0; i < 6; i++)
         CHECK(nb_grad_at(w, i) == dw[i] && nb_grad_at(x, i) == dx[i]);
-    nb_node *s = nb_sum(g, nb_mul(g, w, w));                /* another root, then back */
+    nb_node *s = nb_sum(g, nb_mul(g, w, w)); /* another root, then back */
     CHECK(nb_backward(g, s) == NB_OK);
     CHECK_NEAR(nb_grad_at(w, 4), -6, 0);
     CHECK(nb_backward(g, f) == NB_OK && nb_grad_at(w, 4) == dw[4]);
@@ -101,30 +101,31 @@ static nb_node *chain(nb_graph *g, nb_node *x, int n)
     return x;
 }
 
-static int build_and_free_chain(void *arg)
+static void *build_and_free_chain(void *ok)
 {
-    (void)arg;
     nb_graph *g = nb_graph_new(NB_F64);
     nb_node *y = chain(g, nb_scalar(g, "y", 0.5), 5000);
-    int ok = nb_backward(g, y) == NB_OK && nb_forward(g, y) == NB_OK &&
-             nb_backward(g, y) == NB_OK;
-    nb_graph_free(g);                   /* its blocks wait in the shared cache */
-    return ok;
+    int done =
+        nb_backward(g, y) == NB_OK && nb_forward(g, y) == NB_OK && nb_backward(g, y) == NB_OK;
+    nb_graph_free(g); /* its blocks wait in the shared cache */
+    *(int *)ok = done;
+    return NULL;
 }
 
 /* Graphs built on other threads share the arena's block cache and the
  * recycled graph with this one; each still runs right. */
 static void graphs_built_on_threads(void)
 {
-    thrd_t t[2];
+    pthread_t t[2];
     int ok[2] = { 0, 0 };
     for (int i = 0; i < 2; i++)
-        CHECK(thrd_create(&t[i], build_and_free_chain, NULL) == thrd_success);
+        CHECK(pthread_create(&t[i], NULL, build_and_free_chain, &ok[i]) == 0);
     for (int i = 0; i < 2; i++)
-        CHECK(thrd_join(t[i], &ok[i]) == thrd_success && ok[i]);
+        CHECK(pthread_join(t[i], NULL) == 0 && ok[i]);
     nb_graph *g = nb_graph_new(NB_F64);
     nb_node *y0 = nb_scalar(g, "y0", 0.5), *y = chain(g, y0, 15000);
-    CHECK(nb_backward(g, y) == NB_OK && nb_forward(g, y) == NB_OK && nb_backward(g, y) == NB_OK);
+    CHECK(nb_backward(g, y) == NB_OK && nb_forward(g, y) == NB_OK &&
+          nb_backward(g, y) == NB_OK);
     CHECK_NEAR(nb_grad_scalar(y0), pow(0.999, 15000), 1e-12);
     nb_graph_free(g);
 }
@@ -169,10 +170,11 @@ static void replay_recomputes_in_place(void)
     double wv[2];
     CHECK(nb_read(w, wv, NB_F64) == NB_OK);
     nb_node *w2 = nb_param(h, "w", 2, (int[]){ 2, 1 }, wv);
-    nb_node *L2 = nb_bce_logits(h, nb_matmul(h, nb_constant(h, NULL, 2, (int[]){ 3, 2 },
-                                                          (double[]){ 1, 2, 3, 4, 5, 6 }),
-                                             w2),
-                                nb_constant(h, NULL, 2, (int[]){ 3, 1 }, (double[]){ 1, 0, 1 }));
+    nb_node *L2 = nb_bce_logits(
+        h,
+        nb_matmul(h, nb_constant(h, NULL, 2, (int[]){ 3, 2 }, (double[]){ 1, 2, 3, 4, 5, 6 }),
+                  w2),
+        nb_constant(h, NULL, 2, (int[]){ 3, 1 }, (double[]){ 1, 0, 1 }));
     CHECK(nb_backward(h, L2) == NB_OK);
     CHECK_NEAR(nb_value_scalar(L), nb_value_scalar(L2), 0);
     CHECK_NEAR(nb_grad_at(w, 0), nb_grad_at(w2, 0), 0);
@@ -201,9 +203,9 @@ static void gradients_only_where_needed(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
     nb_node *x = nb_scalar(g, "x", 1), *c = nb_const_scalar(g, 4);
-    nb_node *cc = nb_exp(g, c);                   /* constants only */
+    nb_node *cc = nb_exp(g, c); /* constants only */
     nb_node *f = nb_mul(g, x, cc);
-    nb_node *other = nb_tanh(g, x);               /* not an ancestor of f */
+    nb_node *other = nb_tanh(g, x); /* not an ancestor of f */
 
     CHECK(nb_backward(g, f) == NB_OK);
     CHECK_NEAR(nb_grad_scalar(x), exp(4.0), 1e-12);
@@ -251,7 +253,7 @@ static void run_edge_cases(void)
     g = nb_graph_new(NB_F64);
     nb_node *v = nb_variable(g, "v", 1, (int[]){ 3 }, (double[]){ 1, 2, 3 });
     nb_node *s = nb_scalar(g, "s", 2);
-    nb_node *y = nb_mul(g, nb_mul(g, v, v), s);                 /* s v^2 */
+    nb_node *y = nb_mul(g, nb_mul(g, v, v), s); /* s v^2 */
     CHECK(nb_backward_seed(g, y, (double[]){ 1, 10, 100 }, 0) == NB_OK);
     CHECK(nb_grad_at(v, 0) == 4 && nb_grad_at(v, 1) == 80 && nb_grad_at(v, 2) == 1200);
     CHECK(nb_grad_scalar(s) == 1 + 40 + 900);
@@ -259,10 +261,10 @@ static void run_edge_cases(void)
 
     g = nb_graph_new(NB_F32);
     x = nb_scalar(g, "x", 0.5);
-    nb_node *f = nb_add(g, nb_sum(g, nb_mul(g, nb_variable(g, "w", 1, (int[]){ 2 },
-                                                           (double[]){ 1, -1 }), x)),
-                        nb_mul(g, x, x));                       /* (1 - 1) x + x^2 */
-    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK);            /* accumulate, first call */
+    nb_node *f = nb_add(
+        g, nb_sum(g, nb_mul(g, nb_variable(g, "w", 1, (int[]){ 2 }, (double[]){ 1, -1 }), x)),
+        nb_mul(g, x, x));                            /* (1 - 1) x + x^2 */
+    CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK); /* accumulate, first call */
     CHECK(nb_grad_scalar(x) == 1.0f);
     CHECK(nb_backward_seed(g, f, NULL, 1) == NB_OK && nb_grad_scalar(x) == 2.0f);
     CHECK(nb_backward(g, f) == NB_OK && nb_grad_scalar(x) == 1.0f);
@@ -283,7 +285,7 @@ static void local_grads_are_the_slides(void)
     CHECK(nb_local_grad(g, e, 0, &v) == NB_OK && v == exp(-2.0));
     CHECK(nb_local_grad(g, e, 1, &v) == NB_ERR_ARG);
     CHECK(nb_local_grad(g, x, 0, &v) == NB_ERR_ARG);
-    CHECK(nb_backward(g, m) == NB_OK);     /* local_grad left the gradients alone */
+    CHECK(nb_backward(g, m) == NB_OK); /* local_grad left the gradients alone */
     CHECK(nb_local_grad(g, m, 0, &v) == NB_OK && nb_grad_scalar(x) == 5);
     /* x*x: each slot's own local gradient (the mul gate swaps), f32 too */
     nb_node *sq = nb_mul(g, x, x);

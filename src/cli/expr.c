@@ -37,18 +37,12 @@ typedef struct value {
     size_t begin;
 } value;
 
-static const value failed_value = {NULL, 0, 0};
+static const value failed_value = { NULL, 0, 0 };
 
 /* ---- Characters: ASCII only, whatever the locale or the byte ---------- */
 
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -127,8 +121,8 @@ static value made(parser *p, nb_node *node, int is_const, size_t begin)
         p->cap_spans = cap;
     }
     for (; p->n_spans < n; p->n_spans++)
-        p->spans[p->n_spans] = (expr_span){begin, p->tok_end, '\0'};
-    return (value){node, is_const, begin};
+        p->spans[p->n_spans] = (expr_span){ begin, p->tok_end, '\0' };
+    return (value){ node, is_const, begin };
 }
 
 /* ---- Leaves ------------------------------------------------------------ */
@@ -179,7 +173,7 @@ static value variable(parser *p, size_t begin, size_t len)
     p->name[len] = '\0';
     nb_node *v = nb_lookup(p->g, p->name);
     if (v)
-        return (value){v, 0, begin};
+        return (value){ v, 0, begin };
     if (p->n_vars == p->cap_vars) {
         size_t cap = p->cap_vars ? 2 * p->cap_vars : 8;
         nb_node **grown = realloc(p->vars, cap * sizeof *grown);
@@ -196,20 +190,17 @@ static value variable(parser *p, size_t begin, size_t len)
 
 /* ---- Functions --------------------------------------------------------- */
 
-static nb_node *sqrt_node(nb_graph *g, nb_node *x)
-{
-    return nb_pow(g, x, 0.5);
-}
+static nb_node *sqrt_node(nb_graph *g, nb_node *x) { return nb_pow(g, x, 0.5); }
 
 static const struct func {
     const char *name;
     nb_node *(*one)(nb_graph *, nb_node *);            /* one argument */
     nb_node *(*two)(nb_graph *, nb_node *, nb_node *); /* or two */
 } funcs[] = {
-    {"exp", nb_exp, NULL},     {"log", nb_log, NULL},   {"sigmoid", nb_sigmoid, NULL},
-    {"tanh", nb_tanh, NULL},   {"relu", nb_relu, NULL}, {"recip", nb_reciprocal, NULL},
-    {"sqrt", sqrt_node, NULL}, {"abs", nb_abs, NULL},   {"max", NULL, nb_max},
-    {"min", NULL, nb_min},
+    { "exp", nb_exp, NULL },     { "log", nb_log, NULL },   { "sigmoid", nb_sigmoid, NULL },
+    { "tanh", nb_tanh, NULL },   { "relu", nb_relu, NULL }, { "recip", nb_reciprocal, NULL },
+    { "sqrt", sqrt_node, NULL }, { "abs", nb_abs, NULL },   { "max", NULL, nb_max },
+    { "min", NULL, nb_min },
 };
 
 static const struct func *find_func(const char *s, size_t len)
@@ -363,7 +354,7 @@ static value made_binary(parser *p, nb_node *y, value a, value b, size_t first, 
 {
     value v = made(p, y, a.is_const && b.is_const, a.begin);
     for (size_t i = first; v.node && prefix && i + 1 < p->n_spans; i++)
-        p->spans[i] = (expr_span){b.begin, p->tok_end, prefix};
+        p->spans[i] = (expr_span){ b.begin, p->tok_end, prefix };
     return v;
 }
 
@@ -413,7 +404,7 @@ static value parse_expr(parser *p)
 
 expr_status expr_parse(const char *src, expr *e, expr_error *err)
 {
-    parser p = {.src = src, .err = err};
+    parser p = { .src = src, .err = err };
     size_t len = strlen(src);
 
     memset(e, 0, sizeof *e);

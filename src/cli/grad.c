@@ -382,7 +382,7 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
             return EXIT_EVAL;
         }
     }
-    gate_labels labels = {(const char *const *)text, e->n_spans};
+    gate_labels labels = { (const char *const *)text, e->n_spans };
     snprintf(title, sizeof title, "f = %.120s%s", a->src, strlen(a->src) > 120 ? "..." : "");
     if (a->table) {
         print_table(stdout, e->graph, gl, &labels);
@@ -451,7 +451,7 @@ static int evaluate(const expr *e, const grad_args *a)
 
 int cmd_grad(int argc, char **argv)
 {
-    grad_args a = {0};
+    grad_args a = { 0 };
     expr e;
     expr_error err;
 

@@ -54,7 +54,7 @@ static int run_and_show(lesson *l, nb_node *root, double upstream, const char *c
         l->failed++;
         return -1;
     }
-    gate_labels labels = {l->label, MAX_NODES};
+    gate_labels labels = { l->label, MAX_NODES };
     print_table(l->out, l->g, &gl, &labels);
     gates_free(&gl);
     return 0;
@@ -97,9 +97,9 @@ static void add_mul(lesson *l)
 
 static void neuron_checks(lesson *l, nb_node *const w[5])
 {
-    static const char *const name[5] = {"df/dw0", "df/dx0", "df/dw1", "df/dx1", "df/dw2"};
-    static const char *const slide[5] = {"-0.1966119332", "0.3932238665", "-0.3932238665",
-                                         "-0.5898357997", "0.1966119332"};
+    static const char *const name[5] = { "df/dw0", "df/dx0", "df/dw1", "df/dx1", "df/dw2" };
+    static const char *const slide[5] = { "-0.1966119332", "0.3932238665", "-0.3932238665",
+                                          "-0.5898357997", "0.1966119332" };
     for (int i = 0; i < 5; i++)
         check(l, name[i], nb_grad_scalar(w[i]), slide[i]);
 }
@@ -107,8 +107,8 @@ static void neuron_checks(lesson *l, nb_node *const w[5])
 static void neuron(lesson *l)
 {
     nb_graph *g = fresh_graph(l);
-    nb_node *v[5] = {nb_scalar(g, "w0", 2), nb_scalar(g, "x0", -1), nb_scalar(g, "w1", -3),
-                     nb_scalar(g, "x1", -2), nb_scalar(g, "w2", -3)};
+    nb_node *v[5] = { nb_scalar(g, "w0", 2), nb_scalar(g, "x0", -1), nb_scalar(g, "w1", -3),
+                      nb_scalar(g, "x1", -2), nb_scalar(g, "w2", -3) };
     /* One gate per statement: C leaves the order of arguments open, and the
      * table should list the gates in the order the slide draws them. */
     nb_node *m0 = named(l, nb_mul(g, v[0], v[1]), "w0 x0");
@@ -263,9 +263,9 @@ static nb_node *unit(lesson *l, nb_node *wa, nb_node *a, nb_node *wb, nb_node *b
 static void two_layer(lesson *l)
 {
     nb_graph *g = fresh_graph(l);
-    static const char *const wname[8] = {"w0_10", "w0_20", "w0_11", "w0_21",
-                                         "w1_10", "w1_20", "w1_11", "w1_21"};
-    static const double wval[8] = {0.1, 0.3, 0.2, 0.1, 0.4, 0.1, 0.5, 0.3};
+    static const char *const wname[8] = { "w0_10", "w0_20", "w0_11", "w0_21",
+                                          "w1_10", "w1_20", "w1_11", "w1_21" };
+    static const double wval[8] = { 0.1, 0.3, 0.2, 0.1, 0.4, 0.1, 0.5, 0.3 };
     nb_node *w[8];
     for (int i = 0; i < 8; i++)
         w[i] = nb_scalar(g, wname[i], wval[i]);
@@ -329,16 +329,17 @@ static const struct example {
     const char *name, *title;
     void (*run)(lesson *);
 } examples[] = {
-    {"add-mul", "f = (x + y) z at x = -2, y = 5, z = -4", add_mul},
-    {"neuron",
-     "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) at w0 = 2, x0 = -1, "
-     "w1 = -3, x1 = -2, w2 = -3",
-     neuron},
-    {"apple", "2 apples at 100 each, tax 1.1", apple},
-    {"apple-orange", "2 apples at 100, 3 oranges at 150, tax 1.1", apple_orange},
-    {"chain", "the chain rule: z = (x + y)^2", chain},
-    {"gates", "gradient patterns: add distributes, mul swaps, copy adds, max routes", gates},
-    {"two-layer", "2-2-2 sigmoid network, squared error, x = (0.2, 0.5), t1 = 0.2", two_layer},
+    { "add-mul", "f = (x + y) z at x = -2, y = 5, z = -4", add_mul },
+    { "neuron",
+      "f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) at w0 = 2, x0 = -1, "
+      "w1 = -3, x1 = -2, w2 = -3",
+      neuron },
+    { "apple", "2 apples at 100 each, tax 1.1", apple },
+    { "apple-orange", "2 apples at 100, 3 oranges at 150, tax 1.1", apple_orange },
+    { "chain", "the chain rule: z = (x + y)^2", chain },
+    { "gates", "gradient patterns: add distributes, mul swaps, copy adds, max routes", gates },
+    { "two-layer", "2-2-2 sigmoid network, squared error, x = (0.2, 0.5), t1 = 0.2",
+      two_layer },
 };
 #define N_EXAMPLES (sizeof examples / sizeof examples[0])
 
@@ -351,7 +352,7 @@ static void lecture_list(FILE *out)
 /* One example: header, tables and checks, verdict.  1 if it passed. */
 static int run_one(const struct example *ex, FILE *out)
 {
-    lesson l = {.out = out};
+    lesson l = { .out = out };
 
     fprintf(out, "== %s: %s ==\n", ex->name, ex->title);
     ex->run(&l);

@@ -277,7 +277,7 @@ static int parse_one(int argc, char **argv, int *i, train_args *a)
 
 static int check_args(train_args *a)
 {
-    static const char *const models[] = {"linear", "logistic", "softmax", "mlp"};
+    static const char *const models[] = { "linear", "logistic", "softmax", "mlp" };
     if (!a->model)
         return train_usage("missing MODEL (linear, logistic, softmax or mlp)");
     a->kind = -1;
@@ -291,10 +291,10 @@ static int check_args(train_args *a)
     if (a->kind != MODEL_MLP && (a->n_hidden || a->act > 0))
         return train_usage("--hidden and --activation are for mlp, not %s", a->model);
     static const int allowed[4][NB_LOSS_HINGE + 1] = {
-        [MODEL_LINEAR] = {[NB_LOSS_MSE] = 1, [NB_LOSS_L1] = 1},
-        [MODEL_LOGISTIC] = {[NB_LOSS_BCE] = 1},
-        [MODEL_SOFTMAX] = {[NB_LOSS_XENT] = 1, [NB_LOSS_HINGE] = 1},
-        [MODEL_MLP] = {1, 1, 1, 1, 1},
+        [MODEL_LINEAR] = { [NB_LOSS_MSE] = 1, [NB_LOSS_L1] = 1 },
+        [MODEL_LOGISTIC] = { [NB_LOSS_BCE] = 1 },
+        [MODEL_SOFTMAX] = { [NB_LOSS_XENT] = 1, [NB_LOSS_HINGE] = 1 },
+        [MODEL_MLP] = { 1, 1, 1, 1, 1 },
     };
     if (a->optim == NB_OPTIM_ADAM && a->momentum > 0)
         return train_usage("--momentum is for --optimizer sgd; Adam has --beta1");
@@ -313,13 +313,13 @@ static int check_args(train_args *a)
 /* -1: parsed; otherwise the exit status (0 after --help). */
 static int parse_train_args(int argc, char **argv, train_args *a)
 {
-    *a = (train_args){.act = -1,
-                      .loss = -1,
-                      .epochs = 10,
-                      .batch = 32,
-                      .seed = 42,
-                      .test_fraction = 0.2,
-                      .dtype = NB_F32};
+    *a = (train_args){ .act = -1,
+                       .loss = -1,
+                       .epochs = 10,
+                       .batch = 32,
+                       .seed = 42,
+                       .test_fraction = 0.2,
+                       .dtype = NB_F32 };
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(train_help, stdout);
@@ -349,7 +349,7 @@ static int file_exists(const char *path)
  * source tree's. */
 static nb_status find_digits(const train_args *a, char *path, size_t size, nb_err *err)
 {
-    const char *dirs[] = {NB_DATADIR, NB_SOURCE_DATADIR};
+    const char *dirs[] = { NB_DATADIR, NB_SOURCE_DATADIR };
     if (a->data_dir) {
         snprintf(path, size, "%s/digits.csv.gz", a->data_dir);
         return NB_OK; /* a missing file is reported by the loader */
@@ -367,7 +367,7 @@ static nb_status find_digits(const train_args *a, char *path, size_t size, nb_er
 
 static nb_status load_csv(const train_args *a, const char *path, nb_data *all, nb_err *err)
 {
-    nb_csv_opts co = {0};
+    nb_csv_opts co = { 0 };
     if (a->target) {
         char *end;
         long k = strtol(a->target, &end, 10);
@@ -389,7 +389,7 @@ static nb_status load_csv(const train_args *a, const char *path, nb_data *all, n
 static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *test,
                                  nb_err *err)
 {
-    nb_data all = {0};
+    nb_data all = { 0 };
     char path[4096];
     nb_status s;
 
@@ -406,7 +406,7 @@ static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *t
         s = nb_data_split(&all, a->test_fraction, a->seed, train, test, err);
     nb_data_free(&all);
     if (s == NB_OK && !a->no_standardize) {
-        nb_scaler sc = {0};
+        nb_scaler sc = { 0 };
         s = nb_scaler_fit(&sc, train, err);
         if (s == NB_OK)
             s = nb_scaler_apply(&sc, train, err);
@@ -462,12 +462,12 @@ nb_status train_model_opts(const train_args *a, const nb_data *train, nb_mlp_opt
     for (int i = 0; a->kind == MODEL_MLP && i < (a->n_hidden ? a->n_hidden : 1); i++)
         widths[n++] = a->n_hidden ? a->hidden[i] : 100;
     widths[n++] = out;
-    *o = (nb_mlp_opts){.dtype = a->dtype,
-                       .widths = widths,
-                       .n_widths = n,
-                       .act = a->act > 0 ? (nb_act)a->act : NB_ACT_RELU,
-                       .loss = loss,
-                       .seed = a->seed};
+    *o = (nb_mlp_opts){ .dtype = a->dtype,
+                        .widths = widths,
+                        .n_widths = n,
+                        .act = a->act > 0 ? (nb_act)a->act : NB_ACT_RELU,
+                        .loss = loss,
+                        .seed = a->seed };
     if (a->kind != MODEL_MLP) {
         o->act = NB_ACT_NONE;
         o->init = NB_INIT_ZERO;
@@ -521,22 +521,22 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
                         const nb_data *test, int done, nb_err *err)
 {
     double lr = a->lr > 0 ? a->lr : a->optim == NB_OPTIM_ADAM ? 0.001 : 0.1;
-    nb_train_opts to = {.epochs = a->epochs,
-                        .batch = a->batch,
-                        .lr = lr,
-                        .momentum = a->momentum,
-                        .weight_decay = a->weight_decay,
-                        .method = a->optim,
-                        .beta1 = a->beta1,
-                        .beta2 = a->beta2,
-                        .eps = a->eps,
-                        .seed = a->seed + (uint64_t)done,
-                        .loss_csv = a->loss_csv,
-                        .eval_every = a->epochs > 20 ? a->epochs / 20 : 1,
-                        .threads = a->threads,
-                        .progress = a->quiet  ? NULL
-                                    : a->json ? stderr
-                                              : stdout};
+    nb_train_opts to = { .epochs = a->epochs,
+                         .batch = a->batch,
+                         .lr = lr,
+                         .momentum = a->momentum,
+                         .weight_decay = a->weight_decay,
+                         .method = a->optim,
+                         .beta1 = a->beta1,
+                         .beta2 = a->beta2,
+                         .eps = a->eps,
+                         .seed = a->seed + (uint64_t)done,
+                         .loss_csv = a->loss_csv,
+                         .eval_every = a->epochs > 20 ? a->epochs / 20 : 1,
+                         .threads = a->threads,
+                         .progress = a->quiet  ? NULL
+                                     : a->json ? stderr
+                                               : stdout };
     nb_train_result r;
     nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
     if (s != NB_OK)
@@ -550,8 +550,8 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
 int cmd_train(int argc, char **argv)
 {
     train_args a;
-    nb_data train = {0}, test = {0};
-    nb_err err = {0};
+    nb_data train = { 0 }, test = { 0 };
+    nb_err err = { 0 };
     int widths[TRAIN_MAX_HIDDEN + 2], done = 0, rc = parse_train_args(argc, argv, &a);
     nb_mlp *m = NULL;
 

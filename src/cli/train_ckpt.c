@@ -57,9 +57,10 @@ static int check_data(const train_args *a, const nb_data *train, const nb_mlp_op
     }
     int in = o->widths[0], out = o->widths[o->n_widths - 1];
     if (want.widths[0] != in || want.widths[want.n_widths - 1] != out) {
-        fprintf(stderr, "nabla train: %s has %d features and %d outputs, the model in %s "
-                "%d inputs and %d outputs\n", a->data, want.widths[0],
-                want.widths[want.n_widths - 1], a->resume, in, out);
+        fprintf(stderr,
+                "nabla train: %s has %d features and %d outputs, the model in %s "
+                "%d inputs and %d outputs\n",
+                a->data, want.widths[0], want.widths[want.n_widths - 1], a->resume, in, out);
         return TRAIN_ERROR;
     }
     return 0;

@@ -95,10 +95,7 @@ static const char *label_of(const gate_labels *labels, const nb_node *n)
 
 /* ---- The table ---------------------------------------------------------- */
 
-static int is_constant(const nb_node *n)
-{
-    return nb_is_leaf(n) && !nb_wants_grad(n);
-}
+static int is_constant(const nb_node *n) { return nb_is_leaf(n) && !nb_wants_grad(n); }
 
 /* How a gate's input is named: a variable by name, a constant by value,
  * a gate by number. */
@@ -355,7 +352,7 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels, cons
         return -1;
     }
     if (pid == 0) {
-        char *argv[] = {dot, "-Tpng", "-o", out_path, NULL};
+        char *argv[] = { dot, "-Tpng", "-o", out_path, NULL };
         close(fd[1]);
         if (dup2(fd[0], STDIN_FILENO) < 0)
             _exit(127);
@@ -365,7 +362,7 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels, cons
     }
     close(fd[0]);
     /* If dot dies early, writing gets EPIPE instead of killing us. */
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
+    struct sigaction ignore = { .sa_handler = SIG_IGN }, old;
     sigaction(SIGPIPE, &ignore, &old);
     FILE *to_dot = fdopen(fd[1], "w");
     if (to_dot) {

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_HEADER (100u << 20) /* the safetensors package's own limit */
+#define MAX_HEADER (100u << 20)       /* the safetensors package's own limit */
 #define MAX_INDEX  9007199254740992.0 /* 2^53: every integer below is a double */
 
 /* ---- Little-endian numbers ---------------------------------------------- */
@@ -108,11 +108,11 @@ const nb_tensor *nb_safetensors_find(const nb_safetensors *st, const char *name)
 /* What parsing needs besides the output: the file's name for messages, the
  * data section, the error. */
 typedef struct parse {
-    const char          *name;
+    const char *name;
     const unsigned char *data;
-    size_t               data_len;
-    nb_err              *err;
-    size_t              *begin; /* data_offsets[0] per tensor */
+    size_t data_len;
+    nb_err *err;
+    size_t *begin; /* data_offsets[0] per tensor */
 } parse;
 
 static char *dup_str(const char *s)
@@ -141,8 +141,9 @@ static nb_status bad(parse *p, const char *tensor, const char *what)
 
 static nb_status get_dtype(parse *p, const char *name, const cJSON *v, nb_dtype *out)
 {
-    static const char *const other[] = { "F16", "BF16", "F8_E4M3", "F8_E5M2", "I8", "U8",
-                                         "I16", "U16", "I32", "U32", "I64", "U64", "BOOL" };
+    static const char *const other[] = { "F16", "BF16", "F8_E4M3", "F8_E5M2", "I8",
+                                         "U8",  "I16",  "U16",     "I32",     "U32",
+                                         "I64", "U64",  "BOOL" };
     if (!cJSON_IsString(v))
         return bad(p, name, "\"dtype\" is missing or not a string");
     if (strcmp(v->valuestring, "F32") == 0 || strcmp(v->valuestring, "F64") == 0) {
@@ -151,8 +152,10 @@ static nb_status get_dtype(parse *p, const char *name, const cJSON *v, nb_dtype 
     }
     for (size_t i = 0; i < sizeof other / sizeof *other; i++)
         if (strcmp(v->valuestring, other[i]) == 0)
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': dtype %s is not "
-                              "supported (nabla reads F32 and F64)", p->name, name, other[i]);
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: tensor '%.100s': dtype %s is not "
+                              "supported (nabla reads F32 and F64)",
+                              p->name, name, other[i]);
     return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': unknown dtype '%.40s'",
                       p->name, name, v->valuestring);
 }
@@ -164,7 +167,10 @@ static nb_status get_shape(parse *p, nb_tensor *t, const cJSON *v, size_t *bytes
         return bad(p, t->name, "\"shape\" is missing or not an array");
     int rank = cJSON_GetArraySize(v);
     if (rank > NB_ST_MAX_RANK)
-        return bad(p, t->name, "more than " "8" " dimensions");
+        return bad(p, t->name,
+                   "more than "
+                   "8"
+                   " dimensions");
     t->rank = rank;
     t->size = 1;
     int k = 0;
@@ -189,13 +195,15 @@ static nb_status get_offsets(parse *p, const nb_tensor *t, const cJSON *v, size_
         !get_index(v->child->next, &e))
         return bad(p, t->name, "\"data_offsets\" is not [begin, end] (whole numbers >= 0)");
     if (b > e || e > p->data_len)
-        return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': data_offsets [%zu, "
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: tensor '%.100s': data_offsets [%zu, "
                           "%zu] are out of bounds (the data section has %zu bytes)",
                           p->name, t->name, b, e, p->data_len);
     if (e - b != bytes)
-        return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': data_offsets [%zu, "
-                          "%zu] hold %zu bytes, its shape and dtype need %zu", p->name,
-                          t->name, b, e, e - b, bytes);
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: tensor '%.100s': data_offsets [%zu, "
+                          "%zu] hold %zu bytes, its shape and dtype need %zu",
+                          p->name, t->name, b, e, e - b, bytes);
     *begin = b;
     return NB_OK;
 }
@@ -211,10 +219,12 @@ static nb_status get_entry(parse *p, const cJSON *e, nb_tensor *t, size_t *begin
     for (const cJSON *f = e->child; f; f = f->next)
         if (strcmp(f->string, "dtype") && strcmp(f->string, "shape") &&
             strcmp(f->string, "data_offsets"))
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': unknown field "
-                              "'%.40s'", p->name, t->name, f->string);
-    nb_status s = get_dtype(p, t->name, cJSON_GetObjectItemCaseSensitive(e, "dtype"),
-                            &t->dtype);
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: tensor '%.100s': unknown field "
+                              "'%.40s'",
+                              p->name, t->name, f->string);
+    nb_status s =
+        get_dtype(p, t->name, cJSON_GetObjectItemCaseSensitive(e, "dtype"), &t->dtype);
     if (s == NB_OK)
         s = get_shape(p, t, cJSON_GetObjectItemCaseSensitive(e, "shape"), &bytes);
     if (s == NB_OK)
@@ -235,12 +245,16 @@ static nb_status get_metadata(parse *p, const cJSON *m, nb_safetensors *st)
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     for (const cJSON *kv = m->child; kv; kv = kv->next) {
         if (!cJSON_IsString(kv))
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: __metadata__ '%.100s' is not a "
-                              "string", p->name, kv->string);
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: __metadata__ '%.100s' is not a "
+                              "string",
+                              p->name, kv->string);
         for (size_t i = 0; i < st->n_meta; i++)
             if (strcmp(st->key[i], kv->string) == 0)
-                return nb_err_set(p->err, NB_ERR_FORMAT, "%s: __metadata__ '%.100s' appears "
-                                  "twice", p->name, kv->string);
+                return nb_err_set(p->err, NB_ERR_FORMAT,
+                                  "%s: __metadata__ '%.100s' appears "
+                                  "twice",
+                                  p->name, kv->string);
         st->key[st->n_meta] = dup_str(kv->string);
         st->value[st->n_meta] = dup_str(kv->valuestring);
         if (!st->key[st->n_meta++] || !st->value[st->n_meta - 1])
@@ -276,17 +290,22 @@ static nb_status check_layout(parse *p, nb_safetensors *st, span *order)
         const nb_tensor *t = &st->t[order[k].index];
         size_t b = order[k].begin, e = b + t->size * dtype_bytes(t->dtype);
         if (b < at)
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': its data [%zu, "
-                              "%zu] overlaps '%.100s'", p->name, t->name, b, e,
-                              st->t[order[k - 1].index].name);
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: tensor '%.100s': its data [%zu, "
+                              "%zu] overlaps '%.100s'",
+                              p->name, t->name, b, e, st->t[order[k - 1].index].name);
         if (b > at)
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: tensor '%.100s': %zu bytes before "
-                              "its data belong to no tensor", p->name, t->name, b - at);
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: tensor '%.100s': %zu bytes before "
+                              "its data belong to no tensor",
+                              p->name, t->name, b - at);
         at = e;
     }
     if (at != p->data_len)
-        return nb_err_set(p->err, NB_ERR_FORMAT, "%s: %zu bytes at the end of the data belong "
-                          "to no tensor", p->name, p->data_len - at);
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: %zu bytes at the end of the data belong "
+                          "to no tensor",
+                          p->name, p->data_len - at);
     nb_tensor *copy = malloc((st->n ? st->n : 1) * sizeof *copy);
     if (!copy)
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
@@ -342,15 +361,18 @@ static nb_status get_header(parse *p, const char *h, size_t hlen, nb_safetensors
     if (!root || !cJSON_IsObject(root)) {
         size_t at = end && end >= h && end <= h + hlen ? (size_t)(end - h) : 0;
         cJSON_Delete(root);
-        return nb_err_set(p->err, NB_ERR_FORMAT, "%s: the header is not a JSON object "
-                          "(error at byte %zu of %zu)", p->name, 8 + at, hlen);
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: the header is not a JSON object "
+                          "(error at byte %zu of %zu)",
+                          p->name, 8 + at, hlen);
     }
     for (const char *q = end; q < h + hlen; q++) {
         if (*q != ' ') {
             cJSON_Delete(root);
-            return nb_err_set(p->err, NB_ERR_FORMAT, "%s: bytes after the header's JSON "
-                              "object (at byte %zu) are not spaces", p->name,
-                              8 + (size_t)(q - h));
+            return nb_err_set(p->err, NB_ERR_FORMAT,
+                              "%s: bytes after the header's JSON "
+                              "object (at byte %zu) are not spaces",
+                              p->name, 8 + (size_t)(q - h));
         }
     }
     nb_status s = get_entries(p, root, st);
@@ -379,15 +401,21 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
 
     *out = (nb_safetensors){ 0 };
     if (!buf || len < 8)
-        return nb_err_set(err, NB_ERR_FORMAT, "%s: %zu bytes: too short for a safetensors "
-                          "file (the header length alone takes 8)", p.name, buf ? len : 0);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "%s: %zu bytes: too short for a safetensors "
+                          "file (the header length alone takes 8)",
+                          p.name, buf ? len : 0);
     uint64_t hlen = get_le64(b);
     if (hlen > len - 8)
-        return nb_err_set(err, NB_ERR_FORMAT, "%s: the header length %llu exceeds the file "
-                          "(%zu bytes)", p.name, (unsigned long long)hlen, len);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "%s: the header length %llu exceeds the file "
+                          "(%zu bytes)",
+                          p.name, (unsigned long long)hlen, len);
     if (hlen > MAX_HEADER)
-        return nb_err_set(err, NB_ERR_FORMAT, "%s: the header length %llu exceeds the limit "
-                          "of %u bytes", p.name, (unsigned long long)hlen, MAX_HEADER);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "%s: the header length %llu exceeds the limit "
+                          "of %u bytes",
+                          p.name, (unsigned long long)hlen, MAX_HEADER);
     p.data = b + 8 + hlen;
     p.data_len = len - 8 - (size_t)hlen;
     nb_status s = get_header(&p, (const char *)b + 8, (size_t)hlen, out);
@@ -459,11 +487,14 @@ static nb_status check_fit(const nb_tensor *t, const nb_node *w, const char *nam
         char a[160], b[160];
         shape_str(a, sizeof a, t->rank, t->dim);
         shape_str(b, sizeof b, nb_rank(w), dim);
-        return nb_err_set(err, NB_ERR_FORMAT, "%s: tensor '%.100s' has shape %s, the "
-                          "model's is %s", name, t->name, a, b);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "%s: tensor '%.100s' has shape %s, the "
+                          "model's is %s",
+                          name, t->name, a, b);
     }
     for (size_t i = 0; i < t->size; i++) {
-        double v = t->dtype == NB_F32 ? ((const float *)t->data)[i] : ((const double *)t->data)[i];
+        double v =
+            t->dtype == NB_F32 ? ((const float *)t->data)[i] : ((const double *)t->data)[i];
         if (!isfinite(v))
             return nb_err_set(err, NB_ERR_FORMAT, "%s: tensor '%.100s': element %zu is %g",
                               name, t->name, i, v);
@@ -479,8 +510,10 @@ static nb_status check_all(const nb_graph *g, const nb_safetensors *st, const ch
         const nb_node *w = nb_param_at(g, i);
         const nb_tensor *t = nb_safetensors_find(st, nb_name(w));
         if (!t)
-            return nb_err_set(err, NB_ERR_FORMAT, "%s: no tensor '%s' for the model's "
-                              "parameter of that name", name, nb_name(w));
+            return nb_err_set(err, NB_ERR_FORMAT,
+                              "%s: no tensor '%s' for the model's "
+                              "parameter of that name",
+                              name, nb_name(w));
         nb_status s = check_fit(t, w, name, err);
         if (s != NB_OK)
             return s;
@@ -491,8 +524,10 @@ static nb_status check_all(const nb_graph *g, const nb_safetensors *st, const ch
         while (w && k < np && nb_param_at(g, k) != w)
             k++;
         if (!w || k == np)
-            return nb_err_set(err, NB_ERR_FORMAT, "%s: tensor '%.100s' is not a parameter "
-                              "of the model", name, st->t[i].name);
+            return nb_err_set(err, NB_ERR_FORMAT,
+                              "%s: tensor '%.100s' is not a parameter "
+                              "of the model",
+                              name, st->t[i].name);
     }
     return NB_OK;
 }
@@ -557,7 +592,8 @@ static nb_status check_finite(const nb_graph *g, nb_err *err)
         const nb_node *w = nb_param_at(g, i);
         for (size_t k = 0; k < nb_size(w); k++)
             if (!isfinite(nb_value_at(w, k)))
-                return nb_err_set(err, NB_ERR_NONFINITE, "parameter %s element %zu is %g: "
+                return nb_err_set(err, NB_ERR_NONFINITE,
+                                  "parameter %s element %zu is %g: "
                                   "not saving a checkpoint that is not finite",
                                   nb_name(w), k, nb_value_at(w, k));
     }
@@ -565,8 +601,7 @@ static nb_status check_finite(const nb_graph *g, nb_err *err)
 }
 
 /* The JSON header, padded with spaces to a multiple of 8 bytes. */
-static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_meta,
-                         size_t *len)
+static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_meta, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     const char *dt = nb_graph_dtype(g) == NB_F32 ? "F32" : "F64";
@@ -651,8 +686,8 @@ static void set_mode(int fd, const char *path)
 /* Write into PATH.tmp-XXXXXX, flush, fsync, rename over path, fsync the
  * directory.  On failure the temporary file is removed and path is as it
  * was. */
-static nb_status write_atomic(const char *path, const nb_graph *g, const char *h,
-                              size_t hlen, nb_err *err)
+static nb_status write_atomic(const char *path, const nb_graph *g, const char *h, size_t hlen,
+                              nb_err *err)
 {
     size_t n = strlen(path);
     char *tmp = malloc(n + 12), dir[4096];
@@ -661,8 +696,10 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
     snprintf(tmp, n + 12, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        nb_status s = nb_err_set(err, NB_ERR_IO, "%s: cannot create a temporary file beside "
-                                 "it: %s", path, strerror(errno));
+        nb_status s = nb_err_set(err, NB_ERR_IO,
+                                 "%s: cannot create a temporary file beside "
+                                 "it: %s",
+                                 path, strerror(errno));
         free(tmp);
         return s;
     }
@@ -679,8 +716,10 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
     if (rc != 0) {
         unlink(tmp);
         free(tmp);
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot write: %s (the previous file, if any, "
-                          "is unchanged)", path, strerror(e));
+        return nb_err_set(err, NB_ERR_IO,
+                          "%s: cannot write: %s (the previous file, if any, "
+                          "is unchanged)",
+                          path, strerror(e));
     }
     free(tmp);
     dir_of(path, dir, sizeof dir);
@@ -689,8 +728,11 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
         e = errno;
         close(fd);
     }
-    return rc == 0 ? NB_OK : nb_err_set(err, NB_ERR_IO, "%s: written, but syncing %s "
-                                        "failed: %s", path, dir, strerror(e));
+    return rc == 0 ? NB_OK
+                   : nb_err_set(err, NB_ERR_IO,
+                                "%s: written, but syncing %s "
+                                "failed: %s",
+                                path, dir, strerror(e));
 }
 
 nb_status nb_safetensors_save(const nb_graph *g, const char *path, const nb_meta_kv *meta,

@@ -11,8 +11,8 @@
 #define FORMAT "nabla-mlp/1"
 
 static const char *const init_names[] = { "auto", "normal", "he", "glorot", "zero" };
-static const char *const own_keys[] = { "format", "widths", "activation", "loss", "dtype",
-                                        "init", "init_std", "seed", "l1", "l2" };
+static const char *const own_keys[] = { "format", "widths",   "activation", "loss", "dtype",
+                                        "init",   "init_std", "seed",       "l1",   "l2" };
 #define N_OWN (sizeof own_keys / sizeof *own_keys)
 
 nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra,
@@ -32,9 +32,16 @@ nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     snprintf(l1, sizeof l1, "%.17g", o->l1);
     snprintf(l2, sizeof l2, "%.17g", o->l2);
-    const char *vals[N_OWN] = { FORMAT, widths, nb_act_name(o->act), nb_loss_name(o->loss),
-                                o->dtype == NB_F32 ? "f32" : "f64", init_names[o->init],
-                                init_std, seed, l1, l2 };
+    const char *vals[N_OWN] = { FORMAT,
+                                widths,
+                                nb_act_name(o->act),
+                                nb_loss_name(o->loss),
+                                o->dtype == NB_F32 ? "f32" : "f64",
+                                init_names[o->init],
+                                init_std,
+                                seed,
+                                l1,
+                                l2 };
     nb_meta_kv *kv = malloc((N_OWN + n_extra) * sizeof *kv);
     if (!kv)
         return nb_err_set(err, NB_ERR_NOMEM, "save: out of memory");
@@ -58,8 +65,10 @@ nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra
 
 static nb_status missing(const char *key, nb_err *err)
 {
-    return nb_err_set(err, NB_ERR_FORMAT, "__metadata__ has no valid '%s': not a nabla MLP "
-                      "checkpoint (format " FORMAT ")", key);
+    return nb_err_set(err, NB_ERR_FORMAT,
+                      "__metadata__ has no valid '%s': not a nabla MLP "
+                      "checkpoint (format " FORMAT ")",
+                      key);
 }
 
 static nb_status parse_widths(const char *s, int *widths, int max, int *n, nb_err *err)
@@ -71,8 +80,10 @@ static nb_status parse_widths(const char *s, int *widths, int max, int *n, nb_er
         long v = strtol(s, &end, 10);
         if (end == s || errno || v < 1 || v > 1000000000L || *n == max ||
             (*end && (*end != ',' || !end[1])))
-            return nb_err_set(err, NB_ERR_FORMAT, "__metadata__ 'widths' is not a list of "
-                              "2 to %d positive widths", max);
+            return nb_err_set(err, NB_ERR_FORMAT,
+                              "__metadata__ 'widths' is not a list of "
+                              "2 to %d positive widths",
+                              max);
         widths[(*n)++] = (int)v;
         s = *end ? end + 1 : end;
     }
@@ -86,11 +97,15 @@ static nb_status expect(const nb_safetensors *st, const char *name, int rows, in
     const nb_tensor *t = nb_safetensors_find(st, name);
     int rank = cols ? 2 : 1;
     if (!t)
-        return nb_err_set(err, NB_ERR_FORMAT, "no tensor '%s', which the metadata's widths "
-                          "imply", name);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "no tensor '%s', which the metadata's widths "
+                          "imply",
+                          name);
     if (t->rank != rank || t->dim[0] != (size_t)rows || (cols && t->dim[1] != (size_t)cols))
-        return nb_err_set(err, NB_ERR_FORMAT, "tensor '%s' does not have the shape [%d%s%.0d] "
-                          "the metadata's widths imply", name, rows, cols ? ", " : "", cols);
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "tensor '%s' does not have the shape [%d%s%.0d] "
+                          "the metadata's widths imply",
+                          name, rows, cols ? ", " : "", cols);
     return NB_OK;
 }
 
@@ -107,8 +122,7 @@ static const char *loss_name_i(int i) { return nb_loss_name((nb_loss)i); }
 static const char *init_name_i(int i) { return init_names[i]; }
 
 /* Optional numbers: absent means 0. */
-static nb_status get_number(const nb_safetensors *st, const char *key, double *out,
-                            nb_err *err)
+static nb_status get_number(const nb_safetensors *st, const char *key, double *out, nb_err *err)
 {
     const char *v = nb_safetensors_meta(st, key);
     char *end;
@@ -138,8 +152,11 @@ nb_status nb_mlp_checkpoint_opts(const nb_safetensors *st, nb_mlp_opts *opts, in
         return missing(act < 0 ? "activation" : "loss", err);
     if (!dt || (strcmp(dt, "f32") && strcmp(dt, "f64")))
         return missing("dtype", err);
-    *opts = (nb_mlp_opts){ .dtype = dt[1] == '3' ? NB_F32 : NB_F64, .widths = widths,
-                           .n_widths = n, .act = (nb_act)act, .loss = (nb_loss)loss,
+    *opts = (nb_mlp_opts){ .dtype = dt[1] == '3' ? NB_F32 : NB_F64,
+                           .widths = widths,
+                           .n_widths = n,
+                           .act = (nb_act)act,
+                           .loss = (nb_loss)loss,
                            .init = init < 0 ? NB_INIT_AUTO : (nb_init)init };
     const char *seed = nb_safetensors_meta(st, "seed");
     opts->seed = seed ? strtoull(seed, NULL, 10) : 0;
@@ -156,8 +173,8 @@ nb_status nb_mlp_checkpoint_opts(const nb_safetensors *st, nb_mlp_opts *opts, in
             s = expect(st, bn, widths[l + 1], 0, err);
     }
     if (s == NB_OK && st->n != 2 * (size_t)(n - 1))
-        s = nb_err_set(err, NB_ERR_FORMAT, "%zu tensors, but %d layers need %d", st->n,
-                       n - 1, 2 * (n - 1));
+        s = nb_err_set(err, NB_ERR_FORMAT, "%zu tensors, but %d layers need %d", st->n, n - 1,
+                       2 * (n - 1));
     return s;
 }
 
@@ -193,9 +210,11 @@ static nb_status check_arch(const nb_mlp *m, const nb_safetensors *st, nb_err *e
         return nb_err_set(err, NB_ERR_FORMAT, "its widths %s are not the model's",
                           nb_safetensors_meta(st, "widths"));
     if (fo.act != o->act || fo.loss != o->loss)
-        return nb_err_set(err, NB_ERR_FORMAT, "it has activation %s and loss %s, the model "
-                          "%s and %s", nb_act_name(fo.act), nb_loss_name(fo.loss),
-                          nb_act_name(o->act), nb_loss_name(o->loss));
+        return nb_err_set(err, NB_ERR_FORMAT,
+                          "it has activation %s and loss %s, the model "
+                          "%s and %s",
+                          nb_act_name(fo.act), nb_loss_name(fo.loss), nb_act_name(o->act),
+                          nb_loss_name(o->loss));
     return NB_OK;
 }
 

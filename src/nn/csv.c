@@ -58,8 +58,8 @@ static nb_status read_all(const char *path, char **buf, size_t *len, nb_err *err
 /* ---- Fields ------------------------------------------------------------- */
 
 typedef struct fields {
-    const char *p, *end;  /* rest of the line */
-    int         comma;    /* separator: ',' or runs of blanks */
+    const char *p, *end; /* rest of the line */
+    int comma;           /* separator: ',' or runs of blanks */
 } fields;
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -109,19 +109,19 @@ static int parse_number(const char *fs, const char *fe, double *v)
 /* ---- The parser's state -------------------------------------------------- */
 
 typedef struct csv {
-    const char        *path;
+    const char *path;
     const nb_csv_opts *opts;
-    nb_err            *err;
-    int                comma;
-    size_t             line;       /* 1-based, of the current line */
-    const char        *line_start;
-    int                ncols;      /* fields per row, from the first row */
-    double            *vals;       /* rows x ncols */
-    size_t             rows, cap;
-    int                target;     /* 0-based column, -1 none yet */
-    long               declared_n; /* scikit-learn header: rows promised, or -1 */
-    long               declared_d; /* and features */
-    int                n_classes;
+    nb_err *err;
+    int comma;
+    size_t line; /* 1-based, of the current line */
+    const char *line_start;
+    int ncols;    /* fields per row, from the first row */
+    double *vals; /* rows x ncols */
+    size_t rows, cap;
+    int target;      /* 0-based column, -1 none yet */
+    long declared_n; /* scikit-learn header: rows promised, or -1 */
+    long declared_d; /* and features */
+    int n_classes;
 } csv;
 
 static size_t column(const csv *c, const char *at) { return (size_t)(at - c->line_start) + 1; }
@@ -146,8 +146,9 @@ static nb_status read_header(csv *c, const char *start, const char *end)
     }
     if (c->opts->target_name) {
         if (named < 0)
-            return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu: no column named '%s' in the header",
-                              c->path, c->line, c->opts->target_name);
+            return nb_err_set(c->err, NB_ERR_FORMAT,
+                              "%s:%zu: no column named '%s' in the header", c->path, c->line,
+                              c->opts->target_name);
         c->target = named;
     }
     if (nf >= 3 && lead == 2 && numeric == 2 && v[0] == floor(v[0]) && v[1] == floor(v[1]) &&
@@ -197,7 +198,7 @@ static nb_status read_row(csv *c, const char *start, const char *end)
         nf++;
     }
     if (c->ncols == 0) {
-        c->ncols = nf;  /* first row: its values were stored at row 0 */
+        c->ncols = nf; /* first row: its values were stored at row 0 */
     } else if (nf < c->ncols) {
         return nb_err_set(c->err, NB_ERR_FORMAT,
                           "%s:%zu:%zu: %d fields, expected %d as in the first row", c->path,
@@ -258,9 +259,10 @@ static int target_column(const csv *c)
     if (c->target >= 0 && c->target < nc)
         return c->target;
     if (c->target >= 0) { /* a named column the rows do not reach */
-        nb_err_set(c->err, NB_ERR_FORMAT, "%s: the target '%s' is column %d of the header, "
-                   "but the rows have %d fields", c->path, c->opts->target_name, c->target + 1,
-                   nc);
+        nb_err_set(c->err, NB_ERR_FORMAT,
+                   "%s: the target '%s' is column %d of the header, "
+                   "but the rows have %d fields",
+                   c->path, c->opts->target_name, c->target + 1, nc);
         return -1;
     }
     int col = k == 0 ? nc - 1 : k > 0 ? k - 1 : nc + k;
@@ -317,8 +319,12 @@ nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out, n
         return s;
     if (memchr(text, '\0', len))
         s = nb_err_set(err, NB_ERR_FORMAT, "%s: not a text file (holds a NUL byte)", path);
-    csv c = { .path = path, .opts = opts ? opts : &defaults, .err = err, .target = -1,
-              .declared_n = -1, .declared_d = -1 };
+    csv c = { .path = path,
+              .opts = opts ? opts : &defaults,
+              .err = err,
+              .target = -1,
+              .declared_n = -1,
+              .declared_d = -1 };
     if (s == NB_OK)
         s = parse(&c, text);
     if (s == NB_OK && c.rows == 0)

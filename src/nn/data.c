@@ -38,7 +38,7 @@ void nb_data_free(nb_data *data)
     free(data->y);
     free(data->x32);
     free(data->x8);
-    *data = (nb_data){0};
+    *data = (nb_data){ 0 };
 }
 
 /* x as bytes, x = k / 255, if every one of the n features is exactly that
@@ -76,7 +76,7 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
 
 nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
 {
-    *data = (nb_data){0};
+    *data = (nb_data){ 0 };
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
     data->x = features_alloc(n * (size_t)d * sizeof(double));
@@ -115,12 +115,12 @@ void nb_scaler_free(nb_scaler *s)
         return;
     free(s->mean);
     free(s->std);
-    *s = (nb_scaler){0};
+    *s = (nb_scaler){ 0 };
 }
 
 nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
 {
-    *s = (nb_scaler){0};
+    *s = (nb_scaler){ 0 };
     if (!data || data->n == 0 || data->d < 1)
         return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
     size_t d = (size_t)data->d;
@@ -182,8 +182,8 @@ static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_d
 nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed, nb_data *train,
                         nb_data *test, nb_err *err)
 {
-    *train = (nb_data){0};
-    *test = (nb_data){0};
+    *train = (nb_data){ 0 };
+    *test = (nb_data){ 0 };
     if (!(test_fraction >= 0 && test_fraction < 1))
         return nb_err_set(err, NB_ERR_ARG, "split: test fraction %g is not in [0, 1)",
                           test_fraction);
@@ -216,7 +216,7 @@ nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
 nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, uint64_t seed,
                           nb_err *err)
 {
-    *b = (nb_batches){0};
+    *b = (nb_batches){ 0 };
     if (n == 0 || batch == 0)
         return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
     b->order = malloc(n * sizeof *b->order);
@@ -254,5 +254,5 @@ void nb_batches_free(nb_batches *b)
     if (!b)
         return;
     free(b->order);
-    *b = (nb_batches){0};
+    *b = (nb_batches){ 0 };
 }

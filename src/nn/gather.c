@@ -104,7 +104,7 @@ NB_SIMD_AVX2_FMA static size_t bytes_to_floats_fma(float *x, const uint8_t *s, s
 #define BYTE4(k)  BYTE1(k), BYTE1(k + 1), BYTE1(k + 2), BYTE1(k + 3)
 #define BYTE16(k) BYTE4(k), BYTE4(k + 4), BYTE4(k + 8), BYTE4(k + 12)
 #define BYTE64(k) BYTE16(k), BYTE16(k + 16), BYTE16(k + 32), BYTE16(k + 48)
-static const float byte_floats[256] = {BYTE64(0), BYTE64(64), BYTE64(128), BYTE64(192)};
+static const float byte_floats[256] = { BYTE64(0), BYTE64(64), BYTE64(128), BYTE64(192) };
 
 static void prefetch_row(const uint8_t *s, size_t d)
 {

@@ -40,8 +40,9 @@ static size_t read_bytes(gzFile f, unsigned char *dst, size_t n, const char **zm
 static nb_status truncated(const char *path, const char *what, size_t want, size_t got,
                            const char *zmsg, nb_err *err)
 {
-    return nb_err_set(err, NB_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, the file has %zu%s%s",
-                      path, what, want, got, zmsg ? ": " : "", zmsg ? zmsg : "");
+    return nb_err_set(err, NB_ERR_FORMAT,
+                      "%s: truncated: %s needs %zu bytes, the file has %zu%s%s", path, what,
+                      want, got, zmsg ? ": " : "", zmsg ? zmsg : "");
 }
 
 /* Magic 00 00 08 rank, then rank big-endian 32-bit sizes. */
@@ -84,8 +85,8 @@ static nb_status read_data(gzFile f, const char *path, nb_idx *out, nb_err *err)
     unsigned char *buf = NULL;
 
     while (got < out->size) {
-        size_t grow = cap ? cap : (size_t)1 << 16, ncap = out->size - cap > grow ? cap + grow
-                                                                                  : out->size;
+        size_t grow = cap ? cap : (size_t)1 << 16,
+               ncap = out->size - cap > grow ? cap + grow : out->size;
         unsigned char *nbuf = realloc(buf, ncap);
         if (!nbuf) {
             free(buf);

@@ -23,10 +23,14 @@ static int name_index(const char *const *names, size_t n, const char *name)
 nb_node *nb_activate(nb_graph *g, nb_node *x, nb_act act)
 {
     switch (act) {
-    case NB_ACT_NONE:    return x;
-    case NB_ACT_SIGMOID: return nb_sigmoid(g, x);
-    case NB_ACT_TANH:    return nb_tanh(g, x);
-    case NB_ACT_RELU:    return nb_relu(g, x);
+    case NB_ACT_NONE:
+        return x;
+    case NB_ACT_SIGMOID:
+        return nb_sigmoid(g, x);
+    case NB_ACT_TANH:
+        return nb_tanh(g, x);
+    case NB_ACT_RELU:
+        return nb_relu(g, x);
     }
     return NULL;
 }
@@ -36,10 +40,7 @@ const char *nb_act_name(nb_act act)
     return (unsigned)act < COUNT(act_names) ? act_names[act] : "?";
 }
 
-int nb_act_parse(const char *name)
-{
-    return name_index(act_names, COUNT(act_names), name);
-}
+int nb_act_parse(const char *name) { return name_index(act_names, COUNT(act_names), name); }
 
 /* One weight for a layer of fan_in inputs and fan_out outputs; see nb_init. */
 static double draw(nb_rng *rng, nb_init init, double std, int fan_in, int fan_out)
@@ -83,17 +84,22 @@ nb_status nb_linear_params(nb_graph *g, const char *wname, const char *bname, in
 
 nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *W, nb_node *b)
 {
-    return nb_add(g, nb_matmul(g, x, W), b);  /* b (out) broadcasts over the rows */
+    return nb_add(g, nb_matmul(g, x, W), b); /* b (out) broadcasts over the rows */
 }
 
 nb_node *nb_loss_node(nb_graph *g, nb_loss loss, nb_node *out, nb_node *target)
 {
     switch (loss) {
-    case NB_LOSS_MSE:   return nb_mse(g, out, target);
-    case NB_LOSS_L1:    return nb_l1(g, out, target);
-    case NB_LOSS_BCE:   return nb_bce_logits(g, out, target);
-    case NB_LOSS_XENT:  return nb_softmax_xent(g, out, target);
-    case NB_LOSS_HINGE: return nb_hinge(g, out, target);
+    case NB_LOSS_MSE:
+        return nb_mse(g, out, target);
+    case NB_LOSS_L1:
+        return nb_l1(g, out, target);
+    case NB_LOSS_BCE:
+        return nb_bce_logits(g, out, target);
+    case NB_LOSS_XENT:
+        return nb_softmax_xent(g, out, target);
+    case NB_LOSS_HINGE:
+        return nb_hinge(g, out, target);
     }
     return NULL;
 }
@@ -103,10 +109,7 @@ const char *nb_loss_name(nb_loss loss)
     return (unsigned)loss < COUNT(loss_names) ? loss_names[loss] : "?";
 }
 
-int nb_loss_parse(const char *name)
-{
-    return name_index(loss_names, COUNT(loss_names), name);
-}
+int nb_loss_parse(const char *name) { return name_index(loss_names, COUNT(loss_names), name); }
 
 int nb_loss_is_classifier(nb_loss loss)
 {

@@ -63,7 +63,7 @@ nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *
 {
     if (!m || !data || !out || data->n == 0)
         return nb_err_set(err, NB_ERR_ARG, "mlp: evaluate: no data");
-    tally t = {0};
+    tally t = { 0 };
     for (size_t i = 0; i < data->n; i++)
         t.mean_y += data->y[i] / (double)data->n;
     size_t *idx = malloc(EVAL_ROWS * sizeof *idx);

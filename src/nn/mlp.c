@@ -114,9 +114,9 @@ nb_mlp *nb__mlp_replica(nb_mlp *m, nb_err *err)
         return NULL;
     for (int l = 0; l < m->n_layers; l++) {
         nb_node *W = m->W[l], *b = m->b[l];
-        r->W[l] = nb_view(r->g, nb_name(W), W, 0, 2, (int[]){nb_dim(W, 0), nb_dim(W, 1)},
+        r->W[l] = nb_view(r->g, nb_name(W), W, 0, 2, (int[]){ nb_dim(W, 0), nb_dim(W, 1) },
                           NB_LEAF_PARAM);
-        r->b[l] = nb_view(r->g, nb_name(b), b, 0, 1, (int[]){nb_dim(b, 0)}, NB_LEAF_PARAM);
+        r->b[l] = nb_view(r->g, nb_name(b), b, 0, 1, (int[]){ nb_dim(b, 0) }, NB_LEAF_PARAM);
     }
     if ((m->opts.l1 > 0 || m->opts.l2 > 0) && nb_error(r->g) == NB_OK)
         r->penalty = penalty(r);
@@ -140,14 +140,8 @@ void nb_mlp_free(nb_mlp *m)
     free(m);
 }
 
-nb_graph *nb_mlp_graph(const nb_mlp *m)
-{
-    return m ? m->g : NULL;
-}
-const nb_mlp_opts *nb_mlp_options(const nb_mlp *m)
-{
-    return m ? &m->opts : NULL;
-}
+nb_graph *nb_mlp_graph(const nb_mlp *m) { return m ? m->g : NULL; }
+const nb_mlp_opts *nb_mlp_options(const nb_mlp *m) { return m ? &m->opts : NULL; }
 nb_node *nb_mlp_param(const nb_mlp *m, const char *name)
 {
     return m ? nb_lookup(m->g, name) : NULL;
@@ -159,9 +153,9 @@ static nb_status build_batch_graph(nb_mlp *m, nb_batch_graph *bg, int rows, nb_e
     nb_graph *g = m->g;
 
     bg->rows = rows;
-    bg->x = nb_constant(g, NULL, 2, (int[]){rows, nb__mlp_inputs(m)}, NULL);
-    bg->t = nb__mlp_takes_labels(m) ? nb_constant(g, NULL, 1, (int[]){rows}, NULL)
-                                    : nb_constant(g, NULL, 2, (int[]){rows, 1}, NULL);
+    bg->x = nb_constant(g, NULL, 2, (int[]){ rows, nb__mlp_inputs(m) }, NULL);
+    bg->t = nb__mlp_takes_labels(m) ? nb_constant(g, NULL, 1, (int[]){ rows }, NULL)
+                                    : nb_constant(g, NULL, 2, (int[]){ rows, 1 }, NULL);
     nb_node *y = bg->x;
     for (int l = 0; l < m->n_layers; l++) {
         y = nb_linear(g, y, m->W[l], m->b[l]);
@@ -195,7 +189,7 @@ const nb_batch_graph *nb_mlp_batch_graph(nb_mlp *m, int rows, nb_err *err)
     }
     nb_batch_graph *bg = &m->graphs[m->n_graphs];
     if (build_batch_graph(m, bg, rows, err) != NB_OK) {
-        *bg = (nb_batch_graph){0};
+        *bg = (nb_batch_graph){ 0 };
         return NULL;
     }
     m->n_graphs++;

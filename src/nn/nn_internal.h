@@ -23,14 +23,8 @@ struct nb_mlp {
     nb_mlp **rep; /* rep[k - 1]: worker k's replica */
 };
 
-static inline int nb__mlp_inputs(const nb_mlp *m)
-{
-    return m->widths[0];
-}
-static inline int nb__mlp_outputs(const nb_mlp *m)
-{
-    return m->widths[m->n_layers];
-}
+static inline int nb__mlp_inputs(const nb_mlp *m) { return m->widths[0]; }
+static inline int nb__mlp_outputs(const nb_mlp *m) { return m->widths[m->n_layers]; }
 /* 1 if the targets are class indices (one per row), 0 if rows of values */
 static inline int nb__mlp_takes_labels(const nb_mlp *m)
 {

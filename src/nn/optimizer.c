@@ -18,7 +18,7 @@ struct nb_optimizer {
     uint64_t *t; /* Adam: the steps each parameter has taken */
 };
 
-static const char *const optim_names[] = {"sgd", "adam"};
+static const char *const optim_names[] = { "sgd", "adam" };
 
 const char *nb_optim_name(nb_optim method)
 {
@@ -106,7 +106,7 @@ nb_optimizer *nb_optimizer_new(nb_graph *g, const nb_optimizer_opts *opts, nb_er
     nb_optimizer *o = calloc(1, sizeof *o);
     if (!o)
         goto nomem;
-    *o = (nb_optimizer){.g = g, .o = so, .n = n};
+    *o = (nb_optimizer){ .g = g, .o = so, .n = n };
     if (n && (adam || so.momentum > 0) && !(o->vel = buffers(g, n)))
         goto nomem;
     if (n && adam && (!(o->sq = buffers(g, n)) || !(o->t = calloc(n, sizeof *o->t))))
@@ -224,10 +224,7 @@ void nb__optimizer_count(nb_optimizer *o)
         o->t[i] += nb_grads(nb_param_at(o->g, i)) != NULL;
 }
 
-nb_graph *nb__optimizer_graph(const nb_optimizer *o)
-{
-    return o->g;
-}
+nb_graph *nb__optimizer_graph(const nb_optimizer *o) { return o->g; }
 
 nb_status nb_optimizer_step(nb_optimizer *o)
 {

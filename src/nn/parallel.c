@@ -43,10 +43,7 @@ nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err)
     return NB_OK;
 }
 
-int nb_mlp_workers(const nb_mlp *m)
-{
-    return m ? team_size(m->team) : 1;
-}
+int nb_mlp_workers(const nb_mlp *m) { return m ? team_size(m->team) : 1; }
 
 /* ---- Data-parallel steps ---------------------------------------------------
  * Worker k takes rows [R k / n, R (k + 1) / n) of the batch: it gathers them
@@ -145,7 +142,8 @@ static nb_status dp_parts(nb_mlp *m, const nb_batch_graph *bg, const size_t *idx
         if (!hk)
             return err ? err->code : NB_ERR_NOMEM;
         d->parts[k] = (part){
-            .m = mk, .bg = hk, .idx = idx + lo, .weight = (double)(hi - lo) / (double)rows};
+            .m = mk, .bg = hk, .idx = idx + lo, .weight = (double)(hi - lo) / (double)rows
+        };
     }
     return NB_OK;
 }
@@ -162,7 +160,7 @@ nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *
     }
     if (nb__optimizer_graph(o) != m->g)
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: the optimiser is another graph's");
-    dp_step d = {.m = m, .o = o, .data = data, .n = n};
+    dp_step d = { .m = m, .o = o, .data = data, .n = n };
     nb_status s = dp_parts(m, bg, idx, &d, err);
     int threads;
     if (s != NB_OK ||

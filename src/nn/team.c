@@ -22,21 +22,21 @@ enum { SPINS = 1 << 14, MAX_TEAM = 64 };
 
 typedef struct worker {
     team *t;
-    int   k;
+    int k;
 } worker;
 
 struct team {
-    int           n, started;
-    team_fn       fn;
-    void         *ctx;
-    atomic_uint   gen;       /* bumped once per job */
-    atomic_int    done;      /* threads 1..n-1 finished with this job */
-    atomic_int    sleepers;
-    atomic_int    quit;
+    int n, started;
+    team_fn fn;
+    void *ctx;
+    atomic_uint gen; /* bumped once per job */
+    atomic_int done; /* threads 1..n-1 finished with this job */
+    atomic_int sleepers;
+    atomic_int quit;
     pthread_mutex_t lock;
-    pthread_cond_t  wake;
-    pthread_t     th[MAX_TEAM];
-    worker        w[MAX_TEAM];
+    pthread_cond_t wake;
+    pthread_t th[MAX_TEAM];
+    worker w[MAX_TEAM];
 };
 
 /* Waits until gen moves past seen; returns the new generation. */
@@ -124,7 +124,7 @@ void team_run(team *t, team_fn fn, void *ctx)
     fn(ctx, 0);
     for (long i = 0; atomic_load_explicit(&t->done, memory_order_acquire) < t->n - 1; i++) {
         PAUSE();
-        if (i >= SPINS)     /* more threads than cores: let the others run */
+        if (i >= SPINS) /* more threads than cores: let the others run */
             sched_yield();
     }
 }

@@ -12,8 +12,8 @@ team *team_new(int n);
 /* fn(ctx, k) for k = 0 .. n-1 at once, k = 0 on the caller; returns when
  * every call has.  Waiting threads spin briefly, then sleep, so a team
  * between steps costs no CPU time. */
-void  team_run(team *t, team_fn fn, void *ctx);
-int   team_size(const team *t);
-void  team_free(team *t); /* NULL is a no-op */
+void team_run(team *t, team_fn fn, void *ctx);
+int team_size(const team *t);
+void team_free(team *t); /* NULL is a no-op */
 
 #endif /* NB_TEAM_H */

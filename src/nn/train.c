@@ -121,7 +121,7 @@ static nb_status loop(run *r, nb_train_result *res)
     const nb_train_opts *o = r->o;
     int every = o->eval_every > 0 ? o->eval_every : 1;
     double loss = NAN;
-    nb_eval ev = {NAN, NAN, NAN};
+    nb_eval ev = { NAN, NAN, NAN };
 
     for (int e = 1; e <= o->epochs; e++) {
         nb_status s = epoch(r, e, &loss);
@@ -178,26 +178,26 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
         step += p;
     }
     if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
-        return (plan){1, n};
-    return (plan){most < SMALL_PRODUCT ? 1 : threads, 1};
+        return (plan){ 1, n };
+    return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                    const nb_train_opts *opts, nb_train_result *res, nb_err *err)
 {
-    run r = {.m = m, .train = train, .test = test, .o = opts, .err = err};
+    run r = { .m = m, .train = train, .test = test, .o = opts, .err = err };
     nb_status s = check(&r);
 
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
-    nb_optimizer_opts so = {.lr = opts->lr,
-                            .momentum = opts->momentum,
-                            .weight_decay = opts->weight_decay,
-                            .method = opts->method,
-                            .beta1 = opts->beta1,
-                            .beta2 = opts->beta2,
-                            .eps = opts->eps};
+    nb_optimizer_opts so = { .lr = opts->lr,
+                             .momentum = opts->momentum,
+                             .weight_decay = opts->weight_decay,
+                             .method = opts->method,
+                             .beta1 = opts->beta1,
+                             .beta2 = opts->beta2,
+                             .eps = opts->eps };
     r.tty = opts->progress && isatty(fileno(opts->progress));
     if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
         return err ? err->code : NB_ERR_ARG;

@@ -48,10 +48,7 @@ uint64_t nb_rng_next(nb_rng *r)
     return result;
 }
 
-double nb_rng_uniform(nb_rng *r)
-{
-    return (double)(nb_rng_next(r) >> 11) * 0x1.0p-53;
-}
+double nb_rng_uniform(nb_rng *r) { return (double)(nb_rng_next(r) >> 11) * 0x1.0p-53; }
 
 /* Box-Muller with one of the pair: u1 in (0, 1] keeps log finite. */
 double nb_rng_normal(nb_rng *r)

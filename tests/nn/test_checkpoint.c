@@ -17,8 +17,12 @@ static char dir[2048];
 
 static nb_mlp *small_mlp(nb_dtype dt, uint64_t seed)
 {
-    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dt, .widths = (int[]){ 4, 5, 3 }, .n_widths = 3,
-                                      .act = NB_ACT_TANH, .loss = NB_LOSS_XENT, .seed = seed },
+    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dt,
+                                      .widths = (int[]){ 4, 5, 3 },
+                                      .n_widths = 3,
+                                      .act = NB_ACT_TANH,
+                                      .loss = NB_LOSS_XENT,
+                                      .seed = seed },
                       NULL);
 }
 
@@ -209,12 +213,16 @@ static void loader_rejects_each_violation(void)
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [1.5], \"data_offsets\": [0, 8]}}", 8, 0,
             "not a whole number");
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [1000000, 1000000], "
-            "\"data_offsets\": [0, 8]}}", 8, 0, "hold 8 bytes, its shape and dtype need "
+            "\"data_offsets\": [0, 8]}}",
+            8, 0,
+            "hold 8 bytes, its shape and dtype need "
             "4000000000000");
     rejects("{\"a\": {\"dtype\": \"F64\", \"shape\": [4294967296, 4294967296], "
-            "\"data_offsets\": [0, 8]}}", 8, 0, "element count overflows");
+            "\"data_offsets\": [0, 8]}}",
+            8, 0, "element count overflows");
     rejects("{\"a\": {\"dtype\": \"F64\", \"shape\": [1,1,1,1,1,1,1,1,1], "
-            "\"data_offsets\": [0, 8]}}", 8, 0, "more than 8 dimensions");
+            "\"data_offsets\": [0, 8]}}",
+            8, 0, "more than 8 dimensions");
 }
 
 static void loader_rejects_bad_offsets_and_names(void)
@@ -226,17 +234,18 @@ static void loader_rejects_bad_offsets_and_names(void)
     rejects(T1("[0]"), 8, 0, "is not [begin, end]");
     rejects(T1("[0, \"8\"]"), 8, 0, "is not [begin, end]");
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], "
-            "\"x\": 1}}", 8, 0, "unknown field 'x'");
+            "\"x\": 1}}",
+            8, 0, "unknown field 'x'");
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, "
-            "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12, 0,
-            "overlaps 'a'");
+            "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}",
+            12, 0, "overlaps 'a'");
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8, 0,
             "4 bytes before its data belong to no tensor");
     rejects(T1("[0, 8]"), 12, 0, "4 bytes at the end of the data belong to no tensor");
     rejects("{}", 4, 0, "4 bytes at the end");
     rejects("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
-            "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8, 0,
-            "tensor 'a': the name appears twice");
+            "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}",
+            8, 0, "tensor 'a': the name appears twice");
     rejects("{\"__metadata__\": {\"k\": 1}}", 0, 0, "__metadata__ 'k' is not a string");
     rejects("{\"__metadata__\": [1]}", 0, 0, "__metadata__ is not an object");
     rejects("{\"a\": [1]}", 0, 0, "tensor 'a': the entry is not an object");
@@ -245,11 +254,12 @@ static void loader_rejects_bad_offsets_and_names(void)
     unsigned char *b = make_file("{\"__metadata__\": {\"k\": \"v\"}, \"s\": {\"dtype\": "
                                  "\"F32\", \"shape\": [], \"data_offsets\": [0, 4]}, \"e\": "
                                  "{\"dtype\": \"F64\", \"shape\": [0, 3], \"data_offsets\": "
-                                 "[4, 4]}}   ", 4, 0, &len);
+                                 "[4, 4]}}   ",
+                                 4, 0, &len);
     CHECK(nb_safetensors_parse(b, len, "good", &st, &err) == NB_OK);
     CHECK(st.n == 2 && strcmp(nb_safetensors_meta(&st, "k"), "v") == 0);
-    CHECK(nb_safetensors_find(&st, "s") && *(float *)nb_safetensors_find(&st, "s")->data ==
-          fill_value());
+    CHECK(nb_safetensors_find(&st, "s") &&
+          *(float *)nb_safetensors_find(&st, "s")->data == fill_value());
     nb_safetensors_free(&st);
     free(b);
 }
@@ -281,33 +291,37 @@ static void restore_rejects(nb_mlp *m, const char *header, size_t data_len, cons
     free(after);
 }
 
-#define W(name, d0, d1, b, e)                                                     \
-    "\"" name "\": {\"dtype\": \"F32\", \"shape\": [" #d0 ", " #d1 "], "            \
+#define W(name, d0, d1, b, e)                                                                  \
+    "\"" name "\": {\"dtype\": \"F32\", \"shape\": [" #d0 ", " #d1 "], "                       \
     "\"data_offsets\": [" #b ", " #e "]}"
-#define B(name, d0, b, e)                                                         \
-    "\"" name "\": {\"dtype\": \"F32\", \"shape\": [" #d0 "], \"data_offsets\": [" #b \
-    ", " #e "]}"
+#define B(name, d0, b, e)                                                                      \
+    "\"" name "\": {\"dtype\": \"F32\", \"shape\": [" #d0 "], \"data_offsets\": [" #b ", " #e  \
+    "]}"
 
 static void restore_checks_the_model(void)
 {
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32, .widths = (int[]){ 2, 2 },
-                                           .n_widths = 2, .loss = NB_LOSS_XENT }, NULL);
+    nb_mlp *m = nb_mlp_new(
+        &(nb_mlp_opts){
+            .dtype = NB_F32, .widths = (int[]){ 2, 2 }, .n_widths = 2, .loss = NB_LOSS_XENT },
+        NULL);
     nb_err err = { 0 };
     nb_safetensors st;
     restore_rejects(m, "{" W("W1", 2, 2, 0, 16) "}", 16, "no tensor 'b1'");
-    restore_rejects(m, "{" W("W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "," B("c", 1, 24, 28)
-                    "}", 28, "tensor 'c' is not a parameter");
+    restore_rejects(m,
+                    "{" W("W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "," B("c", 1, 24, 28) "}",
+                    28, "tensor 'c' is not a parameter");
     restore_rejects(m, "{" W("W1", 1, 4, 0, 16) "," B("b1", 2, 16, 24) "}", 24,
                     "tensor 'W1' has shape [1, 4], the model's is [2, 2]");
-    restore_rejects(m, "{\"__metadata__\": {\"format\": \"nabla-mlp/1\", \"widths\": \"2,3\", "
-                    "\"activation\": \"none\", \"loss\": \"xent\", \"dtype\": \"f32\"}," 
-                    W("W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "}", 24,
-                    "tensor 'W1' does not have the shape [2, 3]");
+    restore_rejects(m,
+                    "{\"__metadata__\": {\"format\": \"nabla-mlp/1\", \"widths\": \"2,3\", "
+                    "\"activation\": \"none\", \"loss\": \"xent\", \"dtype\": \"f32\"}," W(
+                        "W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "}",
+                    24, "tensor 'W1' does not have the shape [2, 3]");
     /* a NaN in the data: 0xff bytes */
     char path[2200];
     size_t len;
-    unsigned char *b = make_file("{" W("W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "}", 24, 0,
-                                 &len);
+    unsigned char *b =
+        make_file("{" W("W1", 2, 2, 0, 16) "," B("b1", 2, 16, 24) "}", 24, 0, &len);
     memset(b + len - 4, 0xff, 4);
     CHECK(nb_safetensors_parse(b, len, "nan", &st, &err) == NB_OK);
     CHECK(nb_safetensors_restore(nb_mlp_graph(m), &st, "nan", &err) == NB_ERR_FORMAT);
@@ -341,7 +355,8 @@ static void huge_widths_are_refused(void)
     nb_err err = { 0 };
     unsigned char *b = make_file("{\"__metadata__\": {\"format\": \"nabla-mlp/1\", \"widths\": "
                                  "\"1000000000,1000000000\", \"activation\": \"relu\", "
-                                 "\"loss\": \"mse\", \"dtype\": \"f64\"}}", 0, 0, &len);
+                                 "\"loss\": \"mse\", \"dtype\": \"f64\"}}",
+                                 0, 0, &len);
     CHECK(nb_safetensors_parse(b, len, "huge", &st, &err) == NB_OK);
     CHECK(nb_mlp_checkpoint_opts(&st, &o, w, 8, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "no tensor 'W1'") != NULL);

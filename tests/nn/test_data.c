@@ -108,9 +108,15 @@ static void csv_reads_gzip_and_the_shipped_sets(void)
     gzclose(f);
     CHECK(nb_csv_load(path, NULL, &d, &err) == NB_OK && d.n == 2 && d.x[2] == 3);
     nb_data_free(&d);
-    struct { const char *file; size_t n; int d, classes; } sets[] = {
-        { "digits.csv.gz", 1797, 64, 10 }, { "iris.csv", 150, 4, 3 },
-        { "breast_cancer.csv", 569, 30, 2 }, { "advertising.csv", 200, 3, -1 },
+    struct {
+        const char *file;
+        size_t n;
+        int d, classes;
+    } sets[] = {
+        { "digits.csv.gz", 1797, 64, 10 },
+        { "iris.csv", 150, 4, 3 },
+        { "breast_cancer.csv", 569, 30, 2 },
+        { "advertising.csv", 200, 3, -1 },
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", datadir, sets[i].file);
@@ -132,8 +138,8 @@ static void scaler_gives_zero_mean_unit_std(void)
     CHECK(load("4,7,0\n", NULL, &e, &err) == NB_OK);
     CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK);
     CHECK_NEAR(s.mean[0], 3, 1e-15);
-    CHECK_NEAR(s.std[0], sqrt(3.5), 1e-15);  /* population: (4+1+0+9)/4 */
-    CHECK(s.std[1] == 1);                    /* constant: only centred */
+    CHECK_NEAR(s.std[0], sqrt(3.5), 1e-15); /* population: (4+1+0+9)/4 */
+    CHECK(s.std[1] == 1);                   /* constant: only centred */
     CHECK(nb_scaler_apply(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &e, &err) == NB_OK);
     double m = 0, v = 0;
     for (int i = 0; i < 4; i++)
@@ -159,7 +165,7 @@ static void f32_copy_follows_the_scaler(void)
     CHECK(d.x32 == NULL && nb_data_f32(&d, &err) == NB_OK);
     CHECK(d.x32 && d.x32[0] == 1.0f && d.x32[3] == 4.0f);
     CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &d, &err) == NB_OK);
-    CHECK(d.x32[0] == -1.0f && d.x32[3] == 1.0f);  /* refreshed */
+    CHECK(d.x32[0] == -1.0f && d.x32[3] == 1.0f); /* refreshed */
     nb_scaler_free(&s);
     nb_data_free(&d);
     CHECK(d.x32 == NULL);
@@ -190,7 +196,7 @@ static void byte_copy_only_for_pixels(void)
     }
     nb_scaler s;
     CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &d, &err) == NB_OK);
-    CHECK(d.x32 != NULL && d.x8 == NULL);             /* standardised: no longer bytes */
+    CHECK(d.x32 != NULL && d.x8 == NULL); /* standardised: no longer bytes */
     nb_scaler_free(&s);
     nb_data_free(&d);
     CHECK(d.x8 == NULL && d.x32 == NULL);

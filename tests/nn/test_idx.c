@@ -57,7 +57,8 @@ static void idx_loads_a_gzipped_array(void)
     nb_idx_free(&a);
     path_of(p, sizeof p, "plain.idx");
     write_idx(p, 1, (int[]){ 300 }, 300, 0);
-    CHECK(nb_idx_load(p, &a, &err) == NB_OK && a.dim[0] == 300 && a.data[299] == 299 % 251 % 10);
+    CHECK(nb_idx_load(p, &a, &err) == NB_OK && a.dim[0] == 300 &&
+          a.data[299] == 299 % 251 % 10);
     nb_idx_free(&a);
 }
 
@@ -71,7 +72,7 @@ static void idx_reports_missing_truncated_and_bad_files(void)
     CHECK(nb_idx_load(p, &a, &err) == NB_ERR_IO && a.data == NULL);
     CHECK(strstr(err.msg, "cannot open") != NULL);
     path_of(p, sizeof p, "short.idx.gz");
-    write_idx(p, 3, (int[]){ 5, 3, 4 }, 50, 1);  /* 10 bytes missing */
+    write_idx(p, 3, (int[]){ 5, 3, 4 }, 50, 1); /* 10 bytes missing */
     CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT && a.data == NULL);
     CHECK(strstr(err.msg, "truncated: the data needs 60 bytes, the file has 50") != NULL);
     /* a gzip stream cut in the middle */
@@ -84,7 +85,7 @@ static void idx_reports_missing_truncated_and_bad_files(void)
     CHECK(strstr(err.msg, "truncated") != NULL);
     path_of(p, sizeof p, "head.idx");
     write_idx(p, 3, (int[]){ 5, 3, 4 }, 0, 0);
-    CHECK(truncate(p, 9) == 0);  /* magic and part of the sizes */
+    CHECK(truncate(p, 9) == 0); /* magic and part of the sizes */
     CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "truncated: the header") != NULL);
     FILE *f = fopen(p, "w");

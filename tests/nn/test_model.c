@@ -13,8 +13,8 @@
 static void sgd_run(nb_dtype dt, nb_optimizer_opts o, int steps, double out[2])
 {
     nb_graph *g = nb_graph_new(dt);
-    nb_node *p = nb_param(g, "p", 1, (int[]){2}, (double[]){1, -2});
-    nb_node *c = nb_constant(g, "c", 1, (int[]){2}, (double[]){3, 0.5});
+    nb_node *p = nb_param(g, "p", 1, (int[]){ 2 }, (double[]){ 1, -2 });
+    nb_node *c = nb_constant(g, "c", 1, (int[]){ 2 }, (double[]){ 3, 0.5 });
     nb_node *L = nb_sum(g, nb_mul(g, p, c));
     nb_optimizer *s = nb_optimizer_new(g, &o, NULL);
     for (int i = 0; i < steps; i++) {
@@ -32,28 +32,29 @@ static void sgd_matches_hand_values(void)
     for (int k = 0; k < 2; k++) {
         nb_dtype dt = k ? NB_F32 : NB_F64;
         double tol = k ? 1e-6 : 1e-15, p[2];
-        sgd_run(dt, (nb_optimizer_opts){.lr = 0.1}, 1, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1 }, 1, p);
         CHECK_NEAR(p[0], 0.7, tol);
         CHECK_NEAR(p[1], -2.05, tol);
         /* v1 = g, v2 = 0.9 g + g = (5.7, 0.95) */
-        sgd_run(dt, (nb_optimizer_opts){.lr = 0.1, .momentum = 0.9}, 2, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .momentum = 0.9 }, 2, p);
         CHECK_NEAR(p[0], 0.13, tol);
         CHECK_NEAR(p[1], -2.145, tol);
         /* g' = g + 0.01 p = (3.01, 0.48) */
-        sgd_run(dt, (nb_optimizer_opts){.lr = 0.1, .weight_decay = 0.01}, 1, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .weight_decay = 0.01 }, 1, p);
         CHECK_NEAR(p[0], 0.699, tol);
         CHECK_NEAR(p[1], -2.048, tol);
         /* g'1 = (3.1, 0.3), p1 = (0.69, -2.03); g'2 = (3.069, 0.297),
          * v2 = 0.5 v1 + g'2 = (4.619, 0.447), p2 = (0.2281, -2.0747) */
-        sgd_run(dt, (nb_optimizer_opts){.lr = 0.1, .momentum = 0.5, .weight_decay = 0.1}, 2, p);
+        sgd_run(dt, (nb_optimizer_opts){ .lr = 0.1, .momentum = 0.5, .weight_decay = 0.1 }, 2,
+                p);
         CHECK_NEAR(p[0], 0.2281, tol * 4);
         CHECK_NEAR(p[1], -2.0747, tol * 4);
     }
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_graph *g = nb_graph_new(NB_F64);
-    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){.lr = 0}, &err) == NULL &&
+    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){ .lr = 0 }, &err) == NULL &&
           err.code == NB_ERR_ARG);
-    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){.lr = 1, .momentum = 1}, &err) == NULL);
+    CHECK(nb_optimizer_new(g, &(nb_optimizer_opts){ .lr = 1, .momentum = 1 }, &err) == NULL);
     nb_graph_free(g);
 }
 
@@ -65,80 +66,92 @@ static void sgd_matches_hand_values(void)
 /* torch 1.13.0a0: [configuration][step t - 1][W row-major, then b] */
 static const double adam_ref_f64[2][5][8] = {
     {
-        {0.2800000005703942, -0.19000000085215515, 0.25999999570805488, 0.43999998380432775,
-         -0.50000000059314786, 0.24000000081198017, 0.17000002484770541, -0.22000000207190371},
-        {0.24998656938296115, -0.15997335057945694, 0.28970341600721061, 0.46890535056980942,
-         -0.46999423064587253, 0.21001845099145516, 0.14127823153252908, -0.18995939265795592},
-        {0.21996919029834691, -0.12992668638047858, 0.31852224486756164, 0.49511419690165992,
-         -0.43997622106072715, 0.1800761103471388, 0.11244416262367209, -0.1598588849693649},
-        {0.18997447397304221, -0.099904999025416955, 0.3452277089031498, 0.51641459716683846,
-         -0.40993807043445074, 0.15020285000639608, 0.083223895378157081, -0.129720996774942},
-        {0.16004755684580479, -0.070018016664782731, 0.36759484750706994, 0.5312398509199181,
-         -0.37987111519582389, 0.12043814907971347, 0.053598913956162814,
-         -0.099649299736602387},
+        { 0.2800000005703942, -0.19000000085215515, 0.25999999570805488, 0.43999998380432775,
+          -0.50000000059314786, 0.24000000081198017, 0.17000002484770541,
+          -0.22000000207190371 },
+        { 0.24998656938296115, -0.15997335057945694, 0.28970341600721061, 0.46890535056980942,
+          -0.46999423064587253, 0.21001845099145516, 0.14127823153252908,
+          -0.18995939265795592 },
+        { 0.21996919029834691, -0.12992668638047858, 0.31852224486756164, 0.49511419690165992,
+          -0.43997622106072715, 0.1800761103471388, 0.11244416262367209, -0.1598588849693649 },
+        { 0.18997447397304221, -0.099904999025416955, 0.3452277089031498, 0.51641459716683846,
+          -0.40993807043445074, 0.15020285000639608, 0.083223895378157081, -0.129720996774942 },
+        { 0.16004755684580479, -0.070018016664782731, 0.36759484750706994, 0.5312398509199181,
+          -0.37987111519582389, 0.12043814907971347, 0.053598913956162814,
+          -0.099649299736602387 },
     },
     {
-        {0.29182464412350079, -0.20261609883948611, 0.24288754188343736, 0.4205144449968567,
-         -0.5119682092219795, 0.25253057470870444, 0.20211937622634621, -0.23580402040058127},
-        {0.2736192403774183, -0.18512943717819838, 0.2553843802236061, 0.43096624089964508,
-         -0.49390918407371204, 0.23508962917762807, 0.20235724195969435, -0.22124096862108245},
-        {0.2553796068997039, -0.16754181469020946, 0.26730927813963945, 0.44135541516784338,
-         -0.47581429772189043, 0.21769137377246459, 0.20039602211476504, -0.20630157377913227},
-        {0.23711015016077533, -0.14989099454375193, 0.278465157665373, 0.45168752550636027,
-         -0.45767522859874177, 0.20035186734965127, 0.19632878880088689, -0.19103565063681219},
-        {0.21882438463376347, -0.13224877762872247, 0.28864033188192695, 0.46196886661874287,
-         -0.43948222436327311, 0.18309106635447459, 0.1903813859840093, -0.17554395213414486},
+        { 0.29182464412350079, -0.20261609883948611, 0.24288754188343736, 0.4205144449968567,
+          -0.5119682092219795, 0.25253057470870444, 0.20211937622634621, -0.23580402040058127 },
+        { 0.2736192403774183, -0.18512943717819838, 0.2553843802236061, 0.43096624089964508,
+          -0.49390918407371204, 0.23508962917762807, 0.20235724195969435,
+          -0.22124096862108245 },
+        { 0.2553796068997039, -0.16754181469020946, 0.26730927813963945, 0.44135541516784338,
+          -0.47581429772189043, 0.21769137377246459, 0.20039602211476504,
+          -0.20630157377913227 },
+        { 0.23711015016077533, -0.14989099454375193, 0.278465157665373, 0.45168752550636027,
+          -0.45767522859874177, 0.20035186734965127, 0.19632878880088689,
+          -0.19103565063681219 },
+        { 0.21882438463376347, -0.13224877762872247, 0.28864033188192695, 0.46196886661874287,
+          -0.43948222436327311, 0.18309106635447459, 0.1903813859840093, -0.17554395213414486 },
     },
 };
 static const double adam_ref_f32[2][5][8] = {
     {
-        {0.2800000011920929, -0.18999999761581421, 0.25999999046325684, 0.43999996781349182,
-         -0.49999997019767761, 0.24000000953674316, 0.17000003159046173, -0.2199999988079071},
-        {0.24998657405376434, -0.15997335314750671, 0.28970339894294739, 0.46890532970428467,
-         -0.46999421715736389, 0.21001845598220825, 0.14127823710441589, -0.18995939195156097},
-        {0.21996919810771942, -0.12992668151855469, 0.31852221488952637, 0.49511417746543884,
-         -0.43997621536254883, 0.18007612228393555, 0.11244416236877441, -0.15985888242721558},
-        {0.18997448682785034, -0.099904999136924744, 0.3452276885509491, 0.5164145827293396,
-         -0.40993806719779968, 0.15020287036895752, 0.083223894238471985, -0.12972100079059601},
-        {0.16004757583141327, -0.070018023252487183, 0.36759483814239502, 0.53123986721038818,
-         -0.37987110018730164, 0.12043817341327667, 0.053598914295434952,
-         -0.099649310111999512},
+        { 0.2800000011920929, -0.18999999761581421, 0.25999999046325684, 0.43999996781349182,
+          -0.49999997019767761, 0.24000000953674316, 0.17000003159046173, -0.2199999988079071 },
+        { 0.24998657405376434, -0.15997335314750671, 0.28970339894294739, 0.46890532970428467,
+          -0.46999421715736389, 0.21001845598220825, 0.14127823710441589,
+          -0.18995939195156097 },
+        { 0.21996919810771942, -0.12992668151855469, 0.31852221488952637, 0.49511417746543884,
+          -0.43997621536254883, 0.18007612228393555, 0.11244416236877441,
+          -0.15985888242721558 },
+        { 0.18997448682785034, -0.099904999136924744, 0.3452276885509491, 0.5164145827293396,
+          -0.40993806719779968, 0.15020287036895752, 0.083223894238471985,
+          -0.12972100079059601 },
+        { 0.16004757583141327, -0.070018023252487183, 0.36759483814239502, 0.53123986721038818,
+          -0.37987110018730164, 0.12043817341327667, 0.053598914295434952,
+          -0.099649310111999512 },
     },
     {
-        {0.29182463884353638, -0.20261609554290771, 0.24288754165172577, 0.42051443457603455,
-         -0.51196819543838501, 0.25253057479858398, 0.202119380235672, -0.23580402135848999},
-        {0.27361923456192017, -0.18512943387031555, 0.25538438558578491, 0.43096622824668884,
-         -0.49390918016433716, 0.23508962988853455, 0.20235723257064819, -0.22124096751213074},
-        {0.25537958741188049, -0.16754181683063507, 0.2673092782497406, 0.44135540723800659,
-         -0.47581428289413452, 0.21769137680530548, 0.20039600133895874, -0.20630156993865967},
-        {0.23711013793945312, -0.14989098906517029, 0.2784651517868042, 0.4516875147819519,
-         -0.45767521858215332, 0.20035186409950256, 0.19632875919342041, -0.19103564321994781},
-        {0.21882437169551849, -0.13224877417087555, 0.28864032030105591, 0.46196886897087097,
-         -0.43948221206665039, 0.18309105932712555, 0.19038134813308716, -0.17554394900798798},
+        { 0.29182463884353638, -0.20261609554290771, 0.24288754165172577, 0.42051443457603455,
+          -0.51196819543838501, 0.25253057479858398, 0.202119380235672, -0.23580402135848999 },
+        { 0.27361923456192017, -0.18512943387031555, 0.25538438558578491, 0.43096622824668884,
+          -0.49390918016433716, 0.23508962988853455, 0.20235723257064819,
+          -0.22124096751213074 },
+        { 0.25537958741188049, -0.16754181683063507, 0.2673092782497406, 0.44135540723800659,
+          -0.47581428289413452, 0.21769137680530548, 0.20039600133895874,
+          -0.20630156993865967 },
+        { 0.23711013793945312, -0.14989098906517029, 0.2784651517868042, 0.4516875147819519,
+          -0.45767521858215332, 0.20035186409950256, 0.19632875919342041,
+          -0.19103564321994781 },
+        { 0.21882437169551849, -0.13224877417087555, 0.28864032030105591, 0.46196886897087097,
+          -0.43948221206665039, 0.18309105932712555, 0.19038134813308716,
+          -0.17554394900798798 },
     },
 };
 
 static const nb_optimizer_opts adam_cfg[2] = {
-    {.lr = 0.03, .weight_decay = 0.1, .method = NB_OPTIM_ADAM}, /* PyTorch's defaults */
-    {.lr = 0.02,
-     .weight_decay = 0.01,
-     .method = NB_OPTIM_ADAM,
-     .beta1 = 0.5,
-     .beta2 = 0.9,
-     .eps = 0.05},
+    { .lr = 0.03, .weight_decay = 0.1, .method = NB_OPTIM_ADAM }, /* PyTorch's defaults */
+    { .lr = 0.02,
+      .weight_decay = 0.01,
+      .method = NB_OPTIM_ADAM,
+      .beta1 = 0.5,
+      .beta2 = 0.9,
+      .eps = 0.05 },
 };
 
 static void adam_run(nb_dtype dt, const nb_optimizer_opts *o, double out[5][8])
 {
     nb_graph *g = nb_graph_new(dt);
-    nb_node *W =
-        nb_param(g, "W", 2, (int[]){3, 2}, (double[]){0.31, -0.22, 0.23, 0.41, -0.53, 0.27});
-    nb_node *b = nb_param(g, "b", 1, (int[]){2}, (double[]){0.2, -0.25});
+    nb_node *W = nb_param(g, "W", 2, (int[]){ 3, 2 },
+                          (double[]){ 0.31, -0.22, 0.23, 0.41, -0.53, 0.27 });
+    nb_node *b = nb_param(g, "b", 1, (int[]){ 2 }, (double[]){ 0.2, -0.25 });
     nb_node *x = nb_constant(
-        g, "x", 2, (int[]){4, 3},
-        (double[]){0.5, -1.0, 2.0, 1.5, 0.25, -0.75, -0.3, 0.8, 1.1, 2.0, -0.6, 0.4});
-    nb_node *t = nb_constant(g, "t", 2, (int[]){4, 2},
-                             (double[]){0.2, -0.4, -0.7, 0.9, 0.5, 0.1, -0.3, -0.8});
+        g, "x", 2, (int[]){ 4, 3 },
+        (double[]){ 0.5, -1.0, 2.0, 1.5, 0.25, -0.75, -0.3, 0.8, 1.1, 2.0, -0.6, 0.4 });
+    nb_node *t = nb_constant(g, "t", 2, (int[]){ 4, 2 },
+                             (double[]){ 0.2, -0.4, -0.7, 0.9, 0.5, 0.1, -0.3, -0.8 });
     nb_node *L = nb_mse(g, nb_tanh(g, nb_add(g, nb_matmul(g, x, W), b)), t);
     nb_optimizer *s = nb_optimizer_new(g, o, NULL);
     CHECK(L && s);
@@ -166,7 +179,7 @@ static void adam_run(nb_dtype dt, const nb_optimizer_opts *o, double out[5][8])
  * by 10% or more. */
 static void adam_matches_pytorch(void)
 {
-    double got[5][8], worst[2] = {0, 0};
+    double got[5][8], worst[2] = { 0, 0 };
     for (int k = 0; k < 2; k++) {
         for (int c = 0; c < 2; c++) {
             const double(*want)[8] = k ? adam_ref_f32[c] : adam_ref_f64[c];
@@ -197,22 +210,23 @@ static void adam_rejects_bad_options(void)
         nb_optimizer_opts o;
         const char *msg;
     } bad[] = {
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .beta1 = 1},
-         "adam: need 0 <= beta1 < 1 and 0 <= beta2 < 1 (got 1, 0)"},
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = -0.5}, "(got 0, -0.5)"},
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = NAN}, "0 <= beta2 < 1"},
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .eps = -1e-8}, "adam: need eps > 0 (got -1e-08)"},
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .momentum = 0.9},
-         "adam: momentum is for SGD, not Adam (got 0.9"},
-        {{.lr = 0, .method = NB_OPTIM_ADAM}, "adam: need lr > 0"},
-        {{.lr = 0.1, .method = NB_OPTIM_ADAM, .weight_decay = -1}, "weight decay >= 0"},
-        {{.lr = 0.1, .method = (nb_optim)2}, "optimizer: unknown method 2"},
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta1 = 1 },
+          "adam: need 0 <= beta1 < 1 and 0 <= beta2 < 1 (got 1, 0)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = -0.5 }, "(got 0, -0.5)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .beta2 = NAN }, "0 <= beta2 < 1" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .eps = -1e-8 },
+          "adam: need eps > 0 (got -1e-08)" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .momentum = 0.9 },
+          "adam: momentum is for SGD, not Adam (got 0.9" },
+        { { .lr = 0, .method = NB_OPTIM_ADAM }, "adam: need lr > 0" },
+        { { .lr = 0.1, .method = NB_OPTIM_ADAM, .weight_decay = -1 }, "weight decay >= 0" },
+        { { .lr = 0.1, .method = (nb_optim)2 }, "optimizer: unknown method 2" },
     };
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_graph *g = nb_graph_new(NB_F64);
-    CHECK(nb_param(g, "p", 1, (int[]){2}, NULL) != NULL);
+    CHECK(nb_param(g, "p", 1, (int[]){ 2 }, NULL) != NULL);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        err = (nb_err){0};
+        err = (nb_err){ 0 };
         CHECK(nb_optimizer_new(g, &bad[i].o, &err) == NULL && err.code == NB_ERR_ARG);
         if (!strstr(err.msg, bad[i].msg))
             fprintf(stderr, "  message '%s' lacks '%s'\n", err.msg, bad[i].msg);
@@ -244,7 +258,7 @@ static void fill(nb_data *d, size_t n, int dim, int k, uint64_t seed)
 static int fifty_steps_allocate_nothing(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o,
                                         const nb_data *d, double *loss)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     size_t idx[10], bytes = nb_graph_bytes(nb_mlp_graph(m));
     int ok = 1;
 
@@ -266,7 +280,7 @@ static void bytes_gather_the_float_batch(void)
 {
     enum { N = 64, D = 35, R = 100 }; /* more rows than the prefetch runs ahead */
     nb_data d;
-    nb_err err = {0};
+    nb_err err = { 0 };
     CHECK(nb_data_alloc(&d, N, D, &err) == NB_OK);
     for (int r = 0; r < N; r++)
         for (int j = 0; j < D; j++)
@@ -276,7 +290,7 @@ static void bytes_gather_the_float_batch(void)
     d.n_classes = 3;
     nb_mlp *m = nb_mlp_new(
         &(nb_mlp_opts){
-            .dtype = NB_F32, .widths = (int[]){D, 3}, .n_widths = 2, .loss = NB_LOSS_XENT},
+            .dtype = NB_F32, .widths = (int[]){ D, 3 }, .n_widths = 2, .loss = NB_LOSS_XENT },
         &err);
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, R, &err) : NULL;
     size_t idx[R];
@@ -303,16 +317,16 @@ static void bytes_gather_the_float_batch(void)
 static void training_allocates_nothing_after_step_one(void)
 {
     nb_data d;
-    nb_err err = {0};
+    nb_err err = { 0 };
     fill(&d, 95, 8, 3, 1);
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){.dtype = NB_F32,
-                                          .widths = (int[]){8, 16, 3},
-                                          .n_widths = 3,
-                                          .act = NB_ACT_RELU,
-                                          .loss = NB_LOSS_XENT},
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32,
+                                           .widths = (int[]){ 8, 16, 3 },
+                                           .n_widths = 3,
+                                           .act = NB_ACT_RELU,
+                                           .loss = NB_LOSS_XENT },
                            &err);
-    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(m),
-                                       &(nb_optimizer_opts){.lr = 0.1, .momentum = 0.9}, &err);
+    nb_optimizer *o = nb_optimizer_new(
+        nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.1, .momentum = 0.9 }, &err);
     const nb_batch_graph *bg = nb_mlp_batch_graph(m, 10, &err);
     size_t idx[10];
     for (size_t i = 0; i < 10; i++)
@@ -325,7 +339,7 @@ static void training_allocates_nothing_after_step_one(void)
     CHECK(nb_mlp_step(m, bg, o, &loss0, &err) == NB_OK);
     CHECK(fifty_steps_allocate_nothing(m, bg, o, &d, &loss));
     /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
-    nb_train_opts to = {.epochs = 1, .batch = 10, .lr = 0.1};
+    nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.1 };
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
     size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     to.epochs = 3;
@@ -346,18 +360,18 @@ static void training_allocates_nothing_after_step_one(void)
 static void adam_training_allocates_nothing_after_step_one(void)
 {
     nb_data d;
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_eval ev0, ev;
     fill(&d, 95, 8, 0, 1);
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){.dtype = NB_F32,
-                                          .widths = (int[]){8, 16, 1},
-                                          .n_widths = 3,
-                                          .act = NB_ACT_RELU,
-                                          .loss = NB_LOSS_MSE,
-                                          .seed = 3},
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32,
+                                           .widths = (int[]){ 8, 16, 1 },
+                                           .n_widths = 3,
+                                           .act = NB_ACT_RELU,
+                                           .loss = NB_LOSS_MSE,
+                                           .seed = 3 },
                            &err);
     nb_optimizer *o = nb_optimizer_new(
-        nb_mlp_graph(m), &(nb_optimizer_opts){.lr = 0.01, .method = NB_OPTIM_ADAM}, &err);
+        nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.01, .method = NB_OPTIM_ADAM }, &err);
     const nb_batch_graph *bg = nb_mlp_batch_graph(m, 10, &err);
     CHECK(m && o && bg && nb_mlp_evaluate(m, &d, &ev0, &err) == NB_OK);
     size_t idx[10];
@@ -371,7 +385,7 @@ static void adam_training_allocates_nothing_after_step_one(void)
     printf("adam: loss %g at the start, %g after 51 steps", ev0.loss, ev.loss);
     CHECK(ev.loss < 0.5 * ev0.loss);
     /* whole epochs through nb_train: heads of 10 and 5 rows, built once */
-    nb_train_opts to = {.epochs = 1, .batch = 10, .lr = 0.01, .method = NB_OPTIM_ADAM};
+    nb_train_opts to = { .epochs = 1, .batch = 10, .lr = 0.01, .method = NB_OPTIM_ADAM };
     CHECK(nb_train(m, &d, &d, &to, NULL, &err) == NB_OK);
     size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     to.epochs = 100;
@@ -389,22 +403,22 @@ static void adam_training_allocates_nothing_after_step_one(void)
 static void gradcheck_mlp(nb_act act, nb_loss loss, int outputs, double l1, double l2)
 {
     nb_data d;
-    nb_err err = {0};
+    nb_err err = { 0 };
     int k = loss == NB_LOSS_XENT || loss == NB_LOSS_HINGE ? outputs : 0;
     fill(&d, 7, 4, k, 3);
     if (loss == NB_LOSS_BCE)
         for (size_t i = 0; i < d.n; i++)
             d.y[i] = d.y[i] > 0;
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){4, 6, 5, outputs},
-                                          .n_widths = 4,
-                                          .act = act,
-                                          .loss = loss,
-                                          .seed = 9,
-                                          .l1 = l1,
-                                          .l2 = l2},
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 4, 6, 5, outputs },
+                                           .n_widths = 4,
+                                           .act = act,
+                                           .loss = loss,
+                                           .seed = 9,
+                                           .l1 = l1,
+                                           .l2 = l2 },
                            &err);
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, 7, &err) : NULL;
-    size_t idx[7] = {0, 1, 2, 3, 4, 5, 6};
+    size_t idx[7] = { 0, 1, 2, 3, 4, 5, 6 };
     CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK);
     nb_graph *g = nb_mlp_graph(m);
     size_t np = nb_param_count(g);
@@ -435,12 +449,12 @@ static void mlp_losses_pass_gradient_checks(void)
 
 static void params_are_found_by_name_and_seeded(void)
 {
-    nb_err err = {0};
-    nb_mlp_opts o = {.widths = (int[]){400, 300, 2},
-                     .n_widths = 3,
-                     .act = NB_ACT_RELU,
-                     .loss = NB_LOSS_XENT,
-                     .seed = 5};
+    nb_err err = { 0 };
+    nb_mlp_opts o = { .widths = (int[]){ 400, 300, 2 },
+                      .n_widths = 3,
+                      .act = NB_ACT_RELU,
+                      .loss = NB_LOSS_XENT,
+                      .seed = 5 };
     nb_mlp *a = nb_mlp_new(&o, &err), *b = nb_mlp_new(&o, &err);
     o.seed = 6;
     nb_mlp *c = nb_mlp_new(&o, &err);
@@ -462,19 +476,19 @@ static void params_are_found_by_name_and_seeded(void)
 
 static void bad_models_and_data_are_errors(void)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
-    CHECK(nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){3}, .n_widths = 1}, &err) == NULL);
+    CHECK(nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 3 }, .n_widths = 1 }, &err) == NULL);
     CHECK(err.code == NB_ERR_ARG);
-    CHECK(nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){3, 0}, .n_widths = 2}, &err) == NULL);
-    CHECK(
-        nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){3, 2}, .n_widths = 2, .loss = NB_LOSS_MSE},
-                   &err) == NULL);
+    CHECK(nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 3, 0 }, .n_widths = 2 }, &err) == NULL);
+    CHECK(nb_mlp_new(
+              &(nb_mlp_opts){ .widths = (int[]){ 3, 2 }, .n_widths = 2, .loss = NB_LOSS_MSE },
+              &err) == NULL);
     CHECK(strstr(err.msg, "mse needs 1 output") != NULL);
     nb_mlp *m = nb_mlp_new(
-        &(nb_mlp_opts){.widths = (int[]){3, 2}, .n_widths = 2, .loss = NB_LOSS_XENT}, &err);
+        &(nb_mlp_opts){ .widths = (int[]){ 3, 2 }, .n_widths = 2, .loss = NB_LOSS_XENT }, &err);
     fill(&d, 4, 2, 2, 1);
-    size_t idx[4] = {0, 1, 2, 3};
+    size_t idx[4] = { 0, 1, 2, 3 };
     const nb_batch_graph *bg = nb_mlp_batch_graph(m, 4, &err);
     CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_ERR_SHAPE);
     CHECK(strstr(err.msg, "2 features, the model 3 inputs") != NULL);
@@ -483,21 +497,22 @@ static void bad_models_and_data_are_errors(void)
     d.y[2] = 2; /* the model has classes 0 and 1 */
     CHECK(nb_mlp_gather(m, bg, &d, idx, &err) == NB_ERR_ARG &&
           strstr(err.msg, "row 2") != NULL);
-    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){.epochs = 0, .lr = 1}, NULL, &err) ==
+    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 0, .lr = 1 }, NULL, &err) ==
           NB_ERR_ARG);
-    CHECK(nb_train(
-              m, &d, NULL,
-              &(nb_train_opts){.epochs = 1, .lr = 1, .momentum = 0.9, .method = NB_OPTIM_ADAM},
-              NULL, &err) == NB_ERR_ARG &&
+    CHECK(nb_train(m, &d, NULL,
+                   &(nb_train_opts){
+                       .epochs = 1, .lr = 1, .momentum = 0.9, .method = NB_OPTIM_ADAM },
+                   NULL, &err) == NB_ERR_ARG &&
           strstr(err.msg, "momentum is for SGD") != NULL);
-    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){.epochs = 1, .lr = 1, .loss_csv = "/no/dir/x"},
-                   NULL, &err) == NB_ERR_IO);
+    CHECK(nb_train(m, &d, NULL,
+                   &(nb_train_opts){ .epochs = 1, .lr = 1, .loss_csv = "/no/dir/x" }, NULL,
+                   &err) == NB_ERR_IO);
     nb_data_free(&d);
     nb_mlp_free(m);
     /* a learning rate that blows up: the error says non-finite */
     fill(&d, 20, 2, 0, 2);
-    m = nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){2, 1}, .n_widths = 2, .seed = 1}, &err);
-    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){.epochs = 200, .lr = 1e3}, NULL, &err) ==
+    m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 2, 1 }, .n_widths = 2, .seed = 1 }, &err);
+    CHECK(nb_train(m, &d, NULL, &(nb_train_opts){ .epochs = 200, .lr = 1e3 }, NULL, &err) ==
           NB_ERR_NONFINITE);
     nb_data_free(&d);
     nb_mlp_free(m);
@@ -505,34 +520,34 @@ static void bad_models_and_data_are_errors(void)
 
 static void small_models_converge(void)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
     nb_train_result r;
     /* linear regression: y = sum x recovered to 1e-3 */
     fill(&d, 200, 3, 0, 4);
-    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){3, 1}, .n_widths = 2}, &err);
-    CHECK(nb_train(m, &d, &d, &(nb_train_opts){.epochs = 300, .lr = 0.3, .no_shuffle = 1}, &r,
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 3, 1 }, .n_widths = 2 }, &err);
+    CHECK(nb_train(m, &d, &d, &(nb_train_opts){ .epochs = 300, .lr = 0.3, .no_shuffle = 1 }, &r,
                    &err) == NB_OK);
     for (size_t j = 0; j < 3; j++)
         CHECK_NEAR(nb_value_at(nb_mlp_param(m, "W1"), j), 1, 1e-3);
     CHECK(r.test_r2 > 0.999999 && isnan(r.test_accuracy));
-    double x[3] = {1, 2, 3}, y;
+    double x[3] = { 1, 2, 3 }, y;
     CHECK(nb_mlp_predict(m, x, 1, &y, &err) == NB_OK);
     CHECK_NEAR(y, 6, 1e-2);
     nb_mlp_free(m);
     nb_data_free(&d);
     /* XOR with a 2-8-1 tanh network and BCE */
     CHECK(nb_data_alloc(&d, 4, 2, &err) == NB_OK);
-    memcpy(d.x, (double[]){0, 0, 0, 1, 1, 0, 1, 1}, 8 * sizeof(double));
-    memcpy(d.y, (double[]){0, 1, 1, 0}, 4 * sizeof(double));
-    m = nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){2, 8, 1},
-                                  .n_widths = 3,
-                                  .act = NB_ACT_TANH,
-                                  .loss = NB_LOSS_BCE,
-                                  .seed = 2},
+    memcpy(d.x, (double[]){ 0, 0, 0, 1, 1, 0, 1, 1 }, 8 * sizeof(double));
+    memcpy(d.y, (double[]){ 0, 1, 1, 0 }, 4 * sizeof(double));
+    m = nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ 2, 8, 1 },
+                                   .n_widths = 3,
+                                   .act = NB_ACT_TANH,
+                                   .loss = NB_LOSS_BCE,
+                                   .seed = 2 },
                    &err);
-    CHECK(nb_train(m, &d, &d, &(nb_train_opts){.epochs = 2000, .lr = 0.5, .momentum = 0.9}, &r,
-                   &err) == NB_OK);
+    CHECK(nb_train(m, &d, &d, &(nb_train_opts){ .epochs = 2000, .lr = 0.5, .momentum = 0.9 },
+                   &r, &err) == NB_OK);
     CHECK(r.test_loss < 0.01 && r.test_accuracy == 1);
     nb_mlp_free(m);
     nb_data_free(&d);
@@ -545,13 +560,14 @@ static void f32_gather_matches_f64(void)
 {
     enum { N = 57, D = 13, ROWS = 21 };
     nb_data d;
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_rng r;
     fill(&d, N, D, 3, 4);
-    nb_mlp *m = nb_mlp_new(
-        &(nb_mlp_opts){
-            .dtype = NB_F32, .widths = (int[]){D, 4, 3}, .n_widths = 3, .loss = NB_LOSS_XENT},
-        &err);
+    nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F32,
+                                           .widths = (int[]){ D, 4, 3 },
+                                           .n_widths = 3,
+                                           .loss = NB_LOSS_XENT },
+                           &err);
     const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, ROWS, &err) : NULL;
     size_t idx[ROWS];
     float from64[ROWS * D], from32[ROWS * D];

@@ -26,15 +26,15 @@ static void fill(nb_data *d)
 
 static nb_mlp *model(void)
 {
-    return nb_mlp_new(&(nb_mlp_opts){.widths = (int[]){D, 6, CLASSES},
-                                     .n_widths = 3,
-                                     .act = NB_ACT_TANH,
-                                     .loss = NB_LOSS_XENT,
-                                     .seed = 2},
+    return nb_mlp_new(&(nb_mlp_opts){ .widths = (int[]){ D, 6, CLASSES },
+                                      .n_widths = 3,
+                                      .act = NB_ACT_TANH,
+                                      .loss = NB_LOSS_XENT,
+                                      .seed = 2 },
                       NULL);
 }
 
-static const nb_train_opts train_opts = {.epochs = 2, .batch = ROWS, .lr = 0.1, .threads = 2};
+static const nb_train_opts train_opts = { .epochs = 2, .batch = ROWS, .lr = 0.1, .threads = 2 };
 
 /* ---- Another thread holds the count: training here is refused ------------ */
 
@@ -77,11 +77,12 @@ static void *hold(void *arg)
 
 static void second_trainer_is_refused(void)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
     fill(&d);
     nb_mlp *a = model(), *b = model();
-    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(b), &(nb_optimizer_opts){.lr = 0.1}, NULL);
+    nb_optimizer *o =
+        nb_optimizer_new(nb_mlp_graph(b), &(nb_optimizer_opts){ .lr = 0.1 }, NULL);
     const nb_batch_graph *bg = nb_mlp_batch_graph(b, ROWS, NULL);
     size_t idx[ROWS];
     for (size_t i = 0; i < ROWS; i++)
@@ -89,7 +90,7 @@ static void second_trainer_is_refused(void)
     CHECK(a && b && o && bg && nb_mlp_set_workers(b, 2, NULL) == NB_OK);
 
     int before = nb_set_threads(2);
-    holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    holder h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
     pthread_t th;
     CHECK(pthread_create(&th, NULL, hold, &h) == 0);
     wait_state(&h, 1);
@@ -130,7 +131,7 @@ static void *train_many(void *arg)
     trainer *t = arg;
     nb_train_opts to = train_opts;
     for (int i = 0; i < TRAININGS; i++) {
-        nb_err err = {0};
+        nb_err err = { 0 };
         to.seed = (uint64_t)i;
         nb_status s = nb_train(t->m, t->d, NULL, &to, NULL, &err);
         if (s == NB_OK)
@@ -152,7 +153,7 @@ static void two_trainers_leave_the_count(void)
     nb_data d;
     fill(&d);
     int before = nb_set_threads(2);
-    trainer t[2] = {{.d = &d, .m = model()}, {.d = &d, .m = model()}};
+    trainer t[2] = { { .d = &d, .m = model() }, { .d = &d, .m = model() } };
     pthread_t th[2];
     int started[2];
     for (int k = 0; k < 2; k++)

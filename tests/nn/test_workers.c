@@ -24,14 +24,14 @@ static void fill(nb_data *d, uint64_t seed)
 
 static nb_mlp *model(nb_dtype dt, nb_act act)
 {
-    return nb_mlp_new(&(nb_mlp_opts){.dtype = dt,
-                                     .widths = (int[]){D, 5, 4, CLASSES},
-                                     .n_widths = 4,
-                                     .act = act,
-                                     .loss = NB_LOSS_XENT,
-                                     .init = NB_INIT_HE,
-                                     .seed = 5,
-                                     .l2 = 1e-3},
+    return nb_mlp_new(&(nb_mlp_opts){ .dtype = dt,
+                                      .widths = (int[]){ D, 5, 4, CLASSES },
+                                      .n_widths = 4,
+                                      .act = act,
+                                      .loss = NB_LOSS_XENT,
+                                      .init = NB_INIT_HE,
+                                      .seed = 5,
+                                      .l2 = 1e-3 },
                       NULL);
 }
 
@@ -58,7 +58,7 @@ static double params_differ(nb_mlp *a, nb_mlp *b)
 static void workers_match_one_thread(nb_dtype dt, nb_optimizer_opts so, int n, int rows,
                                      double tol)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
     fill(&d, 3);
     nb_mlp *a = model(dt, NB_ACT_TANH), *b = model(dt, NB_ACT_TANH);
@@ -89,7 +89,7 @@ static void workers_match_one_thread(nb_dtype dt, nb_optimizer_opts so, int n, i
 
 static void errors_change_nothing(void)
 {
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
     fill(&d, 4);
     nb_mlp *m = model(NB_F64, NB_ACT_RELU), *other = model(NB_F64, NB_ACT_RELU);
@@ -100,9 +100,10 @@ static void errors_change_nothing(void)
     CHECK(nb_mlp_set_workers(m, 3, &err) == NB_OK && nb_mlp_set_workers(m, 2, &err) == NB_OK &&
           nb_mlp_workers(m) == 2);
     const nb_batch_graph *bg = nb_mlp_batch_graph(m, ROWS, &err);
-    nb_optimizer *o = nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){.lr = 0.1}, &err);
+    nb_optimizer *o =
+        nb_optimizer_new(nb_mlp_graph(m), &(nb_optimizer_opts){ .lr = 0.1 }, &err);
     nb_optimizer *wrong =
-        nb_optimizer_new(nb_mlp_graph(other), &(nb_optimizer_opts){.lr = 0.1}, &err);
+        nb_optimizer_new(nb_mlp_graph(other), &(nb_optimizer_opts){ .lr = 0.1 }, &err);
     size_t idx[ROWS];
     for (size_t i = 0; i < ROWS; i++)
         idx[i] = i;
@@ -149,7 +150,7 @@ static void errors_change_nothing(void)
 static void train_uses_workers(void)
 {
     enum { ROWS_N = 256, IN = 64 };
-    nb_err err = {0};
+    nb_err err = { 0 };
     nb_data d;
     nb_rng r;
     nb_train_result one, two;
@@ -159,13 +160,13 @@ static void train_uses_workers(void)
         d.x[i] = nb_rng_uniform(&r);
     for (size_t i = 0; i < ROWS_N; i++)
         d.y[i] = (double)(i % 10);
-    nb_mlp_opts mo = {.widths = (int[]){IN, 256, 256, 10},
-                      .n_widths = 4,
-                      .act = NB_ACT_RELU,
-                      .loss = NB_LOSS_XENT,
-                      .init = NB_INIT_HE,
-                      .seed = 3};
-    nb_train_opts to = {.epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4};
+    nb_mlp_opts mo = { .widths = (int[]){ IN, 256, 256, 10 },
+                       .n_widths = 4,
+                       .act = NB_ACT_RELU,
+                       .loss = NB_LOSS_XENT,
+                       .init = NB_INIT_HE,
+                       .seed = 3 };
+    nb_train_opts to = { .epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4 };
     nb_mlp *a = nb_mlp_new(&mo, &err), *b = nb_mlp_new(&mo, &err);
     to.threads = 1;
     CHECK(nb_train(a, &d, &d, &to, &one, &err) == NB_OK);
@@ -186,9 +187,9 @@ static void train_uses_workers(void)
 
 int main(void)
 {
-    nb_optimizer_opts sgd = {.lr = 0.1},
-                      momentum = {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-2},
-                      adam = {.lr = 0.01, .method = NB_OPTIM_ADAM};
+    nb_optimizer_opts sgd = { .lr = 0.1 },
+                      momentum = { .lr = 0.05, .momentum = 0.9, .weight_decay = 1e-2 },
+                      adam = { .lr = 0.01, .method = NB_OPTIM_ADAM };
     for (int n = 2; n <= 3; n++) {
         workers_match_one_thread(NB_F64, sgd, n, ROWS, 1e-13);
         workers_match_one_thread(NB_F64, momentum, n, ROWS, 1e-13);
