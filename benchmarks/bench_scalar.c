@@ -1,4 +1,4 @@
-/* bench_scalar.c - the scalar workloads of BENCHMARKS.md: scalar-mlp (the
+/* bench_scalar.c - the scalar workloads of benchmarks/README.md: scalar-mlp (the
  * micrograd demo, all scalar nodes) and scalar-chain, each built from
  * scalar nodes of an f64 graph and timed against hand-written C that does
  * the same arithmetic with hand-coded adjoint loops.  Uses nabla.h alone.
@@ -23,7 +23,7 @@
 #define MAX_SAMPLES     31
 #define RTOL            1e-12
 
-/* The references of BENCHMARKS.md. */
+/* The reference figures of the workloads (benchmarks/README.md). */
 static const double ref_loss = 0.98668221066377793;
 static const double ref_norm = 0.96004478984644315;
 static const double ref_g0 = 0.20368564985814058;
@@ -373,7 +373,7 @@ static void line(const char *workload, const char *config, size_t nodes, double 
 }
 
 /* Times the five configurations and prints one line each, with the ratios
- * and targets of issue 2; returns 0 if a run failed. */
+ * and their targets; returns 0 if a run failed. */
 static int report(const char *workload, bench *b, const runs *r, size_t nodes, size_t bytes,
                   int samples)
 {

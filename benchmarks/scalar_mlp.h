@@ -1,4 +1,4 @@
-/* scalar_mlp.h - the scalar-mlp workload of BENCHMARKS.md built on the
+/* scalar_mlp.h - the scalar-mlp workload (benchmarks/README.md) built on the
  * engine, shared by bench_scalar.c (against hand-written C) and
  * bench_tape.c (the packed tape against the wide one): data, parameters
  * and the graph, node for node as micrograd builds it, and the two

@@ -197,8 +197,26 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     return NB_OK;
 }
 
-/* Moving the store: every node whose value or gradient lies in it follows,
- * by its offset, taken while the old array is still there. */
+/* Moving the store: realloc, which for a large array moves pages rather
+ * than bytes.  Every pointer into it becomes an offset first (the old
+ * array's pointers are not to be read once it is gone), and a pointer into
+ * the new array after; on failure, into the old one again. */
+static void store_rebase(nb_graph *g, char *base, int to_offsets)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        nb_node *x = g->nodes[i];
+        if (!nb__in_store(x))
+            continue;
+        if (to_offsets) {
+            x->val = (void *)(uintptr_t)((char *)x->val - base);
+            x->grad = x->grad ? (void *)(uintptr_t)((char *)x->grad - base + 1) : NULL;
+        } else {
+            x->val = base + (uintptr_t)x->val;
+            x->grad = x->grad ? base + ((uintptr_t)x->grad - 1) : NULL;
+        }
+    }
+}
+
 int nb__store_reserve(nb_graph *g, size_t n)
 {
     size_t elt = nb__elt(g), cap = g->store_cap ? g->store_cap : 1024;
@@ -209,23 +227,14 @@ int nb__store_reserve(nb_graph *g, size_t n)
         cap *= 2;
     if (cap > (size_t)INT32_MAX + 1)
         return 0;
-    char *store = nb__alloc_should_fail() ? NULL : malloc(cap * elt);
-    if (!store)
-        return 0;
-    if (g->store_len)
-        memcpy(store, g->store, g->store_len * elt);
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        nb_node *x = g->nodes[i];
-        if (!nb__in_store(x))
-            continue;
-        x->val = store + ((char *)x->val - g->store);
-        if (x->grad)
-            x->grad = store + ((char *)x->grad - g->store);
+    store_rebase(g, g->store, 1);
+    char *store = nb__alloc_should_fail() ? NULL : realloc(g->store, cap * elt);
+    if (store) {
+        g->store = store;
+        g->store_cap = cap;
     }
-    free(g->store);
-    g->store = store;
-    g->store_cap = cap;
-    return 1;
+    store_rebase(g, g->store, 0);
+    return store != NULL;
 }
 
 /* ---- Node creation ----------------------------------------------------------- */

@@ -45,10 +45,10 @@ static inline int nb__alloc_should_fail(void)
 }
 
 /* size bytes aligned to align (a power of two <= 64), not cleared: every
- * caller writes what it takes (clearing whole blocks for the next graph
- * cost a fresh scalar-mlp build 5%: 4 MB a graph); NULL when out of
- * memory.  Blocks never move, so pointers live as long as the arena.
- * Inline, a bump of a->next: graphs allocate once or twice per node. */
+ * caller writes what it takes, so a fresh graph does not pay for clearing
+ * its blocks; NULL when out of memory.  Blocks never move, so pointers
+ * live as long as the arena.  Inline, a bump of a->next: graphs allocate
+ * once or twice per node. */
 void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align);
 static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
 {

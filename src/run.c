@@ -19,22 +19,23 @@
 
 /* ---- The plan -------------------------------------------------------------
  * Creation order is a topological order, so sweeping the nodes from root
- * down, keeping the marked ones and marking their inputs, finds exactly
- * root's ancestors: no recursion, no stack, one pass.  A counting sort then
- * orders them by level (see nb__plan).  The plan depends on root alone (an
- * op's inputs never change), so it is kept until another root runs. */
+ * down, marking root and then the inputs of every marked node, marks
+ * exactly root's ancestors: no recursion, no stack.  Two more passes, in
+ * creation order, give each its level (inputs first) and place it; a
+ * counting sort.  The plan depends on root alone (an op's inputs never
+ * change), so it is kept until another root runs. */
 static nb_status plan_for(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
     size_t ids = (size_t)root->id + 1, n = 0;
+    uint32_t top = 0;
 
     if (p->root == root)
         return NB_OK;
     nb__replay_free(g->replay); /* it ran the old plan */
     g->replay = NULL;
     p->root = NULL;
-    /* node[ids...]: the ancestors as found; node[0...]: the plan */
-    nb_node **node = nb__grow(p->node, &p->cap, 2 * ids, sizeof *node);
+    nb_node **node = nb__grow(p->node, &p->cap, ids, sizeof *node);
     if (node)
         p->node = node;
     uint32_t *scratch =
@@ -42,35 +43,43 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     if (!scratch)
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
     p->scratch = scratch;
-    nb_node **found = node + ids;
     root->flags |= NB__MARK;
-    for (size_t i = ids; i-- > 0;) { /* reverse creation order */
-        nb_node *x = g->nodes[i];
+    for (size_t i = ids; i-- > 0;) { /* mark the ancestors */
+        const nb_node *x = g->nodes[i];
+        if (x->flags & NB__MARK)
+            for (int k = 0; k < x->n_in; k++)
+                x->in[k]->flags |= NB__MARK;
+    }
+    /* level[id] of each ancestor; start[l]: how many of level l, then
+     * where level l begins (cleared as levels appear, so that a shallow
+     * plan of many nodes touches little of it) */
+    uint32_t *level = scratch, *start = scratch + ids;
+    start[0] = 0;
+    for (size_t i = 0; i < ids; i++) {
+        const nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
-        x->flags &= (uint8_t)~NB__MARK;
-        found[n++] = x;
-        for (int k = 0; k < x->n_in; k++)
-            x->in[k]->flags |= NB__MARK;
-    }
-    /* level[id] of each ancestor; then start[l], where level l begins */
-    uint32_t *level = scratch, *start = scratch + ids;
-    memset(start, 0, (n + 1) * sizeof *start);
-    for (size_t i = n; i-- > 0;) { /* creation order: inputs first */
-        const nb_node *x = found[i];
         uint32_t l = 0;
         for (int k = 0; k < x->n_in; k++)
             l = level[x->in[k]->id] >= l ? level[x->in[k]->id] + 1 : l;
-        level[x->id] = l;
+        level[i] = l;
+        for (; top < l; top++)
+            start[top + 1] = 0;
         start[l]++;
+        n++;
     }
-    for (size_t l = 0, sum = 0; l <= n; l++) {
+    for (size_t l = 0, sum = 0; l <= top; l++) {
         uint32_t c = start[l];
         start[l] = (uint32_t)sum;
         sum += c;
     }
-    for (size_t i = n; i-- > 0;) /* creation order within a level */
-        node[start[level[found[i]->id]]++] = found[i];
+    for (size_t i = 0; i < ids; i++) { /* creation order within a level */
+        nb_node *x = g->nodes[i];
+        if (!(x->flags & NB__MARK))
+            continue;
+        x->flags &= (uint8_t)~NB__MARK;
+        node[start[level[i]]++] = x;
+    }
     p->n = n;
     p->root = root;
     p->has_grads = 0;
