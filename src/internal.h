@@ -236,9 +236,8 @@ nb_status nb__check_new(nb_graph *g, nb_node *y);
  * A replay is the plan written out as a tape of steps over the scalar
  * store's indices, whose scalar elementwise steps run their op's math
  * inline; it gives the reference executor's bits (run.c) in a fraction of
- * its time.  nb__replay_new needs the plan's gradients when with_grads
- * (for its backward steps); NULL when out of memory (the reference
- * executor runs instead). */
+ * its time.  nb__replay_new writes the forward steps; NULL when out of
+ * memory (the reference executor runs instead). */
 nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p);
 /* Write the backward steps, once the plan's gradients exist; 0 when out of
  * memory. */
