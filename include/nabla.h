@@ -350,6 +350,49 @@ NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves
                               size_t n_leaves, const nb_gradcheck_opts *opts,
                               nb_gradcheck_result *results);
 
+/* ---- Gradients as nodes, and second order --------------------------------
+ * nb_grad_graph: out[i] = d(root)/d(wrt[i]) as NEW NODES of g, each of
+ * wrt[i]'s shape, built from ordinary ops by each op's backward written as
+ * ops (src/derivatives.c).  Their values are computed as they are built;
+ * nb_forward(g, out[i]) recomputes them after leaves change, and they can
+ * be fed to other ops and differentiated again, to any order (PyTorch's
+ * create_graph=True).  root must be a scalar when seed is NULL (seed 1);
+ * with a seed node of root's shape, out[i] is the vector-Jacobian product
+ * sum_j seed_j d(root_j)/d(wrt[i]).  wrt may be any node that wants a
+ * gradient (a variable, or an op that depends on one; NB_ERR_ARG for a
+ * constant); one that root does not depend on gets a zero constant.  The
+ * numbers agree with nb_backward's to the last bits (every op is tested).
+ * At max/min ties, relu(0) and abs(0), the gradient nodes are masks that
+ * follow the same conventions, and their own derivative is 0.  A failing
+ * constructor inside leaves a construction error on g, as any op would. */
+NB_API nb_status nb_grad_graph(nb_graph *g, nb_node *root, nb_node *seed, size_t n,
+                               nb_node *const *wrt, nb_node **out);
+
+/* Second derivatives of a scalar root with respect to leaves wrt[0..n)
+ * (variables or parameters; N of their elements in all, in that order),
+ * by reverse over reverse: nb_hessian_new builds the gradient nodes g_i
+ * (nb_grad_graph), constants v_i of wrt[i]'s shape and the scalar
+ * s = sum_i <g_i, v_i>, whose gradient with respect to wrt is H v.  Built
+ * once, in g's arena: it lives until nb_graph_free, and each product
+ * after that replays the same nodes (one forward and one backward of s).
+ * NULL on error (nb_errmsg(g) says why).
+ *
+ * nb_hessian_vec: hv = H v for v of N elements; overwrites the
+ * gradients of wrt (and of s's other ancestors), and leaves v in the v_i.
+ * nb_hessian_dense: H, N x N row-major, as N products with unit vectors:
+ * for small N.  A second-order gradient check is nb_gradcheck on s: set
+ * the v_i (nb_hessian_vector, nb_write) and check s against wrt; the
+ * finite differences of s = <g, v> are then checked against H v.
+ * nb_hessian_grad(h, i) is g_i; nb_hessian_root(h) is s. */
+typedef struct nb_hessian nb_hessian;
+NB_API nb_hessian *nb_hessian_new(nb_graph *g, nb_node *root, size_t n, nb_node *const *wrt);
+NB_API size_t nb_hessian_size(const nb_hessian *h); /* N */
+NB_API nb_status nb_hessian_vec(nb_hessian *h, const double *v, double *hv);
+NB_API nb_status nb_hessian_dense(nb_hessian *h, double *H);
+NB_API nb_node *nb_hessian_grad(const nb_hessian *h, size_t i);
+NB_API nb_node *nb_hessian_vector(const nb_hessian *h, size_t i);
+NB_API nb_node *nb_hessian_root(const nb_hessian *h);
+
 /* ---- Library -------------------------------------------------------------
  * Matrix products go through OpenBLAS when the library was built with it
  * (meson option openblas, on where found), else through a portable C

@@ -250,6 +250,18 @@ void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate);
 void nb__replay_backward(nb_graph *g, const nb__replay *r);
 void nb__replay_free(nb__replay *r);
 
+/* Ops that only the gradients written as ops use (ops.c): a > b as 1 or 0;
+ * x^p with p a node; x broadcast to dim (x itself when it has that shape);
+ * labels as one-hot rows of classes. */
+nb_node *nb__gt(nb_graph *g, nb_node *a, nb_node *b);
+nb_node *nb__pow_node(nb_graph *g, nb_node *x, nb_node *p);
+nb_node *nb__expand(nb_graph *g, nb_node *x, int rank, const int *dim);
+nb_node *nb__onehot(nb_graph *g, nb_node *labels, int classes);
+
+/* Plan root (run.c): g->plan then holds root's ancestors in the order both
+ * executors run them. */
+nb_status nb__plan_for(nb_graph *g, nb_node *root);
+
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
 #define NB__SHAPE_STR 64
 const char *nb__shape_str(const nb_node *n, char *buf);

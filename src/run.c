@@ -87,6 +87,8 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     return NB_OK;
 }
 
+nb_status nb__plan_for(nb_graph *g, nb_node *root) { return plan_for(g, root); }
+
 /* ---- Gradients ------------------------------------------------------------ */
 
 /* Every node of the plan that wants a gradient gets one (a scalar's in the
