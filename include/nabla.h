@@ -213,6 +213,53 @@ NB_API nb_node *nb_hinge(nb_graph *g, nb_node *scores, nb_node *labels);
 NB_API nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target);
 NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 
+/* ---- User-defined ops -----------------------------------------------------
+ * An op of one or two inputs that the library lacks, defined in C: what
+ * torch.autograd.Function gives Python.  forward fills out from the
+ * inputs' values; backward ADDS grad_out times the local gradient into
+ * each grad_in[k] that is not NULL (an input that takes no gradient gets
+ * NULL).  Buffers hold the graph's dtype (double for NB_F64, float for
+ * NB_F32) in row-major order; the nodes give the shapes (nb_rank, nb_dim,
+ * nb_size).  A callback returns NB_OK or an error status, and may write a
+ * message into msg (msg_size bytes): the run, or the constructor, then
+ * returns that status and nb_errmsg says "NAME (node N): msg".
+ *
+ * grad, optional, writes the op's backward as ops: the node for what y
+ * passes to input k, given gy = d(root)/dy, built from ops of g (NULL with
+ * an error recorded on failure; NULL with none: nothing flows to input k).
+ * With it the op works in nb_grad_graph and so at second order; without
+ * it those return NB_ERR_ARG naming the op.  The type is not copied: it
+ * must outlive every graph that uses it.  name shows in tables and
+ * pictures (nb_op_name). */
+typedef struct nb_op_call {
+    nb_dtype dtype;
+    int n_in;
+    const nb_node *input[2], *output; /* for shapes */
+    const void *in[2];                /* inputs' values */
+    void *out;                        /* forward: fill */
+    const void *grad_out;             /* backward: d(root)/d(out) */
+    void *grad_in[2];                 /* backward: add into; NULL: none wanted */
+    void *user;                       /* the type's user pointer */
+    char *msg;                        /* a message on error */
+    size_t msg_size;
+} nb_op_call;
+
+typedef struct nb_op_type {
+    const char *name;
+    int arity; /* 1 or 2 */
+    nb_status (*forward)(const nb_op_call *c);
+    nb_status (*backward)(const nb_op_call *c);
+    nb_node *(*grad)(nb_graph *g, nb_node *y, nb_node *gy, int k, void *user);
+    void *user;
+} nb_op_type;
+
+/* The op applied to in[0..arity): its output has rank/dim, or input 0's
+ * shape when rank < 0.  Computes its value, as every constructor does.
+ * NB_ERR_ARG for a type without name, forward or backward, or an arity
+ * other than 1 or 2. */
+NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *in, int rank,
+                          const int *dim);
+
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
  * root depends on (after leaf values changed).  A run plans once per root

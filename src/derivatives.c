@@ -301,6 +301,11 @@ static nb_node *hinge_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
     return nb_mul(c->g, sub(c, m, nb_mul(c->g, t, row_sum(c, m))), per_row(c, gy, s));
 }
 
+static nb_node *custom_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    return nb__custom_grad(c->g, y, gy, k);
+}
+
 static const rule_fn rules[NB_OP_COUNT] = {
 #define NB_OP(E, stem, arity, kind, change) [NB_OP_##E] = stem##_rule,
 #include "ops.def"

@@ -987,6 +987,11 @@ static void hinge_backward(nb_node *node)
     }
 }
 
+/* ---- custom: a user's op, whatever the dtype (custom.c) ------------------------ */
+
+static void custom_forward(nb_node *node) { nb__custom_forward(node); }
+static void custom_backward(nb_node *node) { nb__custom_backward(node); }
+
 /* ---- This dtype's kernel table --------------------------------------------- */
 
 #define FORWARD_AT_AT(stem)      stem##_forward_at

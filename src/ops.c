@@ -222,16 +222,24 @@ static size_t transpose_spread(const nb_node *y, int k, size_t i, size_t *out, s
     return 1;
 }
 
-static nb_status reshape_shape(nb_graph *g, nb_node *y)
+/* The shape a constructor asked for: dims in y->ext, 0 past the rank
+ * (reshape, expand, custom). */
+static int wanted_shape(const nb_node *y, int *dim)
 {
-    const nb_node *x = y->in[0];
-    int rank = 0, dim[NB_MAX_RANK];
-    char sx[NB__SHAPE_STR], sy[NB__SHAPE_STR];
-
+    int rank = 0;
     while (rank < NB_MAX_RANK && y->ext->dim[rank] > 0) {
         dim[rank] = y->ext->dim[rank];
         rank++;
     }
+    return rank;
+}
+
+static nb_status reshape_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
+    char sx[NB__SHAPE_STR], sy[NB__SHAPE_STR];
+
     nb_status s = nb__set_shape(g, y, rank, dim);
     if (s == NB_OK && nb__size(y) != nb__size(x))
         return nb__fail(g, NB_ERR_SHAPE, "reshape: %s (%zu elements) cannot become %s",
@@ -271,13 +279,9 @@ static size_t reshape_spread(const nb_node *y, int k, size_t i, size_t *out, siz
 static nb_status expand_shape(nb_graph *g, nb_node *y)
 {
     const nb_node *x = y->in[0];
-    int rank = 0, dim[NB_MAX_RANK];
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
     char sx[NB__SHAPE_STR];
 
-    while (rank < NB_MAX_RANK && y->ext->dim[rank] > 0) {
-        dim[rank] = y->ext->dim[rank];
-        rank++;
-    }
     for (int d = 0; d < x->rank; d++) {
         int yd = d + rank - x->rank;
         if (yd < 0 || (x->ext->dim[d] != 1 && x->ext->dim[d] != dim[yd]))
@@ -319,6 +323,13 @@ nb_node *nb__onehot(nb_graph *g, nb_node *labels, int classes)
 {
     nb__ext params = { .size = 1, .dim = { classes } };
     return nb__node_new(g, NB_OP_ONEHOT, (nb_node *[]){ labels }, &params);
+}
+
+/* custom: the shape given to nb_custom (custom.c) */
+static nb_status custom_shape(nb_graph *g, nb_node *y)
+{
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
+    return nb__set_shape(g, y, rank, dim);
 }
 
 /* ---- Softmax and the losses: rows over the last axis ---------------------- */

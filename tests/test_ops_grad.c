@@ -124,6 +124,53 @@ static nb_node *b_onehot(nb_graph *g, nb_node *const *in)
     return nb__onehot(g, nb_add(g, lab, zero), 4);
 }
 
+/* A user-defined op, y = a e^b elementwise (same shapes), in both dtypes,
+ * with its gradient as ops for second order. */
+static nb_status aexpb_forward(const nb_op_call *c)
+{
+    for (size_t i = 0, n = nb_size(c->output); i < n; i++)
+        if (c->dtype == NB_F32)
+            ((float *)c->out)[i] =
+                ((const float *)c->in[0])[i] * expf(((const float *)c->in[1])[i]);
+        else
+            ((double *)c->out)[i] =
+                ((const double *)c->in[0])[i] * exp(((const double *)c->in[1])[i]);
+    return NB_OK;
+}
+
+/* da += dy e^b, db += dy y */
+static nb_status aexpb_backward(const nb_op_call *c)
+{
+    for (size_t i = 0, n = nb_size(c->output); i < n; i++) {
+        if (c->dtype == NB_F32) {
+            const float *b = c->in[1], *y = c->out, *dy = c->grad_out;
+            if (c->grad_in[0])
+                ((float *)c->grad_in[0])[i] += dy[i] * expf(b[i]);
+            if (c->grad_in[1])
+                ((float *)c->grad_in[1])[i] += dy[i] * y[i];
+        } else {
+            const double *b = c->in[1], *y = c->out, *dy = c->grad_out;
+            if (c->grad_in[0])
+                ((double *)c->grad_in[0])[i] += dy[i] * exp(b[i]);
+            if (c->grad_in[1])
+                ((double *)c->grad_in[1])[i] += dy[i] * y[i];
+        }
+    }
+    return NB_OK;
+}
+
+static nb_node *aexpb_grad(nb_graph *g, nb_node *y, nb_node *gy, int k, void *user)
+{
+    (void)user;
+    return nb_mul(g, gy, k == 0 ? nb_exp(g, nb_input(y, 1)) : y);
+}
+
+static const nb_op_type aexpb = { "aexpb", 2, aexpb_forward, aexpb_backward, aexpb_grad, NULL };
+static nb_node *b_custom(nb_graph *g, nb_node *const *in)
+{
+    return nb_custom(g, &aexpb, in, -1, NULL);
+}
+
 #define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                                          \
     {                                                                                          \
         op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 }       \
@@ -184,6 +231,8 @@ static const row rows[] = {
     R2(NB_OP_GT, "gt 3x4 > row 4", b_gt, 2, 3, 4, 0, 0, 1, 4, 0, 0, 0, -2, 2),
     R1(NB_OP_EXPAND, "expand 3x1 -> 2x3x4", b_expand, 2, 3, 1, 0, 0, -2, 2),
     R1(NB_OP_ONEHOT, "onehot 5 labels, 4 classes", b_onehot, 1, 5, 0, 0, 0, -2, 2),
+    R2(NB_OP_CUSTOM, "custom a e^b 2x3", b_custom, 2, 2, 3, 0, 0, 2, 2, 3, 0, 0, -2, 2),
+    R2(NB_OP_CUSTOM, "custom a e^b scalars", b_custom, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -2, 2),
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])
 
