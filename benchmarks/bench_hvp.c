@@ -7,8 +7,10 @@
  * and f32.  The textbook bound for reverse over reverse is a small
  * constant (about 4 to 5).
  *
- * Usage: bench_hvp [--check]   (--check: H v against finite differences of
- * the gradient on a small batch, no timing) */
+ * Usage: bench_hvp [--check [FILE]]   (--check: H v against finite
+ * differences of the gradient on a batch of 8, no timing; FILE: also write
+ * the inputs, labels, parameters, v and H v there as JSON, for
+ * benchmarks/hvp_torch.py) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +109,41 @@ static double hvp_time(nb_hessian *h, const double *v, double *hv)
     return median(t, REPS);
 }
 
+static void dump_array(FILE *f, const char *name, const nb_node *n, const double *v)
+{
+    fprintf(f, "\"%s\": [", name);
+    for (size_t i = 0, size = nb_size(n); i < size; i++)
+        fprintf(f, "%s%.17g", i ? ", " : "", v ? v[i] : nb_value_at(n, i));
+    fprintf(f, "]");
+}
+
+/* {"x": [...], "y": [...], "W1": ..., "v": [...], "hv": [...]} */
+static int dump(const char *path, const mlp *m, const double *v, const double *hv)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 1;
+    fputc('{', f);
+    dump_array(f, "x", nb_lookup(m->g, "x"), NULL);
+    fputs(", ", f);
+    dump_array(f, "y", nb_lookup(m->g, "y"), NULL);
+    for (int k = 0; k < 4; k++) {
+        fputs(", ", f);
+        dump_array(f, nb_name(m->param[k]), m->param[k], NULL);
+    }
+    for (int which = 0; which < 2; which++) {
+        fprintf(f, ", \"%s\": [", which ? "hv" : "v");
+        for (int k = 0, at = 0; k < 4; k++)
+            for (size_t i = 0; i < nb_size(m->param[k]); i++, at++)
+                fprintf(f, "%s%.17g", at ? ", " : "", (which ? hv : v)[at]);
+        fputc(']', f);
+    }
+    fputs("}\n", f);
+    return ferror(f) | fclose(f);
+}
+
 /* H v against (grad(w + h v) - grad(w - h v)) / 2h, h = 1e-5, f64 */
-static int check(void)
+static int check(const char *path)
 {
     mlp m = build(NB_F64, 8);
     nb_hessian *h = m.loss ? nb_hessian_new(m.g, m.loss, 4, m.param) : NULL;
@@ -139,6 +174,10 @@ static int check(void)
         worst = fmax(worst, fabs(hv[i] - (gp[i] - gm[i]) / 2e-5));
     }
     failed |= !(worst <= 1e-6 * scale);
+    if (path && dump(path, &m, v, hv) != 0) {
+        fprintf(stderr, "bench_hvp: cannot write %s\n", path);
+        failed = 1;
+    }
     printf("H v against finite differences of the gradient, %zu parameters: max error %.2e "
            "of max |H v| %.2e: %s\n",
            n, worst, scale, failed ? "FAILED" : "ok");
@@ -150,7 +189,7 @@ static int check(void)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--check") == 0)
-        return check();
+        return check(argc > 2 ? argv[2] : NULL);
     printf("784-50-10 sigmoid, softmax cross-entropy, batch 100; median of %d x 20\n", REPS);
     for (int dt = 0; dt < 2; dt++) {
         mlp m = build(dt ? NB_F32 : NB_F64, 100);
