@@ -37,6 +37,8 @@ void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
     void *p = nb__alloc_should_fail() ? NULL : realloc(arr, ncap * elt);
     if (p)
         *cap = ncap;
+    if (p && ncap * elt >= ((size_t)8 << 20))
+        nb__advise_huge(p, ncap * elt);
     return p;
 }
 
@@ -232,6 +234,8 @@ int nb__store_reserve(nb_graph *g, size_t n)
     if (store) {
         g->store = store;
         g->store_cap = cap;
+        if (cap * elt >= ((size_t)8 << 20))
+            nb__advise_huge(store, cap * elt);
     }
     store_rebase(g, g->store, 0);
     return store != NULL;

@@ -62,6 +62,9 @@ static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
     return (void *)at;
 }
 void nb__arena_free(nb__arena *a);
+/* Ask the kernel for transparent huge pages over the whole 2 MB pages of
+ * [p, p + bytes) (arena.c): for large arrays that grow with the graph. */
+void nb__advise_huge(void *p, size_t bytes);
 
 /* ---- Nodes --------------------------------------------------------------
  * 48 bytes.  A scalar's value and gradient live in the graph's scalar store

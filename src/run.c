@@ -84,6 +84,13 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     p->root = root;
     p->has_grads = 0;
     p->runs = 0;
+    if (p->cap_scratch * sizeof *scratch > ((size_t)4 << 20)) {
+        /* a big graph's levels are not needed until the next plan: give
+         * back their 8 bytes a node */
+        free(p->scratch);
+        p->scratch = NULL;
+        p->cap_scratch = 0;
+    }
     return NB_OK;
 }
 
