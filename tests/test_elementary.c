@@ -2,7 +2,8 @@
  * values and gradients where the naive formula loses every digit (log1p,
  * expm1, softplus in their tails), the conventions at kinks and ties
  * (leaky_relu at 0, clamp at its bounds, first maximum and minimum along an
- * axis), argmax passing no gradient, and the errors.  Finite differences
+ * axis), argmax passing no gradient, the same ties in the gradients
+ * written as ops, and the errors.  Finite differences
  * away from kinks are test_ops_grad's. */
 #include "check.h"
 #include "nabla.h"
@@ -156,6 +157,46 @@ static void axis_nan(nb_dtype dt)
     nb_graph_free(g);
 }
 
+/* The gradients written as ops (nb_grad_graph) keep the kernels' ties:
+ * the first maximum and minimum along an axis, leaky_relu's slope at 0,
+ * clamp's bounds; to the bit, against nb_backward. */
+static void rules_keep_the_ties(nb_dtype dt)
+{
+    nb_graph *g = nb_graph_new(dt);
+    double xs[] = { 1, 3, 3, 2, /**/ 5, 5, 5, 0, /**/ -1, -4, -4, -1 };
+    double vs[] = { -1, 0, 2, 0, -1, 2, 0.5, 5, 0, 0, 0, 0 };
+    nb_node *x = nb_variable(g, "x", 2, (int[]){ 3, 4 }, xs);
+    nb_node *v = nb_variable(g, "v", 2, (int[]){ 3, 4 }, vs);
+    nb_node *w = nb_constant(g, "w", 1, (int[]){ 4 }, (double[]){ 0.5, 1.5, 2.5, 3.5 });
+    nb_node *f[] = {
+        nb_sum(g, nb_mul(g, nb_max_axis(g, x, 0, 0), w)),
+        nb_sum(g, nb_mul(g, nb_max_axis(g, x, 1, 1), nb_const_scalar(g, 3))),
+        nb_sum(g, nb_mul(g, nb_min_axis(g, x, -1, 0), nb_argmax(g, x, 1, 0))),
+        nb_sum(g, nb_mul(g, nb_leaky_relu(g, v, 0.25), w)),
+        nb_sum(g, nb_mul(g, nb_clamp(g, v, -1, 2), w)),
+    };
+    nb_node *x_or_v[] = { x, x, x, v, v };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        nb_node *d = NULL;
+        CHECK(nb_grad_graph(g, f[k], NULL, 1, &x_or_v[k], &d) == NB_OK && d);
+        CHECK(nb_backward(g, f[k]) == NB_OK);
+        for (size_t i = 0; d && i < 12; i++) {
+            CHECK(nb_value_at(d, i) == nb_grad_at(x_or_v[k], i));
+            if (nb_value_at(d, i) != nb_grad_at(x_or_v[k], i))
+                fprintf(stderr, "f%zu element %zu: rule %g, backward %g\n", k, i,
+                        nb_value_at(d, i), nb_grad_at(x_or_v[k], i));
+        }
+    }
+    /* and the values themselves: leaky_relu's slope at its four zeros, the
+     * first maxima along axis 0 (5 at row 1 in the first three columns) */
+    CHECK(nb_backward(g, f[3]) == NB_OK);
+    CHECK(nb_grad_at(v, 1) == 0.25 * 1.5 && nb_grad_at(v, 8) == 0.25 * 0.5);
+    CHECK(nb_backward(g, f[0]) == NB_OK);
+    CHECK(nb_grad_at(x, 4) == 0.5 && nb_grad_at(x, 5) == 1.5 && nb_grad_at(x, 6) == 2.5);
+    CHECK(nb_grad_at(x, 3) == 3.5 && nb_grad_at(x, 1) == 0 && nb_grad_at(x, 9) == 0);
+    nb_graph_free(g);
+}
+
 static void axis_errors(void)
 {
     nb_graph *g = nb_graph_new(NB_F64);
@@ -170,6 +211,9 @@ static void axis_errors(void)
     CHECK(!nb_min_axis(g, s, 0, 0) && nb_error(g) == NB_ERR_ARG);
     CHECK(strstr(nb_errmsg(g), "max_axis: axis 0 is out of range for scalar") != NULL);
     nb_error_clear(g);
+    CHECK(!nb_leaky_relu(g, x, INFINITY) && nb_error(g) == NB_ERR_ARG);
+    CHECK(strcmp(nb_errmsg(g), "leaky_relu: the slope inf is not finite") == 0);
+    nb_error_clear(g);
     CHECK(!nb_sqrt(g, NULL) && !nb_leaky_relu(g, NULL, 0.1) && !nb_argmax(g, NULL, 0, 0));
     nb_graph_free(g);
 }
@@ -183,6 +227,7 @@ int main(void)
         clamp_bounds(d);
         axis_ties(d);
         axis_nan(d);
+        rules_keep_the_ties(d);
     }
     axis_errors();
     return check_summary();
