@@ -261,7 +261,7 @@ static int constants(parser *p, const struct func *f, const value *arg, double *
             return 0;
         }
     }
-    if (f->with_consts == clamp_node && !(c[0] <= c[1])) {
+    if (f->with_consts == clamp_node && !(c[0] <= c[1])) { /* nb_clamp would refuse */
         fail(p, EXPR_SYNTAX, arg[1].begin, "the lower bound of clamp is above the upper bound");
         return 0;
     }
@@ -429,10 +429,11 @@ static value parse_term(parser *p)
     value a = parse_unary(p);
 
     for (char op; !p->failed && ((op = peek(p)) == '*' || op == '/');) {
-        if (op == '*' && p->src[p->pos + 1] == '*') /* Python's power */
-            return fail(p, EXPR_SYNTAX, p->pos,
-                        "there is no operator **: write a power with ^, as in x^2");
+        size_t at = p->pos;
         advance(p, 1);
+        if (op == '*' && peek(p) == '*') /* Python's power */
+            return fail(p, EXPR_SYNTAX, at,
+                        "there is no operator **: write a power with ^, as in x^2");
         value b = parse_unary(p);
         if (p->failed)
             break;

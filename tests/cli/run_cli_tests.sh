@@ -218,6 +218,8 @@ err_line 1 "nabla grad: parse error at column 2: there is no operator **: write 
 err_line 2 "  x**2 + 1"
 err_line 3 "   ^"
 out_empty
+t "** with a space" 2 grad 'x * *2' x=3
+err_has "column 3: there is no operator **"
 t "missing operator" 2 grad '2x' x=1
 err_has "column 2: expected an operator (+ - * / ^), found 'x'"
 t "unmatched )" 2 grad 'x)' x=1
