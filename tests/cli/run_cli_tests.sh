@@ -144,6 +144,15 @@ json 'clamp(x, -1, 2)' x=0.5 -- '{"value": 0.5, "grad": {"x": 1}}'
 json 'clamp(x, -1, 2)' x=2 -- '{"value": 2, "grad": {"x": 1}}'
 json 'clamp(x*y, 0, 2^2)' x=3 y=2 -- '{"value": 4, "grad": {"x": 0, "y": 0}}'
 json 'clamp(x, 1, 1)' x=1 -- '{"value": 1, "grad": {"x": 1}}'
+# second order through every new function's rule; the closed form:
+# f_xx = sig'(x) sin y - log1p(y)/(4 x^1.5) + y^2 e^(xy) - cos x = 28.920047742667137
+# f_xy = sig(x) cos y + 1/(2 sqrt(x) (1+y)) + (1+xy) e^(xy)     = 22.029607248631088
+# f_yy = -softplus(x) sin y - sqrt(x)/(1+y)^2 + x^2 e^(xy) + 2   = 8.083799514610467
+t "hessian of the elementary functions" 0 grad \
+  'softplus(x)*sin(y) + sqrt(x)*log1p(y) + expm1(x*y) + cos(x) + leaky_relu(y, 0.3)^2' \
+  x=1 y=2 --hessian --json
+out_matches '"hessian": \[\[28\.9200477426671[0-9]*, 22\.0296072486310[0-9]*\], \[22\.0296072486310[0-9]*, 8\.08379951461046[0-9]*\]\]\}$'
+err_empty
 json 'abs(x)' x=-3 -- '{"value": 3, "grad": {"x": -1}}'
 json 'abs(x)' x=0 -- '{"value": 0, "grad": {"x": 0}}'
 json 'max(x, y)' x=1 y=2 -- '{"value": 2, "grad": {"x": 0, "y": 1}}'
