@@ -169,6 +169,29 @@ NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x); /* d = 1 - y^2 */
 NB_API nb_node *nb_relu(nb_graph *g, nb_node *x);
 NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);           /* d = sign(x), 0 at 0 */
 NB_API nb_node *nb_pow(nb_graph *g, nb_node *x, double p); /* x^p; d = p x^(p-1) */
+/* x^(1/2); d = 1 / (2 y): inf at x = 0, and x < 0 gives NaN, which
+ * nb_forward reports. */
+NB_API nb_node *nb_sqrt(nb_graph *g, nb_node *x);
+/* ln(1 + x) and e^x - 1, accurate for tiny x (where ln of a rounded 1 + x,
+ * or e^x - 1 itself, loses every digit).  log1p: d = 1 / (1 + x), x <= -1
+ * gives -inf or NaN.  expm1: d = e^x, computed as such rather than as
+ * y + 1, which cancels for x below about -37. */
+NB_API nb_node *nb_log1p(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_expm1(nb_graph *g, nb_node *x);
+/* ln(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
+ * x (y = x), full precision for very negative x (y = e^x); d = sigmoid(x). */
+NB_API nb_node *nb_softplus(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_sin(nb_graph *g, nb_node *x); /* d = cos x */
+NB_API nb_node *nb_cos(nb_graph *g, nb_node *x); /* d = -sin x */
+/* x if x > 0, else alpha x, alpha a finite constant (made as a constant
+ * scalar leaf, as nb_pow's exponent; NB_ERR_ARG if not finite); d = 1 if
+ * x > 0, else alpha: as for relu, at x = 0 the slope is that of the side
+ * below, so leaky_relu'(0) = alpha. */
+NB_API nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, double alpha);
+/* min(max(x, lo), hi), built as exactly those two ops with constant bounds;
+ * both ties go to x, so d = 1 for lo <= x <= hi (the bounds included) and 0
+ * outside.  NB_ERR_ARG unless lo <= hi. */
+NB_API nb_node *nb_clamp(nb_graph *g, nb_node *x, double lo, double hi);
 
 /* A constant c on one side, made as a constant scalar leaf: the lecture's
  * "*-1" and "+1" gates. */
@@ -182,6 +205,17 @@ NB_API nb_node *nb_sum(nb_graph *g, nb_node *x);
 NB_API nb_node *nb_mean(nb_graph *g, nb_node *x); /* sum * (1/n) */
 NB_API nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
 NB_API nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+/* The largest and smallest element along an axis, with the shape of
+ * nb_sum_axis.  The gradient goes to one element of each reduced line: the
+ * FIRST maximal (minimal) one on a tie.  A NaN in a line is its max and its
+ * min.  nb_min_axis is -max_axis(-x), which gives exactly those ties. */
+NB_API nb_node *nb_max_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+NB_API nb_node *nb_min_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+/* The index (0 to n-1 along the axis) of the first maximal element of each
+ * line, as a value of the graph's dtype (exact up to 2^24 in f32), shape as
+ * nb_max_axis; the first NaN if a line has one.  No gradient flows through
+ * it: an index is piecewise constant, and its backward adds nothing. */
+NB_API nb_node *nb_argmax(nb_graph *g, nb_node *x, int axis, int keepdim);
 
 /* Matrices and shapes. */
 NB_API nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b); /* (m x k)(k x n) -> (m x n) */
@@ -409,9 +443,11 @@ NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves
  * gradient (a variable, or an op that depends on one; NB_ERR_ARG for a
  * constant); one that root does not depend on gets a zero constant.  The
  * numbers agree with nb_backward's to the last bits (every op is tested).
- * At max/min ties, relu(0) and abs(0), the gradient nodes are masks that
- * follow the same conventions, and their own derivative is 0.  A failing
- * constructor inside leaves a construction error on g, as any op would. */
+ * At max/min ties, relu(0), abs(0), leaky_relu(0), clamp's bounds and
+ * ties along an axis (max_axis, min_axis), the gradient nodes are masks
+ * that follow the same conventions, and their own derivative is 0.  A
+ * failing constructor inside leaves a construction error on g, as any op
+ * would. */
 NB_API nb_status nb_grad_graph(nb_graph *g, nb_node *root, nb_node *seed, size_t n,
                                nb_node *const *wrt, nb_node **out);
 

@@ -190,18 +190,49 @@ static value variable(parser *p, size_t begin, size_t len)
 
 /* ---- Functions --------------------------------------------------------- */
 
-static nb_node *sqrt_node(nb_graph *g, nb_node *x) { return nb_pow(g, x, 0.5); }
+static nb_node *leaky_relu_node(nb_graph *g, nb_node *x, const double *c)
+{
+    return nb_leaky_relu(g, x, c[0]);
+}
 
+static nb_node *clamp_node(nb_graph *g, nb_node *x, const double *c)
+{
+    return nb_clamp(g, x, c[0], c[1]);
+}
+
+/* A function of one or two expressions, or of one expression and constant
+ * parameters (a slope, bounds), which become part of the op as nb_pow's
+ * exponent does. */
 static const struct func {
     const char *name;
-    nb_node *(*one)(nb_graph *, nb_node *);            /* one argument */
-    nb_node *(*two)(nb_graph *, nb_node *, nb_node *); /* or two */
+    int arity;
+    nb_node *(*one)(nb_graph *, nb_node *);
+    nb_node *(*two)(nb_graph *, nb_node *, nb_node *);
+    nb_node *(*with_consts)(nb_graph *, nb_node *, const double *); /* arity - 1 of them */
+    const char *consts; /* what they are, for errors */
+    const char *example;
 } funcs[] = {
-    { "exp", nb_exp, NULL },     { "log", nb_log, NULL },   { "sigmoid", nb_sigmoid, NULL },
-    { "tanh", nb_tanh, NULL },   { "relu", nb_relu, NULL }, { "recip", nb_reciprocal, NULL },
-    { "sqrt", sqrt_node, NULL }, { "abs", nb_abs, NULL },   { "max", NULL, nb_max },
-    { "min", NULL, nb_min },
+    { "exp", 1, nb_exp, NULL, NULL, NULL, NULL },
+    { "log", 1, nb_log, NULL, NULL, NULL, NULL },
+    { "sigmoid", 1, nb_sigmoid, NULL, NULL, NULL, NULL },
+    { "tanh", 1, nb_tanh, NULL, NULL, NULL, NULL },
+    { "relu", 1, nb_relu, NULL, NULL, NULL, NULL },
+    { "recip", 1, nb_reciprocal, NULL, NULL, NULL, NULL },
+    { "sqrt", 1, nb_sqrt, NULL, NULL, NULL, NULL },
+    { "abs", 1, nb_abs, NULL, NULL, NULL, NULL },
+    { "log1p", 1, nb_log1p, NULL, NULL, NULL, NULL },
+    { "expm1", 1, nb_expm1, NULL, NULL, NULL, NULL },
+    { "softplus", 1, nb_softplus, NULL, NULL, NULL, NULL },
+    { "sin", 1, nb_sin, NULL, NULL, NULL, NULL },
+    { "cos", 1, nb_cos, NULL, NULL, NULL, NULL },
+    { "max", 2, NULL, nb_max, NULL, NULL, "max(a, b)" },
+    { "min", 2, NULL, nb_min, NULL, NULL, "min(a, b)" },
+    { "leaky_relu", 2, NULL, NULL, leaky_relu_node, "the slope", "leaky_relu(x, 0.01)" },
+    { "clamp", 3, NULL, NULL, clamp_node, "the bounds", "clamp(x, 0, 1)" },
 };
+
+static const char *const arity_words[] = { "", "one argument", "two arguments",
+                                           "three arguments" };
 
 static const struct func *find_func(const char *s, size_t len)
 {
@@ -213,19 +244,41 @@ static const struct func *find_func(const char *s, size_t len)
 
 static value parse_expr(parser *p);
 
+/* The constant parameters of f from arg[1..]: numbers alone, finite. */
+static int constants(parser *p, const struct func *f, const value *arg, double *c)
+{
+    for (int k = 1; k < f->arity; k++) {
+        if (!arg[k].is_const) {
+            fail(p, EXPR_SYNTAX, arg[k].begin,
+                 "%s of %s must be constant (numbers only), as in %s", f->consts, f->name,
+                 f->example);
+            return 0;
+        }
+        c[k - 1] = nb_value_scalar(arg[k].node);
+        if (!isfinite(c[k - 1])) {
+            fail(p, EXPR_SYNTAX, arg[k].begin, "%s of %s is not a finite number", f->consts,
+                 f->name);
+            return 0;
+        }
+    }
+    if (f->with_consts == clamp_node && !(c[0] <= c[1])) { /* nb_clamp would refuse */
+        fail(p, EXPR_SYNTAX, arg[1].begin, "the lower bound of clamp is above the upper bound");
+        return 0;
+    }
+    return 1;
+}
+
 static value call(parser *p, const struct func *f, size_t begin)
 {
-    int arity = f->one ? 1 : 2;
-    value arg[2];
+    value arg[3];
+    double c[2];
 
     advance(p, 1); /* '(' */
-    for (int k = 0; k < arity; k++) {
+    for (int k = 0; k < f->arity; k++) {
         if (k > 0) {
             if (peek(p) != ',')
-                return peek(p) == ')' ? fail(p, EXPR_SYNTAX, p->pos,
-                                             "%s takes two arguments, "
-                                             "as in %s(a, b)",
-                                             f->name, f->name)
+                return peek(p) == ')' ? fail(p, EXPR_SYNTAX, p->pos, "%s takes %s, as in %s",
+                                             f->name, arity_words[f->arity], f->example)
                                       : unexpected(p, "',' between the arguments");
             advance(p, 1);
         }
@@ -234,13 +287,20 @@ static value call(parser *p, const struct func *f, size_t begin)
             return failed_value;
     }
     if (peek(p) != ')')
-        return peek(p) == ',' && arity == 1
-                   ? fail(p, EXPR_SYNTAX, p->pos, "%s takes one argument", f->name)
+        return peek(p) == ','
+                   ? fail(p, EXPR_SYNTAX, p->pos, "%s takes %s", f->name, arity_words[f->arity])
                    : unexpected(p, "')' to close the call");
     advance(p, 1);
-    int is_const = arg[0].is_const && (arity == 1 || arg[1].is_const);
-    nb_node *y =
-        arity == 1 ? f->one(p->g, arg[0].node) : f->two(p->g, arg[0].node, arg[1].node);
+    int is_const = arg[0].is_const && (f->arity == 1 || arg[1].is_const);
+    nb_node *y;
+    if (f->one)
+        y = f->one(p->g, arg[0].node);
+    else if (f->two)
+        y = f->two(p->g, arg[0].node, arg[1].node);
+    else if (constants(p, f, arg, c))
+        y = f->with_consts(p->g, arg[0].node, c);
+    else
+        return failed_value;
     return made(p, y, is_const, begin);
 }
 
@@ -263,8 +323,8 @@ static value name_or_call(parser *p)
                     f->name);
     if (paren)
         return fail(p, EXPR_SYNTAX, begin,
-                    "unknown function '%.*s' (functions: exp log "
-                    "sigmoid tanh relu recip sqrt abs max min)",
+                    "unknown function '%.*s' (functions: exp log sigmoid tanh relu "
+                    "recip sqrt abs log1p expm1 softplus sin cos max min leaky_relu clamp)",
                     len, p->src + begin);
     return variable(p, begin, end - begin);
 }
@@ -369,7 +429,11 @@ static value parse_term(parser *p)
     value a = parse_unary(p);
 
     for (char op; !p->failed && ((op = peek(p)) == '*' || op == '/');) {
+        size_t at = p->pos;
         advance(p, 1);
+        if (op == '*' && peek(p) == '*') /* Python's power */
+            return fail(p, EXPR_SYNTAX, at,
+                        "there is no operator **: write a power with ^, as in x^2");
         value b = parse_unary(p);
         if (p->failed)
             break;

@@ -9,12 +9,16 @@
  *     term    := unary (('*' | '/') unary)*
  *     unary   := '-' unary | power
  *     power   := primary ('^' unary)?          exponent: constant only
+ *                (there is no '**': a parse error says to write '^')
  *     primary := NUMBER | NAME | FUNC '(' expr ')' | MAX2 '(' expr ',' expr ')'
+ *              | 'leaky_relu' '(' expr ',' expr ')'     slope: constant only
+ *              | 'clamp' '(' expr ',' expr ',' expr ')'  bounds: constant only
  *              | '(' expr ')'
  *     NUMBER  := digits ['.' digits] [('e' | 'E') ['+' | '-'] digits]
  *                (or '.' digits ...), e.g. 3, 0.5, .5, 1e-3
  *     NAME    := [A-Za-z_][A-Za-z0-9_]*        (not a function name)
  *     FUNC    := exp | log | sigmoid | tanh | relu | recip | sqrt | abs
+ *              | log1p | expm1 | softplus | sin | cos
  *     MAX2    := max | min
  */
 #ifndef NABLA_CLI_EXPR_H
@@ -52,7 +56,7 @@ typedef enum expr_status {
 
 typedef struct expr_error {
     size_t column; /* 1-based byte column of the problem */
-    char msg[160];
+    char msg[256];
 } expr_error;
 
 /* Parse src (NUL-terminated) into a new graph.  Variables are nb_scalar

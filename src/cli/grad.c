@@ -52,12 +52,18 @@ static const char grad_help[] =
     "  operators   + - * / ^ and unary -, usual precedence; ^ is right-\n"
     "              associative and binds tighter than unary minus:\n"
     "              -x^2 = -(x^2), 2^3^2 = 2^9, 2^-1 = 0.5\n"
-    "  functions   exp log sigmoid tanh relu recip sqrt abs  (one argument)\n"
-    "              max min                                    (two arguments)\n"
+    "  functions   exp log sigmoid tanh relu recip sqrt abs   (one argument)\n"
+    "              log1p expm1 softplus sin cos              (one argument)\n"
+    "              max min                                   (two arguments)\n"
+    "              leaky_relu(x, a)     a: a constant slope below 0\n"
+    "              clamp(x, lo, hi)     lo <= hi: constant bounds\n"
     "  x^p needs a constant exponent p (numbers only, e.g. x^2, x^(1/3)); for\n"
-    "  x^y with x > 0 write exp(y*log(x)).  sqrt(x) is x^0.5.  Function names\n"
-    "  cannot be variables.  At a tie max and min pass the whole gradient to\n"
-    "  their first argument; relu'(0) = 0 and abs'(0) = 0.\n"
+    "  x^y with x > 0 write exp(y*log(x)); there is no **.  log1p(x) is\n"
+    "  log(1+x) and expm1(x) is exp(x)-1, exact for tiny x; softplus(x) is\n"
+    "  log(1+exp(x)) without overflow.  Function names cannot be variables.\n"
+    "  At a tie max and min pass the whole gradient to their first argument;\n"
+    "  relu'(0) = abs'(0) = 0, leaky_relu'(0) = a, and clamp' = 1 on [lo, hi],\n"
+    "  the bounds included.\n"
     "\n"
     "exit status: 0 success; 1 evaluation error (log of a negative number or of\n"
     "zero, division by zero, overflow, a non-finite gradient) or a file that\n"
@@ -253,14 +259,20 @@ static void describe_domain(const nb_node *n, char *buf, size_t size)
         snprintf(buf, size, "log of zero: log(0) = %s", ys);
     else if (strcmp(op, "reciprocal") == 0 && x == 0)
         snprintf(buf, size, "division by zero: 1/0 = %s", ys);
+    else if (strcmp(op, "log1p") == 0 && x < -1)
+        snprintf(buf, size, "log1p of a number below -1: log1p(%s) = %s", xs, ys);
+    else if (strcmp(op, "log1p") == 0 && x == -1)
+        snprintf(buf, size, "log of zero: log1p(-1) = %s", ys);
+    else if (strcmp(op, "sqrt") == 0 && x < 0)
+        snprintf(buf, size, "square root of a negative number: sqrt(%s) = %s", xs, ys);
     else if (strcmp(op, "pow") == 0 && x < 0 && p == 0.5)
         snprintf(buf, size, "square root of a negative number: sqrt(%s) = %s", xs, ys);
     else if (strcmp(op, "pow") == 0 && x < 0 && p != floor(p))
         snprintf(buf, size, "negative number to a fractional power: (%s)^%s = %s", xs, ps, ys);
     else if (strcmp(op, "pow") == 0 && x == 0 && p < 0)
         snprintf(buf, size, "division by zero: 0^%s = %s", ps, ys);
-    else if (strcmp(op, "exp") == 0)
-        snprintf(buf, size, "overflow: exp(%s) = %s", xs, ys);
+    else if (strcmp(op, "exp") == 0 || strcmp(op, "expm1") == 0)
+        snprintf(buf, size, "overflow: %s(%s) = %s", op, xs, ys);
     else
         snprintf(buf, size, "overflow: %s gives %s from finite input%s", op, ys,
                  nb_arity(n) > 1 ? "s" : "");
