@@ -216,8 +216,10 @@ NB_API void nb_idx_free(nb_idx *idx);
 /* Fashion-MNIST from dir (NULL: NB_FASHION_MNIST_DIR), the four files
  * train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-*: train
  * 60000 and test 10000 rows of 784 pixels / 255 in [0, 1], 10 classes.
- * A missing or truncated file gives an error naming it and the Debian
- * package dataset-fashion-mnist.  train and test are zeroed first. */
+ * Each part must be n x 28 x 28 images with n labels 0..9, else
+ * NB_ERR_FORMAT naming the shapes found.  A missing or truncated file gives
+ * an error naming it and the Debian package dataset-fashion-mnist.  train
+ * and test are zeroed first. */
 NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test,
                                        nb_err *err);
 

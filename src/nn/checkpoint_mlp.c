@@ -42,6 +42,8 @@ nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra
                                 seed,
                                 l1,
                                 l2 };
+    if (n_extra > SIZE_MAX / sizeof(nb_meta_kv) - N_OWN)
+        return nb_err_set(err, NB_ERR_ARG, "save: %zu metadata entries", n_extra);
     nb_meta_kv *kv = malloc((N_OWN + n_extra) * sizeof *kv);
     if (!kv)
         return nb_err_set(err, NB_ERR_NOMEM, "save: out of memory");

@@ -21,6 +21,8 @@ static void *features_alloc(size_t bytes)
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     size_t page = (size_t)2 << 20;
     if (bytes >= 8 * page) {
+        if (bytes > SIZE_MAX - page) /* rounded up it would wrap to a small block */
+            return NULL;
         void *p = aligned_alloc(page, (bytes + page - 1) / page * page);
         if (p)
             (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: may be refused */
@@ -62,6 +64,9 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
 {
     if (!data || !data->x)
         return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
+    if (data->d < 1 || data->n > SIZE_MAX / sizeof(double) / (size_t)data->d)
+        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", data->n,
+                          data->d);
     size_t n = data->n * (size_t)data->d;
     free(data->x32);
     free(data->x8);
@@ -219,7 +224,7 @@ nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, ui
     *b = (nb_batches){ 0 };
     if (n == 0 || batch == 0)
         return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
-    b->order = malloc(n * sizeof *b->order);
+    b->order = n <= SIZE_MAX / sizeof *b->order ? malloc(n * sizeof *b->order) : NULL;
     if (!b->order)
         return nb_err_set(err, NB_ERR_NOMEM, "batches: out of memory");
     for (size_t i = 0; i < n; i++)

@@ -130,10 +130,24 @@ static const char pkg_hint[] =
     " (Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
     "apt-get install dataset-fashion-mnist, or give the directory that holds the files)";
 
-/* images (n x 28 x 28) and labels (n) of one part into out. */
+#define SIDE 28 /* Fashion-MNIST's images are SIDE x SIDE pixels */
+
+/* "n x r x c" for an IDX array's shape in messages. */
+static const char *shape_str(const nb_idx *a, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a->rank && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%d", i ? " x " : "", a->dim[i]);
+    return buf;
+}
+
+/* images (n x 28 x 28) and labels (n) of one part into out.  The shape is
+ * checked before anything is sized from it, so the row length is always
+ * 28 * 28 and every image of both parts has the same length. */
 static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_err *err)
 {
-    char ipath[4096], lpath[4096];
+    char ipath[4096], lpath[4096], ishape[64], lshape[64];
     nb_idx im = { 0 }, lb = { 0 };
 
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, stem);
@@ -141,11 +155,15 @@ static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_e
     nb_status s = nb_idx_load(ipath, &im, err);
     if (s == NB_OK)
         s = nb_idx_load(lpath, &lb, err);
-    if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0]))
-        s = nb_err_set(err, NB_ERR_FORMAT, "%s, %s: expected n x 28 x 28 images and n labels",
-                       ipath, lpath);
+    if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0] ||
+                       im.dim[1] != SIDE || im.dim[2] != SIDE))
+        s = nb_err_set(err, NB_ERR_FORMAT,
+                       "%s, %s: expected n x 28 x 28 images and n labels, found %s images "
+                       "and %s labels",
+                       ipath, lpath, shape_str(&im, ishape, sizeof ishape),
+                       shape_str(&lb, lshape, sizeof lshape));
     if (s == NB_OK)
-        s = nb_data_alloc(out, (size_t)im.dim[0], im.dim[1] * im.dim[2], err);
+        s = nb_data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, err);
     for (size_t i = 0; s == NB_OK && i < im.size; i++)
         out->x[i] = im.data[i] / 255.0;
     for (size_t i = 0; s == NB_OK && i < lb.size; i++) {
