@@ -107,21 +107,37 @@ static nb_status read_data(gzFile f, const char *path, nb_idx *out, nb_err *err)
     return NB_OK;
 }
 
-nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
+/* The file opened and its header read into out; f is NULL on error. */
+static nb_status idx_open(const char *path, gzFile *f, nb_idx *out, nb_err *err)
 {
     *out = (nb_idx){ 0 };
     errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
+    if (!(*f = gzopen(path, "rb")))
         return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
-    nb_status s = read_header(f, path, out, err);
-    if (s == NB_OK)
-        s = read_data(f, path, out, err);
+    nb_status s = read_header(*f, path, out, err);
+    if (s != NB_OK) {
+        gzclose(*f);
+        *f = NULL;
+    }
+    return s;
+}
+
+/* The data of a file idx_open opened, which it closes. */
+static nb_status idx_finish(gzFile f, const char *path, nb_idx *out, nb_err *err)
+{
+    nb_status s = read_data(f, path, out, err);
     gzclose(f);
     if (s != NB_OK)
         nb_idx_free(out);
     return s;
+}
+
+nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
+{
+    gzFile f;
+    nb_status s = idx_open(path, &f, out, err);
+    return s == NB_OK ? idx_finish(f, path, out, err) : s;
 }
 
 /* ---- Fashion-MNIST ------------------------------------------------------------ */
@@ -152,9 +168,12 @@ static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_e
 
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, stem);
     snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
-    nb_status s = nb_idx_load(ipath, &im, err);
+    gzFile f = NULL, g = NULL;
+    nb_status s = idx_open(ipath, &f, &im, err);
     if (s == NB_OK)
-        s = nb_idx_load(lpath, &lb, err);
+        s = idx_open(lpath, &g, &lb, err);
+    /* the shapes before the data: a header promising gigabytes of images
+     * of another size is refused without inflating them */
     if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0] ||
                        im.dim[1] != SIDE || im.dim[2] != SIDE))
         s = nb_err_set(err, NB_ERR_FORMAT,
@@ -162,6 +181,18 @@ static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_e
                        "and %s labels",
                        ipath, lpath, shape_str(&im, ishape, sizeof ishape),
                        shape_str(&lb, lshape, sizeof lshape));
+    if (s == NB_OK) {
+        s = idx_finish(f, ipath, &im, err);
+        f = NULL;
+    }
+    if (s == NB_OK) {
+        s = idx_finish(g, lpath, &lb, err);
+        g = NULL;
+    }
+    if (f)
+        gzclose(f);
+    if (g)
+        gzclose(g);
     if (s == NB_OK)
         s = nb_data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, err);
     for (size_t i = 0; s == NB_OK && i < im.size; i++)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +40,36 @@ static inline const char *fuzz_file(const uint8_t *data, size_t size)
         return NULL;
     size_t put = size ? fwrite(data, 1, size, f) : 0;
     return fclose(f) == 0 && put == size ? fuzz_path : NULL;
+}
+
+static char fuzz_dir_path[64];
+
+static inline void fuzz_dir_cleanup(void) { rmdir(fuzz_dir_path); }
+
+/* A temporary directory for targets that read several files, removed at
+ * exit (the target removes its files after each input); its path, or
+ * NULL. */
+static inline const char *fuzz_dir(void)
+{
+    if (!fuzz_dir_path[0]) {
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "/tmp/nabla-fuzz-XXXXXX");
+        if (!mkdtemp(fuzz_dir_path)) {
+            fuzz_dir_path[0] = '\0';
+            return NULL;
+        }
+        atexit(fuzz_dir_cleanup);
+    }
+    return fuzz_dir_path;
+}
+
+/* data[0..size-1] into the file path; 0 on success. */
+static inline int fuzz_write(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t put = size ? fwrite(data, 1, size, f) : 0;
+    return fclose(f) == 0 && put == size ? 0 : -1;
 }
 
 #endif /* NABLA_FUZZ_COMMON_H */

@@ -159,6 +159,17 @@ static void fashion_refuses_images_that_are_not_28_by_28(void)
     CHECK(strstr(err.msg, "t10k-images-idx3-ubyte.gz") != NULL);
     CHECK(strstr(err.msg, "found 1 x 27 x 29 images") != NULL);
     CHECK(tr.x == NULL && te.x == NULL);
+    /* a header promising 4 GB of 3 x 1431655766 images is refused from the
+     * header alone, before any data is read */
+    char q[1200];
+    snprintf(q, sizeof q, "%s/t10k-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(q, "wb");
+    fwrite(
+        (unsigned char[]){ 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 3, 0x55, 0x55, 0x55, 0x56, 1, 2 },
+        1, 18, f);
+    fclose(f);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "found 1 x 3 x 1431655766 images") != NULL);
     /* images of rank 2, labels that do not match the images */
     write_part(dir, "t10k", (int[]){ 1, 28, 28 }, 2);
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
