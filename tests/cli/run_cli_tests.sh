@@ -255,6 +255,16 @@ if [ -n "$HAVE_DOT" ]; then
     t "png" 0 grad 'sigmoid(w*x + b)' w=2 x=-1 b=0.5 --png "$TMP/g.png"
     if [ "$(head -c 4 "$TMP/g.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
     else bad "$TMP/g.png is not a PNG"; fi
+    # a file name that looks like an option of dot's is still a file name
+    (cd "$TMP" && rm -f ./-V.png ./-Tsvg &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png -V.png >"$TMP/out" 2>"$TMP/err" &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png=-Tsvg >>"$TMP/out" 2>>"$TMP/err")
+    name="png named -V.png"
+    if [ "$(head -c 4 "$TMP/-V.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png -V.png did not write ./-V.png"; fi
+    name="png named -Tsvg"
+    if [ "$(head -c 4 "$TMP/-Tsvg" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png=-Tsvg did not write ./-Tsvg"; fi
 fi
 # Without Graphviz on PATH (for nabla alone; an absolute valgrind still runs).
 name="png without graphviz"
