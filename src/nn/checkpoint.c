@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HEADER (100u << 20)       /* the safetensors package's own limit */
@@ -676,34 +678,85 @@ static int write_body(FILE *f, const nb_graph *g, const char *h, size_t hlen)
     return rc;
 }
 
-/* The new file gets the mode of the one it replaces, or 0644. */
-static void set_mode(int fd, const char *path)
+/* What path is now: 0 if absent, a symlink or a regular file (whose mode
+ * goes in *mode, else 0644 for a new file, less the umask); else an error,
+ * so that a device, FIFO, socket or directory is never replaced by a file.
+ * lstat, not stat: the rename replaces a symlink itself, never its target. */
+static nb_status check_target(const char *path, mode_t *mode, nb_err *err)
 {
     struct stat sb;
-    fchmod(fd, stat(path, &sb) == 0 ? sb.st_mode & 07777 : 0644);
+    *mode = 0;
+    if (lstat(path, &sb) != 0 || S_ISLNK(sb.st_mode))
+        return NB_OK; /* absent, or an error the rename reports */
+    if (!S_ISREG(sb.st_mode))
+        return nb_err_set(err, NB_ERR_IO,
+                          "%s: is a %s, not a regular file: not replacing it with a "
+                          "checkpoint",
+                          path,
+                          S_ISDIR(sb.st_mode)    ? "directory"
+                          : S_ISCHR(sb.st_mode)  ? "character device"
+                          : S_ISBLK(sb.st_mode)  ? "block device"
+                          : S_ISFIFO(sb.st_mode) ? "FIFO"
+                          : S_ISSOCK(sb.st_mode) ? "socket"
+                                                 : "special file");
+    *mode = sb.st_mode & 0777;
+    return NB_OK;
+}
+
+/* A new file PATH.tmp-XXXXXX beside path, opened for writing, created
+ * with mode 0644 so the kernel applies the umask (and any default ACL) as
+ * for any new file; mkstemp would give 0600.  The name is random, made
+ * with O_EXCL, so concurrent saves never share a file.  -1 on error. */
+static int open_temp(char *tmp, size_t size, const char *path)
+{
+    static const char digits[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static atomic_ulong counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        nb_rng r;
+        nb_rng_seed(&r, x ^ (uint64_t)atomic_fetch_add(&counter, 1) << 20);
+        char name[7];
+        for (int i = 0; i < 6; i++)
+            name[i] = digits[nb_rng_below(&r, sizeof digits - 1)];
+        name[6] = '\0';
+        snprintf(tmp, size, "%s.tmp-%s", path, name);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
 }
 
 /* Write into PATH.tmp-XXXXXX, flush, fsync, rename over path, fsync the
  * directory.  On failure the temporary file is removed and path is as it
- * was. */
+ * was.  A save killed before the rename (kill -9, power loss) leaves its
+ * temporary file behind: another save may be writing one of its own at
+ * that moment, so none is removed here (the README says so). */
 static nb_status write_atomic(const char *path, const nb_graph *g, const char *h, size_t hlen,
                               nb_err *err)
 {
     size_t n = strlen(path);
+    mode_t mode;
+    nb_status s = check_target(path, &mode, err);
+    if (s != NB_OK)
+        return s;
     char *tmp = malloc(n + 12), dir[4096];
     if (!tmp)
         return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n + 12, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = open_temp(tmp, n + 12, path);
     if (fd < 0) {
-        nb_status s = nb_err_set(err, NB_ERR_IO,
-                                 "%s: cannot create a temporary file beside "
-                                 "it: %s",
-                                 path, strerror(errno));
+        s = nb_err_set(err, NB_ERR_IO,
+                       "%s: cannot create a temporary file beside "
+                       "it: %s",
+                       path, strerror(errno));
         free(tmp);
         return s;
     }
-    set_mode(fd, path);
+    if (mode)
+        fchmod(fd, mode); /* replacing a file keeps its mode */
     FILE *f = fdopen(fd, "wb");
     int rc = f ? write_body(f, g, h, hlen) : -1;
     if (rc == 0)
