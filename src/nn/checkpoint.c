@@ -359,6 +359,12 @@ static nb_status get_header(parse *p, const char *h, size_t hlen, nb_safetensors
     if (hlen == 0 || h[0] != '{')
         return nb_err_set(p->err, NB_ERR_FORMAT, "%s: the header does not start with '{'",
                           p->name);
+    /* cJSON skips a NUL as it skips blanks; JSON has no place for one */
+    const char *nul = memchr(h, '\0', hlen);
+    if (nul)
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: the header holds a NUL byte (at byte %zu)", p->name,
+                          8 + (size_t)(nul - h));
     cJSON *root = cJSON_ParseWithLengthOpts(h, hlen, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
         size_t at = end && end >= h && end <= h + hlen ? (size_t)(end - h) : 0;

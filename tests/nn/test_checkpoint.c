@@ -317,6 +317,29 @@ static void loader_rejects_each_violation(void)
             8, 0, "more than 8 dimensions");
 }
 
+/* A NUL byte in the header is not JSON whitespace (cJSON skips it as
+ * one): refused, where a space in the same place is accepted. */
+static void loader_rejects_a_nul_byte_in_the_header(void)
+{
+    static const char h[] = "{\"a\": {\"dtype\": \"F32\", \"shape\": [1],"
+                            "\"data_offsets\": [0, 4]}}    ";
+    size_t hlen = sizeof h - 1, at = 5; /* after {"a": */
+    unsigned char file[8 + sizeof h + 4] = { (unsigned char)hlen };
+    nb_safetensors st;
+    nb_err err = { 0 };
+    memcpy(file + 8, h, hlen);
+    memset(file + 8 + hlen, 0, 4);
+    CHECK(hlen % 8 == 0 && file[8 + at] == ' ');
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_OK);
+    nb_safetensors_free(&st);
+    file[8 + at] = '\0';
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "x: the header holds a NUL byte (at byte 13)") != NULL);
+    file[8 + at] = ' ';
+    file[8 + hlen - 1] = '\0'; /* in the padding */
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_ERR_FORMAT);
+}
+
 static void loader_rejects_bad_offsets_and_names(void)
 {
     nb_safetensors st;
@@ -501,6 +524,7 @@ int main(int argc, char **argv)
     save_sets_a_sensible_mode_and_replaces_symlinks();
     loader_rejects_each_violation();
     loader_rejects_bad_offsets_and_names();
+    loader_rejects_a_nul_byte_in_the_header();
     restore_checks_the_model();
     huge_widths_are_refused();
     return check_summary();
