@@ -205,7 +205,7 @@ typedef struct nb_idx {
 } nb_idx;
 
 /* Load a gzipped (or plain) IDX file of unsigned bytes (type 0x08, rank 1
- * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_FORMAT (bad
+ * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_NOMEM, NB_ERR_FORMAT (bad
  * magic, or truncated: fewer bytes than the header promises).  out is
  * zeroed first. */
 NB_API nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err);

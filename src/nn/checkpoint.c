@@ -4,6 +4,7 @@
  * (temporary file, fsync, rename).  The MLP's metadata is checkpoint_mlp.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
+#include "nn_internal.h"
 #include "nn_hooks.h"
 
 #include <cjson/cJSON.h>
@@ -120,7 +121,7 @@ typedef struct parse {
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = nb__nn_malloc(n);
     return d ? memcpy(d, s, n) : NULL;
 }
 
@@ -242,8 +243,8 @@ static nb_status get_metadata(parse *p, const cJSON *m, nb_safetensors *st)
     if (!cJSON_IsObject(m))
         return nb_err_set(p->err, NB_ERR_FORMAT, "%s: __metadata__ is not an object", p->name);
     size_t n = (size_t)cJSON_GetArraySize(m);
-    if (n && (!(st->key = calloc(n, sizeof *st->key)) ||
-              !(st->value = calloc(n, sizeof *st->value))))
+    if (n && (!(st->key = nb__nn_calloc(n, sizeof *st->key)) ||
+              !(st->value = nb__nn_calloc(n, sizeof *st->value))))
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     for (const cJSON *kv = m->child; kv; kv = kv->next) {
         if (!cJSON_IsString(kv))
@@ -308,7 +309,7 @@ static nb_status check_layout(parse *p, nb_safetensors *st, span *order)
                           "%s: %zu bytes at the end of the data belong "
                           "to no tensor",
                           p->name, p->data_len - at);
-    nb_tensor *copy = malloc((st->n ? st->n : 1) * sizeof *copy);
+    nb_tensor *copy = nb__nn_malloc((st->n ? st->n : 1) * sizeof *copy);
     if (!copy)
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     memcpy(copy, st->t, st->n * sizeof *copy);
@@ -338,8 +339,8 @@ static nb_status get_entries(parse *p, const cJSON *root, nb_safetensors *st)
     }
     if (meta && get_metadata(p, meta, st) != NB_OK)
         return p->err ? p->err->code : NB_ERR_FORMAT;
-    if (!(st->t = calloc(n ? n : 1, sizeof *st->t)) ||
-        !(p->begin = calloc(n ? n : 1, sizeof *p->begin)))
+    if (!(st->t = nb__nn_calloc(n ? n : 1, sizeof *st->t)) ||
+        !(p->begin = nb__nn_calloc(n ? n : 1, sizeof *p->begin)))
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     for (const cJSON *e = root->child; e; e = e->next) {
         if (e == meta)
@@ -366,6 +367,9 @@ static nb_status get_header(parse *p, const char *h, size_t hlen, nb_safetensors
                           "%s: the header holds a NUL byte (at byte %zu)", p->name,
                           8 + (size_t)(nul - h));
     cJSON *root = cJSON_ParseWithLengthOpts(h, hlen, &end, 0);
+    if (!root && nb__json_valid(h, hlen))
+        return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory parsing the header",
+                          p->name);
     if (!root || !cJSON_IsObject(root)) {
         size_t at = end && end >= h && end <= h + hlen ? (size_t)(end - h) : 0;
         cJSON_Delete(root);
@@ -393,7 +397,7 @@ static nb_status copy_data(parse *p, nb_safetensors *st)
     for (size_t i = 0; i < st->n; i++) {
         nb_tensor *t = &st->t[i];
         size_t bytes = t->size * dtype_bytes(t->dtype);
-        if (!(t->data = malloc(bytes ? bytes : 1)))
+        if (!(t->data = nb__nn_malloc(bytes ? bytes : 1)))
             return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory for tensor '%.100s'",
                               p->name, t->name);
         decode(t->data, p->data + p->begin[i], t->size, t->dtype);
@@ -427,7 +431,7 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
     p.data = b + 8 + hlen;
     p.data_len = len - 8 - (size_t)hlen;
     nb_status s = get_header(&p, (const char *)b + 8, (size_t)hlen, out);
-    span *order = s == NB_OK ? malloc((out->n ? out->n : 1) * sizeof *order) : NULL;
+    span *order = s == NB_OK ? nb__nn_malloc((out->n ? out->n : 1) * sizeof *order) : NULL;
     if (s == NB_OK && !order)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", p.name);
     if (s == NB_OK)
@@ -450,14 +454,15 @@ nb_status nb_safetensors_read(const char *path, nb_safetensors *out, nb_err *err
     errno = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return nb_err_set(err, errno == ENOMEM ? NB_ERR_NOMEM : NB_ERR_IO,
+                          "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
         (uintmax_t)sb.st_size > SIZE_MAX / 2) {
         fclose(f);
         return nb_err_set(err, NB_ERR_IO, "%s: not a regular file of a readable size", path);
     }
     size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
+    unsigned char *buf = nb__nn_malloc(len ? len : 1);
     nb_status s = NB_OK;
     if (!buf)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, len);
@@ -551,7 +556,7 @@ nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, const ch
     for (size_t i = 0; i < st->n; i++)
         most = st->t[i].size > most ? st->t[i].size : most;
     nb_dtype gt = nb_graph_dtype(g);
-    void *buf = s == NB_OK ? malloc(most * dtype_bytes(gt)) : NULL;
+    void *buf = s == NB_OK ? nb__nn_malloc(most * dtype_bytes(gt)) : NULL;
     if (s == NB_OK && !buf)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", name);
     /* Checked: from here on nothing fails, so the model changes whole. */
@@ -636,7 +641,7 @@ static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_met
     if (!text)
         return NULL;
     size_t n = strlen(text), padded = (n + 7) / 8 * 8;
-    char *h = realloc(text, padded + 1);
+    char *h = nb__nn_realloc(text, padded + 1);
     if (!h) {
         free(text);
         return NULL;
@@ -669,8 +674,8 @@ static int write_body(FILE *f, const nb_graph *g, const char *h, size_t hlen)
         return -1;
     for (size_t i = 0; i < nb_param_count(g); i++)
         most = nb_size(nb_param_at(g, i)) > most ? nb_size(nb_param_at(g, i)) : most;
-    void *vals = malloc(most * esize);
-    unsigned char *bytes = malloc(most * esize);
+    void *vals = nb__nn_malloc(most * esize);
+    unsigned char *bytes = nb__nn_malloc(most * esize);
     int rc = vals && bytes ? 0 : (errno = ENOMEM, -1);
     for (size_t i = 0; rc == 0 && i < nb_param_count(g); i++) {
         const nb_node *w = nb_param_at(g, i);
@@ -749,7 +754,7 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
     nb_status s = check_target(path, &mode, err);
     if (s != NB_OK)
         return s;
-    char *tmp = malloc(n + 12), dir[4096];
+    char *tmp = nb__nn_malloc(n + 12), dir[4096];
     if (!tmp)
         return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", path);
     int fd = open_temp(tmp, n + 12, path);
@@ -775,6 +780,11 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
     if (rc != 0) {
         unlink(tmp);
         free(tmp);
+        if (e == ENOMEM) /* write_body's buffers */
+            return nb_err_set(err, NB_ERR_NOMEM,
+                              "%s: out of memory (the previous file, if "
+                              "any, is unchanged)",
+                              path);
         return nb_err_set(err, NB_ERR_IO,
                           "%s: cannot write: %s (the previous file, if any, "
                           "is unchanged)",
