@@ -544,10 +544,14 @@ NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, c
 /* Write every parameter of g (nb_param_at order, g's dtype) and the
  * metadata to path, atomically: into a temporary file beside it, flushed
  * and fsync'd, renamed over path, the directory fsync'd.  The new file
- * takes the mode of the one it replaces (0644 if none).  On any failure the
- * temporary file is removed and an existing path is untouched.  Errors:
- * NB_ERR_NONFINITE (a parameter is inf or NaN: nothing is written),
- * NB_ERR_IO (with the system's reason), NB_ERR_ARG, NB_ERR_NOMEM. */
+ * takes the mode of the regular file it replaces, or 0644 less the umask.
+ * A symlink at path is replaced itself (its target is not touched); a
+ * directory, device, FIFO or socket is refused (NB_ERR_IO), never
+ * replaced.  On any failure the temporary file is removed and an existing
+ * path is untouched; a save killed before its rename leaves the temporary
+ * file PATH.tmp-XXXXXX behind.  Errors: NB_ERR_NONFINITE (a parameter is
+ * inf or NaN: nothing is written), NB_ERR_IO (with the system's reason),
+ * NB_ERR_ARG, NB_ERR_NOMEM. */
 NB_API nb_status nb_safetensors_save(const nb_graph *g, const char *path,
                                      const nb_meta_kv *meta, size_t n_meta, nb_err *err);
 

@@ -689,10 +689,13 @@ static int write_body(FILE *f, const nb_graph *g, const char *h, size_t hlen)
     return rc;
 }
 
-/* What path is now: 0 if absent, a symlink or a regular file (whose mode
- * goes in *mode, else 0644 for a new file, less the umask); else an error,
- * so that a device, FIFO, socket or directory is never replaced by a file.
- * lstat, not stat: the rename replaces a symlink itself, never its target. */
+/* NB_OK if path is absent, a symlink or a regular file, whose mode goes in
+ * *mode (else 0: the new file gets 0644 less the umask); an error for
+ * anything else, so that a device, FIFO, socket or directory is never
+ * replaced by a file.  lstat, not stat: the rename replaces a symlink
+ * itself, never its target.  (A path swapped for a device between this
+ * check and the rename is still replaced: the check is for mistakes, not
+ * for an attacker who can write to the directory.) */
 static nb_status check_target(const char *path, mode_t *mode, nb_err *err)
 {
     struct stat sb;
