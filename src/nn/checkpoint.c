@@ -613,6 +613,16 @@ static nb_status check_finite(const nb_graph *g, nb_err *err)
     return NB_OK;
 }
 
+/* cJSON_AddItemToObject, but the item is freed when it cannot be added
+ * (cJSON leaves it to the caller then: a leak when out of memory). */
+static int add_item(cJSON *object, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(object, key, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 /* The JSON header, padded with spaces to a multiple of 8 bytes. */
 static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_meta, size_t *len)
 {
@@ -628,9 +638,8 @@ static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_met
         cJSON *e = cJSON_AddObjectToObject(root, nb_name(w));
         double next = at + (double)nb_size(w) * esize;
         ok = e && cJSON_AddStringToObject(e, "dtype", dt) &&
-             cJSON_AddItemToObject(e, "shape", cJSON_CreateIntArray(dim, nb_rank(w))) &&
-             cJSON_AddItemToObject(e, "data_offsets",
-                                   cJSON_CreateDoubleArray((double[]){ at, next }, 2));
+             add_item(e, "shape", cJSON_CreateIntArray(dim, nb_rank(w))) &&
+             add_item(e, "data_offsets", cJSON_CreateDoubleArray((double[]){ at, next }, 2));
         at = next;
     }
     cJSON *m = ok && n_meta ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
