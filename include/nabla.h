@@ -76,7 +76,10 @@ typedef enum nb_status {
  * allocated.  nb_graph_free() releases the graph and everything made with it
  * (nodes, values, gradients, names); node pointers die with it.  NULL is a
  * no-op.  Up to 64 MB of freed arena blocks are kept, process-wide, for the
- * next graphs, so building a fresh graph per step reuses warm memory. */
+ * next graphs, so building a fresh graph per step reuses warm memory (not in
+ * AddressSanitizer builds, which then see any use of a freed graph).
+ * Freeing a graph twice is a bug; the last graph freed, which waits for
+ * reuse, survives it (the second free does nothing). */
 NB_API nb_graph *nb_graph_new(nb_dtype dtype);
 NB_API void nb_graph_free(nb_graph *g);
 NB_API nb_dtype nb_graph_dtype(const nb_graph *g);

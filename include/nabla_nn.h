@@ -205,7 +205,7 @@ typedef struct nb_idx {
 } nb_idx;
 
 /* Load a gzipped (or plain) IDX file of unsigned bytes (type 0x08, rank 1
- * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_FORMAT (bad
+ * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_NOMEM, NB_ERR_FORMAT (bad
  * magic, or truncated: fewer bytes than the header promises).  out is
  * zeroed first. */
 NB_API nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err);
@@ -216,8 +216,10 @@ NB_API void nb_idx_free(nb_idx *idx);
 /* Fashion-MNIST from dir (NULL: NB_FASHION_MNIST_DIR), the four files
  * train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-*: train
  * 60000 and test 10000 rows of 784 pixels / 255 in [0, 1], 10 classes.
- * A missing or truncated file gives an error naming it and the Debian
- * package dataset-fashion-mnist.  train and test are zeroed first. */
+ * Each part must be n x 28 x 28 images with n labels 0..9, else
+ * NB_ERR_FORMAT naming the shapes found.  A missing or truncated file gives
+ * an error naming it and the Debian package dataset-fashion-mnist.  train
+ * and test are zeroed first. */
 NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test,
                                        nb_err *err);
 
@@ -542,10 +544,14 @@ NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, c
 /* Write every parameter of g (nb_param_at order, g's dtype) and the
  * metadata to path, atomically: into a temporary file beside it, flushed
  * and fsync'd, renamed over path, the directory fsync'd.  The new file
- * takes the mode of the one it replaces (0644 if none).  On any failure the
- * temporary file is removed and an existing path is untouched.  Errors:
- * NB_ERR_NONFINITE (a parameter is inf or NaN: nothing is written),
- * NB_ERR_IO (with the system's reason), NB_ERR_ARG, NB_ERR_NOMEM. */
+ * takes the mode of the regular file it replaces, or 0644 less the umask.
+ * A symlink at path is replaced itself (its target is not touched); a
+ * directory, device, FIFO or socket is refused (NB_ERR_IO), never
+ * replaced.  On any failure the temporary file is removed and an existing
+ * path is untouched; a save killed before its rename leaves the temporary
+ * file PATH.tmp-XXXXXX behind.  Errors: NB_ERR_NONFINITE (a parameter is
+ * inf or NaN: nothing is written), NB_ERR_IO (with the system's reason),
+ * NB_ERR_ARG, NB_ERR_NOMEM. */
 NB_API nb_status nb_safetensors_save(const nb_graph *g, const char *path,
                                      const nb_meta_kv *meta, size_t n_meta, nb_err *err);
 

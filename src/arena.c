@@ -89,7 +89,7 @@ static int cache_put(nb__block *b)
 {
     int taken = 0;
 
-    if (b->cap != NB__BLOCK || pthread_mutex_lock(&cache.lock) != 0)
+    if (NB__ASAN || b->cap != NB__BLOCK || pthread_mutex_lock(&cache.lock) != 0)
         return 0;
     if (cache.bytes + b->cap <= CACHE_MAX) {
         b->next = cache.head;

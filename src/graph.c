@@ -91,7 +91,9 @@ static size_t array_bytes(const nb_graph *g)
            g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
-/* swap g (an emptied graph, or NULL) with the recycled one */
+/* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
+ * the recycled one already (freed twice), which must not be released while
+ * the slot still holds it */
 static nb_graph *recycled_swap(nb_graph *g)
 {
     nb_graph *old = g;
@@ -101,7 +103,19 @@ static nb_graph *recycled_swap(nb_graph *g)
         recycled.g = g;
         pthread_mutex_unlock(&recycled.lock);
     }
-    return old;
+    return old == g ? NULL : old;
+}
+
+/* 1 if g waits in the recycled slot: freed already */
+static int recycled_holds(const nb_graph *g)
+{
+    int held = 0;
+
+    if (g && pthread_mutex_lock(&recycled.lock) == 0) {
+        held = recycled.g == g;
+        pthread_mutex_unlock(&recycled.lock);
+    }
+    return held;
 }
 
 nb_graph *nb_graph_new(nb_dtype dtype)
@@ -132,13 +146,15 @@ static void graph_release(nb_graph *g)
 
 void nb_graph_free(nb_graph *g)
 {
-    if (!g)
+    /* A second free of the graph that waits for reuse is a no-op: released,
+     * it would leave the slot pointing at freed memory for nb_graph_new. */
+    if (!g || recycled_holds(g))
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
     nb__arena_free(&g->arena);
     graph_empty(g);
-    if (array_bytes(g) <= RECYCLE_MAX)
+    if (!NB__ASAN && array_bytes(g) <= RECYCLE_MAX)
         g = recycled_swap(g); /* the one recycled before, if any */
     if (g)
         graph_release(g);

@@ -25,6 +25,20 @@ void nb__gemm_f64(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t
 void nb__gemm_f32(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k,
                   const float *A, const float *B, float beta, float *C);
 
+/* 1 in AddressSanitizer builds: freed graphs and arena blocks then go back
+ * to the allocator at once instead of waiting for reuse, so ASan sees a
+ * use after nb_graph_free (and a second free) as the bug it is. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NB__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NB__ASAN 1
+#endif
+#endif
+#ifndef NB__ASAN
+#define NB__ASAN 0
+#endif
+
 /* ---- Arena: the graph's bump allocator -------------------------------- */
 
 typedef struct nb__block nb__block;

@@ -127,36 +127,62 @@ static value made(parser *p, nb_node *node, int is_const, size_t begin)
 
 /* ---- Leaves ------------------------------------------------------------ */
 
-static value number(parser *p)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+int expr_number(const char *s, size_t *len, double *v, const char **why)
 {
-    const char *s = p->src;
-    size_t begin = p->pos, i = begin, digits = 0;
+    size_t i = 0, digits = 0, nonzero = 0;
 
     for (; is_digit(s[i]); i++)
-        digits++;
+        digits++, nonzero += s[i] != '0';
     if (s[i] == '.')
         for (i++; is_digit(s[i]); i++)
-            digits++;
-    if (digits == 0)
-        return fail(p, EXPR_SYNTAX, begin, "a number needs a digit");
+            digits++, nonzero += s[i] != '0';
+    *len = 0;
+    if (digits == 0) {
+        *why = "a number needs a digit";
+        return -1;
+    }
     if (s[i] == 'e' || s[i] == 'E') {
         size_t e = i + 1 + (s[i + 1] == '+' || s[i + 1] == '-');
-        if (!is_digit(s[e]))
-            return fail(p, EXPR_SYNTAX, i,
-                        "the exponent of a number needs digits, "
-                        "as in 1e-3");
+        if (!is_digit(s[e])) {
+            *len = i;
+            *why = "the exponent of a number needs digits, as in 1e-3";
+            return -1;
+        }
         for (i = e; is_digit(s[i]); i++)
             ;
     }
-    if (i - begin > NUMBER_MAX)
-        return fail(p, EXPR_SYNTAX, begin, "number longer than %d characters", NUMBER_MAX);
+    if (i > NUMBER_MAX) {
+        *why = "number longer than " STR(NUMBER_MAX) " characters";
+        return -1;
+    }
     char text[NUMBER_MAX + 1];
-    memcpy(text, s + begin, i - begin);
-    text[i - begin] = '\0';
-    double v = strtod(text, NULL); /* the C locale: nothing calls setlocale */
-    if (!isfinite(v))
-        return fail(p, EXPR_SYNTAX, begin, "number out of range: %.40s", text);
-    advance(p, i - begin);
+    memcpy(text, s, i);
+    text[i] = '\0';
+    *v = strtod(text, NULL); /* the C locale: nothing calls setlocale */
+    *len = i;
+    if (!isfinite(*v) || (*v == 0 && nonzero)) {
+        *why = *v == 0 ? "number out of range (it underflows to 0)" : "number out of range";
+        return -2;
+    }
+    return 0;
+}
+
+static value number(parser *p)
+{
+    size_t begin = p->pos, len;
+    const char *why;
+    double v;
+
+    int rc = expr_number(p->src + begin, &len, &v, &why);
+    if (rc == -2)
+        return fail(p, EXPR_SYNTAX, begin, "%s: %.*s", why, len > 40 ? 40 : (int)len,
+                    p->src + begin);
+    if (rc != 0)
+        return fail(p, EXPR_SYNTAX, begin + len, "%s", why);
+    advance(p, len);
     return made(p, nb_const_scalar(p->g, v), 1, begin);
 }
 

@@ -67,4 +67,13 @@ typedef struct expr_error {
 expr_status expr_parse(const char *src, expr *e, expr_error *err);
 void expr_free(expr *e);
 
+/* The NUMBER (no sign) at the start of s: 0 with its length in *len and
+ * its value in *v; -1 if it is not one, with why in *why and the offset of
+ * the problem in *len; -2 if it is out of range, with why and its length.
+ * Out of range is an error both ways: a number that overflows to inf, and
+ * one with a nonzero digit that underflows to 0 (1e-400); a subnormal one
+ * (1e-310) is kept.  NAME=VALUE arguments are
+ * read with it too, so they take exactly the numbers an expression does. */
+int expr_number(const char *s, size_t *len, double *v, const char **why);
+
 #endif /* NABLA_CLI_EXPR_H */

@@ -25,7 +25,8 @@ static const char grad_help[] =
     "\n"
     "  EXPR         the expression, quoted for the shell: '1/(1+exp(-(w*x+b)))'\n"
     "  NAME=VALUE   the value of a variable; every variable needs exactly one\n"
-    "               (before or after EXPR)\n"
+    "               (before or after EXPR), a number as in EXPR with an\n"
+    "               optional sign: -2, 0.5, +1e-3\n"
     "  --table      also print the graph gate by gate, in forward order: gate\n"
     "               number, op, the subexpression, inputs (#gate, variable\n"
     "               name or constant), forward value, local gradient for each\n"
@@ -132,6 +133,7 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
 
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
+        char clip[CLI_CLIP + 4];
         if (options && strcmp(s, "--") == 0) {
             options = 0;
         } else if (options && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)) {
@@ -150,13 +152,14 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
         } else if (options && (strncmp(s, "--dot=", 6) == 0 || strncmp(s, "--png=", 6) == 0)) {
             *(s[2] == 'd' ? &a->dot_path : &a->png_path) = s + 6;
         } else if (options && s[0] == '-' && s[1] == '-') {
-            return usage_error("unknown option %s", s);
+            return usage_error("unknown option %s", cli_clip(s, clip));
         } else if (strchr(s, '=')) { /* never in an expression: NAME=VALUE */
             a->bind[a->n_bind++] = s;
         } else if (!a->src) {
             a->src = s;
         } else {
-            return usage_error("unexpected argument '%s' (values are given as NAME=VALUE)", s);
+            return usage_error("unexpected argument '%s' (values are given as NAME=VALUE)",
+                               cli_clip(s, clip));
         }
     }
     if (!a->src)
@@ -196,20 +199,36 @@ static int bind_values(const expr *e, const grad_args *a)
         return usage_error("out of memory");
     for (size_t i = 0; i < a->n_bind; i++) {
         const char *s = a->bind[i], *eq = strchr(s, '=');
-        char *end = NULL;
         nb_node *v = find_var(e, s, (size_t)(eq - s));
         size_t k = 0;
         while (v && e->vars[k] != v)
             k++;
-        double value = strtod(eq + 1, &end);
+        /* VALUE is a NUMBER of the grammar with an optional sign: no hex,
+         * blanks, inf or nan, and out of range either way is an error */
+        const char *num = eq + 1 + (eq[1] == '-' || eq[1] == '+'), *why = NULL;
+        size_t len = 0;
+        double value = 0;
+        int rc = expr_number(num, &len, &value, &why);
+        char clip[CLI_CLIP + 4];
+        const char *arg = cli_clip(s, clip);
+        if (rc == 0 && num[len] != '\0')
+            rc = -1, why = NULL;
+        if (eq[1] == '-')
+            value = -value;
         if (!v) {
-            fprintf(stderr, "nabla grad: %s: no variable '%.*s' in the expression; ", s,
-                    (int)(eq - s), s);
+            fprintf(stderr, "nabla grad: %s: no variable '%.*s' in the expression; ", arg,
+                    (int)(eq - s > CLI_CLIP ? CLI_CLIP : eq - s), s);
             list_vars(e);
         } else if (seen[k]) {
-            fprintf(stderr, "nabla grad: %s: %.*s is given twice\n", s, (int)(eq - s), s);
-        } else if (end == eq + 1 || *end != '\0' || !isfinite(value)) {
-            fprintf(stderr, "nabla grad: %s: the value must be a finite number\n", s);
+            fprintf(stderr, "nabla grad: %s: %s is given twice\n", arg, nb_name(v));
+        } else if (rc == -2) {
+            fprintf(stderr, "nabla grad: %s: the value must be a finite number: %s\n", arg,
+                    why);
+        } else if (rc != 0) {
+            fprintf(stderr,
+                    "nabla grad: %s: the value must be a finite number, written as in "
+                    "the expression (-2, 0.5, 1e-3)\n",
+                    arg);
         } else {
             seen[k] = 1;
             nb_set_scalar(v, value);

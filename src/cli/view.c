@@ -337,7 +337,11 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels, cons
                  "install it (Debian: apt-get install graphviz) or use --dot FILE");
         return -1;
     }
-    out_path = strdup(png_path); /* execv wants char *, not const char * */
+    /* One argument, "-oFILE", which dot never takes for an option of its
+     * own; a name starting with '-' gets "./" too. */
+    size_t len = strlen(png_path) + 5;
+    if ((out_path = malloc(len)))
+        snprintf(out_path, len, "-o%s%s", png_path[0] == '-' ? "./" : "", png_path);
     if (!out_path || pipe(fd) != 0) {
         snprintf(why, why_size, "%s", strerror(errno));
         free(out_path);
@@ -352,7 +356,7 @@ int render_png(nb_graph *g, const gate_list *gl, const gate_labels *labels, cons
         return -1;
     }
     if (pid == 0) {
-        char *argv[] = { dot, "-Tpng", "-o", out_path, NULL };
+        char *argv[] = { dot, "-Tpng", out_path, NULL };
         close(fd[1]);
         if (dup2(fd[0], STDIN_FILENO) < 0)
             _exit(127);

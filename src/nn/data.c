@@ -3,6 +3,7 @@
  * csv.c and idx.c. */
 #define _DEFAULT_SOURCE /* madvise */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,13 +22,15 @@ static void *features_alloc(size_t bytes)
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     size_t page = (size_t)2 << 20;
     if (bytes >= 8 * page) {
-        void *p = aligned_alloc(page, (bytes + page - 1) / page * page);
+        if (bytes > SIZE_MAX - page) /* rounded up it would wrap to a small block */
+            return NULL;
+        void *p = nb__nn_aligned_alloc(page, (bytes + page - 1) / page * page);
         if (p)
             (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: may be refused */
         return p;
     }
 #endif
-    return malloc(bytes);
+    return nb__nn_malloc(bytes);
 }
 
 void nb_data_free(nb_data *data)
@@ -62,6 +65,9 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
 {
     if (!data || !data->x)
         return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
+    if (data->d < 1 || data->n > SIZE_MAX / sizeof(double) / (size_t)data->d)
+        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", data->n,
+                          data->d);
     size_t n = data->n * (size_t)data->d;
     free(data->x32);
     free(data->x8);
@@ -80,7 +86,7 @@ nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
     data->x = features_alloc(n * (size_t)d * sizeof(double));
-    data->y = calloc(n, sizeof(double));
+    data->y = nb__nn_calloc(n, sizeof(double));
     if (data->x)
         memset(data->x, 0, n * (size_t)d * sizeof(double));
     if (!data->x || !data->y) {
@@ -124,8 +130,8 @@ nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
     if (!data || data->n == 0 || data->d < 1)
         return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
     size_t d = (size_t)data->d;
-    s->mean = calloc(d, sizeof(double));
-    s->std = calloc(d, sizeof(double));
+    s->mean = nb__nn_calloc(d, sizeof(double));
+    s->std = nb__nn_calloc(d, sizeof(double));
     if (!s->mean || !s->std) {
         nb_scaler_free(s);
         return nb_err_set(err, NB_ERR_NOMEM, "scaler: out of memory");
@@ -190,7 +196,7 @@ nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
     size_t n_test = (size_t)floor((double)all->n * test_fraction + 0.5);
     if (n_test >= all->n)
         return nb_err_set(err, NB_ERR_ARG, "split: %zu rows leave none for training", all->n);
-    size_t *idx = malloc(all->n * sizeof *idx);
+    size_t *idx = nb__nn_malloc(all->n * sizeof *idx);
     if (!idx)
         return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
     for (size_t i = 0; i < all->n; i++)
@@ -219,7 +225,7 @@ nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, ui
     *b = (nb_batches){ 0 };
     if (n == 0 || batch == 0)
         return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
-    b->order = malloc(n * sizeof *b->order);
+    b->order = n <= SIZE_MAX / sizeof *b->order ? nb__nn_malloc(n * sizeof *b->order) : NULL;
     if (!b->order)
         return nb_err_set(err, NB_ERR_NOMEM, "batches: out of memory");
     for (size_t i = 0; i < n; i++)

@@ -283,6 +283,34 @@ t "infinite value" 2 grad 'x' x=1e999
 err_has "the value must be a finite number"
 t "empty value" 2 grad 'x' x=
 err_has "the value must be a finite number"
+# a value is a number as the expression writes one, and out of range both ways
+t "value that underflows" 2 grad 'x' x=1e-400
+err_has "x=1e-400: the value must be a finite number: number out of range (it underflows to 0)"
+t "number that underflows" 2 grad '1e-400*x' x=1
+err_has "column 1: number out of range (it underflows to 0): 1e-400"
+t "subnormal value" 0 grad 'x' x=1e-310 --json
+out_has '"value": 9.9999999999999694e-311'
+t "zero written small" 0 grad 'x' x=0e-400 --json
+out_has '"value": 0,'
+t "hex value" 2 grad 'x' x=0x10
+err_has "x=0x10: the value must be a finite number, written as in the expression"
+t "value with a leading blank" 2 grad 'x' 'x= 3'
+err_has "the value must be a finite number, written as in the expression"
+t "value with a trailing blank" 2 grad 'x' 'x=3 '
+err_has "the value must be a finite number, written as in the expression"
+t "nan value" 2 grad 'x' x=nan
+err_has "x=nan: the value must be a finite number"
+t "signed values" 0 grad 'x*y' x=-2.5 y=+.5e1 --json
+out_is '{"value": -12.5, "grad": {"x": 5, "y": -2.5}}'
+long=$(printf '%0100000d' 0 | tr 0 a)
+t "unknown option of 100 KB" 2 grad x x=1 "--$long"
+err_has "unknown option --aaaaaaaaaa"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the option is echoed whole"; fi
+t "unknown option of 100 KB, train" 2 train mlp "--$long=1"
+err_has "bytes left out"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the option is echoed whole"; fi
+t "unknown command of 100 KB" 2 "$long"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the command is echoed whole"; fi
 t "stray argument" 2 grad 'x' x=1 7
 err_has "unexpected argument '7'"
 t "no expression" 2 grad
@@ -341,6 +369,16 @@ if [ -n "$HAVE_DOT" ]; then
     t "png" 0 grad 'sigmoid(w*x + b)' w=2 x=-1 b=0.5 --png "$TMP/g.png"
     if [ "$(head -c 4 "$TMP/g.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
     else bad "$TMP/g.png is not a PNG"; fi
+    # a file name that looks like an option of dot's is still a file name
+    (cd "$TMP" && rm -f ./-V.png ./-Tsvg &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png -V.png >"$TMP/out" 2>"$TMP/err" &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png=-Tsvg >>"$TMP/out" 2>>"$TMP/err")
+    name="png named -V.png"
+    if [ "$(head -c 4 "$TMP/-V.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png -V.png did not write ./-V.png"; fi
+    name="png named -Tsvg"
+    if [ "$(head -c 4 "$TMP/-Tsvg" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png=-Tsvg did not write ./-Tsvg"; fi
 fi
 # Without Graphviz on PATH (for nabla alone; an absolute valgrind still runs).
 name="png without graphviz"

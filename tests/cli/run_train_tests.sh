@@ -216,6 +216,10 @@ if [ -e div.safetensors ]; then bad "div.safetensors written"; else good; fi
 t "--save into a missing directory" 1 train softmax --data iris.csv --epochs 1 \
     --save nowhere/x.safetensors
 err_has "cannot create a temporary file"
+mkfifo fifo.safetensors
+t "--save onto a FIFO" 1 train softmax --data iris.csv --epochs 1 --save fifo.safetensors
+err_has "fifo.safetensors: is a FIFO, not a regular file"
+if [ -p fifo.safetensors ]; then good; else bad "fifo.safetensors replaced"; fi
 
 cd / && rm -rf "$TMP"
 summary
