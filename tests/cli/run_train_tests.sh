@@ -156,7 +156,7 @@ usage "--target is for CSV files" "mlp --data digits --target 3"
 # ---- data errors: exit 1 ------------------------------------------------------------
 printf 'a,b,c\n1,2,0\n4,x,1\n' >bad.csv
 t "bad CSV" 1 train logistic --data bad.csv
-err_has "bad.csv:3:3: field 2: expected a number, found 'x'"; out_empty
+err_has "bad.csv:3:3: field 2 (b): expected a number, found 'x'"; out_empty
 t "missing file" 1 train mlp --data nosuch.csv
 err_has "nosuch.csv: cannot open"
 t "digits not in --data-dir" 1 train mlp --data digits --data-dir "$TMP/nowhere"
