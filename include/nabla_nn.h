@@ -470,6 +470,14 @@ NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *ou
 
 /* ---- Training -------------------------------------------------------------- */
 
+/* One epoch's figures, for nb_train_opts.on_epoch: the test ones are NaN
+ * on epochs not evaluated, test_accuracy for classifiers, test_r2 for
+ * regression. */
+typedef struct nb_epoch {
+    int epoch; /* 1-based */
+    double train_loss, test_loss, test_accuracy, test_r2;
+} nb_epoch;
+
 typedef struct nb_train_opts {
     int epochs; /* >= 1 */
     int batch;  /* rows per step; 0: the whole training set */
@@ -498,6 +506,10 @@ typedef struct nb_train_opts {
      * these (0: 0.9, 0.999, 1e-8), as nb_optimizer_opts says. */
     nb_optim method;
     double beta1, beta2, eps;
+    /* If set, called after every epoch with on_epoch_arg (to draw the
+     * curves, say). */
+    void (*on_epoch)(void *arg, const nb_epoch *e);
+    void *on_epoch_arg;
 } nb_train_opts;
 
 typedef struct nb_train_result {

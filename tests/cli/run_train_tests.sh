@@ -151,7 +151,7 @@ usage "--lr needs a value" "mlp --data iris.csv --lr"
 usage "unknown option --learning-rate" "mlp --data iris.csv --learning-rate 1"
 usage "--test-fraction: fashion-mnist comes with its own test set" \
     "mlp --data fashion-mnist --test-fraction 0.1"
-usage "--target is for CSV files" "mlp --data digits --target 3"
+usage "--label, --drop, --sep and --test-data are for CSV files" "mlp --data fashion-mnist --target 3"
 
 # ---- data errors: exit 1 ------------------------------------------------------------
 printf 'a,b,c\n1,2,0\n4,x,1\n' >bad.csv
