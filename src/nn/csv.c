@@ -495,35 +495,32 @@ static char pick_sep(const char *p, const char *end)
 }
 
 /* AUTO: the first line is a header if a field is not a number and either
- * none is, or the second line (NULL: none) has a number where it has none. */
+ * none is, or the second line (NULL: none) has a number where it has none,
+ * or another number of fields.  Empty fields count as neither. */
 static int is_header(csv *c, const char *p1, const char *e1, const char *p2, const char *e2)
 {
     if (c->o->header != NB_CSV_HEADER_AUTO)
         return c->o->header == NB_CSV_HEADER_YES;
     fields a = { p1, e1, 0 }, b = { p2, e2, 0 };
     const char *fs, *fe, *st, *gs, *ge;
-    int words = 0, numbers = 0, under_number = 0;
-    const char *keep = c->at;
+    int words = 0, numbers = 0, under_number = 0, n1 = 0, n2 = 0;
     nb_err *err = c->err;
     c->err = NULL; /* a bad quote is reported when the line is read */
     while (next_field(c, &a, &fs, &fe, &st) > 0) {
         double v;
-        if (parse_number(fs, fe, &v)) {
-            numbers++;
-            c->at = p2;
-            if (p2)
-                next_field(c, &b, &gs, &ge, &st);
-            c->at = keep;
-            continue;
+        int word = fe > fs && !parse_number(fs, fe, &v);
+        words += word;
+        numbers += fe > fs && !word;
+        n1++;
+        if (p2 && next_field(c, &b, &gs, &ge, &st) > 0) {
+            n2++;
+            under_number |= word && parse_number(gs, ge, &v);
         }
-        words++;
-        c->at = p2;
-        if (p2 && next_field(c, &b, &gs, &ge, &st) > 0 && parse_number(gs, ge, &v))
-            under_number = 1;
-        c->at = keep;
     }
+    while (p2 && next_field(c, &b, &gs, &ge, &st) > 0)
+        n2++;
     c->err = err;
-    return words && (!numbers || !p2 || under_number);
+    return words && (!numbers || !p2 || under_number || n1 != n2);
 }
 
 static nb_status read_line(csv *c, const char *p, const char *end)
