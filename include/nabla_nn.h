@@ -156,7 +156,8 @@ typedef struct nb_csv_opts {
     int no_target; /* every column is a feature; y is all zeros */
     /* The separator: 0 (default) ',' if the first line has one outside
      * quotes, else ';' if it has one, else runs of blanks; ' ' runs of
-     * blanks and tabs; any other byte itself ('\t', ';', '|'). */
+     * blanks and tabs; any other byte itself ('\t', ';', '|') but a quote
+     * or a line end (NB_ERR_ARG). */
     char sep;
     /* Columns to leave out (an ID, a date): header names or 1-based
      * numbers, separated by commas ("id,3").  Left out columns are not

@@ -367,45 +367,47 @@ static nb_status bad_field(const csv *c, int j, const char *st, const char *fs, 
                       c->path, c->line, column(c, st), j + 1, c->names[j], what, w, fs);
 }
 
-/* A label against the model's classes: a name, or a whole number below n. */
+/* A label against known classes (a model's, or a scikit-learn header's): one
+ * of the names, or a whole number below their count. */
 static nb_status known_label(const csv *c, const char *st, const char *fs, const char *fe,
                              double *y)
 {
-    const nb_csv_opts *o = c->o;
+    const char *const *classes = c->n_sk ? (const char *const *)c->sk_classes : c->o->classes;
+    int count = c->n_sk ? c->n_sk : c->o->n_classes;
     size_t n = (size_t)(fe - fs);
-    for (int k = 0; o->classes && k < o->n_classes; k++)
-        if (o->classes[k] && strlen(o->classes[k]) == n && memcmp(o->classes[k], fs, n) == 0)
+    for (int k = 0; classes && k < count; k++)
+        if (classes[k] && strlen(classes[k]) == n && memcmp(classes[k], fs, n) == 0)
             return *y = k, NB_OK;
-    if (parse_number(fs, fe, y) && *y >= 0 && *y < o->n_classes && *y == floor(*y))
+    if (parse_number(fs, fe, y) && *y >= 0 && *y < count && *y == floor(*y))
         return NB_OK;
     if (fe == fs)
         return bad_field(c, c->label, st, fs, fe, "");
+    if (c->n_sk && parse_number(fs, fe, y))
+        return nb_err_set(c->err, NB_ERR_FORMAT,
+                          "%s:%zu:%zu: label %g is not a class 0 to %d of the header", c->path,
+                          c->line, column(c, st), *y, count - 1);
     char list[200] = "";
     size_t at = 0;
-    for (int k = 0; o->classes && k < o->n_classes && at < sizeof list; k++)
+    for (int k = 0; classes && k < count && at < sizeof list; k++)
         at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : " (",
-                               o->classes[k] ? o->classes[k] : "");
-    if (o->classes && at < sizeof list)
+                               classes[k] ? classes[k] : "");
+    if (classes && at < sizeof list)
         snprintf(list + at, sizeof list - at, ")");
     return nb_err_set(c->err, NB_ERR_FORMAT,
-                      "%s:%zu:%zu: label '%.*s' is not one of the model's %d classes%s",
-                      c->path, c->line, column(c, st), (int)(n < 40 ? n : 40), fs, o->n_classes,
-                      list);
+                      "%s:%zu:%zu: label '%.*s' is not one of the %s %d classes%s", c->path,
+                      c->line, column(c, st), (int)(n < 40 ? n : 40), fs,
+                      c->n_sk ? "header's" : "model's", count, list);
 }
 
 static nb_status read_label(csv *c, const char *st, const char *fs, const char *fe, double *y)
 {
-    if (c->o->n_classes > 0)
+    if (c->o->n_classes > 0 || c->n_sk)
         return known_label(c, st, fs, fe, y);
     if (!c->names_kind)
         c->names_kind = parse_number(fs, fe, y) || fe == fs ? 1 : 2;
     if (c->names_kind == 1) {
         if (!parse_number(fs, fe, y))
             return bad_field(c, c->label, st, fs, fe, "expected a number as the labels above");
-        if (c->n_sk && !(*y >= 0 && *y < c->n_sk && *y == floor(*y)))
-            return nb_err_set(c->err, NB_ERR_FORMAT,
-                              "%s:%zu:%zu: label %g is not a class 0 to %d of the header",
-                              c->path, c->line, column(c, st), *y, c->n_sk - 1);
         return NB_OK;
     }
     if (fe == fs)
@@ -525,6 +527,8 @@ static int is_header(csv *c, const char *p1, const char *e1, const char *p2, con
 
 static nb_status read_line(csv *c, const char *p, const char *end)
 {
+    if (c->line == 1 && end - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3; /* the byte order mark spreadsheets put before UTF-8 text */
     const char *q = p;
     while (q < end && is_blank(*q))
         q++;
@@ -721,6 +725,8 @@ nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out, n
     *out = (nb_data){ 0 };
     if (!path)
         return nb_err_set(err, NB_ERR_ARG, "csv: path is NULL");
+    if (opts && (opts->sep == '"' || opts->sep == '\n' || opts->sep == '\r'))
+        return nb_err_set(err, NB_ERR_ARG, "csv: a quote or line end cannot separate fields");
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)

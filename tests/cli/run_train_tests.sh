@@ -45,7 +45,8 @@ t "train --help" 0 train --help
 for opt in "linear (least squares)" --data --data-dir --target --test-fraction --hidden \
            --activation --loss --epochs --batch --optimizer --lr --momentum --weight-decay \
            --beta1 --beta2 --eps --seed --threads --dtype --loss-csv --save --resume \
-           "restarts the optimiser state" --json "exit status"; do
+           "restarts the optimiser state" --json "exit status" --label --drop --sep --max-bytes \
+           --test-data --plot "nabla predict --model"; do
     out_has "$opt"
 done
 t "--help lists train" 0 --help

@@ -145,6 +145,13 @@ static void a_model_picks_its_columns(void)
     /* a scikit-learn header's classes bound the labels too */
     CHECK(load("2,1,no,yes\n1,0\n2,2\n", NULL, &d, &err) == NB_ERR_FORMAT);
     CHECK(has(&err, "c.csv:3:3: label 2 is not a class 0 to 1 of the header"));
+    CHECK(load("\xef\xbb\xbf"
+               "2,1,no,yes\n1,yes\n2,no\n",
+               NULL, &d, &err) == NB_OK);
+    CHECK(d.y[0] == 1 && d.y[1] == 0 && d.n_classes == 2 && d.x[1] == 2);
+    nb_data_free(&d);
+    CHECK(load("2,1,no,yes\n1,yes\n2,maybe\n", NULL, &d, &err) == NB_ERR_FORMAT);
+    CHECK(has(&err, "c.csv:3:3: label 'maybe' is not one of the header's 2 classes (no, yes)"));
 }
 
 static void split_keeps_names_classes_and_lines(void)
