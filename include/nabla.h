@@ -213,6 +213,53 @@ NB_API nb_node *nb_hinge(nb_graph *g, nb_node *scores, nb_node *labels);
 NB_API nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target);
 NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 
+/* ---- User-defined ops -----------------------------------------------------
+ * An op of one or two inputs that the library lacks, defined in C: what
+ * torch.autograd.Function gives Python.  forward fills out from the
+ * inputs' values; backward ADDS grad_out times the local gradient into
+ * each grad_in[k] that is not NULL (an input that takes no gradient gets
+ * NULL).  Buffers hold the graph's dtype (double for NB_F64, float for
+ * NB_F32) in row-major order; the nodes give the shapes (nb_rank, nb_dim,
+ * nb_size).  A callback returns NB_OK or an error status, and may write a
+ * message into msg (msg_size bytes): the run, or the constructor, then
+ * returns that status and nb_errmsg says "NAME (node N): msg".
+ *
+ * grad, optional, writes the op's backward as ops: the node for what y
+ * passes to input k, given gy = d(root)/dy, built from ops of g (NULL with
+ * an error recorded on failure; NULL with none: nothing flows to input k).
+ * With it the op works in nb_grad_graph and so at second order; without
+ * it those return NB_ERR_ARG naming the op.  The type is not copied: it
+ * must outlive every graph that uses it.  name shows in tables and
+ * pictures (nb_op_name). */
+typedef struct nb_op_call {
+    nb_dtype dtype;
+    int n_in;
+    const nb_node *input[2], *output; /* for shapes */
+    const void *in[2];                /* inputs' values */
+    void *out;                        /* forward: fill */
+    const void *grad_out;             /* backward: d(root)/d(out) */
+    void *grad_in[2];                 /* backward: add into; NULL: none wanted */
+    void *user;                       /* the type's user pointer */
+    char *msg;                        /* a message on error */
+    size_t msg_size;
+} nb_op_call;
+
+typedef struct nb_op_type {
+    const char *name;
+    int arity; /* 1 or 2 */
+    nb_status (*forward)(const nb_op_call *c);
+    nb_status (*backward)(const nb_op_call *c);
+    nb_node *(*grad)(nb_graph *g, nb_node *y, nb_node *gy, int k, void *user);
+    void *user;
+} nb_op_type;
+
+/* The op applied to in[0..arity): its output has rank/dim, or input 0's
+ * shape when rank < 0.  Computes its value, as every constructor does.
+ * NB_ERR_ARG for a type without name, forward or backward, or an arity
+ * other than 1 or 2. */
+NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *in, int rank,
+                          const int *dim);
+
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
  * root depends on (after leaf values changed).  A run plans once per root
@@ -349,6 +396,49 @@ typedef struct nb_gradcheck_result {
 NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves,
                               size_t n_leaves, const nb_gradcheck_opts *opts,
                               nb_gradcheck_result *results);
+
+/* ---- Gradients as nodes, and second order --------------------------------
+ * nb_grad_graph: out[i] = d(root)/d(wrt[i]) as NEW NODES of g, each of
+ * wrt[i]'s shape, built from ordinary ops by each op's backward written as
+ * ops (src/derivatives.c).  Their values are computed as they are built;
+ * nb_forward(g, out[i]) recomputes them after leaves change, and they can
+ * be fed to other ops and differentiated again, to any order (PyTorch's
+ * create_graph=True).  root must be a scalar when seed is NULL (seed 1);
+ * with a seed node of root's shape, out[i] is the vector-Jacobian product
+ * sum_j seed_j d(root_j)/d(wrt[i]).  wrt may be any node that wants a
+ * gradient (a variable, or an op that depends on one; NB_ERR_ARG for a
+ * constant); one that root does not depend on gets a zero constant.  The
+ * numbers agree with nb_backward's to the last bits (every op is tested).
+ * At max/min ties, relu(0) and abs(0), the gradient nodes are masks that
+ * follow the same conventions, and their own derivative is 0.  A failing
+ * constructor inside leaves a construction error on g, as any op would. */
+NB_API nb_status nb_grad_graph(nb_graph *g, nb_node *root, nb_node *seed, size_t n,
+                               nb_node *const *wrt, nb_node **out);
+
+/* Second derivatives of a scalar root with respect to leaves wrt[0..n)
+ * (variables or parameters; N of their elements in all, in that order),
+ * by reverse over reverse: nb_hessian_new builds the gradient nodes g_i
+ * (nb_grad_graph), constants v_i of wrt[i]'s shape and the scalar
+ * s = sum_i <g_i, v_i>, whose gradient with respect to wrt is H v.  Built
+ * once, in g's arena: it lives until nb_graph_free, and each product
+ * after that replays the same nodes (one forward and one backward of s).
+ * NULL on error (nb_errmsg(g) says why).
+ *
+ * nb_hessian_vec: hv = H v for v of N elements; overwrites the
+ * gradients of wrt (and of s's other ancestors), and leaves v in the v_i.
+ * nb_hessian_dense: H, N x N row-major, as N products with unit vectors:
+ * for small N.  A second-order gradient check is nb_gradcheck on s: set
+ * the v_i (nb_hessian_vector, nb_write) and check s against wrt; the
+ * finite differences of s = <g, v> are then checked against H v.
+ * nb_hessian_grad(h, i) is g_i; nb_hessian_root(h) is s. */
+typedef struct nb_hessian nb_hessian;
+NB_API nb_hessian *nb_hessian_new(nb_graph *g, nb_node *root, size_t n, nb_node *const *wrt);
+NB_API size_t nb_hessian_size(const nb_hessian *h); /* N */
+NB_API nb_status nb_hessian_vec(nb_hessian *h, const double *v, double *hv);
+NB_API nb_status nb_hessian_dense(nb_hessian *h, double *H);
+NB_API nb_node *nb_hessian_grad(const nb_hessian *h, size_t i);
+NB_API nb_node *nb_hessian_vector(const nb_hessian *h, size_t i);
+NB_API nb_node *nb_hessian_root(const nb_hessian *h);
 
 /* ---- Library -------------------------------------------------------------
  * Matrix products go through OpenBLAS when the library was built with it

@@ -91,6 +91,16 @@ static inline float  pow_da_f32(float a, float b, float y, float dy) { (void)y; 
 static inline double pow_db_f64(double a, double b, double y, double dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
 static inline float  pow_db_f32(float a, float b, float y, float dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
 
+/* ---- gt: y = 1 if a > b else 0, a step: no gradient to either input.  The
+ * gradients of max, min, relu and abs written as ops (derivatives.c) are
+ * masks made by it. ------------------------------------------------------------- */
+static inline double gt_f64(double a, double b) { return a > b; }
+static inline float  gt_f32(float a, float b) { return a > b; }
+static inline double gt_da_f64(double a, double b, double y, double dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+static inline float  gt_da_f32(float a, float b, float y, float dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+static inline double gt_db_f64(double a, double b, double y, double dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+static inline float  gt_db_f32(float a, float b, float y, float dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+
 /* ---- neg: y = -x, dy/dx = -1 ---------------------------------------------------- */
 static inline double neg_f64(double x) { return -x; }
 static inline float  neg_f32(float x) { return -x; }

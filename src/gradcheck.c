@@ -31,6 +31,8 @@ static nb_status eval_at(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf
                          double v, double *out)
 {
     nb_status s = g->anomaly ? NB_ERR_NONFINITE : nb__delta_eval(d, leaf, i, v, out);
+    if (g->op_status != NB_OK) /* a user's op failed */
+        return nb__op_failed(g);
     if (s != NB_ERR_NONFINITE)
         return s;
     double x = nb_value_at(leaf, i);

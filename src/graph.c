@@ -172,25 +172,25 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     size_t size = 1;
 
     if (rank < 0 || rank > NB_MAX_RANK)
-        return nb__fail(g, NB_ERR_ARG, "%s: rank %d is out of range (0 to %d)",
-                        nb__ops[y->op].name, rank, NB_MAX_RANK);
+        return nb__fail(g, NB_ERR_ARG, "%s: rank %d is out of range (0 to %d)", nb_op_name(y),
+                        rank, NB_MAX_RANK);
     for (int i = 0; i < rank; i++) {
         if (dim[i] <= 0)
             return nb__fail(g, NB_ERR_ARG, "%s: dimension %d is %d, not positive",
-                            nb__ops[y->op].name, i, dim[i]);
+                            nb_op_name(y), i, dim[i]);
         if (size > SIZE_MAX / (size_t)dim[i])
             return nb__fail(g, NB_ERR_SIZE, "%s: element count overflows at dimension %d (%d)",
-                            nb__ops[y->op].name, i, dim[i]);
+                            nb_op_name(y), i, dim[i]);
         size *= (size_t)dim[i];
     }
     if (size > SIZE_MAX / 8)
-        return nb__fail(g, NB_ERR_SIZE, "%s: %zu elements do not fit in memory",
-                        nb__ops[y->op].name, size);
+        return nb__fail(g, NB_ERR_SIZE, "%s: %zu elements do not fit in memory", nb_op_name(y),
+                        size);
     y->rank = (uint8_t)rank;
     if (rank == 0 && !y->ext)
         return NB_OK;
     if (!ext_new(g, y))
-        return nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", nb__ops[y->op].name);
+        return nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", nb_op_name(y));
     y->ext->size = size;
     for (int i = 0; i < NB_MAX_RANK; i++)
         y->ext->dim[i] = i < rank ? dim[i] : 0;
@@ -264,12 +264,14 @@ static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
 nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext *params)
 {
     const nb__op_def *def = &nb__ops[op];
+    /* a user-defined op has its own arity */
+    int arity = params && params->custom ? params->custom->type->arity : def->arity;
 
     if (!g)
         return NULL;
-    nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)def->arity };
+    nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)arity };
     int scalars = 1; /* every input is rank 0 */
-    for (int i = 0; i < def->arity; i++) {
+    for (int i = 0; i < arity; i++) {
         if (!in[i]) { /* keep the first error, from deeper inside */
             if (g->status == NB_OK)
                 nb__fail(g, NB_ERR_ARG, "%s: input %d is NULL", def->name, i + 1);
@@ -316,9 +318,13 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext 
         return NULL;
     }
     if (scalar)
-        kernel->scalar(y->val, y->in[0]->val, y->in[def->arity - 1]->val);
+        kernel->scalar(y->val, y->in[0]->val, y->in[arity - 1]->val);
     else
         kernel->forward(y);
+    if (g->op_status != NB_OK) { /* a user's op failed: its message is recorded */
+        g->status = nb__op_failed(g);
+        return NULL;
+    }
     if (g->anomaly && nb__check_new(g, y) != NB_OK)
         return NULL;
     return y;
@@ -519,6 +525,8 @@ const char *nb_op_name(const nb_node *n)
 {
     if (!n)
         return "";
+    if (n->op == NB_OP_CUSTOM && n->ext && n->ext->custom)
+        return n->ext->custom->type->name;
     if (n->op != NB_OP_LEAF)
         return nb__ops[n->op].name;
     return n->flags & NB__PARAM ? "param" : n->flags & NB__VARIABLE ? "variable" : "constant";

@@ -83,7 +83,8 @@ typedef struct nb__ext {
     int dim[NB_MAX_RANK];
     int axis; /* reductions along an axis */
     int keepdim;
-    const char *name; /* arena copy, or NULL */
+    const char *name;                /* arena copy, or NULL */
+    const struct nb__custom *custom; /* a user-defined op's type (custom.c) */
 } nb__ext;
 
 #define NB__MAX_IN 2
@@ -183,12 +184,13 @@ struct nb_graph {
     size_t n_nodes, cap_nodes;
     nb_node **params; /* parameters in creation order */
     size_t n_params, cap_params;
-    nb__name *names;    /* uthash head: named leaves */
-    nb__plan plan;      /* for the last root run (run.c) */
-    nb__replay *replay; /* the plan's replay (replay.c), or NULL */
-    int anomaly;        /* nb_set_anomaly */
-    int no_replay;      /* nb_set_replay(g, 0) */
-    nb_status status;   /* first construction error */
+    nb__name *names;     /* uthash head: named leaves */
+    nb__plan plan;       /* for the last root run (run.c) */
+    nb__replay *replay;  /* the plan's replay (replay.c), or NULL */
+    int anomaly;         /* nb_set_anomaly */
+    int no_replay;       /* nb_set_replay(g, 0) */
+    nb_status op_status; /* a user-defined op failed in the last run */
+    nb_status status;    /* first construction error */
     char msg[320];
 };
 
@@ -249,6 +251,31 @@ void nb__replay_forward(nb_graph *g, const nb__replay *r);
 void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate);
 void nb__replay_backward(nb_graph *g, const nb__replay *r);
 void nb__replay_free(nb__replay *r);
+
+/* Ops that only the gradients written as ops use (ops.c): a > b as 1 or 0;
+ * x^p with p a node; x broadcast to dim (x itself when it has that shape);
+ * labels as one-hot rows of classes. */
+nb_node *nb__gt(nb_graph *g, nb_node *a, nb_node *b);
+nb_node *nb__pow_node(nb_graph *g, nb_node *x, nb_node *p);
+nb_node *nb__expand(nb_graph *g, nb_node *x, int rank, const int *dim);
+nb_node *nb__onehot(nb_graph *g, nb_node *labels, int classes);
+
+/* User-defined ops (custom.c).  The op table's custom kernels call the
+ * user's callbacks; a callback that fails records its message and sets
+ * g->op_status, which the executor that ran it returns (nb__op_failed
+ * takes it back, NB_OK if none). */
+struct nb__custom {
+    const nb_op_type *type;
+    nb_graph *g;
+};
+void nb__custom_forward(nb_node *y);
+void nb__custom_backward(nb_node *y);
+nb_node *nb__custom_grad(nb_graph *g, nb_node *y, nb_node *gy, int k);
+nb_status nb__op_failed(nb_graph *g);
+
+/* Plan root (run.c): g->plan then holds root's ancestors in the order both
+ * executors run them. */
+nb_status nb__plan_for(nb_graph *g, nb_node *root);
 
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
 #define NB__SHAPE_STR 64

@@ -627,6 +627,39 @@ static void reshape_backward(nb_node *node)
         dx[i] += dy[i];
 }
 
+/* ---- expand ------------------------------------------------------------------
+ * y = x broadcast to a larger shape (NumPy's rule); dx += dy summed over the
+ * stretched dims.  The gradient of a sum, written as ops, is one. */
+
+static void expand_forward(nb_node *node)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+
+    for (size_t i = 0, n = nb__size(node); i < n; i++)
+        y[i] = x[bcast_index(node, 0, i)];
+}
+
+static void expand_forward_at(nb_node *node, const size_t *at, size_t n)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+
+    for (size_t i = 0; i < n; i++)
+        y[at[i]] = x[bcast_index(node, 0, at[i])];
+}
+
+static void expand_backward(nb_node *node)
+{
+    T *dx = node->in[0]->grad;
+    const T *dy = node->grad;
+
+    if (!dx)
+        return;
+    for (size_t i = 0, n = nb__size(node); i < n; i++)
+        dx[bcast_index(node, 0, i)] += dy[i];
+}
+
 /* ---- Softmax and the losses: rows over the last axis ---------------------- */
 
 /* max_j x_j + log sum_j exp(x_j - max): exp never overflows.  Every exp
@@ -644,6 +677,26 @@ static T logsumexp(const T *x, size_t c)
 
 /* the class index a label value names, or -1 if it names none */
 static long label(T v, size_t c) { return v >= 0 && v < (T)c && v == floor(v) ? (long)v : -1; }
+
+/* ---- onehot ------------------------------------------------------------------
+ * y (n x C): row i is 1 at label i's class, 0 elsewhere; a label that names
+ * no class makes its row NaN, as the losses do.  No gradient to the labels.
+ * The gradients of the label losses, written as ops, use it. */
+
+static void onehot_forward(nb_node *node)
+{
+    const T *lab = node->in[0]->val;
+    T *y = node->val;
+    size_t c = row_len(node), n = nb__size(node) / c;
+
+    for (size_t i = 0; i < n; i++) {
+        long k = label(lab[i], c);
+        for (size_t j = 0; j < c; j++)
+            y[i * c + j] = k < 0 ? (T)NAN : (T)((long)j == k);
+    }
+}
+
+static void onehot_backward(nb_node *node) { (void)node; }
 
 /* ---- softmax -----------------------------------------------------------------
  * y_j = exp(x_j - lse(x))   per row       dx_j = y_j (dy_j - sum_k dy_k y_k) */
@@ -933,6 +986,11 @@ static void hinge_backward(nb_node *node)
             }
     }
 }
+
+/* ---- custom: a user's op, whatever the dtype (custom.c) ------------------------ */
+
+static void custom_forward(nb_node *node) { nb__custom_forward(node); }
+static void custom_backward(nb_node *node) { nb__custom_backward(node); }
 
 /* ---- This dtype's kernel table --------------------------------------------- */
 

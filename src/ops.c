@@ -7,6 +7,7 @@
 
 #include "shape.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* ---- Elementwise ops ------------------------------------------------------
@@ -107,6 +108,15 @@ nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
 nb_node *nb_pow(nb_graph *g, nb_node *x, double p)
 {
     return binary(g, NB_OP_POW, x, x ? nb_const_scalar(g, p) : NULL); /* none for a NULL x */
+}
+
+/* gt: the mask of the gradients written as ops (derivatives.c); pow with a
+ * node as exponent: the gradient of x^p is p x^(p-1), whose exponent is
+ * p's node plus -1, so that it follows p's value. */
+nb_node *nb__gt(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_GT, a, b); }
+nb_node *nb__pow_node(nb_graph *g, nb_node *x, nb_node *p)
+{
+    return binary(g, NB_OP_POW, x, p);
 }
 
 /* ---- Reductions, matrix product, transpose, reshape ------------------------ */
@@ -212,16 +222,24 @@ static size_t transpose_spread(const nb_node *y, int k, size_t i, size_t *out, s
     return 1;
 }
 
-static nb_status reshape_shape(nb_graph *g, nb_node *y)
+/* The shape a constructor asked for: dims in y->ext, 0 past the rank
+ * (reshape, expand, custom). */
+static int wanted_shape(const nb_node *y, int *dim)
 {
-    const nb_node *x = y->in[0];
-    int rank = 0, dim[NB_MAX_RANK];
-    char sx[NB__SHAPE_STR], sy[NB__SHAPE_STR];
-
+    int rank = 0;
     while (rank < NB_MAX_RANK && y->ext->dim[rank] > 0) {
         dim[rank] = y->ext->dim[rank];
         rank++;
     }
+    return rank;
+}
+
+static nb_status reshape_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
+    char sx[NB__SHAPE_STR], sy[NB__SHAPE_STR];
+
     nb_status s = nb__set_shape(g, y, rank, dim);
     if (s == NB_OK && nb__size(y) != nb__size(x))
         return nb__fail(g, NB_ERR_SHAPE, "reshape: %s (%zu elements) cannot become %s",
@@ -255,6 +273,63 @@ static size_t reshape_spread(const nb_node *y, int k, size_t i, size_t *out, siz
     if (cap)
         out[0] = i;
     return 1;
+}
+
+/* expand: x broadcast to the wanted dims (in y->ext, 0 past the rank) */
+static nb_status expand_shape(nb_graph *g, nb_node *y)
+{
+    const nb_node *x = y->in[0];
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
+    char sx[NB__SHAPE_STR];
+
+    for (int d = 0; d < x->rank; d++) {
+        int yd = d + rank - x->rank;
+        if (yd < 0 || (x->ext->dim[d] != 1 && x->ext->dim[d] != dim[yd]))
+            return nb__fail(g, NB_ERR_SHAPE, "expand: %s does not broadcast to rank %d",
+                            nb__shape_str(x, sx), rank);
+    }
+    return nb__set_shape(g, y, rank, dim);
+}
+
+nb_node *nb__expand(nb_graph *g, nb_node *x, int rank, const int *dim)
+{
+    nb__ext params = { .size = 1 };
+
+    int same = x && x->rank == rank;
+    for (int d = 0; same && d < rank; d++)
+        same = x->ext->dim[d] == dim[d];
+    if (!x || same)
+        return x; /* nothing to stretch (or the error is already recorded) */
+    memcpy(params.dim, dim, (size_t)rank * sizeof *dim);
+    return nb__node_new(g, NB_OP_EXPAND, (nb_node *[]){ x }, &params);
+}
+
+static size_t expand_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    return bcast_spread(y, k, i, out, cap);
+}
+
+/* onehot: n labels -> (n x classes), the class count in y->ext->dim[0] */
+static nb_status onehot_shape(nb_graph *g, nb_node *y)
+{
+    size_t n = nb__size(y->in[0]);
+
+    if (n > INT_MAX)
+        return nb__fail(g, NB_ERR_SIZE, "onehot: %zu labels", n);
+    return nb__set_shape(g, y, 2, (int[]){ (int)n, y->ext->dim[0] });
+}
+
+nb_node *nb__onehot(nb_graph *g, nb_node *labels, int classes)
+{
+    nb__ext params = { .size = 1, .dim = { classes } };
+    return nb__node_new(g, NB_OP_ONEHOT, (nb_node *[]){ labels }, &params);
+}
+
+/* custom: the shape given to nb_custom (custom.c) */
+static nb_status custom_shape(nb_graph *g, nb_node *y)
+{
+    int dim[NB_MAX_RANK], rank = wanted_shape(y, dim);
+    return nb__set_shape(g, y, rank, dim);
 }
 
 /* ---- Softmax and the losses: rows over the last axis ---------------------- */

@@ -87,6 +87,8 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     return NB_OK;
 }
 
+nb_status nb__plan_for(nb_graph *g, nb_node *root) { return plan_for(g, root); }
+
 /* ---- Gradients ------------------------------------------------------------ */
 
 /* Every node of the plan that wants a gradient gets one (a scalar's in the
@@ -178,7 +180,7 @@ static nb_status report_value(nb_graph *g, const nb_node *n, size_t at)
                           n->id, v, at);
     return nb__report(
         g, NB_ERR_NONFINITE, "%s (node %u): %s at element %zu from finite input%s %s%s%s",
-        nb__ops[n->op].name, n->id, v, at, n->n_in > 1 ? "s" : "", nb__shape_str(n->in[0], s0),
+        nb_op_name(n), n->id, v, at, n->n_in > 1 ? "s" : "", nb__shape_str(n->in[0], s0),
         n->n_in > 1 ? ", " : "", n->n_in > 1 ? nb__shape_str(n->in[1], s1) : "");
 }
 
@@ -215,8 +217,8 @@ static nb_status check_grads(nb_graph *g, const nb_node *n)
             return nb__report(g, NB_ERR_NONFINITE,
                               "backward of %s (node %u): gradient %s at element %zu of "
                               "input %d (%s) from finite values and upstream gradient",
-                              nb__ops[n->op].name, n->id, nonfinite_str(nb_grad_at(x, at)), at,
-                              k + 1, nb__shape_str(x, s0));
+                              nb_op_name(n), n->id, nonfinite_str(nb_grad_at(x, at)), at, k + 1,
+                              nb__shape_str(x, s0));
     }
     return NB_OK;
 }
@@ -306,7 +308,11 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
     nb__replay *r = replay_for(g, &g->plan, 0);
     if (r)
         nb__replay_forward(g, r);
-    else if ((s = forward_plan(g, &g->plan)) != NB_OK)
+    else
+        s = forward_plan(g, &g->plan);
+    if (g->op_status != NB_OK) /* a user's op failed: its message is recorded */
+        return nb__op_failed(g);
+    if (s != NB_OK)
         return s;
     return all_finite(root) ? NB_OK : blame_nonfinite(g, &g->plan);
 }
@@ -332,10 +338,11 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     else if ((s = clear_grads(g, &g->plan, accumulate)) != NB_OK)
         return s;
     seed_root(g, root, seed);
-    if (!r)
-        return backward_plan(g, &g->plan);
-    nb__replay_backward(g, r);
-    return NB_OK;
+    if (r)
+        nb__replay_backward(g, r);
+    else
+        s = backward_plan(g, &g->plan);
+    return g->op_status != NB_OK ? nb__op_failed(g) : s;
 }
 
 nb_status nb_backward(nb_graph *g, nb_node *root) { return nb_backward_seed(g, root, NULL, 0); }
@@ -378,7 +385,7 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
                           i + 1);
     if (n->rank != 0 || n->in[i]->rank != 0)
         return nb__report(g, NB_ERR_SHAPE, "local_grad: %s: defined for scalar gates only",
-                          nb__ops[n->op].name);
+                          nb_op_name(n));
     union {
         double f64;
         float f32;

@@ -110,6 +110,67 @@ static nb_node *b_hinge(nb_graph *g, nb_node *const *in)
     return nb_hinge(g, shifted, labels_for(g, in[0]));
 }
 
+/* the ops only gradients written as ops make (derivatives.c) */
+static nb_node *b_gt(nb_graph *g, nb_node *const *in) { return nb__gt(g, in[0], in[1]); }
+static nb_node *b_expand(nb_graph *g, nb_node *const *in)
+{
+    return nb__expand(g, in[0], 3, (int[]){ 2, 3, 4 });
+}
+/* labels that stay whole under the finite differences: x * 0 + labels */
+static nb_node *b_onehot(nb_graph *g, nb_node *const *in)
+{
+    nb_node *zero = nb_sum(g, nb_mul_const(g, in[0], 0));
+    nb_node *lab = nb_constant(g, NULL, 1, (int[]){ 5 }, (double[]){ 2, 0, 3, 1, 2 });
+    return nb__onehot(g, nb_add(g, lab, zero), 4);
+}
+
+/* A user-defined op, y = a e^b elementwise (same shapes), in both dtypes,
+ * with its gradient as ops for second order. */
+static nb_status aexpb_forward(const nb_op_call *c)
+{
+    for (size_t i = 0, n = nb_size(c->output); i < n; i++)
+        if (c->dtype == NB_F32)
+            ((float *)c->out)[i] =
+                ((const float *)c->in[0])[i] * expf(((const float *)c->in[1])[i]);
+        else
+            ((double *)c->out)[i] =
+                ((const double *)c->in[0])[i] * exp(((const double *)c->in[1])[i]);
+    return NB_OK;
+}
+
+/* da += dy e^b, db += dy y */
+static nb_status aexpb_backward(const nb_op_call *c)
+{
+    for (size_t i = 0, n = nb_size(c->output); i < n; i++) {
+        if (c->dtype == NB_F32) {
+            const float *b = c->in[1], *y = c->out, *dy = c->grad_out;
+            if (c->grad_in[0])
+                ((float *)c->grad_in[0])[i] += dy[i] * expf(b[i]);
+            if (c->grad_in[1])
+                ((float *)c->grad_in[1])[i] += dy[i] * y[i];
+        } else {
+            const double *b = c->in[1], *y = c->out, *dy = c->grad_out;
+            if (c->grad_in[0])
+                ((double *)c->grad_in[0])[i] += dy[i] * exp(b[i]);
+            if (c->grad_in[1])
+                ((double *)c->grad_in[1])[i] += dy[i] * y[i];
+        }
+    }
+    return NB_OK;
+}
+
+static nb_node *aexpb_grad(nb_graph *g, nb_node *y, nb_node *gy, int k, void *user)
+{
+    (void)user;
+    return nb_mul(g, gy, k == 0 ? nb_exp(g, nb_input(y, 1)) : y);
+}
+
+static const nb_op_type aexpb = { "aexpb", 2, aexpb_forward, aexpb_backward, aexpb_grad, NULL };
+static nb_node *b_custom(nb_graph *g, nb_node *const *in)
+{
+    return nb_custom(g, &aexpb, in, -1, NULL);
+}
+
 #define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                                          \
     {                                                                                          \
         op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 }       \
@@ -167,6 +228,11 @@ static const row rows[] = {
        4, 0, 0, 0, 1),
     R2(NB_OP_BCE_LOGITS, "bce_logits 2x5", b_bce, 2, 2, 5, 0, 0, 2, 2, 5, 0, 0, -4, 4),
     R1(NB_OP_HINGE, "hinge 6x4", b_hinge, 2, 6, 4, 0, 0, -1.5, 1.5),
+    R2(NB_OP_GT, "gt 3x4 > row 4", b_gt, 2, 3, 4, 0, 0, 1, 4, 0, 0, 0, -2, 2),
+    R1(NB_OP_EXPAND, "expand 3x1 -> 2x3x4", b_expand, 2, 3, 1, 0, 0, -2, 2),
+    R1(NB_OP_ONEHOT, "onehot 5 labels, 4 classes", b_onehot, 1, 5, 0, 0, 0, -2, 2),
+    R2(NB_OP_CUSTOM, "custom a e^b 2x3", b_custom, 2, 2, 3, 0, 0, 2, 2, 3, 0, 0, -2, 2),
+    R2(NB_OP_CUSTOM, "custom a e^b scalars", b_custom, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -2, 2),
 };
 #define N_ROWS (sizeof rows / sizeof rows[0])
 
@@ -237,6 +303,66 @@ out:
     free(before);
 }
 
+/* Each op's backward written as ops (nb_grad_graph) gives what its kernel
+ * gives (nb_backward, just run), within tol relative to the input's largest
+ * gradient element: where a gradient is a difference of nearly equal terms
+ * (softmax_xent's p - 1 at a label), two orders of rounding differ by an
+ * ulp of the terms, not of the difference. */
+static double worst_rule_error[2];
+
+static void check_rules(nb_graph *g, nb_node *L, nb_node *const *in, const row *r, double tol)
+{
+    nb_node *grad[2] = { NULL, NULL };
+    int f32 = nb_graph_dtype(g) == NB_F32;
+
+    CHECK(nb_grad_graph(g, L, NULL, (size_t)r->n_in, in, grad) == NB_OK);
+    CHECK(nb_backward(g, L) == NB_OK);
+    for (int k = 0; k < r->n_in && grad[k]; k++) {
+        double scale = 1e-300;
+        for (size_t i = 0; i < nb_size(in[k]); i++)
+            scale = fmax(scale, fabs(nb_grad_at(in[k], i)));
+        for (size_t i = 0; i < nb_size(in[k]); i++) {
+            double a = nb_value_at(grad[k], i), b = nb_grad_at(in[k], i);
+            double err = fabs(a - b) / scale;
+            worst_rule_error[f32] = fmax(worst_rule_error[f32], err);
+            if (!(err <= tol))
+                fprintf(stderr, "%s (%s): rule %.17g, backward %.17g at input %d element %zu\n",
+                        r->what, f32 ? "f32" : "f64", a, b, k + 1, i);
+            CHECK(err <= tol);
+        }
+    }
+}
+
+/* Second order: H v from the Hessian's nodes against central differences
+ * of s = <grad, v> (nb_gradcheck on s), for a random v. */
+static void check_second_order(nb_graph *g, nb_node *L, nb_node *const *in, const row *r)
+{
+    nb_hessian *h = nb_hessian_new(g, L, (size_t)r->n_in, in);
+    CHECK(h != NULL);
+    if (!h) {
+        fprintf(stderr, "%s: %s\n", r->what, nb_errmsg(g));
+        return;
+    }
+    size_t n = nb_hessian_size(h);
+    double *v = malloc(n * sizeof *v), *hv = malloc(n * sizeof *hv);
+    for (size_t i = 0; i < n; i++)
+        v[i] = uniform() - 0.5;
+    CHECK(nb_hessian_vec(h, v, hv) == NB_OK);
+    nb_gradcheck_opts opts = { .eps = 1e-5, .atol = 1e-6, .rtol = 1e-6 };
+    nb_gradcheck_result res[2];
+    CHECK(nb_gradcheck(g, nb_hessian_root(h), in, (size_t)r->n_in, &opts, res) == NB_OK);
+    for (int k = 0, at = 0; k < r->n_in; at += (int)nb_size(in[k]), k++) {
+        CHECK(res[k].pass);
+        if (!res[k].pass)
+            fprintf(stderr, "%s: H v at input %d element %zu: analytic %.12g numeric %.12g\n",
+                    r->what, k + 1, res[k].worst, res[k].analytic, res[k].numeric);
+        for (size_t i = 0; i < nb_size(in[k]); i++) /* the same H v both ways */
+            CHECK_NEAR(hv[at + (int)i], nb_grad_at(in[k], i), 1e-12 * fmax(1, fabs(hv[at])));
+    }
+    free(v);
+    free(hv);
+}
+
 static void check_row(const row *r, uint64_t seed)
 {
     nb_graph *g64 = nb_graph_new(NB_F64), *g32 = nb_graph_new(NB_F32);
@@ -271,6 +397,9 @@ static void check_row(const row *r, uint64_t seed)
         for (size_t i = 0; i < nb_size(in64[k]); i++)
             CHECK_NEAR(nb_grad_at(in32[k], i), nb_grad_at(in64[k], i),
                        1e-4 * fmax(1, fabs(nb_grad_at(in64[k], i))));
+    check_rules(g64, L64, in64, r, 1e-15);
+    check_rules(g32, L32, in32, r, 1e-6);
+    check_second_order(g64, L64, in64, r);
     check_delta(g64, L64, in64, r->n_in, 1e-13);
     check_delta(g32, L32, in32, r->n_in, 1e-5);
 out:
@@ -331,5 +460,7 @@ int main(void)
     for (size_t i = 0; i < N_ROWS; i++)
         check_row(&rows[i], 1000 + i);
     random_broadcasts_match_finite_differences();
+    printf("rules against backward: max relative difference %.3g (f64), %.3g (f32)\n",
+           worst_rule_error[0], worst_rule_error[1]);
     return check_summary();
 }

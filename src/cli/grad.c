@@ -17,8 +17,8 @@ enum { EXIT_EVAL = CLI_EXIT_ERROR, EXIT_USAGE = CLI_EXIT_USAGE };
 #define SHOW_MAX 100 /* characters of expression shown around a caret */
 
 static const char grad_help[] =
-    "usage: nabla grad EXPR [NAME=VALUE ...] [--table] [--json] [--dot FILE]\n"
-    "                  [--png FILE]\n"
+    "usage: nabla grad EXPR [NAME=VALUE ...] [--table] [--json] [--hessian]\n"
+    "                  [--dot FILE] [--png FILE]\n"
     "\n"
     "Evaluate EXPR at the given values; print its value and its gradient with\n"
     "respect to every variable, in the order the variables first appear.\n"
@@ -34,6 +34,11 @@ static const char grad_help[] =
     "  --json       print only one JSON object on stdout:\n"
     "               {\"value\": V, \"grad\": {\"NAME\": G, ...}}, numbers to 17\n"
     "               significant digits (round-trip exact)\n"
+    "  --hessian    also the second derivatives d2f/(da db) for every pair of\n"
+    "               variables, rows and columns in the order of the gradient\n"
+    "               (in --json: \"hessian\": [[...], ...]); with --table, also\n"
+    "               the graph of df/d(first variable) gate by gate, whose\n"
+    "               backward pass gives the Hessian's first row\n"
     "  --dot FILE   write the graph in Graphviz DOT: every node and edge with its\n"
     "               forward value (green, above) and gradient (red, below)\n"
     "  --png FILE   draw the same picture as a PNG with Graphviz's 'dot' (if it\n"
@@ -97,7 +102,7 @@ typedef struct grad_args {
     const char *src;
     const char **bind; /* NAME=VALUE arguments */
     size_t n_bind;
-    int table, json;
+    int table, json, hessian;
     const char *dot_path, *png_path;
 } grad_args;
 
@@ -130,6 +135,8 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
             a->table = 1;
         } else if (options && strcmp(s, "--json") == 0) {
             a->json = 1;
+        } else if (options && strcmp(s, "--hessian") == 0) {
+            a->hessian = 1;
         } else if (options && (strcmp(s, "--dot") == 0 || strcmp(s, "--png") == 0)) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a FILE", s);
@@ -351,22 +358,104 @@ static char **span_labels(const expr *e, const char *src, const gate_list *gl)
     return text;
 }
 
-static void print_results(const expr *e, const gate_list *gl, int json)
+/* H (n x n) as rows under the variables' names, numbers aligned */
+static void print_hessian(const expr *e, const double *H)
+{
+    size_t n = e->n_vars, w = 1;
+    char num[32];
+
+    for (size_t i = 0; i < n * n; i++)
+        w = strlen(fmt_num(num, H[i], 10)) > w ? strlen(num) : w;
+    for (size_t i = 0; i < n; i++)
+        w = strlen(nb_name(e->vars[i])) > w ? strlen(nb_name(e->vars[i])) : w;
+    printf("d2f/(da db), a down, b across:\n%*s", (int)w + 2, "");
+    for (size_t j = 0; j < n; j++)
+        printf("  %*s", (int)w, nb_name(e->vars[j]));
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        printf("  %*s", (int)w, nb_name(e->vars[i]));
+        for (size_t j = 0; j < n; j++)
+            printf("  %*s", (int)w, fmt_num(num, H[i * n + j], 10));
+        putchar('\n');
+    }
+}
+
+/* H NULL: no Hessian asked for. */
+static void print_results(const expr *e, const gate_list *gl, int json, const double *H)
 {
     char num[32];
+    size_t n = e->n_vars;
 
     if (json) {
         printf("{\"value\": %.17g, \"grad\": {", nb_value_scalar(e->root));
-        for (size_t i = 0; i < e->n_vars; i++)
+        for (size_t i = 0; i < n; i++)
             printf("%s\"%s\": %.17g", i ? ", " : "", nb_name(e->vars[i]),
                    gate_grad(gl, e->vars[i]));
-        printf("}}\n");
+        printf("}");
+        if (H) {
+            printf(", \"hessian\": [");
+            for (size_t i = 0; i < n; i++) {
+                printf("%s[", i ? ", " : "");
+                for (size_t j = 0; j < n; j++)
+                    printf("%s%.17g", j ? ", " : "", H[i * n + j]);
+                printf("]");
+            }
+            printf("]");
+        }
+        printf("}\n");
         return;
     }
     printf("f = %s\n", fmt_num(num, nb_value_scalar(e->root), 10));
-    for (size_t i = 0; i < e->n_vars; i++)
+    for (size_t i = 0; i < n; i++)
         printf("df/d%s = %s\n", nb_name(e->vars[i]),
                fmt_num(num, gate_grad(gl, e->vars[i]), 10));
+    if (H && n)
+        print_hessian(e, H);
+}
+
+/* The Hessian into H (n_vars^2); with the table, also the graph of
+ * df/d(first variable), gate by gate after its own backward pass.  Then
+ * the first-order pass again, for the results and pictures.  0, or the
+ * exit status after a message. */
+static int hessian(const expr *e, const grad_args *a, double *H)
+{
+    nb_graph *g = e->graph;
+    nb_hessian *h = nb_hessian_new(g, e->root, e->n_vars, e->vars);
+    char num[32];
+
+    if (!h || nb_hessian_dense(h, H) != NB_OK) {
+        fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
+        return EXIT_EVAL;
+    }
+    for (size_t i = 0; i < e->n_vars * e->n_vars; i++)
+        if (!isfinite(H[i])) {
+            fprintf(stderr,
+                    "nabla grad: evaluation error: d2f/(d%s d%s) = %s is not finite "
+                    "at these values\n",
+                    nb_name(e->vars[i / e->n_vars]), nb_name(e->vars[i % e->n_vars]),
+                    fmt_num(num, H[i], 10));
+            return EXIT_EVAL;
+        }
+    if (a->table) {
+        nb_node *d = nb_hessian_grad(h, 0);
+        gate_list gl;
+        if (nb_forward(g, d) != NB_OK || (nb_wants_grad(d) && nb_backward(g, d) != NB_OK) ||
+            gates_collect(g, d, &gl) != 0) {
+            fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
+            return EXIT_EVAL;
+        }
+        printf("second order: df/d%s as a graph, gate by gate; its backward pass gives "
+               "d2f/(d%s db) for every b\n",
+               nb_name(e->vars[0]), nb_name(e->vars[0]));
+        print_table(stdout, g, &gl, NULL);
+        putchar('\n');
+        gates_free(&gl);
+    }
+    if (nb_forward(g, e->root) != NB_OK || nb_backward(g, e->root) != NB_OK) {
+        fprintf(stderr, "nabla grad: %s\n", nb_errmsg(g));
+        return EXIT_EVAL;
+    }
+    return 0;
 }
 
 /* Table and results on stdout, then the picture files. */
@@ -374,6 +463,7 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
 {
     int rc = 0;
     char **text = NULL, title[160], why[256];
+    double *H = NULL;
 
     if (a->table || a->dot_path || a->png_path) {
         text = span_labels(e, a->src, gl);
@@ -388,7 +478,24 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         print_table(stdout, e->graph, gl, &labels);
         putchar('\n');
     }
-    print_results(e, gl, a->json);
+    if (a->hessian && e->n_vars && !nb_is_leaf(e->root)) {
+        H = malloc(e->n_vars * e->n_vars * sizeof *H);
+        rc = H ? hessian(e, a, H) : EXIT_EVAL;
+        if (!H)
+            fputs("nabla grad: out of memory\n", stderr);
+    } else if (a->hessian) { /* a leaf or a constant: every second derivative is 0 */
+        H = calloc(e->n_vars * e->n_vars + 1, sizeof *H);
+        rc = H ? 0 : EXIT_EVAL;
+    }
+    if (rc != 0) {
+        free(H);
+        for (size_t i = 0; text && i < e->n_spans; i++)
+            free(text[i]);
+        free(text);
+        return rc;
+    }
+    print_results(e, gl, a->json, H);
+    free(H);
     if (a->dot_path) {
         FILE *f = fopen(a->dot_path, "w");
         if (f)

@@ -33,7 +33,7 @@ json() {
 t "--help" 0 --help
 out_has "usage: nabla COMMAND"; out_has "grad EXPR"; out_has "lecture [NAME]"; err_empty
 t "grad --help" 0 grad --help
-for opt in --table --json "--dot FILE" "--png FILE" NAME=VALUE "exit status" \
+for opt in --table --json --hessian "--dot FILE" "--png FILE" NAME=VALUE "exit status" \
            "exp log sigmoid tanh relu recip sqrt abs" "max min" "-x^2 = -(x^2)"; do
     out_has "$opt"
 done
@@ -149,6 +149,27 @@ err_has "nested too deeply"
 huge=$(awk 'BEGIN { s = "x"; for (i = 0; i < 50001; i++) s = s "+x"; print s }')
 t "too long" 2 grad "$huge" x=1
 err_has "expression too long (100003 bytes; the limit is 100000)"
+
+# ---- nabla grad --hessian: second derivatives -------------------------------------
+t "hessian add-mul" 0 grad '(x+y)*z' x=-2 y=5 z=-4 --hessian
+out_is 'f = -12
+df/dx = -4
+df/dy = -4
+df/dz = 3
+d2f/(da db), a down, b across:
+     x  y  z
+  x  0  0  1
+  y  0  0  1
+  z  1  1  0'
+err_empty
+json 'x^3*y' x=2 y=3 --hessian -- '{"value": 24, "grad": {"x": 36, "y": 8}, "hessian": [[36, 12], [12, 0]]}'
+json 'x' x=3 --hessian -- '{"value": 3, "grad": {"x": 1}, "hessian": [[0]]}'
+json '2' --hessian -- '{"value": 2, "grad": {}, "hessian": []}'
+t "hessian table" 0 grad 'x*x*y' x=3 y=2 --hessian --table
+out_has 'second order: df/dx as a graph, gate by gate'
+out_has 'd2f/(da db), a down, b across:'
+t "hessian of sqrt at 0" 1 grad 'sqrt(x)*y' x=0 y=1 --hessian
+err_has 'gradient not finite'
 
 # ---- parse errors: column, caret, status 2 ---------------------------------------
 t "unclosed (" 2 grad '(x+' x=1
