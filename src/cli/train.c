@@ -429,12 +429,17 @@ static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *t
         return s;
     if (all.n_classes == 0 && nb_data_classes(&all) > 0)
         all.n_classes = nb_data_classes(&all);
-    if (a->test_data) {
+    if (a->test_data) { /* read as a model is applied: the training file's columns, classes */
+        nb_csv_opts co = { .sep = a->sep,
+                           .max_bytes = a->max_bytes,
+                           .features = (const char *const *)all.names,
+                           .n_features = all.d,
+                           .target_name = all.label,
+                           .no_target = !all.label,
+                           .classes = (const char *const *)all.classes,
+                           .n_classes = all.n_classes };
         *train = all;
-        if ((s = load_csv(a, a->test_data, test, err)) == NB_OK &&
-            test->n_classes < train->n_classes)
-            test->n_classes = train->n_classes;
-        return s;
+        return nb_csv_load(a->test_data, &co, test, err);
     }
     s = nb_data_split(&all, a->test_fraction, a->seed, train, test, err);
     nb_data_free(&all);

@@ -263,6 +263,15 @@ else bad "scaler_mean does not start with $mean"; fi
 if LC_ALL=C grep -aq '"classes":"\[\\"setosa\\",\\"versicolor\\",\\"virginica\\"\]"' \
     ir.safetensors && LC_ALL=C grep -aq '"label":"species"' ir.safetensors; then good
 else bad "classes and label in the checkpoint"; fi
+grep -v versicolor iris-test.csv >two-classes.csv
+t "--test-data with two of the three classes" 0 train softmax --data iris-train.csv \
+    --test-data two-classes.csv --label species --drop id --epochs 60 --save ir2.safetensors \
+    --json --quiet
+train_acc=$(json_key test_accuracy)
+t "predict: the same accuracy on two classes" 0 predict --model ir2.safetensors \
+    --data two-classes.csv --json
+if grep -q "\"rows\": 20, \"loss\": [0-9.e-]*, \"accuracy\": $train_acc}" "$TMP/err"; then good
+else bad "predict's accuracy is not training's $train_acc"; fi
 # columns found by name: other order, no ID, no label: predictions only
 awk -F';' -v OFS=';' '{ print $5, $4, $3, $2 }' iris-test.csv >unlabelled.csv
 t "predict: columns by name, no label" 0 predict --model ir.safetensors --data unlabelled.csv
