@@ -1,5 +1,6 @@
 /* cli.h - what the nabla command's files share: the commands main.c
- * dispatches to, each in a file of its own (grad.c, lecture.c, train.c),
+ * dispatches to, each in a file of its own (grad.c, lecture.c, train.c,
+ * predict.c),
  * and the usage message they print.  Public engine API only. */
 #ifndef NABLA_CLI_H
 #define NABLA_CLI_H
@@ -26,10 +27,12 @@ int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
 const char *cli_clip(const char *s, char buf[CLI_CLIP + 4]);
 
 /* The commands, given the arguments after their name: `nabla grad`
- * (grad.c), `nabla lecture` (lecture.c), `nabla train` (train.c).  Each
+ * (grad.c), `nabla lecture` (lecture.c), `nabla train` (train.c), `nabla predict`
+ * (predict.c).  Each
  * returns the exit status. */
 int cmd_grad(int argc, char **argv);
 int cmd_lecture(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif /* NABLA_CLI_H */

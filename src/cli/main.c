@@ -1,5 +1,6 @@
 /* main.c - the nabla command: dispatch to a subcommand (`nabla grad` in
- * grad.c, `nabla lecture` in lecture.c, `nabla train` in train.c), the
+ * grad.c, `nabla lecture` in lecture.c, `nabla train` in train.c, `nabla
+ * predict` in predict.c), the
  * top-level help and --version, and the usage message they share. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +21,9 @@ static const char main_help[] =
     "  lecture [NAME]              the lecture's worked examples, gate by gate,\n"
     "                              checked against the slides\n"
     "  train MODEL --data DATA     train linear, logistic, softmax or mlp models\n"
-    "                              on a CSV file, digits or fashion-mnist\n"
+    "                              on a CSV file or a shipped data set\n"
+    "  predict --model FILE --data DATA\n"
+    "                              apply a model saved by train --save\n"
     "\n"
     "options:\n"
     "  -h, --help     this help; 'nabla COMMAND --help' describes a command\n"
@@ -28,7 +31,9 @@ static const char main_help[] =
     "\n"
     "Start with 'nabla lecture'.  Then try:\n"
     "  nabla grad '(x+y)*z' x=-2 y=5 z=-4 --table\n"
-    "  nabla train mlp --data digits --hidden 50\n";
+    "  nabla train mlp --data digits --hidden 50\n"
+    "  nabla train softmax --data iris --epochs 100 --save iris.safetensors\n"
+    "  nabla predict --model iris.safetensors --data iris\n";
 
 int cli_vusage(const char *cmd, int status, const char *fmt, va_list ap)
 {
@@ -89,10 +94,12 @@ int main(int argc, char **argv)
         rc = cmd_lecture(argc - 2, argv + 2);
     } else if (strcmp(cmd, "train") == 0) {
         rc = cmd_train(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "predict") == 0) {
+        rc = cmd_predict(argc - 2, argv + 2);
     } else {
         char clip[CLI_CLIP + 4];
         fprintf(stderr,
-                "nabla: unknown command '%s' (commands: grad, lecture, train; "
+                "nabla: unknown command '%s' (commands: grad, lecture, train, predict; "
                 "see nabla --help)\n",
                 cli_clip(cmd, clip));
         return CLI_EXIT_USAGE;

@@ -41,7 +41,29 @@ void nb_data_free(nb_data *data)
     free(data->y);
     free(data->x32);
     free(data->x8);
+    for (int j = 0; data->names && j < data->d; j++)
+        free(data->names[j]);
+    free(data->names);
+    free(data->label);
+    for (int k = 0; data->classes && k < data->n_classes; k++)
+        free(data->classes[k]);
+    free(data->classes);
+    free(data->line);
     *data = (nb_data){ 0 };
+}
+
+/* A copy of n strings (v NULL: NULL); 0 if memory ran out. */
+static int copy_strings(char **v, int n, char ***out)
+{
+    *out = NULL;
+    if (!v)
+        return 1;
+    if (!(*out = calloc((size_t)n, sizeof **out)))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] && !((*out)[i] = strdup(v[i])))
+            return 0;
+    return 1;
 }
 
 /* x as bytes, x = k / 255, if every one of the n features is exactly that
@@ -182,6 +204,17 @@ static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_d
         out->y[i] = all->y[idx[i]];
     }
     out->n_classes = all->n_classes;
+    /* what the file said of its columns and lines, for messages and checkpoints */
+    int ok = copy_strings(all->names, all->d, &out->names) &&
+             copy_strings(all->classes, all->n_classes, &out->classes) &&
+             (!all->label || (out->label = strdup(all->label)));
+    if (ok && all->line && (out->line = malloc(n * sizeof *out->line)))
+        for (size_t i = 0; i < n; i++)
+            out->line[i] = all->line[idx[i]];
+    if (!ok || (all->line && !out->line)) {
+        nb_data_free(out);
+        return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
+    }
     return NB_OK;
 }
 
