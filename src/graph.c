@@ -134,6 +134,7 @@ void nb_graph_free(nb_graph *g)
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
+    free(g->plan.snap); /* not recycled: graph_empty drops it */
     nb__arena_free(&g->arena);
     graph_empty(g);
     if (array_bytes(g) <= RECYCLE_MAX)
@@ -369,6 +370,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
         return NULL;
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
+    tmp.owner = g;
     if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK) /* rank 0: no ext */
         return NULL;
     size_t len = name ? strlen(name) : 0;
@@ -480,7 +482,10 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
         return NULL;
     }
     char *at = (char *)src->val + offset * nb__elt(g);
-    return leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    nb_node *y = leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    if (y) /* src's graph writes these values without telling g */
+        g->untracked = 1;
+    return y;
 }
 
 nb_node *nb_lookup(const nb_graph *g, const char *name)
@@ -547,6 +552,7 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 {
     if (!n || n->op != NB_OP_LEAF || i >= nb__size(n))
         return NB_ERR_ARG;
+    nb__leaf_written(n);
     if (n->flags & NB__F32)
         ((float *)n->val)[i] = (float)v;
     else
@@ -556,7 +562,13 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 
 nb_status nb_set_scalar(nb_node *n, double v) { return nb_set_at(n, 0, v); }
 
-void *nb_values(nb_node *n) { return n ? n->val : NULL; }
+/* A leaf's pointer lets writes bypass nb_set_at: runs compare values. */
+void *nb_values(nb_node *n)
+{
+    if (n && n->op == NB_OP_LEAF)
+        n->owner->untracked = 1;
+    return n ? n->val : NULL;
+}
 void *nb_grads(nb_node *n) { return n ? n->grad : NULL; }
 
 static nb_status copy(const nb_node *n, void *dst, const void *src, nb_dtype dtype)
@@ -573,7 +585,10 @@ nb_status nb_write(nb_node *n, const void *src, nb_dtype dtype)
 {
     if (n && n->op != NB_OP_LEAF)
         return NB_ERR_ARG;
-    return copy(n, n ? n->val : NULL, src, dtype);
+    nb_status s = copy(n, n ? n->val : NULL, src, dtype);
+    if (s == NB_OK)
+        nb__leaf_written(n);
+    return s;
 }
 
 nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype)
