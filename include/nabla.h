@@ -215,7 +215,8 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
- * root depends on (after leaf values changed).  A run plans once per root
+ * root depends on (after leaf values changed; nb_backward does it for you
+ * when a leaf changed, see below).  A run plans once per root
  * (root's ancestors, ordered by level: an op comes after its deepest
  * input); after that, forward and backward from this root allocate
  * nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
@@ -226,9 +227,28 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
  * root, visiting only root's ancestors, in reverse topological order,
  * without recursion.  root must be a scalar (seed 1).  Gradients are
  * OVERWRITTEN: each call first zeroes the gradients it is about to compute,
- * so calling it twice gives the same result, to the bit.  It does not run
- * forward.  Gradients are allocated on the first backward that needs them;
- * nodes off every variable-to-root path never get one.
+ * so calling it twice gives the same result, to the bit.  Gradients are
+ * allocated on the first backward that needs them; nodes off every
+ * variable-to-root path never get one.
+ *
+ * Backward never differentiates stale values.  When a leaf root depends on
+ * may have changed since root's values were computed (by the constructors
+ * or the last nb_forward), it runs nb_forward itself first, so the gradient
+ * and root's value are always those at the leaves' current values; if that
+ * forward finds root non-finite, backward returns its NB_ERR_NONFINITE
+ * (naming the op) and computes no gradient.  Why run it rather than fail:
+ * the gradient at the current values is the only sensible answer, and it is
+ * what a PyTorch user expects.  What counts as a change: nb_set_at,
+ * nb_set_scalar and nb_write; and, once nb_values has given out a pointer to
+ * a leaf or the graph has a view (whose source its own graph may write),
+ * any difference in the leaves' bytes, found by comparing them with a copy
+ * taken at the last forward.  So a loop that writes leaves, calls
+ * nb_forward and then nb_backward runs forward once per step, and a graph
+ * built and differentiated once runs no forward at all; the cost is one
+ * counter comparison, or one copy of the leaves per forward and one
+ * comparison per backward when pointers are out.  Writing an op node's
+ * values (nb_values) is not a change of a leaf: backward reads them as they
+ * are.
  *
  * nb_backward_seed: as nb_backward, with d(root) = seed (nb_size(root)
  * values in row-major order; NULL means all ones, allowed for a scalar
@@ -287,7 +307,9 @@ NB_API double nb_value_at(const nb_node *n, size_t i);
 NB_API double nb_grad_at(const nb_node *n, size_t i);
 NB_API double nb_value_scalar(const nb_node *n); /* element 0 */
 NB_API double nb_grad_scalar(const nb_node *n);
-/* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range. */
+/* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range.
+ * The next nb_backward sees it (it runs forward first); read the values of
+ * op nodes after nb_forward or nb_backward. */
 NB_API nb_status nb_set_at(nb_node *n, size_t i, double v);
 NB_API nb_status nb_set_scalar(nb_node *n, double v);
 
@@ -295,8 +317,11 @@ NB_API nb_status nb_set_scalar(nb_node *n, double v);
  * double); borrowed, valid until nb_graph_free for a tensor (rank >= 1).
  * A scalar's (rank 0) live in the graph's scalar store, which moves as the
  * graph grows: valid until the next node is made or the next backward from
- * a new root (read scalars with nb_value_at instead).  Writing the values
- * of an op node is allowed but is overwritten by the next nb_forward.
+ * a new root (read scalars with nb_value_at instead).  Writes through the
+ * pointer of a leaf are seen by the next nb_backward (which then runs
+ * forward first): from then on the graph keeps a copy of its leaves at each
+ * forward to compare with.  Writing the values of an op node is allowed but
+ * is overwritten by the next nb_forward.
  * nb_grads is NULL while the node has no gradient. */
 NB_API void *nb_values(nb_node *n);
 NB_API void *nb_grads(nb_node *n);
