@@ -32,6 +32,7 @@
 #define NABLA_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -374,6 +375,48 @@ typedef struct nb_gradcheck_result {
 NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves,
                               size_t n_leaves, const nb_gradcheck_opts *opts,
                               nb_gradcheck_result *results);
+
+/* ---- Looking at a graph ---------------------------------------------------
+ * The gates behind a root are its ancestors (root included) in creation
+ * order, which is forward order, numbered 1, 2, ...; nodes off every path
+ * to root are left out.  Any graph, of scalars or tensors, built in C or by
+ * a parser: as micrograd's draw_dot(any_value).  Call them after
+ * nb_backward (or nb_backward_seed) from root to see gradients; before it,
+ * and for nodes that get none (constants), the gradient shows as "-".
+ *
+ * nb_ancestors: how many gates root has; the first cap of them (in
+ * creation order) go to out, which may be NULL to count.  0 on error (a
+ * NULL or foreign root; see nb_errmsg).  Allocates nothing.
+ *
+ * nb_print_table: the lecture's table, one row per gate: gate number, op
+ * ("add", "variable", ...), label, inputs (a named leaf by name, a scalar
+ * constant by value, a gate as #n), forward value, local gradient of each
+ * input, upstream gradient d(root)/d(gate), and what the gate passes to
+ * each input (upstream x local).  A tensor shows its shape and first
+ * elements ("2x3 [1, 2, 3, 4, ...]", the gradient as "[...]"); local
+ * gradients and what is passed are shown for scalar gates only.
+ *
+ * nb_print_dot: a Graphviz digraph (render it with `dot -Tpng`) with one
+ * node per gate, forward value in green over gradient in red; scalar edges
+ * carry the input's value and the gradient passed along them, and a scalar
+ * root has an edge out with its value and gradient.
+ *
+ * Both write to out and return NB_OK, NB_ERR_ARG (NULL out, NULL root),
+ * NB_ERR_GRAPH (root of another graph), NB_ERR_NOMEM (the gate list) or
+ * NB_ERR_IO (out reports an error after writing), with nb_errmsg saying
+ * which; for a string, write to open_memstream(3) or tmpfile(3).  The
+ * graph is not changed.  opts may be NULL. */
+typedef struct nb_draw_opts {
+    /* Text shown beside node i (by nb_index), instead of its name, for i <
+     * n_labels and labels[i] not NULL: a subexpression, say.  Borrowed. */
+    const char *const *labels;
+    size_t n_labels;
+    const char *title; /* dot: a heading with a colour key; NULL for none */
+} nb_draw_opts;
+NB_API size_t nb_ancestors(nb_graph *g, nb_node *root, nb_node **out, size_t cap);
+NB_API nb_status nb_print_table(FILE *out, nb_graph *g, nb_node *root,
+                                const nb_draw_opts *opts);
+NB_API nb_status nb_print_dot(FILE *out, nb_graph *g, nb_node *root, const nb_draw_opts *opts);
 
 /* ---- Library -------------------------------------------------------------
  * Matrix products go through OpenBLAS when the library was built with it

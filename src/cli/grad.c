@@ -351,7 +351,7 @@ static char **span_labels(const expr *e, const char *src, const gate_list *gl)
     return text;
 }
 
-static void print_results(const expr *e, const gate_list *gl, int json)
+static void print_results(const expr *e, int json)
 {
     char num[32];
 
@@ -359,14 +359,14 @@ static void print_results(const expr *e, const gate_list *gl, int json)
         printf("{\"value\": %.17g, \"grad\": {", nb_value_scalar(e->root));
         for (size_t i = 0; i < e->n_vars; i++)
             printf("%s\"%s\": %.17g", i ? ", " : "", nb_name(e->vars[i]),
-                   gate_grad(gl, e->vars[i]));
+                   nb_grad_scalar(e->vars[i]));
         printf("}}\n");
         return;
     }
     printf("f = %s\n", fmt_num(num, nb_value_scalar(e->root), 10));
     for (size_t i = 0; i < e->n_vars; i++)
         printf("df/d%s = %s\n", nb_name(e->vars[i]),
-               fmt_num(num, gate_grad(gl, e->vars[i]), 10));
+               fmt_num(num, nb_grad_scalar(e->vars[i]), 10));
 }
 
 /* Table and results on stdout, then the picture files. */
@@ -382,17 +382,17 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
             return EXIT_EVAL;
         }
     }
-    gate_labels labels = { (const char *const *)text, e->n_spans };
     snprintf(title, sizeof title, "f = %.120s%s", a->src, strlen(a->src) > 120 ? "..." : "");
+    nb_draw_opts draw = { (const char *const *)text, e->n_spans, title };
     if (a->table) {
-        print_table(stdout, e->graph, gl, &labels);
+        nb_print_table(stdout, e->graph, e->root, &draw);
         putchar('\n');
     }
-    print_results(e, gl, a->json);
+    print_results(e, a->json);
     if (a->dot_path) {
         FILE *f = fopen(a->dot_path, "w");
         if (f)
-            write_dot(f, e->graph, gl, &labels, title);
+            nb_print_dot(f, e->graph, e->root, &draw);
         if (!f || ferror(f) | fclose(f)) {
             perror(a->dot_path);
             fprintf(stderr, "nabla grad: cannot write %s\n", a->dot_path);
@@ -400,7 +400,7 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         }
     }
     if (a->png_path &&
-        render_png(e->graph, gl, &labels, title, a->png_path, why, sizeof why) != 0) {
+        render_png(e->graph, e->root, &draw, a->png_path, why, sizeof why) != 0) {
         fprintf(stderr, "nabla grad: cannot draw %s: %s\n", a->png_path, why);
         rc = EXIT_EVAL;
     }
@@ -416,9 +416,10 @@ static int evaluate(const expr *e, const grad_args *a)
     gate_list gl;
     char why[200];
 
-    /* A root that is a leaf ("x", "2") has nothing to run; the engine's
-     * replay loops also compute NULL + 0 on an empty plan, which UBSan
-     * reports, so they are not called for it. */
+    /* A root that is a leaf ("x", "2") has no forward to run; backward
+     * alone gives d x / d x = 1 (and, as a plan's first run, takes the
+     * reference loops, never the replay of an empty tape: NULL + 0, which
+     * UBSan reports). */
     int leaf_root = nb_is_leaf(e->root);
     nb_status s = leaf_root ? NB_OK : nb_forward(e->graph, e->root);
     if (s != NB_OK && s != NB_ERR_NONFINITE) {
@@ -437,7 +438,7 @@ static int evaluate(const expr *e, const grad_args *a)
                 gate_number(&gl, bad), nb_op_name(bad), why);
         report_at(e, a->src, bad);
         rc = EXIT_EVAL;
-    } else if (e->n_vars && !leaf_root && (s = nb_backward(e->graph, e->root)) != NB_OK) {
+    } else if (e->n_vars && (s = nb_backward(e->graph, e->root)) != NB_OK) {
         fprintf(stderr, "nabla grad: %s\n", nb_errmsg(e->graph));
         rc = EXIT_EVAL;
     } else {
