@@ -51,7 +51,7 @@ typedef enum expr_status {
 } expr_status;
 
 typedef struct expr_error {
-    size_t column; /* 1-based byte column of the problem */
+    size_t column; /* 1-based byte column of the problem (expr_column) */
     char msg[160];
 } expr_error;
 
@@ -62,5 +62,13 @@ typedef struct expr_error {
  * nothing to free. */
 expr_status expr_parse(const char *src, expr *e, expr_error *err);
 void expr_free(expr *e);
+
+/* The valid UTF-8 character at s: its length in bytes (1 to 4), and its
+ * code point in *code if code is not NULL; 0 if s starts no character
+ * (a stray or invalid byte, an overlong form, a surrogate, the NUL). */
+size_t expr_utf8(const char *s, unsigned long *code);
+/* The 1-based column, in characters, of byte at of src: what a terminal
+ * shows (a character outside UTF-8 counts as one per byte). */
+size_t expr_column(const char *src, size_t at);
 
 #endif /* NABLA_CLI_EXPR_H */

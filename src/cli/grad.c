@@ -75,18 +75,28 @@ static void show_caret(const char *src, size_t begin, size_t end)
         end = begin + 1;
     if (len > SHOW_MAX && begin > SHOW_MAX / 2)
         from = begin - SHOW_MAX / 2;
+    while (from > 0 && from < begin && (src[from] & 0xc0) == 0x80)
+        from++; /* not inside a UTF-8 character */
     size_t to = from + SHOW_MAX < len ? from + SHOW_MAX : len;
     fputs(from ? "  ..." : "  ", stderr);
-    for (size_t i = from; i < to; i++) {
-        unsigned char c = (unsigned char)src[i];
-        fputc(c == '\t' || c == '\n' || c == '\r' ? ' '
-              : c < 0x20 || c >= 0x7f             ? '?'
-                                                  : c,
-              stderr);
+    /* a UTF-8 character is shown as itself, in one column; another
+     * non-printable byte as '?' */
+    for (size_t i = from, n; i < to; i += n) {
+        unsigned long c = 0;
+        n = expr_utf8(src + i, &c);
+        if (n > 1 && c >= 0xa0 && i + n <= to)
+            fwrite(src + i, 1, n, stderr);
+        else
+            fputc(src[i] == '\t' || src[i] == '\n' || src[i] == '\r' ? ' '
+                  : n != 1 || c < 0x20 || c == 0x7f                  ? '?'
+                                                                     : src[i],
+                  stderr);
+        n = n > 1 && i + n <= to ? n : 1;
     }
-    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(begin - from + (from ? 5 : 2)),
-            "");
-    for (size_t i = begin + 1; i < end && i < to; i++)
+    size_t at = expr_column(src + from, begin - from) - 1; /* characters */
+    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(at + (from ? 5 : 2)), "");
+    size_t tildes = expr_column(src + begin, (end < to ? end : to) - begin) - 1;
+    for (size_t i = 1; i < tildes; i++)
         fputc('~', stderr);
     fputc('\n', stderr);
 }
@@ -465,7 +475,8 @@ int cmd_grad(int argc, char **argv)
     if (rc < 0) {
         switch (expr_parse(a.src, &e, &err)) {
         case EXPR_SYNTAX:
-            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n", err.column, err.msg);
+            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n",
+                    expr_column(a.src, err.column - 1), err.msg);
             show_caret(a.src, err.column - 1, err.column);
             rc = EXIT_USAGE;
             break;
