@@ -127,8 +127,9 @@ NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank, const int *
  * size) in place, size the product of dim, read as that shape.  src may
  * belong to another graph of the same dtype; nothing is copied, so g reads
  * src's values as they are when it runs, and writes to either are seen by
- * both.  kind: a constant, a variable, or a (named) parameter; a view that
- * receives a gradient keeps its own, in g.  src's graph must outlive g.
+ * both (nb_backward in either runs forward first when they changed: see
+ * "Running").  kind: a constant, a variable, or a (named) parameter; a
+ * view that receives a gradient keeps its own, in g.  src's graph must outlive g.
  * Data-parallel replicas are made this way: each worker's graph views the
  * model's parameters and its rows of the batch (nb_mlp_set_workers in
  * nabla_nn.h).  Errors: NB_ERR_SHAPE if the elements are not all in src,

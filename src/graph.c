@@ -483,8 +483,11 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
     }
     char *at = (char *)src->val + offset * nb__elt(g);
     nb_node *y = leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
-    if (y) /* src's graph writes these values without telling g */
+    if (y) { /* each graph may write these values without telling the other */
         g->untracked = 1;
+        if (src->op == NB_OP_LEAF)
+            src->owner->untracked = 1;
+    }
     return y;
 }
 
@@ -562,10 +565,12 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 
 nb_status nb_set_scalar(nb_node *n, double v) { return nb_set_at(n, 0, v); }
 
-/* A leaf's pointer lets writes bypass nb_set_at: runs compare values. */
+/* A leaf's pointer lets writes bypass nb_set_at: runs compare values.
+ * Written once only: the threads that update a model's parameters call
+ * this at once (and the model's replicas, made before, have set it). */
 void *nb_values(nb_node *n)
 {
-    if (n && n->op == NB_OP_LEAF)
+    if (n && n->op == NB_OP_LEAF && !n->owner->untracked)
         n->owner->untracked = 1;
     return n ? n->val : NULL;
 }
