@@ -218,10 +218,9 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
  * root depends on (after leaf values changed; nb_backward does it for you
- * when a leaf changed, see below).  A run plans once per root
- * (root's ancestors, ordered by level: an op comes after its deepest
- * input); after that, forward and backward from this root allocate
- * nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
+ * when they did, see below).  A run plans once per root (root's ancestors,
+ * ordered by level: an op comes after its deepest input); after that, forward and backward from
+ * this root allocate nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
  * is not finite, naming the first op that made inf or NaN from finite
  * inputs (the values are still computed).
  *
@@ -244,13 +243,15 @@ NB_API nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);
  * nb_set_scalar and nb_write; and, once nb_values has given out a pointer to
  * a leaf or the graph has a view (whose source its own graph may write),
  * any difference in the leaves' bytes, found by comparing them with a copy
- * taken at the last forward.  So a loop that writes leaves, calls
- * nb_forward and then nb_backward runs forward once per step, and a graph
- * built and differentiated once runs no forward at all; the cost is one
- * counter comparison, or one copy of the leaves per forward and one
- * comparison per backward when pointers are out.  Writing an op node's
- * values (nb_values) is not a change of a leaf: backward reads them as they
- * are.
+ * taken at the last forward.  With nothing to compare yet (the first run
+ * from a root, after such a pointer or view, or after a leaf was written
+ * since root's ops were made), backward runs forward.  So a loop that writes
+ * leaves, calls nb_forward and then nb_backward runs forward once per step,
+ * and a graph built and differentiated once runs no forward at all; the
+ * cost is one counter comparison, or one copy of the leaves per forward and
+ * one comparison per backward when pointers are out.  Writing an op node's
+ * values (nb_values) is not a change of a leaf: backward reads them as
+ * they are.
  *
  * nb_backward_seed: as nb_backward, with d(root) = seed (nb_size(root)
  * values in row-major order; NULL means all ones, allowed for a scalar
