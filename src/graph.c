@@ -152,6 +152,7 @@ void nb_graph_free(nb_graph *g)
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
+    free(g->plan.snap); /* not recycled: graph_empty drops it */
     nb__arena_free(&g->arena);
     graph_empty(g);
     if (!NB__ASAN && array_bytes(g) <= RECYCLE_MAX)
@@ -395,6 +396,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
         return NULL;
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
+    tmp.owner = g;
     if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK) /* rank 0: no ext */
         return NULL;
     size_t len = name ? strlen(name) : 0;
@@ -506,7 +508,13 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
         return NULL;
     }
     char *at = (char *)src->val + offset * nb__elt(g);
-    return leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    nb_node *y = leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    if (y) { /* each graph may write these values without telling the other */
+        g->untracked = 1;
+        if (src->op == NB_OP_LEAF)
+            src->owner->untracked = 1;
+    }
+    return y;
 }
 
 nb_node *nb_lookup(const nb_graph *g, const char *name)
@@ -575,6 +583,7 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 {
     if (!n || n->op != NB_OP_LEAF || i >= nb__size(n))
         return NB_ERR_ARG;
+    nb__leaf_written(n);
     if (n->flags & NB__F32)
         ((float *)n->val)[i] = (float)v;
     else
@@ -584,7 +593,15 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 
 nb_status nb_set_scalar(nb_node *n, double v) { return nb_set_at(n, 0, v); }
 
-void *nb_values(nb_node *n) { return n ? n->val : NULL; }
+/* A leaf's pointer lets writes bypass nb_set_at: runs compare values.
+ * Written once only: the threads that update a model's parameters call
+ * this at once (and the model's replicas, made before, have set it). */
+void *nb_values(nb_node *n)
+{
+    if (n && n->op == NB_OP_LEAF && !n->owner->untracked)
+        n->owner->untracked = 1;
+    return n ? n->val : NULL;
+}
 void *nb_grads(nb_node *n) { return n ? n->grad : NULL; }
 
 static nb_status copy(const nb_node *n, void *dst, const void *src, nb_dtype dtype)
@@ -601,7 +618,10 @@ nb_status nb_write(nb_node *n, const void *src, nb_dtype dtype)
 {
     if (n && n->op != NB_OP_LEAF)
         return NB_ERR_ARG;
-    return copy(n, n ? n->val : NULL, src, dtype);
+    nb_status s = copy(n, n ? n->val : NULL, src, dtype);
+    if (s == NB_OK)
+        nb__leaf_written(n);
+    return s;
 }
 
 nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype)

@@ -39,7 +39,8 @@ typedef struct value {
 
 static const value failed_value = { NULL, 0, 0 };
 
-/* ---- Characters: ASCII only, whatever the locale or the byte ---------- */
+/* ---- Characters: ASCII only, whatever the locale or the byte; other
+ * characters are named in messages, in UTF-8 (expr_utf8) ------------------ */
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -80,23 +81,64 @@ fail(parser *p, expr_status why, size_t at, const char *fmt, ...)
     return failed_value;
 }
 
-/* "'x'" for a printable character, "byte 0xNN" otherwise, "the end". */
-static const char *describe(char c, char buf[16])
+size_t expr_utf8(const char *s, unsigned long *code)
 {
-    if (c == '\0')
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = u[0] < 0x80 ? 1 : u[0] < 0xc2 ? 0 : u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+    unsigned long c = n == 1 ? u[0] : u[0] & (0x3fu >> (n - 1));
+
+    if (n == 0 || u[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++) { /* stops at the NUL too */
+        if ((u[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (u[i] & 0x3f);
+    }
+    /* overlong forms, UTF-16 surrogates and past U+10FFFF are not UTF-8 */
+    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    if (code)
+        *code = c;
+    return n;
+}
+
+size_t expr_column(const char *src, size_t at)
+{
+    size_t column = 1;
+
+    for (size_t i = 0; i < at && src[i];) {
+        size_t n = expr_utf8(src + i, NULL);
+        i += n ? n : 1;
+        column++;
+    }
+    return column;
+}
+
+/* "'x'" for a printable character (of ASCII or in UTF-8, with its code
+ * point), "byte 0xNN" otherwise, "the end". */
+static const char *describe(const char *s, char buf[32])
+{
+    unsigned long code = 0;
+    size_t n = expr_utf8(s, &code);
+
+    if (*s == '\0')
         return "the end of the expression";
-    if (c >= 0x20 && c < 0x7f)
-        snprintf(buf, 16, "'%c'", c);
+    if (n == 1 && code >= 0x20 && code < 0x7f)
+        snprintf(buf, 32, "'%c'", *s);
+    else if (n > 1 && code >= 0xa0) /* not a C1 control */
+        snprintf(buf, 32, "'%.*s' (U+%04lX)", (int)n, s, code);
     else
-        snprintf(buf, 16, "byte 0x%02x", (unsigned)(unsigned char)c);
+        snprintf(buf, 32, "byte 0x%02x", (unsigned)(unsigned char)*s);
     return buf;
 }
 
 static value unexpected(parser *p, const char *wanted)
 {
-    char buf[16];
-    char c = peek(p);
-    return fail(p, EXPR_SYNTAX, p->pos, "expected %s, found %s", wanted, describe(c, buf));
+    char buf[32];
+    peek(p);
+    return fail(p, EXPR_SYNTAX, p->pos, "expected %s, found %s", wanted,
+                describe(p->src + p->pos, buf));
 }
 
 /* ---- Node bookkeeping ------------------------------------------------- */
@@ -374,11 +416,11 @@ static value parse_primary(parser *p)
         if (p->failed)
             return failed_value;
         if (peek(p) != ')') {
-            char buf[16];
+            char buf[32];
             return fail(p, EXPR_SYNTAX, p->pos,
                         "expected ')' to close the '(' at "
                         "column %zu, found %s",
-                        open + 1, describe(peek(p), buf));
+                        expr_column(p->src, open), describe(p->src + p->pos, buf));
         }
         advance(p, 1);
         v.begin = open;

@@ -55,7 +55,7 @@ typedef enum expr_status {
 } expr_status;
 
 typedef struct expr_error {
-    size_t column; /* 1-based byte column of the problem */
+    size_t column; /* 1-based byte column of the problem (expr_column) */
     char msg[256];
 } expr_error;
 
@@ -75,5 +75,12 @@ void expr_free(expr *e);
  * (1e-310) is kept.  NAME=VALUE arguments are
  * read with it too, so they take exactly the numbers an expression does. */
 int expr_number(const char *s, size_t *len, double *v, const char **why);
+/* The valid UTF-8 character at s: its length in bytes (1 to 4), and its
+ * code point in *code if code is not NULL; 0 if s starts no character
+ * (a stray or invalid byte, an overlong form, a surrogate, the NUL). */
+size_t expr_utf8(const char *s, unsigned long *code);
+/* The 1-based column, in characters, of byte at of src: what a terminal
+ * shows (a character outside UTF-8 counts as one per byte). */
+size_t expr_column(const char *src, size_t at);
 
 #endif /* NABLA_CLI_EXPR_H */

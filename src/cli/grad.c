@@ -87,18 +87,28 @@ static void show_caret(const char *src, size_t begin, size_t end)
         end = begin + 1;
     if (len > SHOW_MAX && begin > SHOW_MAX / 2)
         from = begin - SHOW_MAX / 2;
+    while (from > 0 && from < begin && (src[from] & 0xc0) == 0x80)
+        from++; /* not inside a UTF-8 character */
     size_t to = from + SHOW_MAX < len ? from + SHOW_MAX : len;
     fputs(from ? "  ..." : "  ", stderr);
-    for (size_t i = from; i < to; i++) {
-        unsigned char c = (unsigned char)src[i];
-        fputc(c == '\t' || c == '\n' || c == '\r' ? ' '
-              : c < 0x20 || c >= 0x7f             ? '?'
-                                                  : c,
-              stderr);
+    /* a UTF-8 character is shown as itself, in one column; another
+     * non-printable byte as '?' */
+    for (size_t i = from, n; i < to; i += n) {
+        unsigned long c = 0;
+        n = expr_utf8(src + i, &c);
+        if (n > 1 && c >= 0xa0 && i + n <= to)
+            fwrite(src + i, 1, n, stderr);
+        else
+            fputc(src[i] == '\t' || src[i] == '\n' || src[i] == '\r' ? ' '
+                  : n != 1 || c < 0x20 || c == 0x7f                  ? '?'
+                                                                     : src[i],
+                  stderr);
+        n = n > 1 && i + n <= to ? n : 1;
     }
-    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(begin - from + (from ? 5 : 2)),
-            "");
-    for (size_t i = begin + 1; i < end && i < to; i++)
+    size_t at = expr_column(src + from, begin - from) - 1; /* characters */
+    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(at + (from ? 5 : 2)), "");
+    size_t tildes = expr_column(src + begin, (end < to ? end : to) - begin) - 1;
+    for (size_t i = 1; i < tildes; i++)
         fputc('~', stderr);
     fputc('\n', stderr);
 }
@@ -412,7 +422,7 @@ static void print_hessian(const expr *e, const double *H)
 }
 
 /* H NULL: no Hessian asked for. */
-static void print_results(const expr *e, const gate_list *gl, int json, const double *H)
+static void print_results(const expr *e, int json, const double *H)
 {
     char num[32];
     size_t n = e->n_vars;
@@ -421,7 +431,7 @@ static void print_results(const expr *e, const gate_list *gl, int json, const do
         printf("{\"value\": %.17g, \"grad\": {", nb_value_scalar(e->root));
         for (size_t i = 0; i < n; i++)
             printf("%s\"%s\": %.17g", i ? ", " : "", nb_name(e->vars[i]),
-                   gate_grad(gl, e->vars[i]));
+                   nb_grad_scalar(e->vars[i]));
         printf("}");
         if (H) {
             printf(", \"hessian\": [");
@@ -439,7 +449,7 @@ static void print_results(const expr *e, const gate_list *gl, int json, const do
     printf("f = %s\n", fmt_num(num, nb_value_scalar(e->root), 10));
     for (size_t i = 0; i < n; i++)
         printf("df/d%s = %s\n", nb_name(e->vars[i]),
-               fmt_num(num, gate_grad(gl, e->vars[i]), 10));
+               fmt_num(num, nb_grad_scalar(e->vars[i]), 10));
     if (H && n)
         print_hessian(e, H);
 }
@@ -469,18 +479,18 @@ static int hessian(const expr *e, const grad_args *a, double *H)
         }
     if (a->table) {
         nb_node *d = nb_hessian_grad(h, 0);
-        gate_list gl;
-        if (nb_forward(g, d) != NB_OK || (nb_wants_grad(d) && nb_backward(g, d) != NB_OK) ||
-            gates_collect(g, d, &gl) != 0) {
+        if (nb_forward(g, d) != NB_OK || (nb_wants_grad(d) && nb_backward(g, d) != NB_OK)) {
             fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
             return EXIT_EVAL;
         }
         printf("second order: df/d%s as a graph, gate by gate; its backward pass gives "
                "d2f/(d%s db) for every b\n",
                nb_name(e->vars[0]), nb_name(e->vars[0]));
-        print_table(stdout, g, &gl, NULL);
+        if (nb_print_table(stdout, g, d, NULL) != NB_OK) {
+            fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
+            return EXIT_EVAL;
+        }
         putchar('\n');
-        gates_free(&gl);
     }
     if (nb_forward(g, e->root) != NB_OK || nb_backward(g, e->root) != NB_OK) {
         fprintf(stderr, "nabla grad: %s\n", nb_errmsg(g));
@@ -503,10 +513,10 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
             return EXIT_EVAL;
         }
     }
-    gate_labels labels = { (const char *const *)text, e->n_spans };
     snprintf(title, sizeof title, "f = %.120s%s", a->src, strlen(a->src) > 120 ? "..." : "");
+    nb_draw_opts draw = { (const char *const *)text, e->n_spans, title };
     if (a->table) {
-        print_table(stdout, e->graph, gl, &labels);
+        nb_print_table(stdout, e->graph, e->root, &draw);
         putchar('\n');
     }
     if (a->hessian && e->n_vars && !nb_is_leaf(e->root)) {
@@ -525,12 +535,12 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         free(text);
         return rc;
     }
-    print_results(e, gl, a->json, H);
+    print_results(e, a->json, H);
     free(H);
     if (a->dot_path) {
         FILE *f = fopen(a->dot_path, "w");
         if (f)
-            write_dot(f, e->graph, gl, &labels, title);
+            nb_print_dot(f, e->graph, e->root, &draw);
         if (!f || ferror(f) | fclose(f)) {
             perror(a->dot_path);
             fprintf(stderr, "nabla grad: cannot write %s\n", a->dot_path);
@@ -538,7 +548,7 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         }
     }
     if (a->png_path &&
-        render_png(e->graph, gl, &labels, title, a->png_path, why, sizeof why) != 0) {
+        render_png(e->graph, e->root, &draw, a->png_path, why, sizeof why) != 0) {
         fprintf(stderr, "nabla grad: cannot draw %s: %s\n", a->png_path, why);
         rc = EXIT_EVAL;
     }
@@ -554,9 +564,10 @@ static int evaluate(const expr *e, const grad_args *a)
     gate_list gl;
     char why[200];
 
-    /* A root that is a leaf ("x", "2") has nothing to run; the engine's
-     * replay loops also compute NULL + 0 on an empty plan, which UBSan
-     * reports, so they are not called for it. */
+    /* A root that is a leaf ("x", "2") has no forward to run; backward
+     * alone gives d x / d x = 1 (and, as a plan's first run, takes the
+     * reference loops, never the replay of an empty tape: NULL + 0, which
+     * UBSan reports). */
     int leaf_root = nb_is_leaf(e->root);
     nb_status s = leaf_root ? NB_OK : nb_forward(e->graph, e->root);
     if (s != NB_OK && s != NB_ERR_NONFINITE) {
@@ -575,7 +586,7 @@ static int evaluate(const expr *e, const grad_args *a)
                 gate_number(&gl, bad), nb_op_name(bad), why);
         report_at(e, a->src, bad);
         rc = EXIT_EVAL;
-    } else if (e->n_vars && !leaf_root && (s = nb_backward(e->graph, e->root)) != NB_OK) {
+    } else if (e->n_vars && (s = nb_backward(e->graph, e->root)) != NB_OK) {
         fprintf(stderr, "nabla grad: %s\n", nb_errmsg(e->graph));
         rc = EXIT_EVAL;
     } else {
@@ -602,7 +613,8 @@ int cmd_grad(int argc, char **argv)
     if (rc < 0) {
         switch (expr_parse(a.src, &e, &err)) {
         case EXPR_SYNTAX:
-            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n", err.column, err.msg);
+            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n",
+                    expr_column(a.src, err.column - 1), err.msg);
             show_caret(a.src, err.column - 1, err.column);
             rc = EXIT_USAGE;
             break;

@@ -264,6 +264,21 @@ t "infinite exponent" 2 grad 'x^(1/0)' x=1
 err_has "the exponent of ^ is not a finite number"
 t "strange byte" 2 grad "$(printf 'x \001')" x=1
 err_has "found byte 0x01"
+# a character outside ASCII is named as itself (in UTF-8) and the caret sits
+# under it, whatever its length in bytes; a byte that is not UTF-8 by number
+t "UTF-8 character" 2 grad 'x·y' x=1 y=2
+err_line 1 "nabla grad: parse error at column 2: expected an operator (+ - * / ^), found '·' (U+00B7)"
+err_line 2 "  x·y"
+err_line 3 "   ^"
+t "UTF-8 name" 2 grad 'α+1' α=2
+err_has "column 1: expected a number, a name or '(', found 'α' (U+03B1)"
+err_line 2 "  α+1"
+t "UTF-8 after a bracket" 2 grad 'exp(α)' x=1
+err_has "column 5: expected a number, a name or '(', found 'α' (U+03B1)"
+err_line 3 "      ^"
+t "not UTF-8" 2 grad "$(printf 'x\377y')" x=1 y=2
+err_has "column 2: expected an operator (+ - * / ^), found byte 0xff"
+err_line 2 "  x?y"
 t "unary plus is not in the grammar" 2 grad '+x' x=1
 err_has "column 1: expected a number, a name or '(', found '+'"
 t "long expression: caret in a window" 2 grad "$long+" x=1
