@@ -344,6 +344,12 @@ NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *i
  * to sum gradients over several backward calls, with nb_zero_grad() to
  * start over.
  *
+ * nb_forward_backward: nb_forward then nb_backward_seed in one call, the
+ * training step.  Nothing can write a leaf between the two, so it skips
+ * the copy of the leaves that the pair keeps when pointers are out: the
+ * fastest way to take a gradient at the current values (the model layer's
+ * steps use it).
+ *
  * Two executors run a plan and give the same bits: the reference
  * executor, two loops over the plan that call each op's kernels (src/run.c,
  * written to be read beside the lecture), and the replay, which writes the
@@ -354,6 +360,8 @@ NB_API nb_status nb_forward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward(nb_graph *g, nb_node *root);
 NB_API nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed,
                                   int accumulate);
+NB_API nb_status nb_forward_backward(nb_graph *g, nb_node *root, const double *seed,
+                                     int accumulate);
 /* Anomaly mode, off by default: every op's output is checked as it is
  * computed, by constructors, nb_forward and nb_backward, and the first op
  * that makes inf or NaN from finite inputs stops the run with

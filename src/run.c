@@ -161,15 +161,15 @@ static void seed_root(nb_graph *g, nb_node *root, const double *seed)
  * where writes may bypass them (a pointer from nb_values, a view's source
  * written through its own graph), the plan keeps a copy of its leaves'
  * bytes from the last forward, and backward compares the leaves with it. */
-static void sync(nb_graph *g, nb__plan *p)
+static void sync(nb_graph *g, nb__plan *p, int snap_leaves)
 {
     size_t elt = nb__elt(g), bytes = 0;
 
     p->synced = 1;
     p->writes = g->writes;
     p->snapped = 0;
-    if (!g->untracked)
-        return;
+    if (!g->untracked || !snap_leaves)
+        return; /* unsnapped, a later backward runs forward again if it must */
     for (size_t i = 0; i < p->n_leaves; i++)
         bytes += nb__size(p->node[i]) * elt;
     unsigned char *snap = nb__grow(p->snap, &p->cap_snap, bytes, 1);
@@ -365,8 +365,10 @@ static nb__replay *replay_for(nb_graph *g, nb__plan *p, int with_grads)
     return g->replay;
 }
 
-/* Forward over the plan for root, which is g's plan. */
-static nb_status forward_run(nb_graph *g, nb_node *root)
+/* Forward over the plan for root, which is g's plan; snap_leaves: keep
+ * the leaves' bytes for a later backward to compare (not needed when
+ * backward follows at once). */
+static nb_status forward_run(nb_graph *g, nb_node *root, int snap_leaves)
 {
     nb__plan *p = &g->plan;
     nb__replay *r = replay_for(g, p, 0);
@@ -384,7 +386,7 @@ static nb_status forward_run(nb_graph *g, nb_node *root)
         p->synced = 0; /* anomaly mode stopped part of the way */
         return s;
     }
-    sync(g, p);
+    sync(g, p, snap_leaves);
     return all_finite(root) ? NB_OK : blame_nonfinite(g, p);
 }
 
@@ -394,10 +396,11 @@ nb_status nb_forward(nb_graph *g, nb_node *root)
 
     if (s == NB_OK)
         s = plan_for(g, root);
-    return s == NB_OK ? forward_run(g, root) : s;
+    return s == NB_OK ? forward_run(g, root, 1) : s;
 }
 
-nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int accumulate)
+/* The checks of a backward run, and root's plan. */
+static nb_status backward_checked(nb_graph *g, nb_node *root, const double *seed)
 {
     char s0[NB__SHAPE_STR];
     nb_status s = checked(g, root, "backward");
@@ -408,12 +411,14 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
         return nb__report(g, NB_ERR_SHAPE,
                           "backward: root is %s, not a scalar: give a seed of that shape",
                           nb__shape_str(root, s0));
-    if ((s = plan_for(g, root)) != NB_OK)
-        return s;
-    /* never the gradient of stale values: a non-finite root stops here, its
-     * message naming the op, as nb_forward's would */
-    if (stale(g, &g->plan) && (s = forward_run(g, root)) != NB_OK)
-        return s;
+    return plan_for(g, root);
+}
+
+/* Backward over root's plan, with values current. */
+static nb_status backward_run(nb_graph *g, nb_node *root, const double *seed, int accumulate)
+{
+    nb_status s = NB_OK;
+
     if (!(root->flags & NB__WANTS_GRAD))
         return NB_OK; /* no variable reaches root: nothing to compute */
     nb__replay *r = replay_for(g, &g->plan, 1);
@@ -429,7 +434,27 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
     return g->op_status != NB_OK ? nb__op_failed(g) : s;
 }
 
+nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int accumulate)
+{
+    nb_status s = backward_checked(g, root, seed);
+
+    /* never the gradient of stale values: a non-finite root stops here, its
+     * message naming the op, as nb_forward's would */
+    if (s == NB_OK && stale(g, &g->plan))
+        s = forward_run(g, root, 1);
+    return s == NB_OK ? backward_run(g, root, seed, accumulate) : s;
+}
+
 nb_status nb_backward(nb_graph *g, nb_node *root) { return nb_backward_seed(g, root, NULL, 0); }
+
+nb_status nb_forward_backward(nb_graph *g, nb_node *root, const double *seed, int accumulate)
+{
+    nb_status s = backward_checked(g, root, seed);
+
+    if (s == NB_OK)
+        s = forward_run(g, root, 0);
+    return s == NB_OK ? backward_run(g, root, seed, accumulate) : s;
+}
 
 void nb_set_anomaly(nb_graph *g, int on)
 {

@@ -67,6 +67,34 @@ static void forward_then_backward_runs_forward_once(void)
     nb_graph_free(g);
 }
 
+/* nb_forward_backward is one forward and one backward, with no copy of
+ * the leaves; a backward after it, once a pointer wrote a leaf, still
+ * sees the write. */
+static void forward_backward_is_one_step(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *v = nb_variable(g, "v", 1, (int[]){ 2 }, (double[]){ 0, 0 });
+    nb_node *h = nb_sum(g, nb_exp(g, nb_mul(g, v, v)));
+    double *pv = nb_values(v);
+
+    for (int step = 0; step < 3; step++) {
+        int runs = g->plan.runs;
+        pv[0] = 0.5 * step;
+        CHECK(nb_forward_backward(g, h, NULL, 0) == NB_OK);
+        CHECK(step == 0 || g->plan.runs == runs + 2);
+        CHECK(!g->plan.snapped);
+        CHECK_NEAR(nb_grad_at(v, 0), 2 * 0.5 * step * exp(0.25 * step * step), 1e-14);
+    }
+    pv[1] = 1; /* then backward alone: forward first, as no copy was kept */
+    CHECK(nb_backward(g, h) == NB_OK);
+    CHECK_NEAR(nb_grad_at(v, 1), 2 * E, 1e-14);
+    double seed = 3;
+    CHECK(nb_forward_backward(g, h, &seed, 0) == NB_OK);
+    CHECK_NEAR(nb_grad_at(v, 1), 6 * E, 1e-14);
+    CHECK(nb_forward_backward(g, NULL, NULL, 0) == NB_ERR_ARG);
+    nb_graph_free(g);
+}
+
 /* Writes nb_set_at cannot count: through a pointer kept from before the
  * graph was built, and through nb_write. */
 static void backward_sees_writes_through_pointers(void)
@@ -142,6 +170,7 @@ static void backward_reports_the_op_its_forward_blames(void)
 
 int main(void)
 {
+    forward_backward_is_one_step();
     backward_after_set_scalar_sees_the_new_value();
     forward_then_backward_runs_forward_once();
     backward_sees_writes_through_pointers();

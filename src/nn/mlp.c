@@ -6,6 +6,7 @@
 #include "nabla_nn.h"
 #include "nn_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,11 +207,10 @@ nb_status nb_mlp_step(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *o, doub
 {
     if (!m || !bg || !o)
         return nb_err_set(err, NB_ERR_ARG, "mlp: step: NULL argument");
-    nb_status s = nb_forward(m->g, bg->loss);
-    if (s != NB_OK)
-        return nb__mlp_fail(m, s, "forward", err);
-    if ((s = nb_backward(m->g, bg->loss)) != NB_OK)
-        return nb__mlp_fail(m, s, "backward", err);
+    nb_status s = nb_forward_backward(m->g, bg->loss, NULL, 0);
+    if (s != NB_OK) /* a non-finite loss stops it after forward */
+        return nb__mlp_fail(m, s, isfinite(nb_value_scalar(bg->loss)) ? "backward" : "forward",
+                            err);
     if (loss)
         *loss = nb_value_scalar(bg->loss);
     return nb_optimizer_step(o);

@@ -80,8 +80,7 @@ static void dp_backward(void *ctx, int k)
     p->s = nb_mlp_gather(p->m, p->bg, d->data, p->idx, &p->err);
     if (p->s != NB_OK)
         return;
-    if ((p->s = nb_forward(g, p->bg->loss)) != NB_OK ||
-        (p->s = nb_backward_seed(g, p->bg->loss, &p->weight, 0)) != NB_OK) {
+    if ((p->s = nb_forward_backward(g, p->bg->loss, &p->weight, 0)) != NB_OK) {
         nb_err_set(&p->err, p->s, "mlp: worker %d: %s", k, nb_errmsg(g));
         return;
     }
