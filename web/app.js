@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const SVGNS = 'http://www.w3.org/2000/svg';
   const GREEN = '#1a7f37', RED = '#cf222e', FONT = 'Helvetica, Arial, sans-serif';
-  const BOX_W = 132, BOX_H = 70, COL_W = 222, ROW_H = 92, PAD = 24, OUT_W = 110;
+  const BOX_W = 140, BOX_H = 76, COL_W = 230, ROW_H = 98, PAD = 24, OUT_W = 110;
   const SYMBOL = { add: '+', mul: '\u00d7', neg: '\u2212x', reciprocal: '1/x', pow: 'x^p' };
 
   let api = null;
@@ -58,7 +58,7 @@
 
   const isConst = (g) => g.leaf && !g.wants_grad;
   const opName = (g) => SYMBOL[g.op] || g.op;
-  const ref = (g) => (g.leaf ? label(g) : '#' + g.id + ' ' + opName(g));
+  const ref = (g) => (g.leaf ? label(g) : '#' + g.num + ' ' + opName(g));
 
   // ---- What is shown at this step -----------------------------------------
 
@@ -154,10 +154,10 @@
       width: BOX_W, height: BOX_H, rx: 8, fill: g.id === current ? '#fff8c5' : g.leaf ? '#f6f8fa' : '#fff',
       stroke: g.id === current ? '#d4a72c' : '#8c959f', 'stroke-width': g.id === current ? 2.5 : 1,
     }));
-    text(16, 13, '#1f2328', g.leaf ? label(g) : `${opName(g)}  #${g.id}`, 'op', 'bold');
-    text(31, 11, '#57606a', g.leaf ? 'variable' : label(g), 'label');
-    text(48, 13, GREEN, valueShown(g) ? fmt(g.value) : '', 'value');
-    text(63, 13, RED, gradText(g), 'grad');
+    text(18, 14, '#1f2328', g.leaf ? label(g) : `${opName(g)}  #${g.num}`, 'op', 'bold');
+    text(34, 12, '#57606a', g.leaf ? 'variable' : label(g), 'label');
+    text(52, 14, GREEN, valueShown(g) ? fmt(g.value) : '', 'value');
+    text(68, 14, RED, gradText(g), 'grad');
     svg.appendChild(node);
   }
 
@@ -234,7 +234,7 @@
     const g = ops[fwd++];
     current = g.id;
     const ins = g.inputs.map((i) => fmt(byId.get(i).value)).join(', ');
-    steps.push(`forward #${g.id} ${g.op} ${label(g)}: ${g.op}(${ins}) = ${fmt(g.value)}`);
+    steps.push(`forward #${g.num} ${g.op} ${label(g)}: ${g.op}(${ins}) = ${fmt(g.value)}`);
   }
 
   function backwardStep() {
@@ -246,7 +246,7 @@
       if (g.pass[k] === null) return `${ref(x)} is a constant: nothing to pass`;
       return `upstream ${fmt(g.grad)} \u00d7 local ${fmt(g.local[k])} = ${fmt(g.pass[k])} to ${ref(x)}`;
     });
-    steps.push(`backward #${g.id} ${g.op}: ` + parts.join('; '));
+    steps.push(`backward #${g.num} ${g.op}: ` + parts.join('; '));
     // a node read by several gates (the copy gate) adds what they pass back
     for (const id of new Set(g.inputs)) {
       const x = byId.get(id), r = received(x);
@@ -265,7 +265,7 @@
     const g = nextBackwardGate();
     if (!g) return false;
     quizGate = g;
-    $('quiz-question').textContent = `Gate #${g.id} (${g.op}${label(g) ? ', ' + label(g) : ''}) receives the upstream gradient ${fmt(g.grad)}. What does it pass down to each input?`;
+    $('quiz-question').textContent = `Gate #${g.num} (${g.op}${label(g) ? ', ' + label(g) : ''}) receives the upstream gradient ${fmt(g.grad)}. What does it pass down to each input?`;
     const fields = g.inputs.map((id, k) => {
       if (g.pass[k] === null) return null;
       const lab = document.createElement('label');
@@ -345,6 +345,8 @@
     $('error').hidden = true;
     data = r;
     src = text;
+    // gates are numbered 1, 2, ... in forward order, leaves too, as `nabla grad --table` does
+    r.gates.forEach((g, i) => (g.num = i + 1));
     byId = new Map(r.gates.map((g) => [g.id, g]));
     ops = r.gates.filter((g) => !g.leaf);
     consumers = new Map();
@@ -429,7 +431,7 @@
       const value = valueShown(g) ? fmt(g.value) : '', grad = gradShown(g) ? fmt(g.grad) : '';
       if (isConst(g)) lines.push(`  n${g.id} [shape=plaintext, label=<${html(fmt(g.value))}>];`);
       else if (g.leaf) lines.push(`  n${g.id} [label=<<b>${html(label(g))}</b><br/>${vg(value, grad)}>];`);
-      else lines.push(`  n${g.id} [label=<<b>${html(g.op)}</b> #${g.id}<br/><font point-size="9" color="gray35">${html(label(g))}</font><br/>${vg(value, grad)}>];`);
+      else lines.push(`  n${g.id} [label=<<b>${html(g.op)}</b> #${g.num}<br/><font point-size="9" color="gray35">${html(label(g))}</font><br/>${vg(value, grad)}>];`);
     }
     for (const g of data.gates)
       g.inputs.forEach((id, k) => {
