@@ -3,6 +3,8 @@
  * JSON string out with every gate's value, local gradients, upstream
  * gradient and what it passes down, the numerical gradients beside the
  * analytic ones, and one gradient-descent step.  The drawing is in app.js. */
+#include "nabla_web.h"
+
 #include "expr.h"
 
 #include <ctype.h>
@@ -23,12 +25,6 @@
 #define WEB_MAX_VALUES 4000 /* bytes of "NAME=VALUE ..." */
 #define WEB_MAX_LABELS 128  /* labelled nodes of a built example */
 
-/* Declared here rather than in a header: the page calls them by name. */
-WEB_API const char *nbw_lectures(void);
-WEB_API const char *nbw_eval(const char *src, const char *values);
-WEB_API const char *nbw_lecture(const char *name);
-WEB_API const char *nbw_step(double lr);
-
 /* ---- The reply: a growing string ----------------------------------------- */
 
 typedef struct buf {
@@ -37,7 +33,11 @@ typedef struct buf {
     int failed; /* out of memory: the reply becomes a fixed error */
 } buf;
 
-static void put(buf *b, const char *fmt, ...)
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+put(buf *b, const char *fmt, ...)
 {
     va_list ap, ap2;
 
