@@ -263,7 +263,8 @@
 
   function askQuiz() {
     const g = nextBackwardGate();
-    if (!g) return false;
+    // a gate of constants passes nothing down: nothing to ask
+    if (!g || g.pass.every((p) => p === null)) return false;
     quizGate = g;
     $('quiz-question').textContent = `Gate #${g.num} (${g.op}${label(g) ? ', ' + label(g) : ''}) receives the upstream gradient ${fmt(g.grad)}. What does it pass down to each input?`;
     const fields = g.inputs.map((id, k) => {
@@ -391,7 +392,8 @@
     load(JSON.stringify(r), text);
     showAll();
     steps = [`one gradient-descent step with learning rate ${fmt(lr)}: every variable v becomes v \u2212 ${fmt(lr)} \u00d7 dv`];
-    if (src) $('values').value = r.vars.map((v) => `${v.name}=${v.value}`).join(' ');
+    current = null;
+    $('values').value = r.vars.map((v) => `${v.name}=${v.value}`).join(' ');
     const down = r.value < r.before;
     const out = document.createElement('div');
     const p = document.createElement('p');

@@ -416,11 +416,11 @@ static nb_node *labelled(nb_node *n, const char *label)
 }
 
 static nb_node *unit(nb_graph *g, nb_node *wa, nb_node *a, nb_node *wb, nb_node *b,
-                     const char *label)
+                     const char *const label[3])
 {
-    nb_node *pa = nb_mul(g, wa, a);
-    nb_node *pb = nb_mul(g, wb, b);
-    return labelled(nb_add(g, pa, pb), label);
+    nb_node *pa = labelled(nb_mul(g, wa, a), label[0]);
+    nb_node *pb = labelled(nb_mul(g, wb, b), label[1]);
+    return labelled(nb_add(g, pa, pb), label[2]);
 }
 
 static nb_node *constant(nb_graph *g, const char *name, double v)
@@ -445,18 +445,25 @@ static int build_two_layer(void)
     nb_node *x1 = constant(g, "x1", 0.2), *x2 = constant(g, "x2", 0.5);
     nb_node *t1 = constant(g, "t1", 0.2), *t2 = constant(g, "t2", 0.7);
     nb_node *const *w = cur.e.vars;
-    nb_node *z10 = unit(g, w[0], x1, w[1], x2, "z10");
-    nb_node *z11 = unit(g, w[2], x1, w[3], x2, "z11");
+    nb_node *z10 =
+        unit(g, w[0], x1, w[1], x2, (const char *[]){ "w0_10 x1", "w0_20 x2", "z10" });
+    nb_node *z11 =
+        unit(g, w[2], x1, w[3], x2, (const char *[]){ "w0_11 x1", "w0_21 x2", "z11" });
     nb_node *a10 = labelled(nb_sigmoid(g, z10), "a10");
     nb_node *a11 = labelled(nb_sigmoid(g, z11), "a11");
-    nb_node *z20 = unit(g, w[4], a10, w[5], a11, "z20");
-    nb_node *z21 = unit(g, w[6], a10, w[7], a11, "z21");
+    nb_node *z20 =
+        unit(g, w[4], a10, w[5], a11, (const char *[]){ "w1_10 a10", "w1_20 a11", "z20" });
+    nb_node *z21 =
+        unit(g, w[6], a10, w[7], a11, (const char *[]){ "w1_11 a10", "w1_21 a11", "z21" });
     nb_node *a20 = labelled(nb_sigmoid(g, z20), "a20");
     nb_node *a21 = labelled(nb_sigmoid(g, z21), "a21");
-    nb_node *e0 =
-        labelled(nb_pow(g, labelled(nb_sub(g, t1, a20), "t1 - a20"), 2), "(t1 - a20)^2");
-    nb_node *e1 =
-        labelled(nb_pow(g, labelled(nb_sub(g, t2, a21), "t2 - a21"), 2), "(t2 - a21)^2");
+    /* a - b is a + neg(b): the hidden gate gets its name too */
+    nb_node *d0 = labelled(nb_sub(g, t1, a20), "t1 - a20");
+    labelled(d0 ? nb_input(d0, 1) : NULL, "-a20");
+    nb_node *e0 = labelled(nb_pow(g, d0, 2), "(t1 - a20)^2");
+    nb_node *d1 = labelled(nb_sub(g, t2, a21), "t2 - a21");
+    labelled(d1 ? nb_input(d1, 1) : NULL, "-a21");
+    nb_node *e1 = labelled(nb_pow(g, d1, 2), "(t2 - a21)^2");
     nb_node *sum = labelled(nb_add(g, e0, e1), "sum of squares");
     cur.e.root = labelled(nb_mul_const(g, sum, 0.5), "E");
     return cur.e.root ? 0 : -1;
