@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const SVGNS = 'http://www.w3.org/2000/svg';
   const GREEN = '#1a7f37', RED = '#cf222e', FONT = 'Helvetica, Arial, sans-serif';
-  const BOX_W = 140, BOX_H = 76, COL_W = 230, ROW_H = 98, PAD = 24, OUT_W = 110;
+  const BOX_W = 136, BOX_H = 76, COL_W = 216, ROW_H = 96, PAD = 24, OUT_W = 110;
   const SYMBOL = { add: '+', mul: '\u00d7', neg: '\u2212x', reciprocal: '1/x', pow: 'x^p' };
 
   let api = null;
@@ -53,7 +53,7 @@
     let t = byteSlice(src, g.span[0], g.span[1]).replace(/\s+/g, ' ').trim();
     if (g.prefix === '/') t = '1/' + t;
     else if (g.prefix === '-') t = '-' + t;
-    return t.length > 22 ? t.slice(0, 20) + '\u2026' : t;
+    return t.length > 19 ? t.slice(0, 17) + '\u2026' : t; // fits the box
   }
 
   const isConst = (g) => g.leaf && !g.wants_grad;
@@ -183,6 +183,13 @@
       gradShown(root) ? fmt(root.grad) : null);
     for (const g of data.gates) drawNode(svg, g, xy.get(g.id));
     $('graph').replaceChildren(svg);
+    // shrink a wide graph to fit, down to 60% (text stays readable); wider ones scroll
+    const avail = $('graph').clientWidth - 2;
+    if (width > avail) {
+      const w = Math.max(avail, width * 0.6);
+      svg.setAttribute('width', Math.round(w));
+      svg.setAttribute('height', Math.round(height * w / width));
+    }
     if (timing.firstGraphMs === null) {
       timing.firstGraphMs = Math.round(performance.now());
       $('status').textContent = `Engine (WebAssembly) ready after ${timing.engineReadyMs} ms; first graph drawn ${timing.firstGraphMs} ms after the page began loading.`;
@@ -411,14 +418,19 @@
     }
     out.append(p, ul);
     $('gd-result').replaceChildren(out);
-    showPhase();
+    refresh();
   }
 
   // ---- Export ------------------------------------------------------------------------
 
   function svgText() {
-    const svg = $('graph').querySelector('svg');
-    return svg ? '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg) + '\n' : '';
+    const shown = $('graph').querySelector('svg');
+    if (!shown) return '';
+    const svg = shown.cloneNode(true); // at its natural size, not as shrunk to fit
+    const [, , w, h] = svg.getAttribute('viewBox').split(' ');
+    svg.setAttribute('width', w);
+    svg.setAttribute('height', h);
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg) + '\n';
   }
 
   const html = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

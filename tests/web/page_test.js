@@ -192,7 +192,19 @@ async function lecture() {
     JSON.stringify(ops));
   for (let i = 0; i < 8; i++) await click('#fwd');
   check('lecture neuron: f = 0.731059', (await gate('1/x')).value === '0.731059');
-  for (let i = 0; i < 8; i++) await click('#bwd');
+  for (let i = 0; i < 4; i++) await click('#bwd');
+  await click('#quiz');
+  await click('#bwd');
+  await type('#quiz-fields label:nth-child(1) input', '0.1966');
+  await screenshot('neuron-quiz.png');
+  await type('#quiz-fields label:nth-child(2) input', '0.1966');
+  await press('Enter');
+  const v = await text('#quiz-verdict');
+  check('lecture neuron: the quiz takes 0.1966 for 0.196612', v.startsWith('Right'), v);
+  check('lecture neuron: halfway back, dw2 is known and dw0 is not',
+    (await gate('w2')).grad === '0.196612' && (await gate('w0')).grad === '');
+  await click('#quiz');
+  for (let i = 0; i < 3; i++) await click('#bwd');
   const t = await table();
   check('lecture neuron: dw0 = -0.196612, dx0 = 0.393224, dw2 = 0.196612',
     t.w0[1] === '-0.196612' && t.x0[1] === '0.393224' && t.w2[1] === '0.196612', JSON.stringify(t));
