@@ -146,6 +146,15 @@ static void session_clear(void)
     memset(&cur, 0, sizeof cur);
 }
 
+/* A failed run leaves no graph behind, so that a gradient-descent step
+ * cannot act on values the page never showed. */
+static const char *drop(const char *kind, const char *field, long column, const char *msg)
+{
+    const char *r = fail(kind, field, column, msg); /* copies msg first */
+    session_clear();
+    return r;
+}
+
 /* The gates root depends on, in forward order: mark[i] is 1 for them. */
 static char *ancestors(nb_graph *g, nb_node *root)
 {
@@ -261,10 +270,10 @@ static const char *run_and_reply(double before)
     nb_status s = leaf_root ? NB_OK : nb_forward(g, root);
 
     if (s != NB_OK && s != NB_ERR_NONFINITE)
-        return fail("engine", "expr", 0, nb_errmsg(g));
+        return drop("engine", "expr", 0, nb_errmsg(g));
     char *mark = ancestors(g, root);
     if (!mark)
-        return fail("engine", "expr", 0, "out of memory");
+        return drop("engine", "expr", 0, "out of memory");
     /* the first gate that is not finite made it, its inputs being finite */
     for (size_t i = 0; i <= nb_index(root); i++) {
         nb_node *n = nb_graph_node(g, i);
@@ -274,12 +283,12 @@ static const char *run_and_reply(double before)
             snprintf(msg, sizeof msg, "%s gives %s here (outside its domain, or overflow)",
                      nb_op_name(n), isnan(nb_value_scalar(n)) ? "NaN" : "infinity");
             free(mark);
-            return fail("domain", "expr", col, msg);
+            return drop("domain", "expr", col, msg);
         }
     }
     if (!leaf_root && cur.e.n_vars && nb_backward(g, root) != NB_OK) {
         free(mark);
-        return fail("engine", "expr", 0, nb_errmsg(g));
+        return drop("engine", "expr", 0, nb_errmsg(g));
     }
     reset_reply();
     put(&reply, "{\"ok\":true,\"title\":");
@@ -314,7 +323,7 @@ static const char *bind_values(const char *values)
     char msg[160];
 
     if (!seen)
-        return fail("engine", "values", 0, "out of memory");
+        return drop("engine", "values", 0, "out of memory");
     for (;;) {
         while (*p == ' ' || *p == ',' || *p == ';' || *p == '\t' || *p == '\n')
             p++;
@@ -327,7 +336,7 @@ static const char *bind_values(const char *values)
         long col = (long)(name - values) + 1;
         if (len == 0 || *p != '=') {
             free(seen);
-            return fail("values", "values", col, "expected NAME=VALUE");
+            return drop("values", "values", col, "expected NAME=VALUE");
         }
         size_t k = 0;
         while (k < cur.e.n_vars && (strlen(nb_name(cur.e.vars[k])) != len ||
@@ -349,14 +358,14 @@ static const char *bind_values(const char *values)
             continue;
         }
         free(seen);
-        return fail("values", "values", col, msg);
+        return drop("values", "values", col, msg);
     }
     for (size_t k = 0; k < cur.e.n_vars; k++) {
         if (!seen[k]) {
             snprintf(msg, sizeof msg, "no value for %s (give it as %s=VALUE)",
                      nb_name(cur.e.vars[k]), nb_name(cur.e.vars[k]));
             free(seen);
-            return fail("values", "values", (long)strlen(values) + 1, msg);
+            return drop("values", "values", (long)strlen(values) + 1, msg);
         }
     }
     free(seen);
@@ -530,7 +539,7 @@ WEB_API const char *nbw_lecture(const char *name)
             return nbw_eval(l->src, l->values);
         session_clear();
         if (l->build() != 0)
-            return fail("engine", "expr", 0,
+            return drop("engine", "expr", 0,
                         cur.e.graph ? nb_errmsg(cur.e.graph) : "out of memory");
         snprintf(cur.title, sizeof cur.title, "%s", l->title);
         return run_and_reply(NAN);

@@ -39,6 +39,7 @@ static void parse_errors_name_their_column(void)
     CHECK(has(r, "\"kind\":\"values\",\"field\":\"values\",\"column\":5"));
     r = nbw_eval("x*y", "x=1");
     CHECK(has(r, "no value for y"));
+    CHECK(has(nbw_step(0.1), "nothing to step"));
     r = nbw_eval("x*y", "x=1 y=2 w=3");
     CHECK(has(r, "no variable 'w'"));
     r = nbw_eval("x*y", "x=1 y=2 x=3");
@@ -47,6 +48,7 @@ static void parse_errors_name_their_column(void)
     CHECK(has(r, "expected NAME=VALUE"));
     r = nbw_eval("log(x)", "x=-1");
     CHECK(has(r, "\"kind\":\"domain\""));
+    CHECK(has(nbw_step(0.1), "nothing to step")); /* the failed graph is gone */
     r = nbw_eval("x \"y", "x=1");
     CHECK(has(r, "\"ok\":false"));
 }
