@@ -252,6 +252,10 @@ async function errors() {
 async function exports() {
   const dot = await evaluate('window.nabla.dot()');
   check('export: DOT is a digraph with an edge', dot.startsWith('digraph nabla {') && / -> /.test(dot), dot.slice(0, 80));
+  // Graphviz, where installed, must read it
+  const { spawnSync } = require('child_process');
+  const r = spawnSync('dot', ['-Tsvg'], { input: dot, encoding: 'utf8' });
+  if (!r.error) check('export: Graphviz reads the DOT', r.status === 0 && r.stdout.includes('<svg'), r.stderr);
   const svg = await evaluate('window.nabla.svg()');
   check('export: SVG is a standalone document', svg.startsWith('<?xml') && svg.includes('xmlns="http://www.w3.org/2000/svg"'));
 }
