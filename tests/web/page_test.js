@@ -37,7 +37,7 @@ let stderr = '';
 browser.stderr.on('data', (d) => { stderr += d; });
 const toBrowser = browser.stdio[3], fromBrowser = browser.stdio[4];
 
-let nextId = 1, pending = new Map(), session = null, exceptions = [], inbox = '';
+let nextId = 1, pending = new Map(), session = null, exceptions = [], requests = [], inbox = '';
 fromBrowser.on('data', (chunk) => {
   inbox += chunk;
   let end;
@@ -49,6 +49,8 @@ fromBrowser.on('data', (chunk) => {
       pending.delete(msg.id);
       if (msg.error) reject(new Error(`${method}: ${msg.error.message}`));
       else resolve(msg.result);
+    } else if (msg.method === 'Network.requestWillBeSent') {
+      requests.push(msg.params.request.url);
     } else if (msg.method === 'Runtime.exceptionThrown') {
       exceptions.push(msg.params.exceptionDetails.exception?.description || msg.params.exceptionDetails.text);
     }
@@ -247,6 +249,16 @@ async function errors() {
   await type('#values', 'x=1 y=2');
   await click('#run');
   check('error: gone once the input is right', await evaluate(`document.getElementById('error').hidden`));
+  for (const [expr, values] of [['x', 'x=3'], ['2*3', ''], ['x*(2*3)', 'x=1']]) {
+    await type('#expr', expr);
+    await type('#values', values);
+    await click('#run');
+    if (!(await evaluate(`document.getElementById('all').disabled`))) await click('#all');
+    const g = await gates();
+    check(`odd graph ${expr}: drawn, no error`, g.length > 0 && await evaluate(`document.getElementById('error').hidden`), JSON.stringify(g));
+    if (expr === 'x') check('a lone variable has gradient 1', (await table()).x[1] === '1', JSON.stringify(await table()));
+    if (expr === 'x*(2*3)') check('x*(2*3): dx = 6', (await table()).x[1] === '6', JSON.stringify(await table()));
+  }
 }
 
 async function exports() {
@@ -266,6 +278,7 @@ async function main() {
   ({ sessionId: session } = await send('Target.attachToTarget', { targetId, flatten: true }, null));
   await send('Runtime.enable');
   await send('Page.enable');
+  await send('Network.enable');
   await send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 1000, deviceScaleFactor: 1, mobile: false });
   const t0 = Date.now();
   await send('Page.navigate', { url: pageUrl });
@@ -279,6 +292,8 @@ async function main() {
   await errors();
   await exports();
   check('no uncaught exceptions in the page', exceptions.length === 0, exceptions.join('; '));
+  const away = requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  check('nothing fetched but the page\'s own files', away.length === 0 && requests.length > 0, away.join(' '));
   clearTimeout(timer);
 }
 
