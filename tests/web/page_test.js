@@ -31,7 +31,9 @@ const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'nabla-web-'));
 const args = ['--headless', '--remote-debugging-pipe', '--disable-gpu', '--no-first-run',
   '--no-default-browser-check', '--disable-extensions', '--mute-audio',
   `--user-data-dir=${profile}`, 'about:blank'];
-if (process.getuid && process.getuid() === 0) args.unshift('--no-sandbox'); // as root, or not at all
+// as Playwright does by default: the sandbox needs root's consent or user
+// namespaces, which containers often lack, and the page is our own
+args.unshift('--no-sandbox');
 const browser = spawn(chromium, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
 let stderr = '';
 browser.stderr.on('data', (d) => { stderr += d; });
