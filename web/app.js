@@ -166,10 +166,12 @@
     const svg = el('svg', { xmlns: SVGNS, width, height, viewBox: `0 0 ${width} ${height}`, 'font-family': FONT });
     svg.appendChild(el('rect', { width, height, fill: '#fff' }));
     for (const g of data.gates) {
+      // wires enter a gate in the order their sources sit, so they never cross there
+      const slot = g.inputs.map((id, k) => k).sort((i, j) => xy.get(g.inputs[i]).y - xy.get(g.inputs[j]).y || i - j);
       g.inputs.forEach((id, k) => {
         const a = xy.get(id), b = xy.get(g.id), x = byId.get(id);
         const x1 = a.x + (isConst(x) ? BOX_W / 2 + 16 : BOX_W), y1 = a.y + BOX_H / 2;
-        const x2 = b.x, y2 = b.y + BOX_H * (k + 1) / (g.inputs.length + 1);
+        const x2 = b.x, y2 = b.y + BOX_H * (slot.indexOf(k) + 1) / (g.inputs.length + 1);
         const d = (x2 - x1) / 2;
         svg.appendChild(el('path', { d: `M${x1},${y1} C${x1 + d},${y1} ${x2 - d},${y2} ${x2},${y2}`, fill: 'none', stroke: '#8c959f' }));
         wireLabels(svg, (x1 + x2) / 2, (y1 + y2) / 2, valueShown(x) ? fmt(x.value) : null,
