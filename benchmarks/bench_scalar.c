@@ -404,6 +404,51 @@ static int report(const char *workload, bench *b, const runs *r, size_t nodes, s
     return 1;
 }
 
+/* ---- The gradient check and small graphs -------------------------------------------- */
+
+static int mlp_run_gradcheck(bench *b)
+{
+    nb_gradcheck_result res[N_PARAMS];
+    int rc = nb_gradcheck(b->m.g, b->m.loss, b->m.p, N_PARAMS, NULL, res) != NB_OK;
+    for (int k = 0; k < N_PARAMS && !rc; k++)
+        rc = !res[k].pass;
+    return rc;
+}
+
+/* The lecture's f = (x + y) z: five nodes, built, differentiated, freed */
+static int small_run_build(bench *b)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x = nb_scalar(g, "x", -2), *y = nb_scalar(g, "y", 5), *z = nb_scalar(g, "z", -4);
+    nb_node *f = nb_mul(g, nb_add(g, x, y), z);
+    int rc = !f || nb_backward(g, f) != NB_OK || nb_grad_scalar(z) != 3;
+
+    (void)b;
+    nb_graph_free(g);
+    return rc;
+}
+
+/* nb_gradcheck on every parameter of scalar-mlp against as many forward
+ * replays (two per parameter), and 5-node graphs against scalar-mlp's
+ * build per node. */
+static int report_extras(bench *b, size_t nodes, int samples)
+{
+    double gc = time_call(mlp_run_gradcheck, b, samples < 5 ? samples : 5);
+    double fwd = time_call(mlp_run_forward, b, samples);
+    double small = time_call(small_run_build, b, samples);
+    double big = time_call(mlp_run_build, b, samples);
+
+    if (gc < 0 || fwd < 0 || small < 0 || big < 0)
+        return 0;
+    double gc_ratio = gc / (2.0 * N_PARAMS * fwd), small_ratio = (small / 5) / (big / (double)nodes);
+    line("scalar-mlp", "gradcheck", nodes, gc);
+    printf("   / %d fwd %5.2f  (target <= 1)   %s\n", 2 * N_PARAMS, gc_ratio,
+           verdict(gc_ratio, 1));
+    line("small", "build+fwd+bwd", 5, small);
+    printf("   / mlp's  %5.2f  (target <= 1.5) %s\n", small_ratio, verdict(small_ratio, 1.5));
+    return 1;
+}
+
 /* ---- Workloads ------------------------------------------------------------------------ */
 
 static int mlp_check_replay(mlp_graph *m, const mlp_data *d, const char *what)
@@ -447,6 +492,7 @@ static int bench_mlp(const mlp_data *d, int samples, int check_only)
         printf("scalar-mlp: %zu nodes in the graph (micrograd: %d); ns/node divide by %zu\n",
                nodes, MICROGRAD_NODES, nodes);
         ok = report("scalar-mlp", &b, &r, nodes, bytes, samples);
+        ok &= profile || report_extras(&b, nodes, samples);
         ok &= mlp_check_replay(&b.m, d, "after timing");
     }
     nb_graph_free(b.m.g);

@@ -32,6 +32,7 @@
 #define NABLA_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,7 +77,10 @@ typedef enum nb_status {
  * allocated.  nb_graph_free() releases the graph and everything made with it
  * (nodes, values, gradients, names); node pointers die with it.  NULL is a
  * no-op.  Up to 64 MB of freed arena blocks are kept, process-wide, for the
- * next graphs, so building a fresh graph per step reuses warm memory. */
+ * next graphs, so building a fresh graph per step reuses warm memory (not in
+ * AddressSanitizer builds, which then see any use of a freed graph).
+ * Freeing a graph twice is a bug; the last graph freed, which waits for
+ * reuse, survives it (the second free does nothing). */
 NB_API nb_graph *nb_graph_new(nb_dtype dtype);
 NB_API void nb_graph_free(nb_graph *g);
 NB_API nb_dtype nb_graph_dtype(const nb_graph *g);
@@ -126,8 +130,9 @@ NB_API nb_node *nb_constant(nb_graph *g, const char *name, int rank, const int *
  * size) in place, size the product of dim, read as that shape.  src may
  * belong to another graph of the same dtype; nothing is copied, so g reads
  * src's values as they are when it runs, and writes to either are seen by
- * both.  kind: a constant, a variable, or a (named) parameter; a view that
- * receives a gradient keeps its own, in g.  src's graph must outlive g.
+ * both (nb_backward in either runs forward first when they changed: see
+ * "Running").  kind: a constant, a variable, or a (named) parameter; a
+ * view that receives a gradient keeps its own, in g.  src's graph must outlive g.
  * Data-parallel replicas are made this way: each worker's graph views the
  * model's parameters and its rows of the batch (nb_mlp_set_workers in
  * nabla_nn.h).  Errors: NB_ERR_SHAPE if the elements are not all in src,
@@ -169,6 +174,29 @@ NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x); /* d = 1 - y^2 */
 NB_API nb_node *nb_relu(nb_graph *g, nb_node *x);
 NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);           /* d = sign(x), 0 at 0 */
 NB_API nb_node *nb_pow(nb_graph *g, nb_node *x, double p); /* x^p; d = p x^(p-1) */
+/* x^(1/2); d = 1 / (2 y): inf at x = 0, and x < 0 gives NaN, which
+ * nb_forward reports. */
+NB_API nb_node *nb_sqrt(nb_graph *g, nb_node *x);
+/* ln(1 + x) and e^x - 1, accurate for tiny x (where ln of a rounded 1 + x,
+ * or e^x - 1 itself, loses every digit).  log1p: d = 1 / (1 + x), x <= -1
+ * gives -inf or NaN.  expm1: d = e^x, computed as such rather than as
+ * y + 1, which cancels for x below about -37. */
+NB_API nb_node *nb_log1p(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_expm1(nb_graph *g, nb_node *x);
+/* ln(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
+ * x (y = x), full precision for very negative x (y = e^x); d = sigmoid(x). */
+NB_API nb_node *nb_softplus(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_sin(nb_graph *g, nb_node *x); /* d = cos x */
+NB_API nb_node *nb_cos(nb_graph *g, nb_node *x); /* d = -sin x */
+/* x if x > 0, else alpha x, alpha a finite constant (made as a constant
+ * scalar leaf, as nb_pow's exponent; NB_ERR_ARG if not finite); d = 1 if
+ * x > 0, else alpha: as for relu, at x = 0 the slope is that of the side
+ * below, so leaky_relu'(0) = alpha. */
+NB_API nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, double alpha);
+/* min(max(x, lo), hi), built as exactly those two ops with constant bounds;
+ * both ties go to x, so d = 1 for lo <= x <= hi (the bounds included) and 0
+ * outside.  NB_ERR_ARG unless lo <= hi. */
+NB_API nb_node *nb_clamp(nb_graph *g, nb_node *x, double lo, double hi);
 
 /* A constant c on one side, made as a constant scalar leaf: the lecture's
  * "*-1" and "+1" gates. */
@@ -182,6 +210,17 @@ NB_API nb_node *nb_sum(nb_graph *g, nb_node *x);
 NB_API nb_node *nb_mean(nb_graph *g, nb_node *x); /* sum * (1/n) */
 NB_API nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
 NB_API nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+/* The largest and smallest element along an axis, with the shape of
+ * nb_sum_axis.  The gradient goes to one element of each reduced line: the
+ * FIRST maximal (minimal) one on a tie.  A NaN in a line is its max and its
+ * min.  nb_min_axis is -max_axis(-x), which gives exactly those ties. */
+NB_API nb_node *nb_max_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+NB_API nb_node *nb_min_axis(nb_graph *g, nb_node *x, int axis, int keepdim);
+/* The index (0 to n-1 along the axis) of the first maximal element of each
+ * line, as a value of the graph's dtype (exact up to 2^24 in f32), shape as
+ * nb_max_axis; the first NaN if a line has one.  No gradient flows through
+ * it: an index is piecewise constant, and its backward adds nothing. */
+NB_API nb_node *nb_argmax(nb_graph *g, nb_node *x, int axis, int keepdim);
 
 /* Matrices and shapes. */
 NB_API nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b); /* (m x k)(k x n) -> (m x n) */
@@ -262,10 +301,10 @@ NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *i
 
 /* ---- Running ------------------------------------------------------------
  * nb_forward: recompute, in topological order and in place, every op that
- * root depends on (after leaf values changed).  A run plans once per root
- * (root's ancestors, ordered by level: an op comes after its deepest
- * input); after that, forward and backward from this root allocate
- * nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
+ * root depends on (after leaf values changed; nb_backward does it for you
+ * when they did, see below).  A run plans once per root (root's ancestors,
+ * ordered by level: an op comes after its deepest input); after that, forward and backward from
+ * this root allocate nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
  * is not finite, naming the first op that made inf or NaN from finite
  * inputs (the values are still computed).
  *
@@ -273,9 +312,30 @@ NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *i
  * root, visiting only root's ancestors, in reverse topological order,
  * without recursion.  root must be a scalar (seed 1).  Gradients are
  * OVERWRITTEN: each call first zeroes the gradients it is about to compute,
- * so calling it twice gives the same result, to the bit.  It does not run
- * forward.  Gradients are allocated on the first backward that needs them;
- * nodes off every variable-to-root path never get one.
+ * so calling it twice gives the same result, to the bit.  Gradients are
+ * allocated on the first backward that needs them; nodes off every
+ * variable-to-root path never get one.
+ *
+ * Backward never differentiates stale values.  When a leaf root depends on
+ * may have changed since root's values were computed (by the constructors
+ * or the last nb_forward), it runs nb_forward itself first, so the gradient
+ * and root's value are always those at the leaves' current values; if that
+ * forward finds root non-finite, backward returns its NB_ERR_NONFINITE
+ * (naming the op) and computes no gradient.  Why run it rather than fail:
+ * the gradient at the current values is the only sensible answer, and it is
+ * what a PyTorch user expects.  What counts as a change: nb_set_at,
+ * nb_set_scalar and nb_write; and, once nb_values has given out a pointer to
+ * a leaf or the graph has a view (whose source its own graph may write),
+ * any difference in the leaves' bytes, found by comparing them with a copy
+ * taken at the last forward.  With nothing to compare yet (the first run
+ * from a root, after such a pointer or view, or after a leaf was written
+ * since root's ops were made), backward runs forward.  So a loop that writes
+ * leaves, calls nb_forward and then nb_backward runs forward once per step,
+ * and a graph built and differentiated once runs no forward at all; the
+ * cost is one counter comparison, or one copy of the leaves per forward and
+ * one comparison per backward when pointers are out.  Writing an op node's
+ * values (nb_values) is not a change of a leaf: backward reads them as
+ * they are.
  *
  * nb_backward_seed: as nb_backward, with d(root) = seed (nb_size(root)
  * values in row-major order; NULL means all ones, allowed for a scalar
@@ -334,7 +394,9 @@ NB_API double nb_value_at(const nb_node *n, size_t i);
 NB_API double nb_grad_at(const nb_node *n, size_t i);
 NB_API double nb_value_scalar(const nb_node *n); /* element 0 */
 NB_API double nb_grad_scalar(const nb_node *n);
-/* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range. */
+/* Set a leaf's element i; NB_ERR_ARG for an op node or i out of range.
+ * The next nb_backward sees it (it runs forward first); read the values of
+ * op nodes after nb_forward or nb_backward. */
 NB_API nb_status nb_set_at(nb_node *n, size_t i, double v);
 NB_API nb_status nb_set_scalar(nb_node *n, double v);
 
@@ -342,8 +404,11 @@ NB_API nb_status nb_set_scalar(nb_node *n, double v);
  * double); borrowed, valid until nb_graph_free for a tensor (rank >= 1).
  * A scalar's (rank 0) live in the graph's scalar store, which moves as the
  * graph grows: valid until the next node is made or the next backward from
- * a new root (read scalars with nb_value_at instead).  Writing the values
- * of an op node is allowed but is overwritten by the next nb_forward.
+ * a new root (read scalars with nb_value_at instead).  Writes through the
+ * pointer of a leaf are seen by the next nb_backward (which then runs
+ * forward first): from then on the graph keeps a copy of its leaves at each
+ * forward to compare with.  Writing the values of an op node is allowed but
+ * is overwritten by the next nb_forward.
  * nb_grads is NULL while the node has no gradient. */
 NB_API void *nb_values(nb_node *n);
 NB_API void *nb_grads(nb_node *n);
@@ -409,9 +474,11 @@ NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves
  * gradient (a variable, or an op that depends on one; NB_ERR_ARG for a
  * constant); one that root does not depend on gets a zero constant.  The
  * numbers agree with nb_backward's to the last bits (every op is tested).
- * At max/min ties, relu(0) and abs(0), the gradient nodes are masks that
- * follow the same conventions, and their own derivative is 0.  A failing
- * constructor inside leaves a construction error on g, as any op would. */
+ * At max/min ties, relu(0), abs(0), leaky_relu(0), clamp's bounds and
+ * ties along an axis (max_axis, min_axis), the gradient nodes are masks
+ * that follow the same conventions, and their own derivative is 0.  A
+ * failing constructor inside leaves a construction error on g, as any op
+ * would. */
 NB_API nb_status nb_grad_graph(nb_graph *g, nb_node *root, nb_node *seed, size_t n,
                                nb_node *const *wrt, nb_node **out);
 
@@ -439,6 +506,48 @@ NB_API nb_status nb_hessian_dense(nb_hessian *h, double *H);
 NB_API nb_node *nb_hessian_grad(const nb_hessian *h, size_t i);
 NB_API nb_node *nb_hessian_vector(const nb_hessian *h, size_t i);
 NB_API nb_node *nb_hessian_root(const nb_hessian *h);
+
+/* ---- Looking at a graph ---------------------------------------------------
+ * The gates behind a root are its ancestors (root included) in creation
+ * order, which is forward order, numbered 1, 2, ...; nodes off every path
+ * to root are left out.  Any graph, of scalars or tensors, built in C or by
+ * a parser: as micrograd's draw_dot(any_value).  Call them after
+ * nb_backward (or nb_backward_seed) from root to see gradients; before it,
+ * and for nodes that get none (constants), the gradient shows as "-".
+ *
+ * nb_ancestors: how many gates root has; the first cap of them (in
+ * creation order) go to out, which may be NULL to count.  0 on error (a
+ * NULL or foreign root; see nb_errmsg).  Allocates nothing.
+ *
+ * nb_print_table: the lecture's table, one row per gate: gate number, op
+ * ("add", "variable", ...), label, inputs (a named leaf by name, a scalar
+ * constant by value, a gate as #n), forward value, local gradient of each
+ * input, upstream gradient d(root)/d(gate), and what the gate passes to
+ * each input (upstream x local).  A tensor shows its shape and first
+ * elements ("2x3 [1, 2, 3, 4, ...]", the gradient as "[...]"); local
+ * gradients and what is passed are shown for scalar gates only.
+ *
+ * nb_print_dot: a Graphviz digraph (render it with `dot -Tpng`) with one
+ * node per gate, forward value in green over gradient in red; scalar edges
+ * carry the input's value and the gradient passed along them, and a scalar
+ * root has an edge out with its value and gradient.
+ *
+ * Both write to out and return NB_OK, NB_ERR_ARG (NULL out, NULL root),
+ * NB_ERR_GRAPH (root of another graph), NB_ERR_NOMEM (the gate list) or
+ * NB_ERR_IO (out reports an error after writing), with nb_errmsg saying
+ * which; for a string, write to open_memstream(3) or tmpfile(3).  The
+ * graph is not changed.  opts may be NULL. */
+typedef struct nb_draw_opts {
+    /* Text shown beside node i (by nb_index), instead of its name, for i <
+     * n_labels and labels[i] not NULL: a subexpression, say.  Borrowed. */
+    const char *const *labels;
+    size_t n_labels;
+    const char *title; /* dot: a heading with a colour key; NULL for none */
+} nb_draw_opts;
+NB_API size_t nb_ancestors(nb_graph *g, nb_node *root, nb_node **out, size_t cap);
+NB_API nb_status nb_print_table(FILE *out, nb_graph *g, nb_node *root,
+                                const nb_draw_opts *opts);
+NB_API nb_status nb_print_dot(FILE *out, nb_graph *g, nb_node *root, const nb_draw_opts *opts);
 
 /* ---- Library -------------------------------------------------------------
  * Matrix products go through OpenBLAS when the library was built with it

@@ -102,6 +102,13 @@ typedef struct nb_data {
     int n_classes; /* 0: regression or unknown */
     float *x32;    /* NULL, or x rounded to float: see nb_data_f32 */
     uint8_t *x8;   /* NULL, or x as bytes, x = x8 / 255: see nb_data_f32 */
+    /* What nb_csv_load knows of the file (NULL elsewhere), kept by
+     * nb_data_split, freed by nb_data_free: */
+    char **names;   /* d feature names: the header's, or "1", "2", ... (column numbers) */
+    char *label;    /* the label column's name; NULL when there is none (y all 0) */
+    char **classes; /* n_classes class names (string labels, or a scikit-learn
+                     * header's), or NULL: the labels are the numbers 0, 1, ... */
+    size_t *line;   /* n file lines, one per row, for messages */
 } nb_data;
 
 NB_API void nb_data_free(nb_data *data);
@@ -134,25 +141,65 @@ typedef enum nb_csv_header {
     NB_CSV_HEADER_NO
 } nb_csv_header;
 
+/* What nb_csv_load reads without being told: NB_CSV_MAX_BYTES bytes of
+ * text (after decompression), 1 GiB. */
+#define NB_CSV_MAX_BYTES ((size_t)1 << 30)
+
 typedef struct nb_csv_opts {
     nb_csv_header header;
-    /* The target column: 0 (default) the last; k > 0 the k-th (1-based);
-     * k < 0 the |k|-th from the end.  target_name, if set, picks the
-     * column by its header name instead. */
+    /* The label (target) column: 0 (default) the last; k > 0 the k-th
+     * (1-based); k < 0 the |k|-th from the end.  target_name, if set, picks
+     * the column by its header name instead (in a file without a header the
+     * columns are named "1", "2", ...). */
     int target;
     const char *target_name;
     int no_target; /* every column is a feature; y is all zeros */
+    /* The separator: 0 (default) ',' if the first line has one outside
+     * quotes, else ';' if it has one, else runs of blanks; ' ' runs of
+     * blanks and tabs; any other byte itself ('\t', ';', '|') but a quote
+     * or a line end (NB_ERR_ARG). */
+    char sep;
+    /* Columns to leave out (an ID, a date): header names or 1-based
+     * numbers, separated by commas ("id,3").  Left out columns are not
+     * parsed, so they may hold anything.  NULL: none. */
+    const char *drop;
+    /* Applying a trained model: the features are exactly these n_features
+     * header names, in this order (other columns but the label are left
+     * out), and with label_optional a file without the label column loads
+     * with label NULL instead of failing. */
+    const char *const *features;
+    int n_features;
+    int label_optional;
+    /* The classes the labels must be (a trained model's): a label is one
+     * of these names or a whole number 0 .. n_classes - 1; classes NULL:
+     * numbers only.  Anything else is an error naming its line.  n_classes
+     * 0: any labels. */
+    const char *const *classes;
+    int n_classes;
+    /* Stop with NB_ERR_FORMAT after this many bytes of text (0:
+     * NB_CSV_MAX_BYTES); a gzip bomb is refused as it inflates. */
+    size_t max_bytes;
 } nb_csv_opts;
 
-/* Load a numeric CSV file (plain or gzip-compressed, chosen by content) into
- * out.  Fields are separated by commas, or if the first line has none, by
- * blanks.  Blank lines are skipped.  A header line is either column names
- * ("TV,radio,newspaper,sales") or scikit-learn's "n,d,class names..."
- * ("150,4,setosa,versicolor,virginica"), which sets n_classes and is
- * checked against the rows read.  opts NULL: the defaults.
+/* Load a CSV file (plain or gzip-compressed, chosen by content) into out,
+ * read as a stream: memory follows the rows kept, not the bytes read.
+ * Fields are separated as opts->sep says; a field may be quoted ("a, b",
+ * with "" for a quote) but not span lines; blanks around fields and blank
+ * lines are skipped.  The first line is a header (with AUTO) when a field
+ * is not a number and either every field is not one, or the next line has
+ * a number in a column where it has none.  A header holds column names
+ * ("TV,radio,newspaper,sales": exactly one per column) or is
+ * scikit-learn's "n,d,class names..." ("150,4,setosa,versicolor,
+ * virginica"), which names the classes and is checked against the rows
+ * read.  Features must be numbers: an empty field is a missing value, an
+ * error naming file:line:column, never a 0.  Labels are numbers, or, when
+ * the first row's is not one, class names: classes[] gets them sorted
+ * (byte order) and y their indices.  opts NULL: the defaults.
  * Errors: NB_ERR_IO (cannot open/read), NB_ERR_FORMAT ("iris.csv:7:12: field
- * 3: expected a number, found 'x'", a row with the wrong number of fields,
- * no data rows), NB_ERR_NOMEM.  out is zeroed first. */
+ * 3 (petal length): expected a number, found 'x'", a row with the wrong number
+ * of fields, a NUL byte, more than max_bytes, no data rows, a column
+ * named in drop, target_name or features that is not in the file),
+ * NB_ERR_ARG (target out of range), NB_ERR_NOMEM.  out is zeroed first and on failure. */
 NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out,
                              nb_err *err);
 
@@ -205,7 +252,7 @@ typedef struct nb_idx {
 } nb_idx;
 
 /* Load a gzipped (or plain) IDX file of unsigned bytes (type 0x08, rank 1
- * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_FORMAT (bad
+ * to 4).  Errors: NB_ERR_IO (missing, unreadable), NB_ERR_NOMEM, NB_ERR_FORMAT (bad
  * magic, or truncated: fewer bytes than the header promises).  out is
  * zeroed first. */
 NB_API nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err);
@@ -216,8 +263,10 @@ NB_API void nb_idx_free(nb_idx *idx);
 /* Fashion-MNIST from dir (NULL: NB_FASHION_MNIST_DIR), the four files
  * train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-*: train
  * 60000 and test 10000 rows of 784 pixels / 255 in [0, 1], 10 classes.
- * A missing or truncated file gives an error naming it and the Debian
- * package dataset-fashion-mnist.  train and test are zeroed first. */
+ * Each part must be n x 28 x 28 images with n labels 0..9, else
+ * NB_ERR_FORMAT naming the shapes found.  A missing or truncated file gives
+ * an error naming it and the Debian package dataset-fashion-mnist.  train
+ * and test are zeroed first. */
 NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test,
                                        nb_err *err);
 
@@ -424,6 +473,14 @@ NB_API nb_status nb_mlp_predict(nb_mlp *m, const double *x, int rows, double *ou
 
 /* ---- Training -------------------------------------------------------------- */
 
+/* One epoch's figures, for nb_train_opts.on_epoch: the test ones are NaN
+ * on epochs not evaluated, test_accuracy for classifiers, test_r2 for
+ * regression. */
+typedef struct nb_epoch {
+    int epoch; /* 1-based */
+    double train_loss, test_loss, test_accuracy, test_r2;
+} nb_epoch;
+
 typedef struct nb_train_opts {
     int epochs; /* >= 1 */
     int batch;  /* rows per step; 0: the whole training set */
@@ -452,6 +509,10 @@ typedef struct nb_train_opts {
      * these (0: 0.9, 0.999, 1e-8), as nb_optimizer_opts says. */
     nb_optim method;
     double beta1, beta2, eps;
+    /* If set, called after every epoch with on_epoch_arg (to draw the
+     * curves, say). */
+    void (*on_epoch)(void *arg, const nb_epoch *e);
+    void *on_epoch_arg;
 } nb_train_opts;
 
 typedef struct nb_train_result {
@@ -542,10 +603,14 @@ NB_API nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, c
 /* Write every parameter of g (nb_param_at order, g's dtype) and the
  * metadata to path, atomically: into a temporary file beside it, flushed
  * and fsync'd, renamed over path, the directory fsync'd.  The new file
- * takes the mode of the one it replaces (0644 if none).  On any failure the
- * temporary file is removed and an existing path is untouched.  Errors:
- * NB_ERR_NONFINITE (a parameter is inf or NaN: nothing is written),
- * NB_ERR_IO (with the system's reason), NB_ERR_ARG, NB_ERR_NOMEM. */
+ * takes the mode of the regular file it replaces, or 0644 less the umask.
+ * A symlink at path is replaced itself (its target is not touched); a
+ * directory, device, FIFO or socket is refused (NB_ERR_IO), never
+ * replaced.  On any failure the temporary file is removed and an existing
+ * path is untouched; a save killed before its rename leaves the temporary
+ * file PATH.tmp-XXXXXX behind.  Errors: NB_ERR_NONFINITE (a parameter is
+ * inf or NaN: nothing is written), NB_ERR_IO (with the system's reason),
+ * NB_ERR_ARG, NB_ERR_NOMEM. */
 NB_API nb_status nb_safetensors_save(const nb_graph *g, const char *path,
                                      const nb_meta_kv *meta, size_t n_meta, nb_err *err);
 

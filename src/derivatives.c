@@ -178,6 +178,56 @@ static nb_node *pow_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
     return nb_mul(c->g, nb_mul(c->g, gy, p), nb__pow_node(c->g, x, nb_add_const(c->g, p, -1)));
 }
 
+/* gy (0.5 / y): the kernel's 0.5 / y as 0.5 times 1/y, within an ulp */
+static nb_node *sqrt_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return mul(c, gy, nb_mul_const(c->g, nb_reciprocal(c->g, y), 0.5));
+}
+
+static nb_node *log1p_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return mul(c, gy, nb_reciprocal(c->g, nb_add_const(c->g, y->in[0], 1)));
+}
+
+/* gy e^x, as the kernel: not y + 1, which cancels to 0 for very negative x */
+static nb_node *expm1_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return mul(c, gy, nb_exp(c->g, y->in[0]));
+}
+
+static nb_node *softplus_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return mul(c, gy, nb_sigmoid(c->g, y->in[0]));
+}
+
+static nb_node *sin_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return mul(c, gy, nb_cos(c->g, y->in[0]));
+}
+
+/* (-gy) sin x, in the kernel's order */
+static nb_node *cos_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    (void)k;
+    return nb_mul(c->g, nb_neg(c->g, gy), nb_sin(c->g, y->in[0]));
+}
+
+/* gy times the slope m + (1 - m) alpha, m = [x > 0]: exactly 1 above 0 and
+ * alpha at 0 and below, the kernel's tie; nothing to the slope */
+static nb_node *leaky_relu_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    if (k == 1)
+        return NULL;
+    nb_node *m = nb__gt(c->g, y->in[0], constant(c, 0));
+    nb_node *slope = nb_add(c->g, m, nb_mul(c->g, sub(c, constant(c, 1), m), y->in[1]));
+    return sum_to(c, mul(c, gy, slope), y->in[0]);
+}
+
 static nb_node *no_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
 {
     (void)c, (void)y, (void)gy, (void)k;
@@ -205,6 +255,39 @@ static nb_node *sum_axis_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
     if (!y->ext->keepdim)
         gy = nb_reshape(c->g, gy, rank, dim);
     return expand_to(c, gy, x);
+}
+
+/* gy, with the reduced axis put back as 1, times the mask [k == argmax]
+ * along the axis: the first maximum of each line gets gy, as in the kernel,
+ * and the mask's own derivative is 0.  k == i is 1 - [k > i] - [i > k]. */
+static nb_node *max_axis_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    nb_node *x = y->in[0];
+    int axis = y->ext->axis, dim[NB_MAX_RANK], rank = dims_of(x, dim), m = dim[axis];
+    (void)k;
+    dim[axis] = 1;
+    if (!y->ext->keepdim)
+        gy = nb_reshape(c->g, gy, rank, dim);
+    nb_node *first = nb_argmax(c->g, x, axis, 1);
+    double *iota = malloc((size_t)m * sizeof *iota);
+    if (!iota) {
+        nb__fail(c->g, NB_ERR_NOMEM, "grad_graph: max_axis: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < m; i++)
+        iota[i] = i;
+    for (int d = 0; d < rank; d++)
+        dim[d] = d == axis ? m : 1;
+    nb_node *kk = nb_constant(c->g, NULL, rank, dim, iota); /* k along the axis */
+    free(iota);
+    nb_node *ne = nb_add(c->g, nb__gt(c->g, kk, first), nb__gt(c->g, first, kk));
+    return mul(c, gy, sub(c, constant(c, 1), ne));
+}
+
+/* an index: nothing flows back */
+static nb_node *argmax_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
+{
+    return no_rule(c, y, gy, k);
 }
 
 /* da = gy b^T, db = a^T gy */

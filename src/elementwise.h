@@ -3,9 +3,10 @@
  *
  * A unary op has y = op(x) and its backward dx += op_dx(x, y, dy); a binary
  * op has y = op(a, b), da += op_da(a, b, y, dy), db += op_db(a, b, y, dy).
- * These are the only definitions: the tensor loops (ops_elementwise.inc),
- * the constructors of scalar nodes and the replay's inline steps (replay.c)
- * all call them, so every way of running an op gives the same bits. */
+ * These are the only definitions: the tensor loops and the scalar kernels
+ * of the constructors (both made in kernels.c) and the replay's inline
+ * steps (replay.c) all call them, so every way of running an op gives the
+ * same bits. */
 #ifndef NB_ELEMENTWISE_H
 #define NB_ELEMENTWISE_H
 
@@ -91,6 +92,15 @@ static inline float  pow_da_f32(float a, float b, float y, float dy) { (void)y; 
 static inline double pow_db_f64(double a, double b, double y, double dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
 static inline float  pow_db_f32(float a, float b, float y, float dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
 
+/* ---- leaky_relu: y = a if a > 0, else b a; b a constant slope: dy/da = 1 if a > 0,
+ * else b (as relu, the tie at a = 0 takes the slope of the side below); nothing to b - */
+static inline double leaky_relu_f64(double a, double b) { return a > 0 ? a : b * a; }
+static inline float  leaky_relu_f32(float a, float b) { return a > 0 ? a : b * a; }
+static inline double leaky_relu_da_f64(double a, double b, double y, double dy) { (void)y; return a > 0 ? dy : dy * b; }
+static inline float  leaky_relu_da_f32(float a, float b, float y, float dy) { (void)y; return a > 0 ? dy : dy * b; }
+static inline double leaky_relu_db_f64(double a, double b, double y, double dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+static inline float  leaky_relu_db_f32(float a, float b, float y, float dy) { (void)a, (void)b, (void)y, (void)dy; return 0; }
+
 /* ---- gt: y = 1 if a > b else 0, a step: no gradient to either input.  The
  * gradients of max, min, relu and abs written as ops (derivatives.c) are
  * masks made by it. ------------------------------------------------------------- */
@@ -125,6 +135,36 @@ static inline float  reciprocal_f32(float x) { return 1 / x; }
 static inline double reciprocal_dx_f64(double x, double y, double dy) { (void)x; return -dy * y * y; }
 static inline float  reciprocal_dx_f32(float x, float y, float dy) { (void)x; return -dy * y * y; }
 
+/* ---- sqrt: y = x^(1/2), dy/dx = 1 / (2 y) (inf at x = 0; x < 0: NaN) ------------- */
+static inline double sqrt_f64(double x) { return sqrt(x); }
+static inline float  sqrt_f32(float x) { return sqrtf(x); }
+static inline double sqrt_dx_f64(double x, double y, double dy) { (void)x; return dy * (0.5 / y); }
+static inline float  sqrt_dx_f32(float x, float y, float dy) { (void)x; return dy * (0.5f / y); }
+
+/* ---- log1p: y = ln(1 + x), exact for tiny x where ln of a rounded 1 + x is not;
+ * dy/dx = 1 / (1 + x) (x <= -1: -inf or NaN) ---------------------------------------- */
+static inline double log1p_f64(double x) { return log1p(x); }
+static inline float  log1p_f32(float x) { return log1pf(x); }
+static inline double log1p_dx_f64(double x, double y, double dy) { (void)y; return dy / (1 + x); }
+static inline float  log1p_dx_f32(float x, float y, float dy) { (void)y; return dy / (1 + x); }
+
+/* ---- expm1: y = e^x - 1, exact for tiny x; dy/dx = e^x, recomputed rather than
+ * taken as y + 1, which cancels to 0 for x below about -37 ---------------------------- */
+static inline double expm1_f64(double x) { return expm1(x); }
+static inline float  expm1_f32(float x) { return expm1f(x); }
+static inline double expm1_dx_f64(double x, double y, double dy) { (void)y; return dy * exp(x); }
+static inline float  expm1_dx_f32(float x, float y, float dy) { (void)y; return dy * expf(x); }
+
+/* ---- sin, cos: dy/dx = cos x and -sin x -------------------------------------------- */
+static inline double sin_f64(double x) { return sin(x); }
+static inline float  sin_f32(float x) { return sinf(x); }
+static inline double sin_dx_f64(double x, double y, double dy) { (void)y; return dy * cos(x); }
+static inline float  sin_dx_f32(float x, float y, float dy) { (void)y; return dy * cosf(x); }
+static inline double cos_f64(double x) { return cos(x); }
+static inline float  cos_f32(float x) { return cosf(x); }
+static inline double cos_dx_f64(double x, double y, double dy) { (void)y; return -dy * sin(x); }
+static inline float  cos_dx_f32(float x, float y, float dy) { (void)y; return -dy * sinf(x); }
+
 /* clang-format on */
 
 /* ---- sigmoid: y = 1 / (1 + e^-x), dy/dx = y (1 - y) = e^-|x| / (1 + e^-|x|)^2
@@ -154,6 +194,29 @@ static inline float sigmoid_dx_f32(float x, float y, float dy)
     float e = exp_nonpos_f32(-fabsf(x)), r = 1 / (1 + e);
     (void)y;
     return dy * (e * r * r);
+}
+
+/* ---- softplus: y = ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|), dy/dx = sigmoid(x)
+ * The naive form overflows for x above about 710 (89 in float) and rounds
+ * to 0 for x below about -37, where y = e^x; this one has e^-|x| <= 1 and
+ * keeps full relative precision on both sides. */
+static inline double softplus_f64(double x)
+{
+    return (x > 0 ? x : 0) + log1p(exp_nonpos_f64(-fabs(x)));
+}
+static inline float softplus_f32(float x)
+{
+    return (x > 0 ? x : 0) + log1pf(exp_nonpos_f32(-fabsf(x)));
+}
+static inline double softplus_dx_f64(double x, double y, double dy)
+{
+    (void)y;
+    return dy * sigmoid_f64(x);
+}
+static inline float softplus_dx_f32(float x, float y, float dy)
+{
+    (void)y;
+    return dy * sigmoid_f32(x);
 }
 
 /* clang-format off */

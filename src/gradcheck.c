@@ -26,11 +26,14 @@ static nb_gradcheck_opts defaults(nb_dtype dtype, const nb_gradcheck_opts *opts)
 
 /* f(root) with leaf element i set to v, the leaf put back after.  Only
  * what reads the element is recomputed (delta.c).  A full replay instead
- * in anomaly mode, which checks every op, and to explain a non-finite f. */
+ * in anomaly mode, which checks every op, and to explain a non-finite f;
+ * and with d NULL, for a graph of scalars, where the replay's tape runs
+ * every node in less time than the incremental walk takes to decide which
+ * to run. */
 static nb_status eval_at(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf, size_t i,
                          double v, double *out)
 {
-    nb_status s = g->anomaly ? NB_ERR_NONFINITE : nb__delta_eval(d, leaf, i, v, out);
+    nb_status s = g->anomaly || !d ? NB_ERR_NONFINITE : nb__delta_eval(d, leaf, i, v, out);
     if (g->op_status != NB_OK) /* a user's op failed */
         return nb__op_failed(g);
     if (s != NB_ERR_NONFINITE)
@@ -93,8 +96,11 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     nb_status s = nb_forward(g, root);
     if (s == NB_OK)
         s = nb_backward(g, root);
-    nb__delta *d = s == NB_OK ? nb__delta_new(g, root) : NULL;
-    if (s == NB_OK && !d)
+    int scalars = 1; /* the plan (nb_forward's) is all scalar nodes */
+    for (size_t i = 0; s == NB_OK && i < g->plan.n && scalars; i++)
+        scalars = nb__in_store(g->plan.node[i]);
+    nb__delta *d = s == NB_OK && !scalars ? nb__delta_new(g, root) : NULL;
+    if (s == NB_OK && !scalars && !d)
         s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
     for (size_t k = 0; k < n_leaves && s == NB_OK; k++) {
         size_t n = nb_size(leaves[k]);

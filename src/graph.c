@@ -37,6 +37,8 @@ void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
     void *p = nb__alloc_should_fail() ? NULL : realloc(arr, ncap * elt);
     if (p)
         *cap = ncap;
+    if (p && ncap * elt >= ((size_t)8 << 20))
+        nb__advise_huge(p, ncap * elt);
     return p;
 }
 
@@ -89,7 +91,9 @@ static size_t array_bytes(const nb_graph *g)
            g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
-/* swap g (an emptied graph, or NULL) with the recycled one */
+/* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
+ * the recycled one already (freed twice), which must not be released while
+ * the slot still holds it */
 static nb_graph *recycled_swap(nb_graph *g)
 {
     nb_graph *old = g;
@@ -99,7 +103,19 @@ static nb_graph *recycled_swap(nb_graph *g)
         recycled.g = g;
         pthread_mutex_unlock(&recycled.lock);
     }
-    return old;
+    return old == g ? NULL : old;
+}
+
+/* 1 if g waits in the recycled slot: freed already */
+static int recycled_holds(const nb_graph *g)
+{
+    int held = 0;
+
+    if (g && pthread_mutex_lock(&recycled.lock) == 0) {
+        held = recycled.g == g;
+        pthread_mutex_unlock(&recycled.lock);
+    }
+    return held;
 }
 
 nb_graph *nb_graph_new(nb_dtype dtype)
@@ -130,13 +146,16 @@ static void graph_release(nb_graph *g)
 
 void nb_graph_free(nb_graph *g)
 {
-    if (!g)
+    /* A second free of the graph that waits for reuse is a no-op: released,
+     * it would leave the slot pointing at freed memory for nb_graph_new. */
+    if (!g || recycled_holds(g))
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
+    free(g->plan.snap); /* not recycled: graph_empty drops it */
     nb__arena_free(&g->arena);
     graph_empty(g);
-    if (array_bytes(g) <= RECYCLE_MAX)
+    if (!NB__ASAN && array_bytes(g) <= RECYCLE_MAX)
         g = recycled_swap(g); /* the one recycled before, if any */
     if (g)
         graph_release(g);
@@ -232,6 +251,8 @@ int nb__store_reserve(nb_graph *g, size_t n)
     if (store) {
         g->store = store;
         g->store_cap = cap;
+        if (cap * elt >= ((size_t)8 << 20))
+            nb__advise_huge(store, cap * elt);
     }
     store_rebase(g, g->store, 0);
     return store != NULL;
@@ -375,6 +396,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
         return NULL;
     if (g->dtype == NB_F32)
         tmp.flags |= NB__F32;
+    tmp.owner = g;
     if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK) /* rank 0: no ext */
         return NULL;
     size_t len = name ? strlen(name) : 0;
@@ -486,7 +508,13 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
         return NULL;
     }
     char *at = (char *)src->val + offset * nb__elt(g);
-    return leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    nb_node *y = leaf_new(g, name, flags[kind], rank, dim, NULL, at, "view");
+    if (y) { /* each graph may write these values without telling the other */
+        g->untracked = 1;
+        if (src->op == NB_OP_LEAF)
+            src->owner->untracked = 1;
+    }
+    return y;
 }
 
 nb_node *nb_lookup(const nb_graph *g, const char *name)
@@ -555,6 +583,7 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 {
     if (!n || n->op != NB_OP_LEAF || i >= nb__size(n))
         return NB_ERR_ARG;
+    nb__leaf_written(n);
     if (n->flags & NB__F32)
         ((float *)n->val)[i] = (float)v;
     else
@@ -564,7 +593,15 @@ nb_status nb_set_at(nb_node *n, size_t i, double v)
 
 nb_status nb_set_scalar(nb_node *n, double v) { return nb_set_at(n, 0, v); }
 
-void *nb_values(nb_node *n) { return n ? n->val : NULL; }
+/* A leaf's pointer lets writes bypass nb_set_at: runs compare values.
+ * Written once only: the threads that update a model's parameters call
+ * this at once (and the model's replicas, made before, have set it). */
+void *nb_values(nb_node *n)
+{
+    if (n && n->op == NB_OP_LEAF && !n->owner->untracked)
+        n->owner->untracked = 1;
+    return n ? n->val : NULL;
+}
 void *nb_grads(nb_node *n) { return n ? n->grad : NULL; }
 
 static nb_status copy(const nb_node *n, void *dst, const void *src, nb_dtype dtype)
@@ -581,7 +618,10 @@ nb_status nb_write(nb_node *n, const void *src, nb_dtype dtype)
 {
     if (n && n->op != NB_OP_LEAF)
         return NB_ERR_ARG;
-    return copy(n, n ? n->val : NULL, src, dtype);
+    nb_status s = copy(n, n ? n->val : NULL, src, dtype);
+    if (s == NB_OK)
+        nb__leaf_written(n);
+    return s;
 }
 
 nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype)

@@ -25,6 +25,20 @@ void nb__gemm_f64(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t
 void nb__gemm_f32(nb__gemm_path path, int ta, int tb, size_t m, size_t n, size_t k,
                   const float *A, const float *B, float beta, float *C);
 
+/* 1 in AddressSanitizer builds: freed graphs and arena blocks then go back
+ * to the allocator at once instead of waiting for reuse, so ASan sees a
+ * use after nb_graph_free (and a second free) as the bug it is. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NB__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NB__ASAN 1
+#endif
+#endif
+#ifndef NB__ASAN
+#define NB__ASAN 0
+#endif
+
 /* ---- Arena: the graph's bump allocator -------------------------------- */
 
 typedef struct nb__block nb__block;
@@ -62,6 +76,9 @@ static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
     return (void *)at;
 }
 void nb__arena_free(nb__arena *a);
+/* Ask the kernel for transparent huge pages over the whole 2 MB pages of
+ * [p, p + bytes) (arena.c): for large arrays that grow with the graph. */
+void nb__advise_huge(void *p, size_t bytes);
 
 /* ---- Nodes --------------------------------------------------------------
  * 48 bytes.  A scalar's value and gradient live in the graph's scalar store
@@ -95,7 +112,10 @@ struct nb_node {
     uint8_t flags; /* NB__* above */
     uint8_t n_in;
     uint32_t id; /* index in g->nodes: creation order */
-    nb_node *in[NB__MAX_IN];
+    union {
+        nb_node *in[NB__MAX_IN]; /* op nodes: the inputs */
+        nb_graph *owner;         /* leaves: their graph, which counts writes to them */
+    };
     void *val;  /* size values, float or double */
     void *grad; /* size gradients; NULL if none */
     nb__ext *ext;
@@ -169,6 +189,16 @@ typedef struct nb__plan {
     size_t cap_scratch;
     int has_grads; /* every node that wants a gradient has one */
     int runs;      /* forward and backward runs from it */
+    /* Whether the values are those of the leaves (run.c, "Stale values"):
+     * leaves are the plan's first n_leaves nodes (level 0).  synced: they
+     * were when g->writes was writes; snapped: snap holds the leaves'
+     * bytes as they were then. */
+    size_t n_leaves;
+    uint32_t first_op; /* smallest id of an op node in the plan */
+    int synced, snapped;
+    uint64_t writes;
+    unsigned char *snap;
+    size_t cap_snap; /* bytes */
 } nb__plan;
 
 struct nb_graph {
@@ -192,7 +222,22 @@ struct nb_graph {
     nb_status op_status; /* a user-defined op failed in the last run */
     nb_status status;    /* first construction error */
     char msg[320];
+    /* Writes to leaves, for runs to know whether values are stale (run.c):
+     * how many went through nb_set_at or nb_write, how many nodes there
+     * were at the last one, and whether some may bypass both (a pointer
+     * from nb_values, a view's source written through its own graph). */
+    uint64_t writes;
+    size_t write_mark;
+    int untracked;
 };
+
+/* Leaf n's values are about to change through the API: ops built before
+ * now may hold stale values. */
+static inline void nb__leaf_written(nb_node *n)
+{
+    n->owner->writes++;
+    n->owner->write_mark = n->owner->n_nodes;
+}
 
 /* n was made in g: catches nodes from another graph */
 static inline int nb__owned(const nb_graph *g, const nb_node *n)

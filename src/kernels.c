@@ -440,6 +440,98 @@ static void sum_axis_backward(nb_node *node)
                 dx[(o * m + k) * inner + j] += dy[o * inner + j];
 }
 
+/* ---- max_axis, argmax -----------------------------------------------------------
+ * x viewed as (outer x m x inner) around the axis, as for sum_axis:
+ * max_axis  y[o, j] = x[o, k, j] for k = first_max(o, j)
+ *           dx[o, k, j] += dy[o, j] there, and nothing to the rest of the line
+ * argmax    y[o, j] = k, a value of the graph's dtype; its backward adds nothing
+ * Backward finds k again rather than keeping it: one more pass over x, and
+ * nothing to store. */
+
+/* The first k with the largest x[k inner] of the line, k < m: a later equal
+ * value does not win, and the first NaN wins over everything, so that max
+ * propagates it. */
+static size_t first_max(const T *x, size_t m, size_t inner)
+{
+    size_t best = 0;
+
+    for (size_t k = 1; k < m; k++) {
+        T v = x[k * inner], b = x[best * inner];
+        if (v > b || (isnan(v) && !isnan(b)))
+            best = k;
+    }
+    return best;
+}
+
+static void max_axis_forward(nb_node *node)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+    size_t outer, m, inner;
+
+    axis_split(node, &outer, &m, &inner);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t j = 0; j < inner; j++) {
+            const T *line = x + o * m * inner + j;
+            y[o * inner + j] = line[first_max(line, m, inner) * inner];
+        }
+}
+
+static void max_axis_forward_at(nb_node *node, const size_t *at, size_t n)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+    size_t outer, m, inner;
+
+    axis_split(node, &outer, &m, &inner);
+    for (size_t i = 0; i < n; i++) {
+        const T *line = x + at[i] / inner * m * inner + at[i] % inner;
+        y[at[i]] = line[first_max(line, m, inner) * inner];
+    }
+}
+
+static void max_axis_backward(nb_node *node)
+{
+    T *dx = node->in[0]->grad;
+    const T *x = node->in[0]->val, *dy = node->grad;
+    size_t outer, m, inner;
+
+    if (!dx)
+        return;
+    axis_split(node, &outer, &m, &inner);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t j = 0; j < inner; j++) {
+            size_t at = o * m * inner + j;
+            dx[at + first_max(x + at, m, inner) * inner] += dy[o * inner + j];
+        }
+}
+
+static void argmax_forward(nb_node *node)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+    size_t outer, m, inner;
+
+    axis_split(node, &outer, &m, &inner);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t j = 0; j < inner; j++)
+            y[o * inner + j] = (T)first_max(x + o * m * inner + j, m, inner);
+}
+
+static void argmax_forward_at(nb_node *node, const size_t *at, size_t n)
+{
+    const T *x = node->in[0]->val;
+    T *y = node->val;
+    size_t outer, m, inner;
+
+    axis_split(node, &outer, &m, &inner);
+    for (size_t i = 0; i < n; i++)
+        y[at[i]] = (T)first_max(x + at[i] / inner * m * inner + at[i] % inner, m, inner);
+}
+
+/* an index is piecewise constant in x: its derivative is 0 wherever it has one */
+static void argmax_backward(nb_node *node) { (void)node; }
+
 /* ---- matmul ------------------------------------------------------------------
  * y = a b               a (rows x inner), b (inner x cols), y (rows x cols)
  * da += dy b^T          db += a^T dy

@@ -8,6 +8,7 @@
 #include "shape.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 /* ---- Elementwise ops ------------------------------------------------------
@@ -103,11 +104,28 @@ nb_node *nb_sigmoid(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGMOID, x)
 nb_node *nb_tanh(nb_graph *g, nb_node *x) { return unary(g, NB_OP_TANH, x); }
 nb_node *nb_relu(nb_graph *g, nb_node *x) { return unary(g, NB_OP_RELU, x); }
 nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
+nb_node *nb_sqrt(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SQRT, x); }
+nb_node *nb_log1p(nb_graph *g, nb_node *x) { return unary(g, NB_OP_LOG1P, x); }
+nb_node *nb_expm1(nb_graph *g, nb_node *x) { return unary(g, NB_OP_EXPM1, x); }
+nb_node *nb_softplus(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SOFTPLUS, x); }
+nb_node *nb_sin(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIN, x); }
+nb_node *nb_cos(nb_graph *g, nb_node *x) { return unary(g, NB_OP_COS, x); }
 
 /* pow: the exponent is a constant scalar, held as input 2 */
 nb_node *nb_pow(nb_graph *g, nb_node *x, double p)
 {
     return binary(g, NB_OP_POW, x, x ? nb_const_scalar(g, p) : NULL); /* none for a NULL x */
+}
+
+/* leaky_relu: the slope below 0 likewise; a finite one, so that its
+ * gradient written as ops, m + (1 - m) alpha, is 1 above 0 */
+nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, double alpha)
+{
+    if (g && x && !isfinite(alpha)) {
+        nb__fail(g, NB_ERR_ARG, "leaky_relu: the slope %g is not finite", alpha);
+        return NULL;
+    }
+    return binary(g, NB_OP_LEAKY_RELU, x, x ? nb_const_scalar(g, alpha) : NULL);
 }
 
 /* gt: the mask of the gradients written as ops (derivatives.c); pow with a
@@ -128,7 +146,9 @@ nb_node *nb_sum(nb_graph *g, nb_node *x)
     return nb__node_new(g, NB_OP_SUM, (nb_node *[]){ x }, NULL);
 }
 
-static nb_status sum_axis_shape(nb_graph *g, nb_node *y)
+/* One axis reduced (sum_axis, max_axis, argmax): dropped, or kept with size
+ * 1; a negative axis counts from the end and is stored normalised. */
+static nb_status axis_shape(nb_graph *g, nb_node *y)
 {
     const nb_node *x = y->in[0];
     int axis = y->ext->axis, rank = 0, dim[NB_MAX_RANK];
@@ -137,8 +157,8 @@ static nb_status sum_axis_shape(nb_graph *g, nb_node *y)
     if (axis < 0)
         axis += x->rank;
     if (axis < 0 || axis >= x->rank)
-        return nb__fail(g, NB_ERR_ARG, "sum_axis: axis %d is out of range for %s", y->ext->axis,
-                        nb__shape_str(x, s));
+        return nb__fail(g, NB_ERR_ARG, "%s: axis %d is out of range for %s",
+                        nb__ops[y->op].name, y->ext->axis, nb__shape_str(x, s));
     for (int i = 0; i < x->rank; i++) {
         if (i != axis)
             dim[rank++] = x->ext->dim[i];
@@ -148,6 +168,8 @@ static nb_status sum_axis_shape(nb_graph *g, nb_node *y)
     y->ext->axis = axis;
     return nb__set_shape(g, y, rank, dim);
 }
+
+static nb_status sum_axis_shape(nb_graph *g, nb_node *y) { return axis_shape(g, y); }
 
 nb_node *nb_sum_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
 {
@@ -164,6 +186,33 @@ static size_t sum_axis_spread(const nb_node *y, int k, size_t i, size_t *out, si
     if (cap)
         out[0] = i / (m * inner) * inner + i % inner;
     return 1;
+}
+
+/* max_axis and argmax: y[o, j] reads the whole line x[o, :, j], as a sum does */
+static nb_status max_axis_shape(nb_graph *g, nb_node *y) { return axis_shape(g, y); }
+
+nb_node *nb_max_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
+{
+    nb__ext params = { .axis = axis, .keepdim = keepdim != 0 };
+    return nb__node_new(g, NB_OP_MAX_AXIS, (nb_node *[]){ x }, &params);
+}
+
+static size_t max_axis_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    return sum_axis_spread(y, k, i, out, cap);
+}
+
+static nb_status argmax_shape(nb_graph *g, nb_node *y) { return axis_shape(g, y); }
+
+nb_node *nb_argmax(nb_graph *g, nb_node *x, int axis, int keepdim)
+{
+    nb__ext params = { .axis = axis, .keepdim = keepdim != 0 };
+    return nb__node_new(g, NB_OP_ARGMAX, (nb_node *[]){ x }, &params);
+}
+
+static size_t argmax_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
+{
+    return sum_axis_spread(y, k, i, out, cap);
 }
 
 static nb_status matmul_shape(nb_graph *g, nb_node *y)
@@ -451,6 +500,26 @@ nb_node *nb_mean_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
 {
     nb_node *s = nb_sum_axis(g, x, axis, keepdim);
     return s ? nb_mul_const(g, s, (double)nb_size(s) / (double)nb_size(x)) : NULL;
+}
+
+/* -max_axis(-x): the first maximum of -x is the first minimum of x, so
+ * ties go to the first minimum exactly as max_axis's go to the first maximum */
+nb_node *nb_min_axis(nb_graph *g, nb_node *x, int axis, int keepdim)
+{
+    return nb_neg(g, nb_max_axis(g, nb_neg(g, x), axis, keepdim));
+}
+
+/* min(max(x, lo), hi): both ties go to x, so the gradient is 1 on [lo, hi]
+ * with its ends, 0 outside. */
+nb_node *nb_clamp(nb_graph *g, nb_node *x, double lo, double hi)
+{
+    if (g && x && !(lo <= hi)) {
+        nb__fail(g, NB_ERR_ARG, "clamp: the lower bound %g is not at most the upper bound %g",
+                 lo, hi);
+        return NULL;
+    }
+    nb_node *y = nb_max(g, x, x ? nb_const_scalar(g, lo) : NULL);
+    return nb_min(g, y, y ? nb_const_scalar(g, hi) : NULL);
 }
 
 nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target)

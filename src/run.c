@@ -81,9 +81,25 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
         node[start[level[i]]++] = x;
     }
     p->n = n;
+    p->n_leaves = start[0]; /* where level 1 begins */
+    p->first_op = UINT32_MAX;
+    for (size_t i = p->n_leaves; i < n; i++)
+        p->first_op = node[i]->id < p->first_op ? node[i]->id : p->first_op;
     p->root = root;
     p->has_grads = 0;
     p->runs = 0;
+    /* Constructors computed the ops' values from the leaves of the time: they
+     * still hold if no leaf was written since the first op was made. */
+    p->synced = !g->untracked && p->first_op >= g->write_mark;
+    p->snapped = 0;
+    p->writes = g->writes;
+    if (p->cap_scratch * sizeof *scratch > ((size_t)4 << 20)) {
+        /* a big graph's levels are not needed until the next plan: give
+         * back their 8 bytes a node */
+        free(p->scratch);
+        p->scratch = NULL;
+        p->cap_scratch = 0;
+    }
     return NB_OK;
 }
 
@@ -133,6 +149,58 @@ static void seed_root(nb_graph *g, nb_node *root, const double *seed)
         else
             ((double *)root->grad)[i] = v;
     }
+}
+
+/* ---- Stale values ---------------------------------------------------------
+ * Ops compute when they are made and when a run recomputes them, so a leaf
+ * written in between leaves the values after it stale, and backward reads
+ * values (exp's local gradient is its output).  So backward runs forward
+ * first when a leaf may have changed since the plan's values were computed,
+ * and a loop that calls forward and then backward runs forward once.
+ * nb_set_at and nb_write count their writes (one comparison to check);
+ * where writes may bypass them (a pointer from nb_values, a view's source
+ * written through its own graph), the plan keeps a copy of its leaves'
+ * bytes from the last forward, and backward compares the leaves with it. */
+static void sync(nb_graph *g, nb__plan *p)
+{
+    size_t elt = nb__elt(g), bytes = 0;
+
+    p->synced = 1;
+    p->writes = g->writes;
+    p->snapped = 0;
+    if (!g->untracked)
+        return;
+    for (size_t i = 0; i < p->n_leaves; i++)
+        bytes += nb__size(p->node[i]) * elt;
+    unsigned char *snap = nb__grow(p->snap, &p->cap_snap, bytes, 1);
+    if (!snap)
+        return; /* then every backward runs forward: slower, never stale */
+    p->snap = snap;
+    for (size_t i = 0; i < p->n_leaves; i++) {
+        size_t n = nb__size(p->node[i]) * elt;
+        memcpy(snap, p->node[i]->val, n);
+        snap += n;
+    }
+    p->snapped = 1;
+}
+
+static int stale(const nb_graph *g, const nb__plan *p)
+{
+    if (!p->synced || p->writes != g->writes)
+        return 1;
+    if (!g->untracked)
+        return 0;
+    if (!p->snapped)
+        return 1;
+    const unsigned char *snap = p->snap;
+    size_t elt = nb__elt(g);
+    for (size_t i = 0; i < p->n_leaves; i++) {
+        size_t n = nb__size(p->node[i]) * elt;
+        if (memcmp(snap, p->node[i]->val, n) != 0)
+            return 1;
+        snap += n;
+    }
+    return 0;
 }
 
 /* ---- Non-finite values: which op made them -------------------------------- */
@@ -297,24 +365,36 @@ static nb__replay *replay_for(nb_graph *g, nb__plan *p, int with_grads)
     return g->replay;
 }
 
+/* Forward over the plan for root, which is g's plan. */
+static nb_status forward_run(nb_graph *g, nb_node *root)
+{
+    nb__plan *p = &g->plan;
+    nb__replay *r = replay_for(g, p, 0);
+    nb_status s = NB_OK;
+
+    if (r)
+        nb__replay_forward(g, r);
+    else
+        s = forward_plan(g, p);
+    if (g->op_status != NB_OK) { /* a user's op failed: its message is recorded */
+        p->synced = 0;
+        return nb__op_failed(g);
+    }
+    if (!r && s != NB_OK) {
+        p->synced = 0; /* anomaly mode stopped part of the way */
+        return s;
+    }
+    sync(g, p);
+    return all_finite(root) ? NB_OK : blame_nonfinite(g, p);
+}
+
 nb_status nb_forward(nb_graph *g, nb_node *root)
 {
     nb_status s = checked(g, root, "forward");
 
     if (s == NB_OK)
         s = plan_for(g, root);
-    if (s != NB_OK)
-        return s;
-    nb__replay *r = replay_for(g, &g->plan, 0);
-    if (r)
-        nb__replay_forward(g, r);
-    else
-        s = forward_plan(g, &g->plan);
-    if (g->op_status != NB_OK) /* a user's op failed: its message is recorded */
-        return nb__op_failed(g);
-    if (s != NB_OK)
-        return s;
-    return all_finite(root) ? NB_OK : blame_nonfinite(g, &g->plan);
+    return s == NB_OK ? forward_run(g, root) : s;
 }
 
 nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int accumulate)
@@ -328,10 +408,14 @@ nb_status nb_backward_seed(nb_graph *g, nb_node *root, const double *seed, int a
         return nb__report(g, NB_ERR_SHAPE,
                           "backward: root is %s, not a scalar: give a seed of that shape",
                           nb__shape_str(root, s0));
-    if (!(root->flags & NB__WANTS_GRAD))
-        return NB_OK; /* no variable reaches root: nothing to compute */
     if ((s = plan_for(g, root)) != NB_OK)
         return s;
+    /* never the gradient of stale values: a non-finite root stops here, its
+     * message naming the op, as nb_forward's would */
+    if (stale(g, &g->plan) && (s = forward_run(g, root)) != NB_OK)
+        return s;
+    if (!(root->flags & NB__WANTS_GRAD))
+        return NB_OK; /* no variable reaches root: nothing to compute */
     nb__replay *r = replay_for(g, &g->plan, 1);
     if (r)
         nb__replay_zero(g, r, accumulate);

@@ -1,7 +1,8 @@
 /* test_executors.c - the reference executor and the replay give the same
  * bits: every value and every gradient of every node, forward, backward
  * and accumulating, on the lecture's graphs, on random graphs of every op
- * (scalars and tensors, broadcasting, both dtypes) and on an MLP. */
+ * (scalars and tensors, broadcasting, both dtypes, gradients as nodes; a
+ * check fails if an op of ops.def appears in none) and on an MLP. */
 #include "internal.h"
 #include "check.h"
 
@@ -138,8 +139,30 @@ static nb_node *leaf(nb_graph *g, int kind, int variable)
                     : nb_constant(g, NULL, rank, dim, data);
 }
 
-/* x made safe for log and pow: |x| + 0.5 */
+/* x made safe for log, sqrt and pow: |x| + 0.5 */
 static nb_node *positive(nb_graph *g, nb_node *x) { return nb_add_const(g, nb_abs(g, x), 0.5); }
+
+/* max_axis, min_axis and argmax of the matrix m, made into a node of the
+ * given kind (a of that kind is there to be multiplied by an argmax, which
+ * passes no gradient itself) */
+static nb_node *axis_reduction(nb_graph *g, int kind, nb_node *a, nb_node *m)
+{
+    unsigned which = pick(3);
+
+    if (kind == SCALAR) {
+        nb_node *flat = nb_reshape(g, m, 1, (int[]){ ROWS * COLS });
+        return which == 0   ? nb_max_axis(g, flat, 0, 0)
+               : which == 1 ? nb_min_axis(g, flat, -1, 0)
+                            : nb_mul(g, a, nb_sum(g, nb_argmax(g, m, 1, 0)));
+    }
+    if (kind == ROW)
+        return which == 0   ? nb_max_axis(g, m, 0, 0)
+               : which == 1 ? nb_min_axis(g, m, -2, 0)
+                            : nb_mul(g, a, nb_argmax(g, m, 0, 0));
+    return which == 0   ? nb_sub(g, m, nb_max_axis(g, m, 1, 1))
+           : which == 1 ? nb_add(g, m, nb_min_axis(g, m, 0, 1))
+                        : nb_mul(g, a, nb_argmax(g, m, -1, 1));
+}
 
 /* A node of the given kind from two of the pool's, by a random op. */
 static nb_node *grow(nb_graph *g, nb_node *pool[][16], const int *count, int kind)
@@ -150,7 +173,7 @@ static nb_node *grow(nb_graph *g, nb_node *pool[][16], const int *count, int kin
         other = ROW;
     nb_node *b = pool[other][pick((unsigned)count[other])];
     nb_node *m = pool[MATRIX][pick((unsigned)count[MATRIX])];
-    switch (pick(kind == SCALAR ? 20 : kind == ROW ? 17 : 19)) {
+    switch (pick(kind == SCALAR ? 29 : kind == ROW ? 26 : 28)) {
     case 0:
         return nb_add(g, a, b);
     case 1:
@@ -184,15 +207,34 @@ static nb_node *grow(nb_graph *g, nb_node *pool[][16], const int *count, int kin
     case 15:
         return nb_mul(g, a, a);
     case 16:
+        return nb_sqrt(g, positive(g, a));
+    case 17:
+        return nb_log1p(g, nb_abs(g, a)); /* x > -1 */
+    case 18:
+        return nb_expm1(g, a);
+    case 19:
+        return nb_softplus(g, nb_mul_const(g, a, 4));
+    case 20:
+        return nb_sin(g, nb_mul_const(g, a, 3));
+    case 21:
+        return nb_cos(g, nb_mul_const(g, a, 3));
+    case 22:
+        return nb_leaky_relu(g, a, 0.2);
+    case 23:
+        return nb_clamp(g, a, -0.3, 0.4);
+    case 24:
+        return axis_reduction(g, kind, a, m);
+    case 25:
         return kind == MATRIX ? nb_softmax(g, m)
                : kind == ROW  ? nb_sum_axis(g, m, 0, 0)
                               : nb_sum(g, m);
-    case 17:
-        return kind == MATRIX
-                   ? nb_log_softmax(g, m)
-                   : nb_softmax_xent(
-                         g, m, nb_constant(g, NULL, 1, (int[]){ 3 }, (double[]){ 0, 3, 1 }));
-    case 18:
+    case 26:
+        if (kind == MATRIX)
+            return nb_log_softmax(g, m);
+        return pick(2) ? nb_softmax_xent(
+                             g, m, nb_constant(g, NULL, 1, (int[]){ 3 }, (double[]){ 0, 3, 1 }))
+                       : nb_softmax_xent_onehot(g, m, nb_softmax(g, leaf(g, MATRIX, 0)));
+    case 27:
         return kind == MATRIX
                    ? nb_reshape(g, nb_transpose(g, nb_reshape(g, m, 2, (int[]){ COLS, ROWS })),
                                 2, (int[]){ ROWS, COLS })
@@ -203,6 +245,8 @@ static nb_node *grow(nb_graph *g, nb_node *pool[][16], const int *count, int kin
                                   nb_constant(g, NULL, 1, (int[]){ 3 }, (double[]){ 2, 0, 1 }));
     }
 }
+
+static int ops_seen[NB_OP_COUNT];
 
 static void random_graphs(nb_dtype dt, int n_graphs, int *checked)
 {
@@ -230,6 +274,17 @@ static void random_graphs(nb_dtype dt, int n_graphs, int *checked)
         for (int kind = 0; kind < KINDS; kind++)
             for (int i = 0; i < count[kind]; i++)
                 f = nb_add(g, f, kind == SCALAR ? pool[kind][i] : nb_sum(g, pool[kind][i]));
+        /* every other graph: f plus its gradient with respect to a variable
+         * of each kind, as nodes (the masks, expands and one-hots of the
+         * rules), so that both executors also run second order */
+        nb_node *wrt[KINDS] = { pool[SCALAR][1], pool[ROW][1], pool[MATRIX][1] }, *d[KINDS];
+        if (k % 2 && f && nb_wants_grad(f)) {
+            CHECK(nb_grad_graph(g, f, NULL, KINDS, wrt, d) == NB_OK);
+            for (int kind = 0; kind < KINDS; kind++)
+                f = nb_add(g, f, nb_sum(g, nb_mul(g, d[kind], d[kind])));
+        }
+        for (size_t i = 0; i < nb_graph_size(g); i++)
+            ops_seen[nb_graph_node(g, i)->op] = 1;
         if (f && nb_wants_grad(f))
             agree(g, f, checked);
         nb_graph_free(g);
@@ -276,6 +331,13 @@ int main(void)
         mlp(dt ? NB_F32 : NB_F64, &checked);
     }
     printf("%d graphs: reference and replay agree to the bit\n", checked);
+    for (int op = NB_OP_LEAF + 1; op < NB_OP_COUNT; op++) {
+        if (op == NB_OP_CUSTOM) /* a user's callbacks: test_derivatives runs both executors */
+            continue;
+        CHECK(ops_seen[op]);
+        if (!ops_seen[op])
+            fprintf(stderr, "no random graph has %s\n", nb__ops[op].name);
+    }
     CHECK(checked > 500);
     return check_summary();
 }

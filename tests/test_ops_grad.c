@@ -6,7 +6,11 @@
  * L = sum_i w_i y_i (a plain sum would hide a transposed gradient).  Inputs
  * are drawn from a lattice of step 0.1 with a different offset per input,
  * so max/min never tie, relu/abs never sit at 0, and no kink lies within a
- * finite-difference step. */
+ * finite-difference step (0.01 in f32).  A row marked distinct draws each
+ * lattice point at most once, so that a reduction along an axis has no tie.
+ *
+ * The gradient check runs in both dtypes, f32 with nb_gradcheck's f32
+ * defaults; each row prints its largest relative error in each. */
 #include "internal.h"
 #include "check.h"
 
@@ -22,6 +26,7 @@ typedef struct row {
     int rank[2];
     int dim[2][NB_MAX_RANK];
     double lo[2], hi[2];
+    int distinct; /* no value twice in an input */
 } row;
 
 static uint64_t rng_state;
@@ -56,6 +61,44 @@ static nb_node *b_relu(nb_graph *g, nb_node *const *in) { return nb_relu(g, in[0
 static nb_node *b_abs(nb_graph *g, nb_node *const *in) { return nb_abs(g, in[0]); }
 static nb_node *b_pow(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0], 2.5); }
 static nb_node *b_pow_neg(nb_graph *g, nb_node *const *in) { return nb_pow(g, in[0], -1.5); }
+static nb_node *b_sqrt(nb_graph *g, nb_node *const *in) { return nb_sqrt(g, in[0]); }
+static nb_node *b_log1p(nb_graph *g, nb_node *const *in) { return nb_log1p(g, in[0]); }
+static nb_node *b_expm1(nb_graph *g, nb_node *const *in) { return nb_expm1(g, in[0]); }
+static nb_node *b_softplus(nb_graph *g, nb_node *const *in) { return nb_softplus(g, in[0]); }
+static nb_node *b_sin(nb_graph *g, nb_node *const *in) { return nb_sin(g, in[0]); }
+static nb_node *b_cos(nb_graph *g, nb_node *const *in) { return nb_cos(g, in[0]); }
+static nb_node *b_leaky(nb_graph *g, nb_node *const *in)
+{
+    return nb_leaky_relu(g, in[0], 0.1);
+}
+/* a negative slope too: the constant enters the product, not just a sign */
+static nb_node *b_leaky_neg(nb_graph *g, nb_node *const *in)
+{
+    return nb_leaky_relu(g, in[0], -0.7);
+}
+/* bounds 0.025 from every lattice point: no kink within a step */
+static nb_node *b_clamp(nb_graph *g, nb_node *const *in)
+{
+    return nb_clamp(g, in[0], -0.5, 0.7);
+}
+static nb_node *b_max_axis1(nb_graph *g, nb_node *const *in)
+{
+    return nb_max_axis(g, in[0], 1, 0);
+}
+static nb_node *b_max_axis0(nb_graph *g, nb_node *const *in)
+{
+    return nb_max_axis(g, in[0], 0, 1);
+}
+static nb_node *b_max_axis_last(nb_graph *g, nb_node *const *in)
+{
+    return nb_max_axis(g, in[0], -1, 0);
+}
+static nb_node *b_min_axis(nb_graph *g, nb_node *const *in)
+{
+    return nb_min_axis(g, in[0], 0, 0);
+}
+static nb_node *b_argmax(nb_graph *g, nb_node *const *in) { return nb_argmax(g, in[0], 1, 0); }
+static nb_node *b_argmax0(nb_graph *g, nb_node *const *in) { return nb_argmax(g, in[0], 0, 1); }
 static nb_node *b_sum(nb_graph *g, nb_node *const *in) { return nb_sum(g, in[0]); }
 static nb_node *b_sum0(nb_graph *g, nb_node *const *in) { return nb_sum_axis(g, in[0], 0, 0); }
 static nb_node *b_sum_last(nb_graph *g, nb_node *const *in)
@@ -171,16 +214,17 @@ static nb_node *b_custom(nb_graph *g, nb_node *const *in)
     return nb_custom(g, &aexpb, in, -1, NULL);
 }
 
-#define R1(op, what, b, rank, d0, d1, d2, d3, lo, hi)                                          \
+#define ROW1(op, what, b, rank, d0, d1, d2, d3, lo, hi, distinct)                              \
     {                                                                                          \
-        op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 }       \
+        op, what, b, 1, { rank, 0 }, { { d0, d1, d2, d3 }, { 0 } }, { lo, 0 }, { hi, 0 },      \
+            distinct                                                                           \
     }
+#define R1(...)  ROW1(__VA_ARGS__, 0)
+#define R1D(...) ROW1(__VA_ARGS__, 1) /* distinct values */
 #define R2(op, what, b, ra, a0, a1, a2, a3, rb, b0, b1, b2, b3, lo, hi)                        \
     {                                                                                          \
         op, what, b, 2, { ra, rb }, { { a0, a1, a2, a3 }, { b0, b1, b2, b3 } }, { lo, lo },    \
-        {                                                                                      \
-            hi, hi                                                                             \
-        }                                                                                      \
+            { hi, hi }, 0                                                                      \
     }
 
 static const row rows[] = {
@@ -209,6 +253,23 @@ static const row rows[] = {
     R1(NB_OP_ABS, "abs 3x4", b_abs, 2, 3, 4, 0, 0, -2, 2),
     R1(NB_OP_POW, "pow 3x4 ^ 2.5", b_pow, 2, 3, 4, 0, 0, 0.5, 3),
     R1(NB_OP_POW, "pow 6 ^ -1.5", b_pow_neg, 1, 6, 0, 0, 0, 0.5, 3),
+    R1(NB_OP_SQRT, "sqrt 3x4", b_sqrt, 2, 3, 4, 0, 0, 0.2, 4),
+    R1(NB_OP_SQRT, "sqrt scalar", b_sqrt, 0, 0, 0, 0, 0, 0.2, 4),
+    R1(NB_OP_LOG1P, "log1p 3x4", b_log1p, 2, 3, 4, 0, 0, -0.8, 3),
+    R1(NB_OP_EXPM1, "expm1 3x4", b_expm1, 2, 3, 4, 0, 0, -3, 3),
+    R1(NB_OP_SOFTPLUS, "softplus 3x4", b_softplus, 2, 3, 4, 0, 0, -6, 6),
+    R1(NB_OP_SOFTPLUS, "softplus scalar", b_softplus, 0, 0, 0, 0, 0, -6, 6),
+    R1(NB_OP_SIN, "sin 3x4", b_sin, 2, 3, 4, 0, 0, -4, 4),
+    R1(NB_OP_COS, "cos 2x3x2", b_cos, 3, 2, 3, 2, 0, -4, 4),
+    R1(NB_OP_LEAKY_RELU, "leaky_relu 3x4, alpha 0.1", b_leaky, 2, 3, 4, 0, 0, -2, 2),
+    R1(NB_OP_LEAKY_RELU, "leaky_relu scalar, alpha -0.7", b_leaky_neg, 0, 0, 0, 0, 0, -2, 2),
+    R1(NB_OP_MIN, "clamp 3x4 to [-0.5, 0.7] (min of max)", b_clamp, 2, 3, 4, 0, 0, -2, 2),
+    R1D(NB_OP_MAX_AXIS, "max_axis 1 of 3x4", b_max_axis1, 2, 3, 4, 0, 0, -2, 2),
+    R1D(NB_OP_MAX_AXIS, "max_axis 0 keepdim of 2x3x4", b_max_axis0, 3, 2, 3, 4, 0, -2, 2),
+    R1D(NB_OP_MAX_AXIS, "max_axis -1 of 2x3x2x2", b_max_axis_last, 4, 2, 3, 2, 2, -3, 3),
+    R1D(NB_OP_NEG, "min_axis 0 of 4x3 (-max_axis(-x))", b_min_axis, 2, 4, 3, 0, 0, -2, 2),
+    R1D(NB_OP_ARGMAX, "argmax 1 of 3x4", b_argmax, 2, 3, 4, 0, 0, -2, 2),
+    R1D(NB_OP_ARGMAX, "argmax 0 keepdim of 3x2x2", b_argmax0, 3, 3, 2, 2, 0, -2, 2),
     R1(NB_OP_SUM, "sum 2x3x4", b_sum, 3, 2, 3, 4, 0, -2, 2),
     R1(NB_OP_SUM_AXIS, "sum_axis 0 of 3x4", b_sum0, 2, 3, 4, 0, 0, -2, 2),
     R1(NB_OP_SUM_AXIS, "sum_axis -1 keepdim of 2x3x4", b_sum_last, 3, 2, 3, 4, 0, -2, 2),
@@ -249,8 +310,14 @@ static nb_node *make(nb_graph *g, const row *r, uint64_t seed, nb_node **in, nb_
         double lo = r->lo[k], hi = r->hi[k];
         if (r->op == NB_OP_BCE_LOGITS && k == 1)
             lo = 0, hi = 1; /* targets are probabilities */
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             v[i] = lattice(lo, hi, k);
+            for (size_t j = 0; r->distinct && j < i; j++)
+                if (v[j] == v[i]) { /* drawn before: draw again */
+                    i--;
+                    break;
+                }
+        }
         in[k] = nb_variable(g, NULL, rank, r->dim[k], v);
     }
     *y = r->build(g, in);
@@ -363,7 +430,7 @@ static void check_second_order(nb_graph *g, nb_node *L, nb_node *const *in, cons
     free(hv);
 }
 
-static void check_row(const row *r, uint64_t seed)
+static void check_row(const row *r, uint64_t seed, int report)
 {
     nb_graph *g64 = nb_graph_new(NB_F64), *g32 = nb_graph_new(NB_F32);
     nb_node *in64[2], *in32[2], *y64, *y32;
@@ -385,6 +452,24 @@ static void check_row(const row *r, uint64_t seed)
             fprintf(stderr, "%s: input %d element %zu: analytic %.12g numeric %.12g\n", r->what,
                     k + 1, res[k].worst, res[k].analytic, res[k].numeric);
     }
+    /* f32 against its own central differences, with the f32 defaults (h =
+     * 1e-2, atol 1e-3, rtol 2e-2) */
+    nb_gradcheck_result res32[2];
+    CHECK(nb_gradcheck(g32, L32, in32, (size_t)r->n_in, NULL, res32) == NB_OK);
+    double rel64 = 0, rel32 = 0, abs64 = 0, abs32 = 0;
+    for (int k = 0; k < r->n_in; k++) {
+        CHECK(res32[k].pass);
+        if (!res32[k].pass)
+            fprintf(stderr, "%s (f32): input %d element %zu: analytic %.8g numeric %.8g\n",
+                    r->what, k + 1, res32[k].worst, res32[k].analytic, res32[k].numeric);
+        rel64 = fmax(rel64, res[k].max_rel_err);
+        rel32 = fmax(rel32, res32[k].max_rel_err);
+        abs64 = fmax(abs64, res[k].max_abs_err);
+        abs32 = fmax(abs32, res32[k].max_abs_err);
+    }
+    if (report)
+        printf("%-46s largest error, relative %.1e (f64) %.1e (f32), absolute %.1e %.1e\n",
+               r->what, rel64, rel32, abs64, abs32);
     /* f32: same inputs; each value and gradient is a short chain of float
      * operations and sums of at most 64 terms, so its relative rounding
      * error is a few hundred float epsilons (6e-8) at most: 1e-4 of
@@ -450,7 +535,7 @@ static void random_broadcasts_match_finite_differences(void)
                 r.dim[k][d] = uniform() < 0.3 ? 1 : full[d + drop];
         }
         uint64_t seed = rng_state;
-        check_row(&r, seed);
+        check_row(&r, seed, 0);
     }
 }
 
@@ -458,7 +543,7 @@ int main(void)
 {
     every_op_has_a_row();
     for (size_t i = 0; i < N_ROWS; i++)
-        check_row(&rows[i], 1000 + i);
+        check_row(&rows[i], 1000 + i, 1);
     random_broadcasts_match_finite_differences();
     printf("rules against backward: max relative difference %.3g (f64), %.3g (f32)\n",
            worst_rule_error[0], worst_rule_error[1]);

@@ -44,10 +44,12 @@ cflags="-std=c11 -Os -DNB_HAVE_OPENBLAS=0 -I$root/include -I$root/src -I$root/sr
 # kernels.c is built once per element type, as meson does
 "$emcc" $cflags -DNB_KERNELS_F32=0 -c "$root/src/kernels.c" -o "$tmp/kernels_f64.o"
 "$emcc" $cflags -DNB_KERNELS_F32=1 -c "$root/src/kernels.c" -o "$tmp/kernels_f32.o"
-"$emcc" $cflags -o "$out/nabla.js" \
-    "$root/src/arena.c" "$root/src/error.c" "$root/src/graph.c" "$root/src/run.c" \
-    "$root/src/derivatives.c" "$root/src/custom.c" "$root/src/replay.c" "$root/src/ops.c" \
-    "$root/src/delta.c" "$root/src/gradcheck.c" "$root/src/backend.c" \
+# every other file in src/ is the engine, as in meson.build's nabla_src
+set --
+for f in "$root"/src/*.c; do
+    case $f in */kernels.c) ;; *) set -- "$@" "$f" ;; esac
+done
+"$emcc" $cflags -o "$out/nabla.js" "$@" \
     "$tmp/kernels_f64.o" "$tmp/kernels_f32.o" \
     "$root/src/cli/expr.c" "$web/nabla_web.c" \
     -sMODULARIZE=1 -sEXPORT_NAME=NablaModule -sSINGLE_FILE=1 -sFILESYSTEM=0 \

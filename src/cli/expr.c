@@ -39,7 +39,8 @@ typedef struct value {
 
 static const value failed_value = { NULL, 0, 0 };
 
-/* ---- Characters: ASCII only, whatever the locale or the byte ---------- */
+/* ---- Characters: ASCII only, whatever the locale or the byte; other
+ * characters are named in messages, in UTF-8 (expr_utf8) ------------------ */
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -80,23 +81,64 @@ fail(parser *p, expr_status why, size_t at, const char *fmt, ...)
     return failed_value;
 }
 
-/* "'x'" for a printable character, "byte 0xNN" otherwise, "the end". */
-static const char *describe(char c, char buf[16])
+size_t expr_utf8(const char *s, unsigned long *code)
 {
-    if (c == '\0')
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = u[0] < 0x80 ? 1 : u[0] < 0xc2 ? 0 : u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+    unsigned long c = n == 1 ? u[0] : u[0] & (0x3fu >> (n - 1));
+
+    if (n == 0 || u[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++) { /* stops at the NUL too */
+        if ((u[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (u[i] & 0x3f);
+    }
+    /* overlong forms, UTF-16 surrogates and past U+10FFFF are not UTF-8 */
+    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    if (code)
+        *code = c;
+    return n;
+}
+
+size_t expr_column(const char *src, size_t at)
+{
+    size_t column = 1;
+
+    for (size_t i = 0; i < at && src[i];) {
+        size_t n = expr_utf8(src + i, NULL);
+        i += n ? n : 1;
+        column++;
+    }
+    return column;
+}
+
+/* "'x'" for a printable character (of ASCII or in UTF-8, with its code
+ * point), "byte 0xNN" otherwise, "the end". */
+static const char *describe(const char *s, char buf[32])
+{
+    unsigned long code = 0;
+    size_t n = expr_utf8(s, &code);
+
+    if (*s == '\0')
         return "the end of the expression";
-    if (c >= 0x20 && c < 0x7f)
-        snprintf(buf, 16, "'%c'", c);
+    if (n == 1 && code >= 0x20 && code < 0x7f)
+        snprintf(buf, 32, "'%c'", *s);
+    else if (n > 1 && code >= 0xa0) /* not a C1 control */
+        snprintf(buf, 32, "'%.*s' (U+%04lX)", (int)n, s, code);
     else
-        snprintf(buf, 16, "byte 0x%02x", (unsigned)(unsigned char)c);
+        snprintf(buf, 32, "byte 0x%02x", (unsigned)(unsigned char)*s);
     return buf;
 }
 
 static value unexpected(parser *p, const char *wanted)
 {
-    char buf[16];
-    char c = peek(p);
-    return fail(p, EXPR_SYNTAX, p->pos, "expected %s, found %s", wanted, describe(c, buf));
+    char buf[32];
+    peek(p);
+    return fail(p, EXPR_SYNTAX, p->pos, "expected %s, found %s", wanted,
+                describe(p->src + p->pos, buf));
 }
 
 /* ---- Node bookkeeping ------------------------------------------------- */
@@ -127,36 +169,62 @@ static value made(parser *p, nb_node *node, int is_const, size_t begin)
 
 /* ---- Leaves ------------------------------------------------------------ */
 
-static value number(parser *p)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+int expr_number(const char *s, size_t *len, double *v, const char **why)
 {
-    const char *s = p->src;
-    size_t begin = p->pos, i = begin, digits = 0;
+    size_t i = 0, digits = 0, nonzero = 0;
 
     for (; is_digit(s[i]); i++)
-        digits++;
+        digits++, nonzero += s[i] != '0';
     if (s[i] == '.')
         for (i++; is_digit(s[i]); i++)
-            digits++;
-    if (digits == 0)
-        return fail(p, EXPR_SYNTAX, begin, "a number needs a digit");
+            digits++, nonzero += s[i] != '0';
+    *len = 0;
+    if (digits == 0) {
+        *why = "a number needs a digit";
+        return -1;
+    }
     if (s[i] == 'e' || s[i] == 'E') {
         size_t e = i + 1 + (s[i + 1] == '+' || s[i + 1] == '-');
-        if (!is_digit(s[e]))
-            return fail(p, EXPR_SYNTAX, i,
-                        "the exponent of a number needs digits, "
-                        "as in 1e-3");
+        if (!is_digit(s[e])) {
+            *len = i;
+            *why = "the exponent of a number needs digits, as in 1e-3";
+            return -1;
+        }
         for (i = e; is_digit(s[i]); i++)
             ;
     }
-    if (i - begin > NUMBER_MAX)
-        return fail(p, EXPR_SYNTAX, begin, "number longer than %d characters", NUMBER_MAX);
+    if (i > NUMBER_MAX) {
+        *why = "number longer than " STR(NUMBER_MAX) " characters";
+        return -1;
+    }
     char text[NUMBER_MAX + 1];
-    memcpy(text, s + begin, i - begin);
-    text[i - begin] = '\0';
-    double v = strtod(text, NULL); /* the C locale: nothing calls setlocale */
-    if (!isfinite(v))
-        return fail(p, EXPR_SYNTAX, begin, "number out of range: %.40s", text);
-    advance(p, i - begin);
+    memcpy(text, s, i);
+    text[i] = '\0';
+    *v = strtod(text, NULL); /* the C locale: nothing calls setlocale */
+    *len = i;
+    if (!isfinite(*v) || (*v == 0 && nonzero)) {
+        *why = *v == 0 ? "number out of range (it underflows to 0)" : "number out of range";
+        return -2;
+    }
+    return 0;
+}
+
+static value number(parser *p)
+{
+    size_t begin = p->pos, len;
+    const char *why;
+    double v;
+
+    int rc = expr_number(p->src + begin, &len, &v, &why);
+    if (rc == -2)
+        return fail(p, EXPR_SYNTAX, begin, "%s: %.*s", why, len > 40 ? 40 : (int)len,
+                    p->src + begin);
+    if (rc != 0)
+        return fail(p, EXPR_SYNTAX, begin + len, "%s", why);
+    advance(p, len);
     return made(p, nb_const_scalar(p->g, v), 1, begin);
 }
 
@@ -190,18 +258,49 @@ static value variable(parser *p, size_t begin, size_t len)
 
 /* ---- Functions --------------------------------------------------------- */
 
-static nb_node *sqrt_node(nb_graph *g, nb_node *x) { return nb_pow(g, x, 0.5); }
+static nb_node *leaky_relu_node(nb_graph *g, nb_node *x, const double *c)
+{
+    return nb_leaky_relu(g, x, c[0]);
+}
 
+static nb_node *clamp_node(nb_graph *g, nb_node *x, const double *c)
+{
+    return nb_clamp(g, x, c[0], c[1]);
+}
+
+/* A function of one or two expressions, or of one expression and constant
+ * parameters (a slope, bounds), which become part of the op as nb_pow's
+ * exponent does. */
 static const struct func {
     const char *name;
-    nb_node *(*one)(nb_graph *, nb_node *);            /* one argument */
-    nb_node *(*two)(nb_graph *, nb_node *, nb_node *); /* or two */
+    int arity;
+    nb_node *(*one)(nb_graph *, nb_node *);
+    nb_node *(*two)(nb_graph *, nb_node *, nb_node *);
+    nb_node *(*with_consts)(nb_graph *, nb_node *, const double *); /* arity - 1 of them */
+    const char *consts; /* what they are, for errors */
+    const char *example;
 } funcs[] = {
-    { "exp", nb_exp, NULL },     { "log", nb_log, NULL },   { "sigmoid", nb_sigmoid, NULL },
-    { "tanh", nb_tanh, NULL },   { "relu", nb_relu, NULL }, { "recip", nb_reciprocal, NULL },
-    { "sqrt", sqrt_node, NULL }, { "abs", nb_abs, NULL },   { "max", NULL, nb_max },
-    { "min", NULL, nb_min },
+    { "exp", 1, nb_exp, NULL, NULL, NULL, NULL },
+    { "log", 1, nb_log, NULL, NULL, NULL, NULL },
+    { "sigmoid", 1, nb_sigmoid, NULL, NULL, NULL, NULL },
+    { "tanh", 1, nb_tanh, NULL, NULL, NULL, NULL },
+    { "relu", 1, nb_relu, NULL, NULL, NULL, NULL },
+    { "recip", 1, nb_reciprocal, NULL, NULL, NULL, NULL },
+    { "sqrt", 1, nb_sqrt, NULL, NULL, NULL, NULL },
+    { "abs", 1, nb_abs, NULL, NULL, NULL, NULL },
+    { "log1p", 1, nb_log1p, NULL, NULL, NULL, NULL },
+    { "expm1", 1, nb_expm1, NULL, NULL, NULL, NULL },
+    { "softplus", 1, nb_softplus, NULL, NULL, NULL, NULL },
+    { "sin", 1, nb_sin, NULL, NULL, NULL, NULL },
+    { "cos", 1, nb_cos, NULL, NULL, NULL, NULL },
+    { "max", 2, NULL, nb_max, NULL, NULL, "max(a, b)" },
+    { "min", 2, NULL, nb_min, NULL, NULL, "min(a, b)" },
+    { "leaky_relu", 2, NULL, NULL, leaky_relu_node, "the slope", "leaky_relu(x, 0.01)" },
+    { "clamp", 3, NULL, NULL, clamp_node, "the bounds", "clamp(x, 0, 1)" },
 };
+
+static const char *const arity_words[] = { "", "one argument", "two arguments",
+                                           "three arguments" };
 
 static const struct func *find_func(const char *s, size_t len)
 {
@@ -213,19 +312,41 @@ static const struct func *find_func(const char *s, size_t len)
 
 static value parse_expr(parser *p);
 
+/* The constant parameters of f from arg[1..]: numbers alone, finite. */
+static int constants(parser *p, const struct func *f, const value *arg, double *c)
+{
+    for (int k = 1; k < f->arity; k++) {
+        if (!arg[k].is_const) {
+            fail(p, EXPR_SYNTAX, arg[k].begin,
+                 "%s of %s must be constant (numbers only), as in %s", f->consts, f->name,
+                 f->example);
+            return 0;
+        }
+        c[k - 1] = nb_value_scalar(arg[k].node);
+        if (!isfinite(c[k - 1])) {
+            fail(p, EXPR_SYNTAX, arg[k].begin, "%s of %s is not a finite number", f->consts,
+                 f->name);
+            return 0;
+        }
+    }
+    if (f->with_consts == clamp_node && !(c[0] <= c[1])) { /* nb_clamp would refuse */
+        fail(p, EXPR_SYNTAX, arg[1].begin, "the lower bound of clamp is above the upper bound");
+        return 0;
+    }
+    return 1;
+}
+
 static value call(parser *p, const struct func *f, size_t begin)
 {
-    int arity = f->one ? 1 : 2;
-    value arg[2];
+    value arg[3];
+    double c[2];
 
     advance(p, 1); /* '(' */
-    for (int k = 0; k < arity; k++) {
+    for (int k = 0; k < f->arity; k++) {
         if (k > 0) {
             if (peek(p) != ',')
-                return peek(p) == ')' ? fail(p, EXPR_SYNTAX, p->pos,
-                                             "%s takes two arguments, "
-                                             "as in %s(a, b)",
-                                             f->name, f->name)
+                return peek(p) == ')' ? fail(p, EXPR_SYNTAX, p->pos, "%s takes %s, as in %s",
+                                             f->name, arity_words[f->arity], f->example)
                                       : unexpected(p, "',' between the arguments");
             advance(p, 1);
         }
@@ -234,13 +355,20 @@ static value call(parser *p, const struct func *f, size_t begin)
             return failed_value;
     }
     if (peek(p) != ')')
-        return peek(p) == ',' && arity == 1
-                   ? fail(p, EXPR_SYNTAX, p->pos, "%s takes one argument", f->name)
+        return peek(p) == ','
+                   ? fail(p, EXPR_SYNTAX, p->pos, "%s takes %s", f->name, arity_words[f->arity])
                    : unexpected(p, "')' to close the call");
     advance(p, 1);
-    int is_const = arg[0].is_const && (arity == 1 || arg[1].is_const);
-    nb_node *y =
-        arity == 1 ? f->one(p->g, arg[0].node) : f->two(p->g, arg[0].node, arg[1].node);
+    int is_const = arg[0].is_const && (f->arity == 1 || arg[1].is_const);
+    nb_node *y;
+    if (f->one)
+        y = f->one(p->g, arg[0].node);
+    else if (f->two)
+        y = f->two(p->g, arg[0].node, arg[1].node);
+    else if (constants(p, f, arg, c))
+        y = f->with_consts(p->g, arg[0].node, c);
+    else
+        return failed_value;
     return made(p, y, is_const, begin);
 }
 
@@ -263,8 +391,8 @@ static value name_or_call(parser *p)
                     f->name);
     if (paren)
         return fail(p, EXPR_SYNTAX, begin,
-                    "unknown function '%.*s' (functions: exp log "
-                    "sigmoid tanh relu recip sqrt abs max min)",
+                    "unknown function '%.*s' (functions: exp log sigmoid tanh relu "
+                    "recip sqrt abs log1p expm1 softplus sin cos max min leaky_relu clamp)",
                     len, p->src + begin);
     return variable(p, begin, end - begin);
 }
@@ -288,11 +416,11 @@ static value parse_primary(parser *p)
         if (p->failed)
             return failed_value;
         if (peek(p) != ')') {
-            char buf[16];
+            char buf[32];
             return fail(p, EXPR_SYNTAX, p->pos,
                         "expected ')' to close the '(' at "
                         "column %zu, found %s",
-                        open + 1, describe(peek(p), buf));
+                        expr_column(p->src, open), describe(p->src + p->pos, buf));
         }
         advance(p, 1);
         v.begin = open;
@@ -369,7 +497,11 @@ static value parse_term(parser *p)
     value a = parse_unary(p);
 
     for (char op; !p->failed && ((op = peek(p)) == '*' || op == '/');) {
+        size_t at = p->pos;
         advance(p, 1);
+        if (op == '*' && peek(p) == '*') /* Python's power */
+            return fail(p, EXPR_SYNTAX, at,
+                        "there is no operator **: write a power with ^, as in x^2");
         value b = parse_unary(p);
         if (p->failed)
             break;

@@ -9,12 +9,16 @@
  *     term    := unary (('*' | '/') unary)*
  *     unary   := '-' unary | power
  *     power   := primary ('^' unary)?          exponent: constant only
+ *                (there is no '**': a parse error says to write '^')
  *     primary := NUMBER | NAME | FUNC '(' expr ')' | MAX2 '(' expr ',' expr ')'
+ *              | 'leaky_relu' '(' expr ',' expr ')'     slope: constant only
+ *              | 'clamp' '(' expr ',' expr ',' expr ')'  bounds: constant only
  *              | '(' expr ')'
  *     NUMBER  := digits ['.' digits] [('e' | 'E') ['+' | '-'] digits]
  *                (or '.' digits ...), e.g. 3, 0.5, .5, 1e-3
  *     NAME    := [A-Za-z_][A-Za-z0-9_]*        (not a function name)
  *     FUNC    := exp | log | sigmoid | tanh | relu | recip | sqrt | abs
+ *              | log1p | expm1 | softplus | sin | cos
  *     MAX2    := max | min
  */
 #ifndef NABLA_CLI_EXPR_H
@@ -51,8 +55,8 @@ typedef enum expr_status {
 } expr_status;
 
 typedef struct expr_error {
-    size_t column; /* 1-based byte column of the problem */
-    char msg[160];
+    size_t column; /* 1-based byte column of the problem (expr_column) */
+    char msg[256];
 } expr_error;
 
 /* Parse src (NUL-terminated) into a new graph.  Variables are nb_scalar
@@ -62,5 +66,21 @@ typedef struct expr_error {
  * nothing to free. */
 expr_status expr_parse(const char *src, expr *e, expr_error *err);
 void expr_free(expr *e);
+
+/* The NUMBER (no sign) at the start of s: 0 with its length in *len and
+ * its value in *v; -1 if it is not one, with why in *why and the offset of
+ * the problem in *len; -2 if it is out of range, with why and its length.
+ * Out of range is an error both ways: a number that overflows to inf, and
+ * one with a nonzero digit that underflows to 0 (1e-400); a subnormal one
+ * (1e-310) is kept.  NAME=VALUE arguments are
+ * read with it too, so they take exactly the numbers an expression does. */
+int expr_number(const char *s, size_t *len, double *v, const char **why);
+/* The valid UTF-8 character at s: its length in bytes (1 to 4), and its
+ * code point in *code if code is not NULL; 0 if s starts no character
+ * (a stray or invalid byte, an overlong form, a surrogate, the NUL). */
+size_t expr_utf8(const char *s, unsigned long *code);
+/* The 1-based column, in characters, of byte at of src: what a terminal
+ * shows (a character outside UTF-8 counts as one per byte). */
+size_t expr_column(const char *src, size_t at);
 
 #endif /* NABLA_CLI_EXPR_H */

@@ -25,7 +25,8 @@ static const char grad_help[] =
     "\n"
     "  EXPR         the expression, quoted for the shell: '1/(1+exp(-(w*x+b)))'\n"
     "  NAME=VALUE   the value of a variable; every variable needs exactly one\n"
-    "               (before or after EXPR)\n"
+    "               (before or after EXPR), a number as in EXPR with an\n"
+    "               optional sign: -2, 0.5, +1e-3\n"
     "  --table      also print the graph gate by gate, in forward order: gate\n"
     "               number, op, the subexpression, inputs (#gate, variable\n"
     "               name or constant), forward value, local gradient for each\n"
@@ -52,12 +53,18 @@ static const char grad_help[] =
     "  operators   + - * / ^ and unary -, usual precedence; ^ is right-\n"
     "              associative and binds tighter than unary minus:\n"
     "              -x^2 = -(x^2), 2^3^2 = 2^9, 2^-1 = 0.5\n"
-    "  functions   exp log sigmoid tanh relu recip sqrt abs  (one argument)\n"
-    "              max min                                    (two arguments)\n"
+    "  functions   exp log sigmoid tanh relu recip sqrt abs   (one argument)\n"
+    "              log1p expm1 softplus sin cos              (one argument)\n"
+    "              max min                                   (two arguments)\n"
+    "              leaky_relu(x, a)     a: a constant slope below 0\n"
+    "              clamp(x, lo, hi)     lo <= hi: constant bounds\n"
     "  x^p needs a constant exponent p (numbers only, e.g. x^2, x^(1/3)); for\n"
-    "  x^y with x > 0 write exp(y*log(x)).  sqrt(x) is x^0.5.  Function names\n"
-    "  cannot be variables.  At a tie max and min pass the whole gradient to\n"
-    "  their first argument; relu'(0) = 0 and abs'(0) = 0.\n"
+    "  x^y with x > 0 write exp(y*log(x)); there is no **.  log1p(x) is\n"
+    "  log(1+x) and expm1(x) is exp(x)-1, exact for tiny x; softplus(x) is\n"
+    "  log(1+exp(x)) without overflow.  Function names cannot be variables.\n"
+    "  At a tie max and min pass the whole gradient to their first argument;\n"
+    "  relu'(0) = abs'(0) = 0, leaky_relu'(0) = a, and clamp' = 1 on [lo, hi],\n"
+    "  the bounds included.\n"
     "\n"
     "exit status: 0 success; 1 evaluation error (log of a negative number or of\n"
     "zero, division by zero, overflow, a non-finite gradient) or a file that\n"
@@ -80,18 +87,28 @@ static void show_caret(const char *src, size_t begin, size_t end)
         end = begin + 1;
     if (len > SHOW_MAX && begin > SHOW_MAX / 2)
         from = begin - SHOW_MAX / 2;
+    while (from > 0 && from < begin && (src[from] & 0xc0) == 0x80)
+        from++; /* not inside a UTF-8 character */
     size_t to = from + SHOW_MAX < len ? from + SHOW_MAX : len;
     fputs(from ? "  ..." : "  ", stderr);
-    for (size_t i = from; i < to; i++) {
-        unsigned char c = (unsigned char)src[i];
-        fputc(c == '\t' || c == '\n' || c == '\r' ? ' '
-              : c < 0x20 || c >= 0x7f             ? '?'
-                                                  : c,
-              stderr);
+    /* a UTF-8 character is shown as itself, in one column; another
+     * non-printable byte as '?' */
+    for (size_t i = from, n; i < to; i += n) {
+        unsigned long c = 0;
+        n = expr_utf8(src + i, &c);
+        if (n > 1 && c >= 0xa0 && i + n <= to)
+            fwrite(src + i, 1, n, stderr);
+        else
+            fputc(src[i] == '\t' || src[i] == '\n' || src[i] == '\r' ? ' '
+                  : n != 1 || c < 0x20 || c == 0x7f                  ? '?'
+                                                                     : src[i],
+                  stderr);
+        n = n > 1 && i + n <= to ? n : 1;
     }
-    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(begin - from + (from ? 5 : 2)),
-            "");
-    for (size_t i = begin + 1; i < end && i < to; i++)
+    size_t at = expr_column(src + from, begin - from) - 1; /* characters */
+    fprintf(stderr, "%s\n%*s^", to < len ? "..." : "", (int)(at + (from ? 5 : 2)), "");
+    size_t tildes = expr_column(src + begin, (end < to ? end : to) - begin) - 1;
+    for (size_t i = 1; i < tildes; i++)
         fputc('~', stderr);
     fputc('\n', stderr);
 }
@@ -126,6 +143,7 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
 
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
+        char clip[CLI_CLIP + 4];
         if (options && strcmp(s, "--") == 0) {
             options = 0;
         } else if (options && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)) {
@@ -144,13 +162,14 @@ static int parse_grad_args(int argc, char **argv, grad_args *a)
         } else if (options && (strncmp(s, "--dot=", 6) == 0 || strncmp(s, "--png=", 6) == 0)) {
             *(s[2] == 'd' ? &a->dot_path : &a->png_path) = s + 6;
         } else if (options && s[0] == '-' && s[1] == '-') {
-            return usage_error("unknown option %s", s);
+            return usage_error("unknown option %s", cli_clip(s, clip));
         } else if (strchr(s, '=')) { /* never in an expression: NAME=VALUE */
             a->bind[a->n_bind++] = s;
         } else if (!a->src) {
             a->src = s;
         } else {
-            return usage_error("unexpected argument '%s' (values are given as NAME=VALUE)", s);
+            return usage_error("unexpected argument '%s' (values are given as NAME=VALUE)",
+                               cli_clip(s, clip));
         }
     }
     if (!a->src)
@@ -190,20 +209,36 @@ static int bind_values(const expr *e, const grad_args *a)
         return usage_error("out of memory");
     for (size_t i = 0; i < a->n_bind; i++) {
         const char *s = a->bind[i], *eq = strchr(s, '=');
-        char *end = NULL;
         nb_node *v = find_var(e, s, (size_t)(eq - s));
         size_t k = 0;
         while (v && e->vars[k] != v)
             k++;
-        double value = strtod(eq + 1, &end);
+        /* VALUE is a NUMBER of the grammar with an optional sign: no hex,
+         * blanks, inf or nan, and out of range either way is an error */
+        const char *num = eq + 1 + (eq[1] == '-' || eq[1] == '+'), *why = NULL;
+        size_t len = 0;
+        double value = 0;
+        int rc = expr_number(num, &len, &value, &why);
+        char clip[CLI_CLIP + 4];
+        const char *arg = cli_clip(s, clip);
+        if (rc == 0 && num[len] != '\0')
+            rc = -1, why = NULL;
+        if (eq[1] == '-')
+            value = -value;
         if (!v) {
-            fprintf(stderr, "nabla grad: %s: no variable '%.*s' in the expression; ", s,
-                    (int)(eq - s), s);
+            fprintf(stderr, "nabla grad: %s: no variable '%.*s' in the expression; ", arg,
+                    (int)(eq - s > CLI_CLIP ? CLI_CLIP : eq - s), s);
             list_vars(e);
         } else if (seen[k]) {
-            fprintf(stderr, "nabla grad: %s: %.*s is given twice\n", s, (int)(eq - s), s);
-        } else if (end == eq + 1 || *end != '\0' || !isfinite(value)) {
-            fprintf(stderr, "nabla grad: %s: the value must be a finite number\n", s);
+            fprintf(stderr, "nabla grad: %s: %s is given twice\n", arg, nb_name(v));
+        } else if (rc == -2) {
+            fprintf(stderr, "nabla grad: %s: the value must be a finite number: %s\n", arg,
+                    why);
+        } else if (rc != 0) {
+            fprintf(stderr,
+                    "nabla grad: %s: the value must be a finite number, written as in "
+                    "the expression (-2, 0.5, 1e-3)\n",
+                    arg);
         } else {
             seen[k] = 1;
             nb_set_scalar(v, value);
@@ -253,14 +288,20 @@ static void describe_domain(const nb_node *n, char *buf, size_t size)
         snprintf(buf, size, "log of zero: log(0) = %s", ys);
     else if (strcmp(op, "reciprocal") == 0 && x == 0)
         snprintf(buf, size, "division by zero: 1/0 = %s", ys);
+    else if (strcmp(op, "log1p") == 0 && x < -1)
+        snprintf(buf, size, "log1p of a number below -1: log1p(%s) = %s", xs, ys);
+    else if (strcmp(op, "log1p") == 0 && x == -1)
+        snprintf(buf, size, "log of zero: log1p(-1) = %s", ys);
+    else if (strcmp(op, "sqrt") == 0 && x < 0)
+        snprintf(buf, size, "square root of a negative number: sqrt(%s) = %s", xs, ys);
     else if (strcmp(op, "pow") == 0 && x < 0 && p == 0.5)
         snprintf(buf, size, "square root of a negative number: sqrt(%s) = %s", xs, ys);
     else if (strcmp(op, "pow") == 0 && x < 0 && p != floor(p))
         snprintf(buf, size, "negative number to a fractional power: (%s)^%s = %s", xs, ps, ys);
     else if (strcmp(op, "pow") == 0 && x == 0 && p < 0)
         snprintf(buf, size, "division by zero: 0^%s = %s", ps, ys);
-    else if (strcmp(op, "exp") == 0)
-        snprintf(buf, size, "overflow: exp(%s) = %s", xs, ys);
+    else if (strcmp(op, "exp") == 0 || strcmp(op, "expm1") == 0)
+        snprintf(buf, size, "overflow: %s(%s) = %s", op, xs, ys);
     else
         snprintf(buf, size, "overflow: %s gives %s from finite input%s", op, ys,
                  nb_arity(n) > 1 ? "s" : "");
@@ -381,7 +422,7 @@ static void print_hessian(const expr *e, const double *H)
 }
 
 /* H NULL: no Hessian asked for. */
-static void print_results(const expr *e, const gate_list *gl, int json, const double *H)
+static void print_results(const expr *e, int json, const double *H)
 {
     char num[32];
     size_t n = e->n_vars;
@@ -390,7 +431,7 @@ static void print_results(const expr *e, const gate_list *gl, int json, const do
         printf("{\"value\": %.17g, \"grad\": {", nb_value_scalar(e->root));
         for (size_t i = 0; i < n; i++)
             printf("%s\"%s\": %.17g", i ? ", " : "", nb_name(e->vars[i]),
-                   gate_grad(gl, e->vars[i]));
+                   nb_grad_scalar(e->vars[i]));
         printf("}");
         if (H) {
             printf(", \"hessian\": [");
@@ -408,7 +449,7 @@ static void print_results(const expr *e, const gate_list *gl, int json, const do
     printf("f = %s\n", fmt_num(num, nb_value_scalar(e->root), 10));
     for (size_t i = 0; i < n; i++)
         printf("df/d%s = %s\n", nb_name(e->vars[i]),
-               fmt_num(num, gate_grad(gl, e->vars[i]), 10));
+               fmt_num(num, nb_grad_scalar(e->vars[i]), 10));
     if (H && n)
         print_hessian(e, H);
 }
@@ -438,18 +479,18 @@ static int hessian(const expr *e, const grad_args *a, double *H)
         }
     if (a->table) {
         nb_node *d = nb_hessian_grad(h, 0);
-        gate_list gl;
-        if (nb_forward(g, d) != NB_OK || (nb_wants_grad(d) && nb_backward(g, d) != NB_OK) ||
-            gates_collect(g, d, &gl) != 0) {
+        if (nb_forward(g, d) != NB_OK || (nb_wants_grad(d) && nb_backward(g, d) != NB_OK)) {
             fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
             return EXIT_EVAL;
         }
         printf("second order: df/d%s as a graph, gate by gate; its backward pass gives "
                "d2f/(d%s db) for every b\n",
                nb_name(e->vars[0]), nb_name(e->vars[0]));
-        print_table(stdout, g, &gl, NULL);
+        if (nb_print_table(stdout, g, d, NULL) != NB_OK) {
+            fprintf(stderr, "nabla grad: hessian: %s\n", nb_errmsg(g));
+            return EXIT_EVAL;
+        }
         putchar('\n');
-        gates_free(&gl);
     }
     if (nb_forward(g, e->root) != NB_OK || nb_backward(g, e->root) != NB_OK) {
         fprintf(stderr, "nabla grad: %s\n", nb_errmsg(g));
@@ -472,10 +513,10 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
             return EXIT_EVAL;
         }
     }
-    gate_labels labels = { (const char *const *)text, e->n_spans };
     snprintf(title, sizeof title, "f = %.120s%s", a->src, strlen(a->src) > 120 ? "..." : "");
+    nb_draw_opts draw = { (const char *const *)text, e->n_spans, title };
     if (a->table) {
-        print_table(stdout, e->graph, gl, &labels);
+        nb_print_table(stdout, e->graph, e->root, &draw);
         putchar('\n');
     }
     if (a->hessian && e->n_vars && !nb_is_leaf(e->root)) {
@@ -494,12 +535,12 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         free(text);
         return rc;
     }
-    print_results(e, gl, a->json, H);
+    print_results(e, a->json, H);
     free(H);
     if (a->dot_path) {
         FILE *f = fopen(a->dot_path, "w");
         if (f)
-            write_dot(f, e->graph, gl, &labels, title);
+            nb_print_dot(f, e->graph, e->root, &draw);
         if (!f || ferror(f) | fclose(f)) {
             perror(a->dot_path);
             fprintf(stderr, "nabla grad: cannot write %s\n", a->dot_path);
@@ -507,7 +548,7 @@ static int write_outputs(const expr *e, const grad_args *a, const gate_list *gl)
         }
     }
     if (a->png_path &&
-        render_png(e->graph, gl, &labels, title, a->png_path, why, sizeof why) != 0) {
+        render_png(e->graph, e->root, &draw, a->png_path, why, sizeof why) != 0) {
         fprintf(stderr, "nabla grad: cannot draw %s: %s\n", a->png_path, why);
         rc = EXIT_EVAL;
     }
@@ -523,9 +564,10 @@ static int evaluate(const expr *e, const grad_args *a)
     gate_list gl;
     char why[200];
 
-    /* A root that is a leaf ("x", "2") has nothing to run; the engine's
-     * replay loops also compute NULL + 0 on an empty plan, which UBSan
-     * reports, so they are not called for it. */
+    /* A root that is a leaf ("x", "2") has no forward to run; backward
+     * alone gives d x / d x = 1 (and, as a plan's first run, takes the
+     * reference loops, never the replay of an empty tape: NULL + 0, which
+     * UBSan reports). */
     int leaf_root = nb_is_leaf(e->root);
     nb_status s = leaf_root ? NB_OK : nb_forward(e->graph, e->root);
     if (s != NB_OK && s != NB_ERR_NONFINITE) {
@@ -544,7 +586,7 @@ static int evaluate(const expr *e, const grad_args *a)
                 gate_number(&gl, bad), nb_op_name(bad), why);
         report_at(e, a->src, bad);
         rc = EXIT_EVAL;
-    } else if (e->n_vars && !leaf_root && (s = nb_backward(e->graph, e->root)) != NB_OK) {
+    } else if (e->n_vars && (s = nb_backward(e->graph, e->root)) != NB_OK) {
         fprintf(stderr, "nabla grad: %s\n", nb_errmsg(e->graph));
         rc = EXIT_EVAL;
     } else {
@@ -571,7 +613,8 @@ int cmd_grad(int argc, char **argv)
     if (rc < 0) {
         switch (expr_parse(a.src, &e, &err)) {
         case EXPR_SYNTAX:
-            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n", err.column, err.msg);
+            fprintf(stderr, "nabla grad: parse error at column %zu: %s\n",
+                    expr_column(a.src, err.column - 1), err.msg);
             show_caret(a.src, err.column - 1, err.column);
             rc = EXIT_USAGE;
             break;

@@ -1,5 +1,5 @@
 /* lecture.c - `nabla lecture`: the lecture's worked examples, built gate by
- * gate with the public API, printed as tables (view.c) and checked against
+ * gate with the public API, printed as tables (nb_print_table) and checked against
  * the numbers on the slides.  Each example ends with a one-line verdict. */
 #include "cli.h"
 #include "view.h"
@@ -43,20 +43,17 @@ static nb_node *constant(nb_graph *g, const char *name, double v)
  * graph was built and ran; otherwise the failure is counted. */
 static int run_and_show(lesson *l, nb_node *root, double upstream, const char *caption)
 {
-    gate_list gl;
+    nb_draw_opts draw = { l->label, MAX_NODES, NULL };
 
     if (caption)
         fprintf(l->out, "%s\n", caption);
     if (!root || nb_backward_seed(l->g, root, &upstream, 0) != NB_OK ||
-        gates_collect(l->g, root, &gl) != 0) {
+        nb_print_table(l->out, l->g, root, &draw) != NB_OK) {
         fprintf(l->out, "  engine error: %s\n", nb_errmsg(l->g));
         l->checked++;
         l->failed++;
         return -1;
     }
-    gate_labels labels = { l->label, MAX_NODES };
-    print_table(l->out, l->g, &gl, &labels);
-    gates_free(&gl);
     return 0;
 }
 

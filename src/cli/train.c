@@ -23,14 +23,28 @@ static const char train_help[] =
     "\n"
     "  MODEL              linear (least squares), logistic (binary), softmax\n"
     "                     (multiclass) or mlp (hidden layers)\n"
-    "  --data DATA        a numeric CSV file (plain or .gz), 'digits' (the 8x8\n"
-    "                     digits bundled with nabla) or 'fashion-mnist'\n"
-    "  --data-dir DIR     where 'digits' (DIR/digits.csv.gz) or 'fashion-mnist'\n"
-    "                     (its four IDX files) live; by default digits is looked\n"
+    "  --data DATA        a CSV file (plain or .gz), or a data set by name:\n"
+    "                     iris, breast-cancer, advertising, digits (shipped\n"
+    "                     with nabla) or fashion-mnist (Debian package\n"
+    "                     dataset-fashion-mnist)\n"
+    "  --data-dir DIR     where the named sets live; by default they are looked\n"
     "                     for in " NB_DATADIR " and then in the source\n"
     "                     tree's data/, Fashion-MNIST in " NB_FASHION_MNIST_DIR "\n"
-    "  --target COLUMN    the CSV column to predict: a header name, or a number\n"
-    "                     (1 = first, -1 = last; default the last)\n"
+    "  --label COLUMN     the CSV column to predict: a header name, or a number\n"
+    "                     (1 = first, -1 = last; default the last).  Numbers are\n"
+    "                     targets or classes 0, 1, ...; names (setosa, ...) are\n"
+    "                     classes, numbered in sorted order (printed)\n"
+    "  --target COLUMN    the same as --label\n"
+    "  --drop COLS        CSV columns to leave out, such as an ID: header names\n"
+    "                     or numbers, separated by commas (id,3)\n"
+    "  --sep C            the CSV separator: one character, tab or space (runs\n"
+    "                     of blanks); default ',' if the first line has one,\n"
+    "                     else ';' if it has one, else blanks.  Fields may be\n"
+    "                     \"quoted\"; a header is recognised by its names\n"
+    "  --max-bytes N      read at most N bytes of CSV text (after gunzip), such\n"
+    "                     as 4G (default 1G); a longer file is an error\n"
+    "  --test-data FILE   the test rows from another CSV file, read with the\n"
+    "                     same options (instead of --test-fraction)\n"
     "  --test-fraction F  rows held out for testing, 0 <= F < 1 (default 0.2;\n"
     "                     Fashion-MNIST has its own test set)\n"
     "  --no-standardize   keep CSV features as they are (default: scaled to mean\n"
@@ -40,6 +54,10 @@ static const char train_help[] =
     "  --loss LOSS        mse or l1 (linear; default mse), bce (logistic),\n"
     "                     xent or hinge (softmax; default xent), any for mlp\n"
     "                     (default xent for whole-number targets, else mse)\n"
+    "  --epochs N         passes over the training rows (default 10)\n";
+
+/* the rest of the help: C11 promises string literals of 4095 bytes only */
+static const char train_help_more[] =
     "  --epochs N         passes over the training rows (default 10)\n"
     "  --batch N          rows per step, 0 = all (default 32)\n"
     "  --optimizer OPT    sgd (default) or adam, each as PyTorch's\n"
@@ -54,9 +72,14 @@ static const char train_help[] =
     "                     when a step is big enough, else OpenBLAS's\n"
     "  --dtype f32|f64    element type of the model (default f32)\n"
     "  --loss-csv FILE    write epoch,train_loss,test_loss,test_accuracy rows\n"
+    "  --plot FILE        draw the train and test loss and the test accuracy\n"
+    "                     or R2 per epoch: FILE.svg, or FILE.png through\n"
+    "                     rsvg-convert (Debian librsvg2-bin) or ImageMagick\n"
     "  --save FILE        write the trained model as a safetensors checkpoint\n"
     "                     (atomically: the old file survives a failed save; a\n"
     "                     model whose parameters are not finite is not saved)\n"
+    "                     with what 'nabla predict' needs: feature names,\n"
+    "                     label, classes and the standardisation\n"
     "  --resume FILE      continue from a checkpoint; its metadata gives the\n"
     "                     model, widths, activation, loss and dtype (options\n"
     "                     that disagree are an error).  Only parameters are\n"
@@ -79,7 +102,9 @@ static const char train_help[] =
     "be read or written); 2 a bad argument.  Messages go to stderr.\n"
     "\n"
     "examples:\n"
-    "  nabla train softmax --data iris.csv --epochs 100\n"
+    "  nabla train softmax --data iris --epochs 100 --save iris.safetensors\n"
+    "  nabla predict --model iris.safetensors --data iris\n"
+    "  nabla train linear --data advertising --label sales --plot curves.svg\n"
     "  nabla train mlp --data digits --hidden 50 --activation sigmoid --json\n"
     "  nabla train mlp --data digits --optimizer adam --lr 0.001 --epochs 5\n"
     "  nabla train mlp --data fashion-mnist --hidden 256,128 --epochs 5 --batch 100\n";
@@ -153,11 +178,14 @@ static int get_widths(const char *s, train_args *a)
 
 /* Options that take a value: --name VALUE or --name=VALUE. */
 static const char *const valued[] = {
-    "--data",       "--data-dir",     "--target", "--test-fraction", "--hidden",
-    "--activation", "--loss",         "--epochs", "--batch",         "--lr",
-    "--momentum",   "--weight-decay", "--seed",   "--threads",       "--dtype",
-    "--loss-csv",   "--save",         "--resume", "--optimizer",     "--beta1",
-    "--beta2",      "--eps",          NULL,
+    "--data",   "--data-dir",   "--target",    "--test-fraction",
+    "--hidden", "--activation", "--loss",      "--epochs",
+    "--batch",  "--lr",         "--momentum",  "--weight-decay",
+    "--seed",   "--threads",    "--dtype",     "--loss-csv",
+    "--save",   "--resume",     "--optimizer", "--beta1",
+    "--beta2",  "--eps",        "--label",     "--drop",
+    "--sep",    "--max-bytes",  "--test-data", "--plot",
+    NULL,
 };
 
 static int set_choice(const char *opt, const char *v, train_args *a)
@@ -219,13 +247,21 @@ static int set_number(const char *opt, const char *v, train_args *a)
 
 static int set_option(const char *opt, const char *v, train_args *a)
 {
-    const char **path = strcmp(opt, "--data") == 0       ? &a->data
-                        : strcmp(opt, "--data-dir") == 0 ? &a->data_dir
-                        : strcmp(opt, "--target") == 0   ? &a->target
-                        : strcmp(opt, "--loss-csv") == 0 ? &a->loss_csv
-                        : strcmp(opt, "--save") == 0     ? &a->save
-                        : strcmp(opt, "--resume") == 0   ? &a->resume
-                                                         : NULL;
+    const char **path = strcmp(opt, "--data") == 0        ? &a->data
+                        : strcmp(opt, "--data-dir") == 0  ? &a->data_dir
+                        : strcmp(opt, "--target") == 0    ? &a->label
+                        : strcmp(opt, "--label") == 0     ? &a->label
+                        : strcmp(opt, "--drop") == 0      ? &a->drop
+                        : strcmp(opt, "--test-data") == 0 ? &a->test_data
+                        : strcmp(opt, "--loss-csv") == 0  ? &a->loss_csv
+                        : strcmp(opt, "--plot") == 0      ? &a->plot
+                        : strcmp(opt, "--save") == 0      ? &a->save
+                        : strcmp(opt, "--resume") == 0    ? &a->resume
+                                                          : NULL;
+    if (strcmp(opt, "--sep") == 0)
+        return parse_sep(opt, v, &a->sep, train_usage);
+    if (strcmp(opt, "--max-bytes") == 0)
+        return parse_bytes(opt, v, &a->max_bytes, train_usage);
     if (path) {
         if (!*v)
             return train_usage("%s needs a non-empty value", opt);
@@ -275,6 +311,12 @@ static int parse_one(int argc, char **argv, int *i, train_args *a)
     return eq ? train_usage("unknown option %.*s", (int)len, s) : set_flag(s, a);
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n > k && strcmp(s + n - k, tail) == 0;
+}
+
 static int check_args(train_args *a)
 {
     static const char *const models[] = { "linear", "logistic", "softmax", "mlp" };
@@ -305,8 +347,14 @@ static int check_args(train_args *a)
                            a->model);
     if (strcmp(a->data, "fashion-mnist") == 0 && a->test_fraction_set)
         return train_usage("--test-fraction: fashion-mnist comes with its own test set");
-    if (a->target && (strcmp(a->data, "fashion-mnist") == 0 || strcmp(a->data, "digits") == 0))
-        return train_usage("--target is for CSV files, not %s", a->data);
+    int fm = strcmp(a->data, "fashion-mnist") == 0;
+    if (fm && (a->label || a->drop || a->sep || a->test_data))
+        return train_usage("--label, --drop, --sep and --test-data are for CSV files, not %s",
+                           a->data);
+    if (a->test_data && a->test_fraction_set)
+        return train_usage("--test-data and --test-fraction: give one of them");
+    if (a->plot && !ends_with(a->plot, ".svg") && !ends_with(a->plot, ".png"))
+        return train_usage("--plot %s: the name must end in .svg or .png", a->plot);
     return 0;
 }
 
@@ -323,6 +371,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(train_help, stdout);
+            fputs(train_help_more, stdout);
             return 0;
         }
     }
@@ -337,55 +386,35 @@ static int parse_train_args(int argc, char **argv, train_args *a)
 
 /* ---- Data ------------------------------------------------------------------- */
 
-static int file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
-}
-
-/* DIR/digits.csv.gz for --data-dir, else the installed copy, else the
- * source tree's. */
-static nb_status find_digits(const train_args *a, char *path, size_t size, nb_err *err)
-{
-    const char *dirs[] = { NB_DATADIR, NB_SOURCE_DATADIR };
-    if (a->data_dir) {
-        snprintf(path, size, "%s/digits.csv.gz", a->data_dir);
-        return NB_OK; /* a missing file is reported by the loader */
-    }
-    for (int k = 0; k < 2; k++) {
-        snprintf(path, size, "%s/digits.csv.gz", dirs[k]);
-        if (file_exists(path))
-            return NB_OK;
-    }
-    return nb_err_set(err, NB_ERR_IO,
-                      "digits.csv.gz is neither in %s nor in %s "
-                      "(give its directory with --data-dir)",
-                      dirs[0], dirs[1]);
-}
-
 static nb_status load_csv(const train_args *a, const char *path, nb_data *all, nb_err *err)
 {
-    nb_csv_opts co = { 0 };
-    if (a->target) {
-        char *end;
-        long k = strtol(a->target, &end, 10);
-        if (*end || end == a->target)
-            co.target_name = a->target;
-        else if (k == 0 || k > 1000000 || k < -1000000)
-            return nb_err_set(err, NB_ERR_ARG,
-                              "--target %s: columns count from 1 "
-                              "(or from -1 at the end)",
-                              a->target);
-        else
-            co.target = (int)k;
-    }
-    return nb_csv_load(path, &co, all, err);
+    nb_csv_opts co = { .sep = a->sep, .drop = a->drop, .max_bytes = a->max_bytes };
+    nb_status s = csv_label_opts(a->label, &co, err);
+    return s == NB_OK ? nb_csv_load(path, &co, all, err) : s;
 }
 
-/* train and test from a->data; standardised unless --no-standardize (or
- * Fashion-MNIST, whose pixels are already in [0, 1]). */
+/* Why the labels are not classes 0, 1, ...: the first that is not one,
+ * with its line; "" if they all are. */
+static void label_problem(const nb_data *d, char *why, size_t size)
+{
+    *why = '\0';
+    for (size_t i = 0; i < d->n; i++) {
+        double y = d->y[i];
+        const char *what = y < 0           ? "is negative"
+                           : y != floor(y) ? "is not a whole number"
+                           : y > 1e6       ? "is above 1000000, the most classes nabla counts"
+                                           : NULL;
+        if (what) {
+            snprintf(why, size, " (line %zu: label %.10g %s)", d->line ? d->line[i] : i + 1, y,
+                     what);
+            return;
+        }
+    }
+}
+
+/* train and test from a->data, as the file has them (standardised later):
+ * classes counted over every row before the split, so both parts have
+ * them all. */
 static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *test,
                                  nb_err *err)
 {
@@ -395,26 +424,53 @@ static nb_status train_load_data(const train_args *a, nb_data *train, nb_data *t
 
     if (strcmp(a->data, "fashion-mnist") == 0)
         return nb_fashion_mnist_load(a->data_dir, train, test, err);
-    if (strcmp(a->data, "digits") == 0) {
-        if ((s = find_digits(a, path, sizeof path, err)) != NB_OK)
-            return s;
-    } else {
-        snprintf(path, sizeof path, "%s", a->data);
+    if ((s = data_path(a->data, a->data_dir, path, sizeof path, err)) != NB_OK ||
+        (s = load_csv(a, path, &all, err)) != NB_OK)
+        return s;
+    if (all.n_classes == 0 && nb_data_classes(&all) > 0)
+        all.n_classes = nb_data_classes(&all);
+    if (a->test_data) { /* read as a model is applied: the training file's columns, classes */
+        nb_csv_opts co = { .sep = a->sep,
+                           .max_bytes = a->max_bytes,
+                           .features = (const char *const *)all.names,
+                           .n_features = all.d,
+                           .target_name = all.label,
+                           .no_target = !all.label,
+                           .classes = (const char *const *)all.classes,
+                           .n_classes = all.n_classes };
+        *train = all;
+        return nb_csv_load(a->test_data, &co, test, err);
     }
-    s = load_csv(a, path, &all, err);
-    if (s == NB_OK)
-        s = nb_data_split(&all, a->test_fraction, a->seed, train, test, err);
+    s = nb_data_split(&all, a->test_fraction, a->seed, train, test, err);
     nb_data_free(&all);
-    if (s == NB_OK && !a->no_standardize) {
-        nb_scaler sc = { 0 };
-        s = nb_scaler_fit(&sc, train, err);
-        if (s == NB_OK)
-            s = nb_scaler_apply(&sc, train, err);
-        if (s == NB_OK && test->n)
-            s = nb_scaler_apply(&sc, test, err);
-        nb_scaler_free(&sc);
-    }
     return s;
+}
+
+/* Standardise train and test with sc, fitted on train unless it holds a
+ * checkpoint's. */
+static nb_status standardise(const train_args *a, nb_data *train, nb_data *test, nb_scaler *sc,
+                             nb_err *err)
+{
+    if (a->no_standardize || strcmp(a->data, "fashion-mnist") == 0)
+        return NB_OK; /* pixels are in [0, 1] already */
+    nb_status s = sc->mean ? NB_OK : nb_scaler_fit(sc, train, err);
+    if (s == NB_OK)
+        s = nb_scaler_apply(sc, train, err);
+    if (s == NB_OK && test->n)
+        s = nb_scaler_apply(sc, test, err);
+    return s;
+}
+
+/* The class names, when the file gives them (as labels or in a scikit-learn
+ * header), so that the numbers in the output can be read. */
+static void print_classes(const train_args *a, const nb_data *d)
+{
+    if (!d->classes || a->json || a->quiet)
+        return;
+    printf("classes:");
+    for (int k = 0; k < d->n_classes; k++)
+        printf(" %d=%s", k, d->classes[k]);
+    printf("\n");
 }
 
 /* ---- Model ------------------------------------------------------------------ */
@@ -444,19 +500,23 @@ nb_status train_model_opts(const train_args *a, const nb_data *train, nb_mlp_opt
     int out = 1, n = 0;
 
     if (loss == NB_LOSS_XENT || loss == NB_LOSS_HINGE) {
+        char why[160];
+        label_problem(train, why, sizeof why);
         if (classes < 2)
             return nb_err_set(err, NB_ERR_FORMAT,
                               "%s: the %s loss needs class labels "
-                              "0, 1, ... as targets (found %s)",
+                              "0, 1, ... as targets (found %s%s)",
                               a->data, nb_loss_name(loss),
-                              classes < 0 ? "values that are not whole numbers" : "one class");
+                              classes < 0 ? "labels that are not classes" : "one class", why);
         out = classes;
     } else if (loss == NB_LOSS_BCE && classes != 2 && classes != 1) {
+        char why[160];
+        label_problem(train, why, sizeof why);
         return nb_err_set(err, NB_ERR_FORMAT,
                           "%s: a logistic model needs 0/1 targets "
-                          "(found %s; try softmax)",
-                          a->data,
-                          classes < 0 ? "values that are not whole numbers" : "more classes");
+                          "(found %s%s; try softmax)",
+                          a->data, classes < 0 ? "labels that are not classes" : "more classes",
+                          why);
     }
     widths[n++] = train->d;
     for (int i = 0; a->kind == MODEL_MLP && i < (a->n_hidden ? a->n_hidden : 1); i++)
@@ -504,8 +564,8 @@ static void print_result(const train_args *a, const nb_mlp *m, const nb_train_re
     if (!isnan(r->test_loss))
         printf(", test loss %.6f, test %s %.4f", r->test_loss, classify ? "accuracy" : "R2",
                classify ? r->test_accuracy : r->test_r2);
-    printf(" (%d epochs, %.2f s, %.0f samples/s)\n", r->epochs, r->seconds,
-           r->samples_per_second);
+    printf(" (%d epoch%s, %.2f s, %.0f samples/s)\n", r->epochs, r->epochs == 1 ? "" : "s",
+           r->seconds, r->samples_per_second);
 }
 
 /* ---- nabla train -------------------------------------------------------------- */
@@ -518,9 +578,15 @@ static int fail(const nb_err *err)
 }
 
 static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
-                        const nb_data *test, int done, nb_err *err)
+                        const nb_data *test, const nb_scaler *sc, int done, nb_err *err)
 {
     double lr = a->lr > 0 ? a->lr : a->optim == NB_OPTIM_ADAM ? 0.001 : 0.1;
+    int classify = nb_loss_is_classifier(nb_mlp_options(m)->loss);
+    char title[256];
+    snprintf(title, sizeof title, "nabla train %s --data %s", a->model, a->data);
+    plot *p = a->plot ? plot_new(title, classify) : NULL;
+    if (a->plot && !p)
+        return fail(&(nb_err){ NB_ERR_NOMEM, "--plot: out of memory" });
     nb_train_opts to = { .epochs = a->epochs,
                          .batch = a->batch,
                          .lr = lr,
@@ -536,12 +602,18 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
                          .threads = a->threads,
                          .progress = a->quiet  ? NULL
                                      : a->json ? stderr
-                                               : stdout };
+                                               : stdout,
+                         .on_epoch = p ? plot_epoch : NULL,
+                         .on_epoch_arg = p };
     nb_train_result r;
     nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
+    if (s == NB_OK && p)
+        s = plot_write(p, a->plot, err);
+    plot_free(p);
     if (s != NB_OK)
         return fail(err);
-    if (a->save && train_save(a, m, done + a->epochs, err) != NB_OK)
+    if (a->save &&
+        train_save(a, m, done + a->epochs, train, sc->mean ? sc : NULL, err) != NB_OK)
         return fail(err);
     print_result(a, m, &r);
     return 0;
@@ -551,6 +623,7 @@ int cmd_train(int argc, char **argv)
 {
     train_args a;
     nb_data train = { 0 }, test = { 0 };
+    nb_scaler sc = { 0 };
     nb_err err = { 0 };
     int widths[TRAIN_MAX_HIDDEN + 2], done = 0, rc = parse_train_args(argc, argv, &a);
     nb_mlp *m = NULL;
@@ -562,22 +635,27 @@ int cmd_train(int argc, char **argv)
     if (train_load_data(&a, &train, &test, &err) != NB_OK) {
         rc = fail(&err);
     } else if (a.resume) {
-        rc = train_resume(&a, &train, &m, &done);
+        rc = train_resume(&a, &train, &m, &done, &sc);
     } else {
         nb_mlp_opts o;
         if (train_model_opts(&a, &train, &o, widths, &err) != NB_OK ||
             !(m = nb_mlp_new(&o, &err)))
             rc = fail(&err);
     }
-    /* an f32 model gathers its batches from a float copy (or bytes) */
-    if (m && nb_mlp_options(m)->dtype == NB_F32 &&
-        (nb_data_f32(&train, &err) != NB_OK || (test.x && nb_data_f32(&test, &err) != NB_OK))) {
+    if (m && standardise(&a, &train, &test, &sc, &err) != NB_OK) {
+        rc = fail(&err);
+        /* an f32 model gathers its batches from a float copy (or bytes) */
+    } else if (m && nb_mlp_options(m)->dtype == NB_F32 &&
+               (nb_data_f32(&train, &err) != NB_OK ||
+                (test.x && nb_data_f32(&test, &err) != NB_OK))) {
         rc = fail(&err);
     } else if (m) {
+        print_classes(&a, &train);
         nb_set_anomaly(nb_mlp_graph(m), a.anomaly);
-        rc = run_training(&a, m, &train, &test, done, &err);
+        rc = run_training(&a, m, &train, &test, &sc, done, &err);
     }
     nb_mlp_free(m);
+    nb_scaler_free(&sc);
     nb_data_free(&train);
     nb_data_free(&test);
     return rc;

@@ -15,7 +15,9 @@ enum { MODEL_LINEAR, MODEL_LOGISTIC, MODEL_SOFTMAX, MODEL_MLP };
 typedef struct train_args {
     const char *model; /* as given; kind is its MODEL_* */
     int kind;
-    const char *data, *data_dir, *target, *loss_csv, *save, *resume;
+    const char *data, *data_dir, *label, *drop, *test_data, *loss_csv, *plot, *save, *resume;
+    char sep;                               /* 0: guessed from the first line */
+    size_t max_bytes;                       /* 0: NB_CSV_MAX_BYTES */
     int hidden[TRAIN_MAX_HIDDEN], n_hidden; /* n_hidden 0: not given */
     int act, loss;                          /* -1: not given */
     nb_dtype dtype;
@@ -41,11 +43,53 @@ int train_usage(const char *fmt, ...)
 nb_status train_model_opts(const train_args *a, const nb_data *train, nb_mlp_opts *o,
                            int *widths, nb_err *err);
 
-/* --save: a->save gets m, with the model kind and the epoch count. */
-nb_status train_save(const train_args *a, const nb_mlp *m, int epochs, nb_err *err);
+/* --save: a->save gets m, with the model kind, the epoch count and what
+ * `nabla predict` needs to apply it: the data's feature names, label and
+ * classes, and the scaler sc (NULL: features used as they are). */
+nb_status train_save(const train_args *a, const nb_mlp *m, int epochs, const nb_data *train,
+                     const nb_scaler *sc, nb_err *err);
 /* --resume: *m rebuilt from a->resume, checked against the options (exit
- * status 2 if they disagree) and the data (1); *done its epoch count.
- * Returns 0 or the exit status, having printed why. */
-int train_resume(const train_args *a, const nb_data *train, nb_mlp **m, int *done);
+ * status 2 if they disagree) and the data (1); *done its epoch count; sc
+ * the checkpoint's scaler, if it has one (else zeroed).  Returns 0 or the
+ * exit status, having printed why. */
+int train_resume(const train_args *a, const nb_data *train, nb_mlp **m, int *done,
+                 nb_scaler *sc);
+
+/* ---- dataset.c: data sets by name, CSV options, checkpoint metadata ---- */
+
+/* 1 for a data set shipped with nabla (iris, breast-cancer, advertising,
+ * digits) or fashion-mnist. */
+int data_is_named(const char *data);
+/* The file behind --data: a shipped set's (in dir, else the installed data
+ * directory, else the source tree's), or data itself. */
+nb_status data_path(const char *data, const char *dir, char *path, size_t size, nb_err *err);
+/* --sep and --max-bytes values; 0 or usage()'s status. */
+int parse_sep(const char *opt, const char *v, char *sep, int (*usage)(const char *, ...));
+int parse_bytes(const char *opt, const char *v, size_t *out, int (*usage)(const char *, ...));
+/* --label NAME|INDEX into co. */
+nb_status csv_label_opts(const char *label, nb_csv_opts *co, nb_err *err);
+/* Metadata values: JSON arrays of strings or numbers (%.17g, exact),
+ * malloc'd; NULL if memory runs out. */
+char *meta_strings(char *const *v, int n);
+char *meta_numbers(const double *v, int n);
+/* Parsed back: 1 if json is such an array (of exactly n numbers). */
+int meta_get_strings(const char *json, char ***out, int *n);
+int meta_get_numbers(const char *json, double *out, int n);
+void free_strings(char ***v, int n);
+/* The scaler saved in st for d features; zeroed if there is none. */
+nb_status meta_scaler(const nb_safetensors *st, const char *path, int d, nb_scaler *sc,
+                      nb_err *err);
+
+/* ---- plot.c: --plot ---------------------------------------------------------- */
+
+typedef struct plot plot;
+/* A recorder of each epoch's figures; NULL if memory runs out. */
+plot *plot_new(const char *title, int classify);
+void plot_free(plot *p);
+/* nb_train_opts.on_epoch */
+void plot_epoch(void *p, const nb_epoch *e);
+/* Draw the curves into path: SVG, or PNG (through rsvg-convert or
+ * ImageMagick) when path ends in .png. */
+nb_status plot_write(const plot *p, const char *path, nb_err *err);
 
 #endif /* NABLA_CLI_TRAIN_H */

@@ -4,15 +4,18 @@
  * (temporary file, fsync, rename).  The MLP's metadata is checkpoint_mlp.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
+#include "nn_internal.h"
 #include "nn_hooks.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HEADER (100u << 20)       /* the safetensors package's own limit */
@@ -118,7 +121,7 @@ typedef struct parse {
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = nb__nn_malloc(n);
     return d ? memcpy(d, s, n) : NULL;
 }
 
@@ -240,8 +243,8 @@ static nb_status get_metadata(parse *p, const cJSON *m, nb_safetensors *st)
     if (!cJSON_IsObject(m))
         return nb_err_set(p->err, NB_ERR_FORMAT, "%s: __metadata__ is not an object", p->name);
     size_t n = (size_t)cJSON_GetArraySize(m);
-    if (n && (!(st->key = calloc(n, sizeof *st->key)) ||
-              !(st->value = calloc(n, sizeof *st->value))))
+    if (n && (!(st->key = nb__nn_calloc(n, sizeof *st->key)) ||
+              !(st->value = nb__nn_calloc(n, sizeof *st->value))))
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     for (const cJSON *kv = m->child; kv; kv = kv->next) {
         if (!cJSON_IsString(kv))
@@ -306,7 +309,7 @@ static nb_status check_layout(parse *p, nb_safetensors *st, span *order)
                           "%s: %zu bytes at the end of the data belong "
                           "to no tensor",
                           p->name, p->data_len - at);
-    nb_tensor *copy = malloc((st->n ? st->n : 1) * sizeof *copy);
+    nb_tensor *copy = nb__nn_malloc((st->n ? st->n : 1) * sizeof *copy);
     if (!copy)
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     memcpy(copy, st->t, st->n * sizeof *copy);
@@ -336,8 +339,8 @@ static nb_status get_entries(parse *p, const cJSON *root, nb_safetensors *st)
     }
     if (meta && get_metadata(p, meta, st) != NB_OK)
         return p->err ? p->err->code : NB_ERR_FORMAT;
-    if (!(st->t = calloc(n ? n : 1, sizeof *st->t)) ||
-        !(p->begin = calloc(n ? n : 1, sizeof *p->begin)))
+    if (!(st->t = nb__nn_calloc(n ? n : 1, sizeof *st->t)) ||
+        !(p->begin = nb__nn_calloc(n ? n : 1, sizeof *p->begin)))
         return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory", p->name);
     for (const cJSON *e = root->child; e; e = e->next) {
         if (e == meta)
@@ -357,7 +360,16 @@ static nb_status get_header(parse *p, const char *h, size_t hlen, nb_safetensors
     if (hlen == 0 || h[0] != '{')
         return nb_err_set(p->err, NB_ERR_FORMAT, "%s: the header does not start with '{'",
                           p->name);
+    /* cJSON skips a NUL as it skips blanks; JSON has no place for one */
+    const char *nul = memchr(h, '\0', hlen);
+    if (nul)
+        return nb_err_set(p->err, NB_ERR_FORMAT,
+                          "%s: the header holds a NUL byte (at byte %zu)", p->name,
+                          8 + (size_t)(nul - h));
     cJSON *root = cJSON_ParseWithLengthOpts(h, hlen, &end, 0);
+    if (!root && nb__json_valid(h, hlen))
+        return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory parsing the header",
+                          p->name);
     if (!root || !cJSON_IsObject(root)) {
         size_t at = end && end >= h && end <= h + hlen ? (size_t)(end - h) : 0;
         cJSON_Delete(root);
@@ -385,7 +397,7 @@ static nb_status copy_data(parse *p, nb_safetensors *st)
     for (size_t i = 0; i < st->n; i++) {
         nb_tensor *t = &st->t[i];
         size_t bytes = t->size * dtype_bytes(t->dtype);
-        if (!(t->data = malloc(bytes ? bytes : 1)))
+        if (!(t->data = nb__nn_malloc(bytes ? bytes : 1)))
             return nb_err_set(p->err, NB_ERR_NOMEM, "%s: out of memory for tensor '%.100s'",
                               p->name, t->name);
         decode(t->data, p->data + p->begin[i], t->size, t->dtype);
@@ -419,7 +431,7 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, const char *name,
     p.data = b + 8 + hlen;
     p.data_len = len - 8 - (size_t)hlen;
     nb_status s = get_header(&p, (const char *)b + 8, (size_t)hlen, out);
-    span *order = s == NB_OK ? malloc((out->n ? out->n : 1) * sizeof *order) : NULL;
+    span *order = s == NB_OK ? nb__nn_malloc((out->n ? out->n : 1) * sizeof *order) : NULL;
     if (s == NB_OK && !order)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", p.name);
     if (s == NB_OK)
@@ -442,14 +454,15 @@ nb_status nb_safetensors_read(const char *path, nb_safetensors *out, nb_err *err
     errno = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return nb_err_set(err, errno == ENOMEM ? NB_ERR_NOMEM : NB_ERR_IO,
+                          "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
         (uintmax_t)sb.st_size > SIZE_MAX / 2) {
         fclose(f);
         return nb_err_set(err, NB_ERR_IO, "%s: not a regular file of a readable size", path);
     }
     size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
+    unsigned char *buf = nb__nn_malloc(len ? len : 1);
     nb_status s = NB_OK;
     if (!buf)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, len);
@@ -543,7 +556,7 @@ nb_status nb_safetensors_restore(nb_graph *g, const nb_safetensors *st, const ch
     for (size_t i = 0; i < st->n; i++)
         most = st->t[i].size > most ? st->t[i].size : most;
     nb_dtype gt = nb_graph_dtype(g);
-    void *buf = s == NB_OK ? malloc(most * dtype_bytes(gt)) : NULL;
+    void *buf = s == NB_OK ? nb__nn_malloc(most * dtype_bytes(gt)) : NULL;
     if (s == NB_OK && !buf)
         s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", name);
     /* Checked: from here on nothing fails, so the model changes whole. */
@@ -600,6 +613,16 @@ static nb_status check_finite(const nb_graph *g, nb_err *err)
     return NB_OK;
 }
 
+/* cJSON_AddItemToObject, but the item is freed when it cannot be added
+ * (cJSON leaves it to the caller then: a leak when out of memory). */
+static int add_item(cJSON *object, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(object, key, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 /* The JSON header, padded with spaces to a multiple of 8 bytes. */
 static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_meta, size_t *len)
 {
@@ -615,9 +638,8 @@ static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_met
         cJSON *e = cJSON_AddObjectToObject(root, nb_name(w));
         double next = at + (double)nb_size(w) * esize;
         ok = e && cJSON_AddStringToObject(e, "dtype", dt) &&
-             cJSON_AddItemToObject(e, "shape", cJSON_CreateIntArray(dim, nb_rank(w))) &&
-             cJSON_AddItemToObject(e, "data_offsets",
-                                   cJSON_CreateDoubleArray((double[]){ at, next }, 2));
+             add_item(e, "shape", cJSON_CreateIntArray(dim, nb_rank(w))) &&
+             add_item(e, "data_offsets", cJSON_CreateDoubleArray((double[]){ at, next }, 2));
         at = next;
     }
     cJSON *m = ok && n_meta ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
@@ -628,7 +650,7 @@ static char *make_header(const nb_graph *g, const nb_meta_kv *meta, size_t n_met
     if (!text)
         return NULL;
     size_t n = strlen(text), padded = (n + 7) / 8 * 8;
-    char *h = realloc(text, padded + 1);
+    char *h = nb__nn_realloc(text, padded + 1);
     if (!h) {
         free(text);
         return NULL;
@@ -661,8 +683,8 @@ static int write_body(FILE *f, const nb_graph *g, const char *h, size_t hlen)
         return -1;
     for (size_t i = 0; i < nb_param_count(g); i++)
         most = nb_size(nb_param_at(g, i)) > most ? nb_size(nb_param_at(g, i)) : most;
-    void *vals = malloc(most * esize);
-    unsigned char *bytes = malloc(most * esize);
+    void *vals = nb__nn_malloc(most * esize);
+    unsigned char *bytes = nb__nn_malloc(most * esize);
     int rc = vals && bytes ? 0 : (errno = ENOMEM, -1);
     for (size_t i = 0; rc == 0 && i < nb_param_count(g); i++) {
         const nb_node *w = nb_param_at(g, i);
@@ -676,34 +698,88 @@ static int write_body(FILE *f, const nb_graph *g, const char *h, size_t hlen)
     return rc;
 }
 
-/* The new file gets the mode of the one it replaces, or 0644. */
-static void set_mode(int fd, const char *path)
+/* NB_OK if path is absent, a symlink or a regular file, whose mode goes in
+ * *mode (else 0: the new file gets 0644 less the umask); an error for
+ * anything else, so that a device, FIFO, socket or directory is never
+ * replaced by a file.  lstat, not stat: the rename replaces a symlink
+ * itself, never its target.  (A path swapped for a device between this
+ * check and the rename is still replaced: the check is for mistakes, not
+ * for an attacker who can write to the directory.) */
+static nb_status check_target(const char *path, mode_t *mode, nb_err *err)
 {
     struct stat sb;
-    fchmod(fd, stat(path, &sb) == 0 ? sb.st_mode & 07777 : 0644);
+    *mode = 0;
+    if (lstat(path, &sb) != 0 || S_ISLNK(sb.st_mode))
+        return NB_OK; /* absent, or an error the rename reports */
+    if (!S_ISREG(sb.st_mode))
+        return nb_err_set(err, NB_ERR_IO,
+                          "%s: is a %s, not a regular file: not replacing it with a "
+                          "checkpoint",
+                          path,
+                          S_ISDIR(sb.st_mode)    ? "directory"
+                          : S_ISCHR(sb.st_mode)  ? "character device"
+                          : S_ISBLK(sb.st_mode)  ? "block device"
+                          : S_ISFIFO(sb.st_mode) ? "FIFO"
+                          : S_ISSOCK(sb.st_mode) ? "socket"
+                                                 : "special file");
+    *mode = sb.st_mode & 0777;
+    return NB_OK;
+}
+
+/* A new file PATH.tmp-XXXXXX beside path, opened for writing, created
+ * with mode 0644 so the kernel applies the umask (and any default ACL) as
+ * for any new file; mkstemp would give 0600.  The name is random, made
+ * with O_EXCL, so concurrent saves never share a file.  -1 on error. */
+static int open_temp(char *tmp, size_t size, const char *path)
+{
+    static const char digits[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static atomic_ulong counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        nb_rng r;
+        nb_rng_seed(&r, x ^ (uint64_t)atomic_fetch_add(&counter, 1) << 20);
+        char name[7];
+        for (int i = 0; i < 6; i++)
+            name[i] = digits[nb_rng_below(&r, sizeof digits - 1)];
+        name[6] = '\0';
+        snprintf(tmp, size, "%s.tmp-%s", path, name);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
 }
 
 /* Write into PATH.tmp-XXXXXX, flush, fsync, rename over path, fsync the
  * directory.  On failure the temporary file is removed and path is as it
- * was. */
+ * was.  A save killed before the rename (kill -9, power loss) leaves its
+ * temporary file behind: another save may be writing one of its own at
+ * that moment, so none is removed here (the README says so). */
 static nb_status write_atomic(const char *path, const nb_graph *g, const char *h, size_t hlen,
                               nb_err *err)
 {
     size_t n = strlen(path);
-    char *tmp = malloc(n + 12), dir[4096];
+    mode_t mode;
+    nb_status s = check_target(path, &mode, err);
+    if (s != NB_OK)
+        return s;
+    char *tmp = nb__nn_malloc(n + 12), dir[4096];
     if (!tmp)
         return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n + 12, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = open_temp(tmp, n + 12, path);
     if (fd < 0) {
-        nb_status s = nb_err_set(err, NB_ERR_IO,
-                                 "%s: cannot create a temporary file beside "
-                                 "it: %s",
-                                 path, strerror(errno));
+        s = nb_err_set(err, NB_ERR_IO,
+                       "%s: cannot create a temporary file beside "
+                       "it: %s",
+                       path, strerror(errno));
         free(tmp);
         return s;
     }
-    set_mode(fd, path);
+    if (mode)
+        fchmod(fd, mode); /* replacing a file keeps its mode */
     FILE *f = fdopen(fd, "wb");
     int rc = f ? write_body(f, g, h, hlen) : -1;
     if (rc == 0)
@@ -716,6 +792,11 @@ static nb_status write_atomic(const char *path, const nb_graph *g, const char *h
     if (rc != 0) {
         unlink(tmp);
         free(tmp);
+        if (e == ENOMEM) /* write_body's buffers */
+            return nb_err_set(err, NB_ERR_NOMEM,
+                              "%s: out of memory (the previous file, if "
+                              "any, is unchanged)",
+                              path);
         return nb_err_set(err, NB_ERR_IO,
                           "%s: cannot write: %s (the previous file, if any, "
                           "is unchanged)",

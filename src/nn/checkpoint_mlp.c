@@ -2,6 +2,7 @@
  * metadata, a model rebuilt from it, parameters restored.  The file format
  * itself (parsing, validation, atomic saving) is checkpoint.c. */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -42,7 +43,9 @@ nb_status nb_mlp_save(const nb_mlp *m, const char *path, const nb_meta_kv *extra
                                 seed,
                                 l1,
                                 l2 };
-    nb_meta_kv *kv = malloc((N_OWN + n_extra) * sizeof *kv);
+    if (n_extra > SIZE_MAX / sizeof(nb_meta_kv) - N_OWN)
+        return nb_err_set(err, NB_ERR_ARG, "save: %zu metadata entries", n_extra);
+    nb_meta_kv *kv = nb__nn_malloc((N_OWN + n_extra) * sizeof *kv);
     if (!kv)
         return nb_err_set(err, NB_ERR_NOMEM, "save: out of memory");
     for (size_t i = 0; i < N_OWN; i++)

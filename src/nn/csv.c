@@ -1,6 +1,7 @@
-/* csv.c - numeric CSV files (plain or gzipped) into nb_data: header lines,
- * the target column, and errors that name the line and column.  Splits,
- * scaling and batches live in data.c. */
+/* csv.c - CSV files (plain or gzipped) into nb_data, read as a stream of
+ * lines: header, separator, quoted fields, the label column (numbers or
+ * class names), left-out columns, and errors that name file, line and
+ * column.  Splits, scaling and batches live in data.c. */
 #include "nabla_nn.h"
 
 #include <errno.h>
@@ -9,86 +10,137 @@
 #include <string.h>
 #include <zlib.h>
 
-/* The whole file, decompressed if it is gzip (zlib passes plain files
- * through), with a terminating NUL.  *buf is malloc'd. */
-static nb_status read_all(const char *path, char **buf, size_t *len, nb_err *err)
-{
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    int got = 0;
-    while (b) {
-        if (cap - n < (1 << 15) + 1) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        got = gzread(f, b + n, 1 << 15);
-        if (got <= 0)
-            break;
-        n += (size_t)got;
-    }
-    int zerr = Z_OK;
-    const char *zmsg = gzerror(f, &zerr);
-    nb_status s = NB_OK;
-    if (!b)
-        s = nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory", path);
-    else if (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
-        s = nb_err_set(err, NB_ERR_IO, "%s: read error: %s", path, zmsg);
-    gzclose(f);
-    if (s != NB_OK) {
-        free(b);
-        return s;
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return NB_OK;
-}
+#define CHUNK       (1 << 16)
+#define MAX_CLASSES 65536 /* distinct label names: more is not a class column */
 
-/* ---- Fields ------------------------------------------------------------- */
+enum { SKIP = -1, LABEL = -2 }; /* a column's role; k >= 0: feature k */
 
-typedef struct fields {
-    const char *p, *end; /* rest of the line */
-    int comma;           /* separator: ',' or runs of blanks */
-} fields;
+typedef struct csv {
+    const char *path;
+    const nb_csv_opts *o;
+    nb_err *err;
+    char sep;         /* ' ': runs of blanks */
+    size_t line;      /* 1-based, of the line being read */
+    const char *at;   /* its first byte, for columns */
+    char *field;      /* an unquoted copy of the current quoted field */
+    size_t field_cap; /* and its room */
+    char *first;      /* the first line, kept until the second decides the header */
+    size_t first_len, first_line;
+    int ncols;         /* fields per row; 0 until the columns are set */
+    int header_fields; /* the header's field count, 0 without one */
+    char **names;      /* ncols column names */
+    int *role;         /* ncols roles */
+    int d, label;      /* features; the label's column or -1 */
+    long declared_n;   /* scikit-learn header: rows and features promised, or -1 */
+    long declared_d;
+    char **sk_classes; /* and its class names */
+    int n_sk;
+    double *x, *y; /* rows x d, rows */
+    size_t *lines;
+    size_t rows, cap;
+    int names_kind; /* labels: 0 not yet known, 1 numbers, 2 names */
+    char **lab;     /* label names in order of appearance */
+    int n_lab;
+    int *slot; /* open addressing: index into lab + 1, or 0 */
+    size_t n_slot;
+} csv;
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-/* The next field's bounds, blanks trimmed; 0 when the line has no more. */
-static int next_field(fields *it, const char **fs, const char **fe)
+static size_t column(const csv *c, const char *p) { return (size_t)(p - c->at) + 1; }
+
+static nb_status nomem(const csv *c)
 {
-    if (it->comma) {
-        if (it->p > it->end)
-            return 0;
-        const char *sep = memchr(it->p, ',', (size_t)(it->end - it->p));
-        *fs = it->p;
-        *fe = sep ? sep : it->end;
-        it->p = *fe + 1;
-    } else {
+    return nb_err_set(c->err, NB_ERR_NOMEM, "%s:%zu: out of memory", c->path, c->line);
+}
+
+static char *dup_range(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* ---- Fields ------------------------------------------------------------------ */
+
+typedef struct fields {
+    const char *p, *end; /* the rest of the line */
+    int done;
+} fields;
+
+/* The next field of the line: its text in [*fs, *fe) (blanks around it
+ * trimmed, quotes removed: a quoted field's text is in c->field) and where
+ * it starts in the line; 0 at the end of the line, -1 on error. */
+static int next_field(csv *c, fields *it, const char **fs, const char **fe, const char **start)
+{
+    if (c->sep == ' ')
         while (it->p < it->end && is_blank(*it->p))
             it->p++;
-        if (it->p >= it->end)
-            return 0;
+    if (it->done || (c->sep == ' ' && it->p >= it->end))
+        return 0;
+    while (it->p < it->end && is_blank(*it->p) && *it->p != c->sep)
+        it->p++;
+    *start = it->p;
+    if (it->p < it->end && *it->p == '"') {
+        size_t n = 0;
+        const char *q = it->p + 1;
+        for (;; q++) {
+            if (q >= it->end) {
+                nb_err_set(c->err, NB_ERR_FORMAT,
+                           "%s:%zu:%zu: the quote opened here is not closed on this line "
+                           "(a field cannot span lines)",
+                           c->path, c->line, column(c, *start));
+                return -1;
+            }
+            if (*q == '"' && (q + 1 >= it->end || q[1] != '"'))
+                break;
+            if (n + 1 >= c->field_cap) {
+                size_t cap = c->field_cap ? 2 * c->field_cap : 256;
+                char *f = realloc(c->field, cap);
+                if (!f)
+                    return nomem(c), -1;
+                c->field = f;
+                c->field_cap = cap;
+            }
+            c->field[n++] = *q;
+            q += *q == '"'; /* "" is one quote */
+        }
+        *fs = c->field ? c->field : q;
+        *fe = *fs + n;
+        for (it->p = q + 1; it->p < it->end && is_blank(*it->p) && *it->p != c->sep;)
+            it->p++;
+        if (it->p < it->end && *it->p != c->sep && c->sep != ' ') {
+            nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu:%zu: text after the closing quote",
+                       c->path, c->line, column(c, it->p));
+            return -1;
+        }
+    } else {
         *fs = it->p;
-        while (it->p < it->end && !is_blank(*it->p))
+        while (it->p < it->end && *it->p != c->sep && !(c->sep == ' ' && is_blank(*it->p)))
             it->p++;
         *fe = it->p;
+        while (*fe > *fs && is_blank((*fe)[-1]))
+            (*fe)--;
     }
-    while (*fs < *fe && is_blank(**fs))
-        (*fs)++;
-    while (*fe > *fs && is_blank((*fe)[-1]))
-        (*fe)--;
+    if (it->p < it->end && c->sep != ' ')
+        it->p++; /* past the separator: a field follows, even an empty one */
+    else if (c->sep != ' ')
+        it->done = 1;
     return 1;
+}
+
+/* The fields of a line; -1 on error. */
+static int count_fields(csv *c, const char *p, const char *end)
+{
+    fields it = { p, end, 0 };
+    const char *fs, *fe, *st;
+    int n = 0, k;
+    while ((k = next_field(c, &it, &fs, &fe, &st)) > 0)
+        n++;
+    return k < 0 ? -1 : n;
 }
 
 /* A finite number filling the whole field. */
@@ -106,232 +158,603 @@ static int parse_number(const char *fs, const char *fe, double *v)
     return *stop == '\0' && isfinite(*v);
 }
 
-/* ---- The parser's state -------------------------------------------------- */
+/* ---- Columns ----------------------------------------------------------------- */
 
-typedef struct csv {
-    const char *path;
-    const nb_csv_opts *opts;
-    nb_err *err;
-    int comma;
-    size_t line; /* 1-based, of the current line */
-    const char *line_start;
-    int ncols;    /* fields per row, from the first row */
-    double *vals; /* rows x ncols */
-    size_t rows, cap;
-    int target;      /* 0-based column, -1 none yet */
-    long declared_n; /* scikit-learn header: rows promised, or -1 */
-    long declared_d; /* and features */
-    int n_classes;
-} csv;
-
-static size_t column(const csv *c, const char *at) { return (size_t)(at - c->line_start) + 1; }
-
-/* Header line: count fields, find target_name, recognise "n,d,names...". */
-static nb_status read_header(csv *c, const char *start, const char *end)
+static int find_column(const csv *c, const char *name, size_t len)
 {
-    fields it = { start, end, c->comma };
-    const char *fs, *fe;
-    int nf = 0, numeric = 0, named = -1, lead = 0;
-    double v[2] = { 0, 0 };
-    while (next_field(&it, &fs, &fe)) {
-        double x;
-        int isnum = parse_number(fs, fe, &x);
-        if (nf < 2 && isnum)
-            v[nf] = x, lead++;
-        numeric += isnum;
-        const char *want = c->opts->target_name;
-        if (want && strlen(want) == (size_t)(fe - fs) && !memcmp(want, fs, (size_t)(fe - fs)))
-            named = nf;
-        nf++;
+    for (int j = 0; j < c->ncols; j++)
+        if (strlen(c->names[j]) == len && memcmp(c->names[j], name, len) == 0)
+            return j;
+    return -1;
+}
+
+static nb_status set_label(csv *c)
+{
+    const nb_csv_opts *o = c->o;
+    int k = o->target, nc = c->ncols;
+
+    c->label = -1;
+    if (o->no_target)
+        return NB_OK;
+    if (o->target_name) {
+        c->label = find_column(c, o->target_name, strlen(o->target_name));
+        if (c->label >= 0 || o->label_optional)
+            return NB_OK;
+        return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu: no column named '%s'%s", c->path,
+                          c->line, o->target_name,
+                          c->header_fields ? " in the header" : " (no header: give a number)");
     }
-    if (c->opts->target_name) {
-        if (named < 0)
+    c->label = k == 0 ? nc - 1 : k > 0 ? k - 1 : nc + k;
+    if (c->label < 0 || c->label >= nc || nc < 2)
+        return nb_err_set(c->err, NB_ERR_ARG,
+                          "%s: target column %d is out of range for %d columns", c->path, k,
+                          nc);
+    return NB_OK;
+}
+
+/* opts->drop: header names or 1-based numbers, separated by commas. */
+static nb_status set_drops(csv *c)
+{
+    const char *p = c->o->drop;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        int j = find_column(c, p, n);
+        char *stop;
+        long k = strtol(p, &stop, 10);
+        if (j < 0 && stop == p + n && n > 0 && k >= 1 && k <= c->ncols)
+            j = (int)k - 1;
+        if (j < 0)
             return nb_err_set(c->err, NB_ERR_FORMAT,
-                              "%s:%zu: no column named '%s' in the header", c->path, c->line,
-                              c->opts->target_name);
-        c->target = named;
-    }
-    if (nf >= 3 && lead == 2 && numeric == 2 && v[0] == floor(v[0]) && v[1] == floor(v[1]) &&
-        v[0] >= 1 && v[0] < 1e15 && v[1] >= 0 && v[1] < 1e9) {
-        c->declared_n = (long)v[0];
-        c->declared_d = (long)v[1];
-        c->n_classes = nf - 2;
+                              "%s: cannot leave out '%.*s': no column of that name or "
+                              "number (1 to %d)",
+                              c->path, (int)(n < 100 ? n : 100), p, c->ncols);
+        if (j == c->label)
+            return nb_err_set(c->err, NB_ERR_FORMAT,
+                              "%s: cannot leave out '%s': it is the label", c->path,
+                              c->names[j]);
+        c->role[j] = SKIP;
+        p = e ? e + 1 : p + n;
     }
     return NB_OK;
 }
 
+/* The columns once their count (and names, from a header) are known:
+ * names, the label, left-out columns, each feature's place. */
+static nb_status set_columns(csv *c, int ncols, char **names)
+{
+    c->ncols = ncols;
+    c->names = names ? names : calloc((size_t)ncols, sizeof *c->names);
+    c->role = calloc((size_t)ncols, sizeof *c->role);
+    if (!c->names || !c->role)
+        return nomem(c);
+    for (int j = 0; !names && j < ncols; j++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", j + 1);
+        if (!(c->names[j] = dup_range(num, strlen(num))))
+            return nomem(c);
+    }
+    nb_status s = set_label(c);
+    if (s == NB_OK)
+        s = set_drops(c);
+    if (s != NB_OK)
+        return s;
+    if (c->label >= 0)
+        c->role[c->label] = LABEL;
+    if (c->o->features) {
+        for (int j = 0; j < ncols; j++)
+            if (c->role[j] >= 0)
+                c->role[j] = SKIP;
+        for (int k = 0; k < c->o->n_features; k++) {
+            const char *f = c->o->features[k];
+            int j = f ? find_column(c, f, strlen(f)) : -1;
+            if (j < 0 || c->role[j] == LABEL)
+                return nb_err_set(c->err, NB_ERR_FORMAT,
+                                  "%s: no column '%s', a feature the model needs", c->path,
+                                  f ? f : "(null)");
+            c->role[j] = k;
+        }
+        c->d = c->o->n_features;
+    } else {
+        for (int j = 0; j < ncols; j++)
+            if (c->role[j] >= 0)
+                c->role[j] = c->d++;
+    }
+    if (c->d < 1)
+        return nb_err_set(c->err, NB_ERR_FORMAT, "%s: no feature columns are left", c->path);
+    return NB_OK;
+}
+
+/* A header line: column names, or scikit-learn's "n,d,class names...". */
+static nb_status read_header(csv *c, const char *p, const char *end)
+{
+    int nf = count_fields(c, p, end);
+    if (nf < 0)
+        return c->err ? c->err->code : NB_ERR_FORMAT;
+    char **names = calloc((size_t)nf + 1, sizeof *names);
+    fields it = { p, end, 0 };
+    const char *fs, *fe, *st;
+    double v[2] = { 0, 0 };
+    int lead = 0, later = 0; /* numbers among the first two fields, and after them */
+    if (!names)
+        return nomem(c);
+    for (int j = 0; j < nf && next_field(c, &it, &fs, &fe, &st) > 0; j++) {
+        double num;
+        if (j < 2)
+            lead += parse_number(fs, fe, &v[j]);
+        else
+            later += parse_number(fs, fe, &num);
+        if (!(names[j] = dup_range(fs, (size_t)(fe - fs)))) {
+            for (int k = 0; k < j; k++)
+                free(names[k]);
+            free(names);
+            return nomem(c);
+        }
+    }
+    if (nf >= 3 && lead == 2 && !later && v[0] == floor(v[0]) && v[1] == floor(v[1]) &&
+        v[0] >= 1 && v[0] < 1e15 && v[1] >= 0 && v[1] < 1e9) {
+        c->declared_n = (long)v[0];
+        c->declared_d = (long)v[1];
+        free(names[0]);
+        free(names[1]);
+        c->sk_classes = names;
+        c->n_sk = nf - 2;
+        memmove(names, names + 2, (size_t)c->n_sk * sizeof *names);
+        return NB_OK; /* the columns come from the first row */
+    }
+    c->header_fields = nf;
+    return set_columns(c, nf, names);
+}
+
+/* ---- Labels ------------------------------------------------------------------- */
+
+static size_t hash(const char *s, size_t n)
+{
+    size_t h = 14695981039346656037u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+/* The index of a label name, added if new; -1 with err set. */
+static int intern(csv *c, const char *s, size_t n)
+{
+    if ((size_t)c->n_lab * 2 >= c->n_slot) {
+        size_t ns = c->n_slot ? 2 * c->n_slot : 64;
+        int *slot = calloc(ns, sizeof *slot);
+        if (!slot)
+            return nomem(c), -1;
+        for (int i = 0; i < c->n_lab; i++) {
+            size_t h = hash(c->lab[i], strlen(c->lab[i])) & (ns - 1);
+            while (slot[h])
+                h = (h + 1) & (ns - 1);
+            slot[h] = i + 1;
+        }
+        free(c->slot);
+        c->slot = slot;
+        c->n_slot = ns;
+    }
+    size_t h = hash(s, n) & (c->n_slot - 1);
+    for (; c->slot[h]; h = (h + 1) & (c->n_slot - 1)) {
+        const char *l = c->lab[c->slot[h] - 1];
+        if (strlen(l) == n && memcmp(l, s, n) == 0)
+            return c->slot[h] - 1;
+    }
+    if (c->n_lab == MAX_CLASSES) {
+        nb_err_set(c->err, NB_ERR_FORMAT,
+                   "%s:%zu: more than %d different labels in column '%s': is it a class?",
+                   c->path, c->line, MAX_CLASSES, c->names[c->label]);
+        return -1;
+    }
+    char **lab = realloc(c->lab, ((size_t)c->n_lab + 1) * sizeof *lab);
+    if (!lab)
+        return nomem(c), -1;
+    c->lab = lab;
+    if (!(lab[c->n_lab] = dup_range(s, n)))
+        return nomem(c), -1;
+    c->slot[h] = ++c->n_lab;
+    return c->n_lab - 1;
+}
+
+static nb_status bad_field(const csv *c, int j, const char *st, const char *fs, const char *fe,
+                           const char *what)
+{
+    int w = (int)(fe - fs < 40 ? fe - fs : 40);
+    if (fe == fs)
+        return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu:%zu: field %d (%s): missing value",
+                          c->path, c->line, column(c, st), j + 1, c->names[j]);
+    return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu:%zu: field %d (%s): %s, found '%.*s'",
+                      c->path, c->line, column(c, st), j + 1, c->names[j], what, w, fs);
+}
+
+/* A label against known classes (a model's, or a scikit-learn header's): one
+ * of the names, or a whole number below their count. */
+static nb_status known_label(const csv *c, const char *st, const char *fs, const char *fe,
+                             double *y)
+{
+    const char *const *classes = c->n_sk ? (const char *const *)c->sk_classes : c->o->classes;
+    int count = c->n_sk ? c->n_sk : c->o->n_classes;
+    size_t n = (size_t)(fe - fs);
+    for (int k = 0; classes && k < count; k++)
+        if (classes[k] && strlen(classes[k]) == n && memcmp(classes[k], fs, n) == 0)
+            return *y = k, NB_OK;
+    if (parse_number(fs, fe, y) && *y >= 0 && *y < count && *y == floor(*y))
+        return NB_OK;
+    if (fe == fs)
+        return bad_field(c, c->label, st, fs, fe, "");
+    if (c->n_sk && parse_number(fs, fe, y))
+        return nb_err_set(c->err, NB_ERR_FORMAT,
+                          "%s:%zu:%zu: label %g is not a class 0 to %d of the header", c->path,
+                          c->line, column(c, st), *y, count - 1);
+    char list[200] = "";
+    size_t at = 0;
+    for (int k = 0; classes && k < count && at < sizeof list; k++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : " (",
+                               classes[k] ? classes[k] : "");
+    if (classes && at < sizeof list)
+        snprintf(list + at, sizeof list - at, ")");
+    return nb_err_set(c->err, NB_ERR_FORMAT,
+                      "%s:%zu:%zu: label '%.*s' is not one of the %s %d classes%s", c->path,
+                      c->line, column(c, st), (int)(n < 40 ? n : 40), fs,
+                      c->n_sk ? "header's" : "model's", count, list);
+}
+
+static nb_status read_label(csv *c, const char *st, const char *fs, const char *fe, double *y)
+{
+    if (c->o->n_classes > 0 || c->n_sk)
+        return known_label(c, st, fs, fe, y);
+    if (!c->names_kind)
+        c->names_kind = parse_number(fs, fe, y) || fe == fs ? 1 : 2;
+    if (c->names_kind == 1) {
+        if (!parse_number(fs, fe, y))
+            return bad_field(c, c->label, st, fs, fe, "expected a number as the labels above");
+        return NB_OK;
+    }
+    if (fe == fs)
+        return bad_field(c, c->label, st, fs, fe, "");
+    int k = intern(c, fs, (size_t)(fe - fs));
+    *y = k;
+    return k < 0 ? (c->err ? c->err->code : NB_ERR_FORMAT) : NB_OK;
+}
+
+/* ---- Rows --------------------------------------------------------------------- */
+
 static nb_status grow(csv *c)
 {
-    size_t cap = c->cap ? c->cap * 2 : 1024;
-    double *v = realloc(c->vals, cap * sizeof *v);
-    if (!v)
-        return nb_err_set(c->err, NB_ERR_NOMEM, "%s: out of memory at line %zu", c->path,
-                          c->line);
-    c->vals = v;
+    size_t cap = c->cap ? c->cap * 2 : 256, d = (size_t)c->d;
+    if (cap > SIZE_MAX / sizeof(double) / d)
+        return nomem(c);
+    double *x = realloc(c->x, cap * d * sizeof *x);
+    if (x)
+        c->x = x;
+    double *y = x ? realloc(c->y, cap * sizeof *y) : NULL;
+    if (y)
+        c->y = y;
+    size_t *l = y ? realloc(c->lines, cap * sizeof *l) : NULL;
+    if (!l)
+        return nomem(c);
+    c->lines = l;
     c->cap = cap;
     return NB_OK;
 }
 
-static nb_status read_row(csv *c, const char *start, const char *end)
+static nb_status read_row(csv *c, const char *p, const char *end)
 {
-    fields it = { start, end, c->comma };
-    const char *fs, *fe;
-    int nf = 0;
     nb_status s;
-
-    while (next_field(&it, &fs, &fe)) {
-        if (c->ncols && nf >= c->ncols)
-            return nb_err_set(c->err, NB_ERR_FORMAT,
-                              "%s:%zu:%zu: field %d: more than the %d fields of the first row",
-                              c->path, c->line, column(c, fs), nf + 1, c->ncols);
-        double v;
-        if (!parse_number(fs, fe, &v)) {
-            int w = (int)(fe - fs < 40 ? fe - fs : 40);
-            return nb_err_set(c->err, NB_ERR_FORMAT,
-                              "%s:%zu:%zu: field %d: expected a number, found '%.*s'", c->path,
-                              c->line, column(c, fs), nf + 1, w, fs);
-        }
-        size_t at = c->rows * (size_t)c->ncols + (size_t)nf; /* ncols 0 in row 0 */
-        if (at >= c->cap && (s = grow(c)) != NB_OK)
+    if (!c->ncols) { /* no header, or scikit-learn's: the first row counts */
+        int nf = count_fields(c, p, end);
+        if (nf < 0)
+            return c->err ? c->err->code : NB_ERR_FORMAT;
+        if ((s = set_columns(c, nf, NULL)) != NB_OK)
             return s;
-        c->vals[at] = v;
+    }
+    if (c->rows == c->cap && (s = grow(c)) != NB_OK)
+        return s;
+    fields it = { p, end, 0 };
+    const char *fs, *fe, *st = p;
+    double *x = c->x + c->rows * (size_t)c->d, y = 0;
+    int nf = 0, k;
+    while ((k = next_field(c, &it, &fs, &fe, &st)) > 0) {
+        if (nf >= c->ncols)
+            return nb_err_set(c->err, NB_ERR_FORMAT,
+                              "%s:%zu:%zu: field %d: more than the %d fields of the %s",
+                              c->path, c->line, column(c, st), nf + 1, c->ncols,
+                              c->header_fields ? "header" : "first row");
+        int r = c->role[nf];
+        if (r == LABEL)
+            s = read_label(c, st, fs, fe, &y);
+        else if (r >= 0 && !parse_number(fs, fe, &x[r]))
+            s = bad_field(c, nf, st, fs, fe, "expected a number");
+        else
+            s = NB_OK;
+        if (s != NB_OK)
+            return s;
         nf++;
     }
-    if (c->ncols == 0) {
-        c->ncols = nf; /* first row: its values were stored at row 0 */
-    } else if (nf < c->ncols) {
-        return nb_err_set(c->err, NB_ERR_FORMAT,
-                          "%s:%zu:%zu: %d fields, expected %d as in the first row", c->path,
-                          c->line, column(c, end), nf, c->ncols);
-    }
-    c->rows++;
+    if (k < 0)
+        return c->err ? c->err->code : NB_ERR_FORMAT;
+    if (nf < c->ncols)
+        return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu:%zu: %d fields, expected %d as %s",
+                          c->path, c->line, column(c, end), nf, c->ncols,
+                          c->header_fields ? "the header names" : "in the first row");
+    c->y[c->rows] = y;
+    c->lines[c->rows++] = c->line;
     return NB_OK;
 }
 
-/* First line: a header if asked, or (AUTO) if some field is not a number. */
-static int is_header(const csv *c, const char *start, const char *end)
+/* ---- Lines -------------------------------------------------------------------- */
+
+static char pick_sep(const char *p, const char *end)
 {
-    if (c->opts->header != NB_CSV_HEADER_AUTO)
-        return c->opts->header == NB_CSV_HEADER_YES;
-    fields it = { start, end, c->comma };
-    const char *fs, *fe;
-    double v;
-    while (next_field(&it, &fs, &fe))
-        if (!parse_number(fs, fe, &v))
-            return 1;
-    return 0;
+    int quoted = 0, semi = 0;
+    for (; p < end; p++) {
+        quoted ^= *p == '"';
+        if (!quoted && *p == ',')
+            return ',';
+        semi |= !quoted && *p == ';';
+    }
+    return semi ? ';' : ' ';
 }
 
-static nb_status parse(csv *c, const char *text)
+/* AUTO: the first line is a header if a field is not a number and either
+ * none is, or the second line (NULL: none) has a number where it has none,
+ * or another number of fields.  Empty fields count as neither. */
+static int is_header(csv *c, const char *p1, const char *e1, const char *p2, const char *e2)
 {
-    const char *p = text;
-    int first = 1;
-    nb_status s = NB_OK;
-
-    for (c->line = 1; *p && s == NB_OK; c->line++) {
-        const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p);
-        const char *q = p;
-        while (q < end && is_blank(*q))
-            q++;
-        c->line_start = p;
-        if (q < end) {
-            if (first) {
-                c->comma = memchr(p, ',', (size_t)(end - p)) != NULL;
-                first = 0;
-                if (is_header(c, p, end)) {
-                    s = read_header(c, p, end);
-                    p = nl ? nl + 1 : end;
-                    continue;
-                }
-            }
-            s = read_row(c, p, end);
+    if (c->o->header != NB_CSV_HEADER_AUTO)
+        return c->o->header == NB_CSV_HEADER_YES;
+    fields a = { p1, e1, 0 }, b = { p2, e2, 0 };
+    const char *fs, *fe, *st, *gs, *ge;
+    int words = 0, numbers = 0, under_number = 0, n1 = 0, n2 = 0;
+    nb_err *err = c->err;
+    c->err = NULL; /* a bad quote is reported when the line is read */
+    while (next_field(c, &a, &fs, &fe, &st) > 0) {
+        double v;
+        int word = fe > fs && !parse_number(fs, fe, &v);
+        words += word;
+        numbers += fe > fs && !word;
+        n1++;
+        if (p2 && next_field(c, &b, &gs, &ge, &st) > 0) {
+            n2++;
+            under_number |= word && parse_number(gs, ge, &v);
         }
-        p = nl ? nl + 1 : end;
     }
+    while (p2 && next_field(c, &b, &gs, &ge, &st) > 0)
+        n2++;
+    c->err = err;
+    return words && (!numbers || !p2 || under_number || n1 != n2);
+}
+
+static nb_status read_line(csv *c, const char *p, const char *end)
+{
+    if (c->line == 1 && end - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3; /* the byte order mark spreadsheets put before UTF-8 text */
+    const char *q = p;
+    while (q < end && is_blank(*q))
+        q++;
+    if (q == end)
+        return NB_OK;
+    c->at = p;
+    if (!c->sep)
+        c->sep = c->o->sep ? c->o->sep : pick_sep(p, end);
+    if (!c->first && !c->ncols && !c->rows && !c->n_sk) {
+        if (!(c->first = dup_range(p, (size_t)(end - p))))
+            return nomem(c);
+        c->first_len = (size_t)(end - p);
+        c->first_line = c->line;
+        return NB_OK; /* the next line decides whether this one is a header */
+    }
+    nb_status s = NB_OK;
+    if (c->first) {
+        size_t line = c->line;
+        char *f = c->first;
+        int header = is_header(c, f, f + c->first_len, p, end);
+        c->first = NULL;
+        c->line = c->first_line;
+        c->at = f;
+        s = header ? read_header(c, f, f + c->first_len) : read_row(c, f, f + c->first_len);
+        free(f);
+        c->line = line;
+        c->at = p;
+    }
+    return s == NB_OK ? read_row(c, p, end) : s;
+}
+
+/* Stream the file through read_line, CHUNK bytes at a time; lines longer
+ * than a chunk grow the buffer, up to the byte limit. */
+static nb_status read_file(csv *c, gzFile f)
+{
+    size_t limit = c->o->max_bytes ? c->o->max_bytes : NB_CSV_MAX_BYTES, total = 0;
+    size_t cap = 2 * CHUNK, have = 0;
+    char *buf = malloc(cap);
+    nb_status s = NB_OK;
+    int got;
+
+    if (!buf)
+        return nomem(c);
+    c->line = 1;
+    while (s == NB_OK && (got = gzread(f, buf + have, (unsigned)(cap - have - 1))) > 0) {
+        if (memchr(buf + have, '\0', (size_t)got)) {
+            s = nb_err_set(c->err, NB_ERR_FORMAT,
+                           "%s: not a text file (a NUL byte in the first %zu bytes)", c->path,
+                           total + (size_t)got);
+            break;
+        }
+        if ((total += (size_t)got) > limit) {
+            s = nb_err_set(c->err, NB_ERR_FORMAT,
+                           "%s: more than %zu bytes of text (the limit: raise it with "
+                           "max_bytes, or --max-bytes)",
+                           c->path, limit);
+            break;
+        }
+        have += (size_t)got;
+        char *p = buf, *nl;
+        while (s == NB_OK && (nl = memchr(p, '\n', have - (size_t)(p - buf)))) {
+            s = read_line(c, p, nl);
+            c->line++;
+            p = nl + 1;
+        }
+        have -= (size_t)(p - buf);
+        memmove(buf, p, have);
+        if (cap - have < CHUNK) {
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                s = nomem(c);
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
+    int zerr = Z_OK;
+    const char *zmsg = gzerror(f, &zerr);
+    if (s == NB_OK && (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)))
+        s = nb_err_set(c->err, NB_ERR_IO, "%s: read error: %s", c->path, zmsg);
+    if (s == NB_OK && have)
+        s = read_line(c, buf, buf + have);
+    if (s == NB_OK && c->first) { /* a single line */
+        char *one = c->first, *end = one + c->first_len;
+        c->first = NULL;
+        c->line = c->first_line;
+        c->at = one;
+        s = is_header(c, one, end, NULL, NULL) ? read_header(c, one, end)
+                                               : read_row(c, one, end);
+        free(one);
+    }
+    free(buf);
     return s;
 }
 
-/* The target's 0-based column, or -1 with err set. */
-static int target_column(const csv *c)
-{
-    int k = c->opts->target, nc = c->ncols;
+/* ---- The result ------------------------------------------------------------------ */
 
-    if (c->target >= 0 && c->target < nc)
-        return c->target;
-    if (c->target >= 0) { /* a named column the rows do not reach */
-        nb_err_set(c->err, NB_ERR_FORMAT,
-                   "%s: the target '%s' is column %d of the header, "
-                   "but the rows have %d fields",
-                   c->path, c->opts->target_name, c->target + 1, nc);
-        return -1;
-    }
-    int col = k == 0 ? nc - 1 : k > 0 ? k - 1 : nc + k;
-    if (col < 0 || col >= nc || nc < 2) {
-        nb_err_set(c->err, NB_ERR_ARG, "%s: target column %d is out of range for %d columns",
-                   c->path, k, nc);
-        return -1;
-    }
-    return col;
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(**(char *const *const *)a, **(char *const *const *)b);
 }
 
-/* Move the parsed values into out: features in order, the target apart. */
-static nb_status finish(const csv *c, nb_data *out)
+/* Label names sorted, y renumbered to match. */
+static nb_status sort_classes(csv *c, nb_data *out)
 {
-    int tcol = c->opts->no_target ? -1 : target_column(c);
-    if (tcol < 0 && !c->opts->no_target)
-        return c->err ? c->err->code : NB_ERR_FORMAT;
-    int d = c->opts->no_target ? c->ncols : c->ncols - 1;
-    if (c->declared_n >= 0 && ((size_t)c->declared_n != c->rows || c->declared_d != d))
+    char ***order = malloc((size_t)c->n_lab * sizeof *order);
+    int *rank = malloc((size_t)c->n_lab * sizeof *rank);
+    if (!order || !rank) {
+        free(order);
+        free(rank);
+        return nomem(c);
+    }
+    for (int i = 0; i < c->n_lab; i++)
+        order[i] = &c->lab[i];
+    qsort(order, (size_t)c->n_lab, sizeof *order, by_name);
+    for (int i = 0; i < c->n_lab; i++)
+        rank[order[i] - c->lab] = i;
+    for (size_t i = 0; i < c->rows; i++)
+        out->y[i] = rank[(int)out->y[i]];
+    out->classes = malloc((size_t)c->n_lab * sizeof *out->classes);
+    for (int i = 0; out->classes && i < c->n_lab; i++)
+        out->classes[i] = *order[i];
+    if (out->classes) {
+        free(c->lab);
+        c->lab = NULL;
+        out->n_classes = c->n_lab;
+        c->n_lab = 0;
+    }
+    free(order);
+    free(rank);
+    return out->classes ? NB_OK : nomem(c);
+}
+
+/* Move what was read into out. */
+static nb_status finish(csv *c, nb_data *out)
+{
+    if (c->declared_n >= 0 && ((size_t)c->declared_n != c->rows || c->declared_d != c->d))
         return nb_err_set(c->err, NB_ERR_FORMAT,
                           "%s: the header promises %ld rows of %ld features, found %zu of %d "
                           "(truncated file?)",
-                          c->path, c->declared_n, c->declared_d, c->rows, d);
-    nb_status s = nb_data_alloc(out, c->rows, d, c->err);
-    if (s != NB_OK)
-        return s;
-    for (size_t i = 0; i < c->rows; i++) {
-        const double *row = c->vals + i * (size_t)c->ncols;
-        double *x = out->x + i * (size_t)d;
-        for (int j = 0; j < c->ncols; j++) {
-            if (j == tcol)
-                out->y[i] = row[j];
-            else
-                *x++ = row[j];
+                          c->path, c->declared_n, c->declared_d, c->rows, c->d);
+    *out = (nb_data){ .n = c->rows, .d = c->d, .x = c->x, .y = c->y, .line = c->lines };
+    c->x = c->y = NULL;
+    c->lines = NULL;
+    out->names = calloc((size_t)c->d, sizeof *out->names);
+    if (!out->names)
+        return nomem(c);
+    for (int j = 0; j < c->ncols; j++)
+        if (c->role[j] >= 0) {
+            out->names[c->role[j]] = c->names[j];
+            c->names[j] = NULL;
         }
+    if (c->label >= 0) {
+        out->label = c->names[c->label];
+        c->names[c->label] = NULL;
     }
-    out->n_classes = c->n_classes;
+    if (c->n_sk) {
+        out->classes = c->sk_classes;
+        out->n_classes = c->n_sk;
+        c->sk_classes = NULL;
+        c->n_sk = 0;
+    } else if (c->o->n_classes > 0) {
+        out->n_classes = c->o->n_classes;
+        out->classes = calloc((size_t)c->o->n_classes, sizeof *out->classes);
+        for (int k = 0; out->classes && c->o->classes && k < c->o->n_classes; k++)
+            if (!(out->classes[k] = dup_range(c->o->classes[k], strlen(c->o->classes[k]))))
+                return nomem(c);
+        if (!c->o->classes) {
+            free(out->classes);
+            out->classes = NULL;
+        } else if (!out->classes) {
+            return nomem(c);
+        }
+    } else if (c->names_kind == 2) {
+        return sort_classes(c, out);
+    }
     return NB_OK;
+}
+
+static void free_strings(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
 }
 
 nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out, nb_err *err)
 {
     static const nb_csv_opts defaults = { 0 };
-    char *text = NULL;
-    size_t len = 0;
 
     if (!out)
         return nb_err_set(err, NB_ERR_ARG, "csv: out is NULL");
     *out = (nb_data){ 0 };
     if (!path)
         return nb_err_set(err, NB_ERR_ARG, "csv: path is NULL");
-    nb_status s = read_all(path, &text, &len, err);
-    if (s != NB_OK)
-        return s;
-    if (memchr(text, '\0', len))
-        s = nb_err_set(err, NB_ERR_FORMAT, "%s: not a text file (holds a NUL byte)", path);
+    if (opts && (opts->sep == '"' || opts->sep == '\n' || opts->sep == '\r'))
+        return nb_err_set(err, NB_ERR_ARG, "csv: a quote or line end cannot separate fields");
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
     csv c = { .path = path,
-              .opts = opts ? opts : &defaults,
+              .o = opts ? opts : &defaults,
               .err = err,
-              .target = -1,
+              .label = -1,
               .declared_n = -1,
               .declared_d = -1 };
-    if (s == NB_OK)
-        s = parse(&c, text);
+    nb_status s = read_file(&c, f);
+    gzclose(f);
     if (s == NB_OK && c.rows == 0)
         s = nb_err_set(err, NB_ERR_FORMAT, "%s: no data rows", path);
     if (s == NB_OK)
         s = finish(&c, out);
-    free(c.vals);
-    free(text);
+    if (s != NB_OK)
+        nb_data_free(out);
+    free(c.field);
+    free(c.first);
+    free_strings(c.names, c.ncols);
+    free(c.role);
+    free_strings(c.sk_classes, c.n_sk);
+    free(c.x);
+    free(c.y);
+    free(c.lines);
+    free_strings(c.lab, c.n_lab);
+    free(c.slot);
     return s;
 }

@@ -3,6 +3,7 @@
  * csv.c and idx.c. */
 #define _DEFAULT_SOURCE /* madvise */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,13 +22,15 @@ static void *features_alloc(size_t bytes)
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     size_t page = (size_t)2 << 20;
     if (bytes >= 8 * page) {
-        void *p = aligned_alloc(page, (bytes + page - 1) / page * page);
+        if (bytes > SIZE_MAX - page) /* rounded up it would wrap to a small block */
+            return NULL;
+        void *p = nb__nn_aligned_alloc(page, (bytes + page - 1) / page * page);
         if (p)
             (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: may be refused */
         return p;
     }
 #endif
-    return malloc(bytes);
+    return nb__nn_malloc(bytes);
 }
 
 void nb_data_free(nb_data *data)
@@ -38,7 +41,29 @@ void nb_data_free(nb_data *data)
     free(data->y);
     free(data->x32);
     free(data->x8);
+    for (int j = 0; data->names && j < data->d; j++)
+        free(data->names[j]);
+    free(data->names);
+    free(data->label);
+    for (int k = 0; data->classes && k < data->n_classes; k++)
+        free(data->classes[k]);
+    free(data->classes);
+    free(data->line);
     *data = (nb_data){ 0 };
+}
+
+/* A copy of n strings (v NULL: NULL); 0 if memory ran out. */
+static int copy_strings(char **v, int n, char ***out)
+{
+    *out = NULL;
+    if (!v)
+        return 1;
+    if (!(*out = calloc((size_t)n, sizeof **out)))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] && !((*out)[i] = strdup(v[i])))
+            return 0;
+    return 1;
 }
 
 /* x as bytes, x = k / 255, if every one of the n features is exactly that
@@ -62,6 +87,9 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
 {
     if (!data || !data->x)
         return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
+    if (data->d < 1 || data->n > SIZE_MAX / sizeof(double) / (size_t)data->d)
+        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", data->n,
+                          data->d);
     size_t n = data->n * (size_t)data->d;
     free(data->x32);
     free(data->x8);
@@ -80,7 +108,7 @@ nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
     data->x = features_alloc(n * (size_t)d * sizeof(double));
-    data->y = calloc(n, sizeof(double));
+    data->y = nb__nn_calloc(n, sizeof(double));
     if (data->x)
         memset(data->x, 0, n * (size_t)d * sizeof(double));
     if (!data->x || !data->y) {
@@ -124,8 +152,8 @@ nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
     if (!data || data->n == 0 || data->d < 1)
         return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
     size_t d = (size_t)data->d;
-    s->mean = calloc(d, sizeof(double));
-    s->std = calloc(d, sizeof(double));
+    s->mean = nb__nn_calloc(d, sizeof(double));
+    s->std = nb__nn_calloc(d, sizeof(double));
     if (!s->mean || !s->std) {
         nb_scaler_free(s);
         return nb_err_set(err, NB_ERR_NOMEM, "scaler: out of memory");
@@ -176,6 +204,17 @@ static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_d
         out->y[i] = all->y[idx[i]];
     }
     out->n_classes = all->n_classes;
+    /* what the file said of its columns and lines, for messages and checkpoints */
+    int ok = copy_strings(all->names, all->d, &out->names) &&
+             copy_strings(all->classes, all->n_classes, &out->classes) &&
+             (!all->label || (out->label = strdup(all->label)));
+    if (ok && all->line && (out->line = malloc(n * sizeof *out->line)))
+        for (size_t i = 0; i < n; i++)
+            out->line[i] = all->line[idx[i]];
+    if (!ok || (all->line && !out->line)) {
+        nb_data_free(out);
+        return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
+    }
     return NB_OK;
 }
 
@@ -190,7 +229,7 @@ nb_status nb_data_split(const nb_data *all, double test_fraction, uint64_t seed,
     size_t n_test = (size_t)floor((double)all->n * test_fraction + 0.5);
     if (n_test >= all->n)
         return nb_err_set(err, NB_ERR_ARG, "split: %zu rows leave none for training", all->n);
-    size_t *idx = malloc(all->n * sizeof *idx);
+    size_t *idx = nb__nn_malloc(all->n * sizeof *idx);
     if (!idx)
         return nb_err_set(err, NB_ERR_NOMEM, "split: out of memory");
     for (size_t i = 0; i < all->n; i++)
@@ -219,7 +258,7 @@ nb_status nb_batches_init(nb_batches *b, size_t n, size_t batch, int shuffle, ui
     *b = (nb_batches){ 0 };
     if (n == 0 || batch == 0)
         return nb_err_set(err, NB_ERR_ARG, "batches: %zu rows in batches of %zu", n, batch);
-    b->order = malloc(n * sizeof *b->order);
+    b->order = n <= SIZE_MAX / sizeof *b->order ? nb__nn_malloc(n * sizeof *b->order) : NULL;
     if (!b->order)
         return nb_err_set(err, NB_ERR_NOMEM, "batches: out of memory");
     for (size_t i = 0; i < n; i++)

@@ -163,6 +163,11 @@ nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data
         if (idx[i] >= data->n)
             return nb_err_set(err, NB_ERR_ARG, "mlp: gather: row %zu of %zu", idx[i], data->n);
         double v = target_value(m, data->y[idx[i]]);
+        if (isnan(v) && data->line) /* the file's line: rows may have been shuffled */
+            return nb_err_set(err, NB_ERR_ARG,
+                              "line %zu: label %g does not fit the model (%s loss, %d outputs)",
+                              data->line[idx[i]], data->y[idx[i]], nb_loss_name(m->opts.loss),
+                              nb__mlp_outputs(m));
         if (isnan(v))
             return nb_err_set(err, NB_ERR_ARG, "mlp: row %zu: target %g is not a %s label",
                               idx[i], data->y[idx[i]], nb_loss_name(m->opts.loss));

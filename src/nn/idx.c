@@ -1,11 +1,10 @@
 /* idx.c - IDX arrays of unsigned bytes (the MNIST format), gzipped or plain,
  * and the Fashion-MNIST data set built from four of them. */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 void nb_idx_free(nb_idx *idx)
 {
@@ -13,28 +12,6 @@ void nb_idx_free(nb_idx *idx)
         return;
     free(idx->data);
     *idx = (nb_idx){ 0 };
-}
-
-/* Read up to n bytes; returns how many came (short at end of file).  *zmsg
- * gets zlib's message if it reported an error (a cut-off gzip stream). */
-static size_t read_bytes(gzFile f, unsigned char *dst, size_t n, const char **zmsg)
-{
-    size_t got = 0;
-
-    *zmsg = NULL;
-    while (got < n) {
-        size_t want = n - got < (1u << 30) ? n - got : (1u << 30);
-        int k = gzread(f, dst + got, (unsigned)want);
-        if (k <= 0) {
-            int code = Z_OK;
-            const char *m = gzerror(f, &code);
-            if (k < 0 || (code != Z_OK && code != Z_STREAM_END))
-                *zmsg = m;
-            break;
-        }
-        got += (size_t)k;
-    }
-    return got;
 }
 
 static nb_status truncated(const char *path, const char *what, size_t want, size_t got,
@@ -46,22 +23,26 @@ static nb_status truncated(const char *path, const char *what, size_t want, size
 }
 
 /* Magic 00 00 08 rank, then rank big-endian 32-bit sizes. */
-static nb_status read_header(gzFile f, const char *path, nb_idx *out, nb_err *err)
+static nb_status read_header(nb__zfile *f, const char *path, nb_idx *out, nb_err *err)
 {
     unsigned char h[4 + 16];
-    const char *zmsg;
-    size_t got = read_bytes(f, h, 4, &zmsg);
+    size_t got;
+    nb_status s = nb__zread(f, h, 4, &got, err);
 
+    if (s != NB_OK)
+        return s;
     if (got < 4)
-        return truncated(path, "the header", 4, got, zmsg, err);
+        return truncated(path, "the header", 4, got, nb__zcut(f), err);
     if (h[0] != 0 || h[1] != 0 || h[2] != 0x08 || h[3] < 1 || h[3] > 4)
         return nb_err_set(err, NB_ERR_FORMAT,
                           "%s: not an IDX file of unsigned bytes (magic %02x %02x %02x %02x)",
                           path, h[0], h[1], h[2], h[3]);
     out->rank = h[3];
     size_t nd = 4 * (size_t)out->rank;
-    if ((got = read_bytes(f, h + 4, nd, &zmsg)) < nd)
-        return truncated(path, "the header", 4 + nd, 4 + got, zmsg, err);
+    if ((s = nb__zread(f, h + 4, nd, &got, err)) != NB_OK)
+        return s;
+    if (got < nd)
+        return truncated(path, "the header", 4 + nd, 4 + got, nb__zcut(f), err);
     out->size = 1;
     for (int i = 0; i < out->rank; i++) {
         const unsigned char *p = h + 4 + 4 * i;
@@ -78,50 +59,65 @@ static nb_status read_header(gzFile f, const char *path, nb_idx *out, nb_err *er
 /* The data, read into a buffer that grows (doubling) as bytes arrive: a
  * header promising more than the file holds is "truncated", and memory
  * never exceeds twice what the file really has. */
-static nb_status read_data(gzFile f, const char *path, nb_idx *out, nb_err *err)
+static nb_status read_data(nb__zfile *f, const char *path, nb_idx *out, nb_err *err)
 {
     size_t cap = 0, got = 0;
-    const char *zmsg = NULL;
     unsigned char *buf = NULL;
 
     while (got < out->size) {
         size_t grow = cap ? cap : (size_t)1 << 16,
-               ncap = out->size - cap > grow ? cap + grow : out->size;
-        unsigned char *nbuf = realloc(buf, ncap);
+               ncap = out->size - cap > grow ? cap + grow : out->size, k;
+        unsigned char *nbuf = nb__nn_realloc(buf, ncap);
         if (!nbuf) {
             free(buf);
             return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, ncap);
         }
         buf = nbuf;
         cap = ncap;
-        size_t k = read_bytes(f, buf + got, cap - got, &zmsg);
+        nb_status s = nb__zread(f, buf + got, cap - got, &k, err);
+        if (s != NB_OK) {
+            free(buf);
+            return s;
+        }
         got += k;
         if (got < cap)
             break;
     }
     if (got < out->size) {
         free(buf);
-        return truncated(path, "the data", out->size, got, zmsg, err);
+        return truncated(path, "the data", out->size, got, nb__zcut(f), err);
     }
     out->data = buf;
     return NB_OK;
 }
 
-nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
+/* The file opened and its header read into out; f is NULL on error. */
+static nb_status idx_open(const char *path, nb__zfile **f, nb_idx *out, nb_err *err)
 {
     *out = (nb_idx){ 0 };
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
-    nb_status s = read_header(f, path, out, err);
-    if (s == NB_OK)
-        s = read_data(f, path, out, err);
-    gzclose(f);
+    nb_status s = nb__zopen(path, f, err);
+    if (s == NB_OK && (s = read_header(*f, path, out, err)) != NB_OK) {
+        nb__zclose(*f);
+        *f = NULL;
+    }
+    return s;
+}
+
+/* The data of a file idx_open opened, which it closes. */
+static nb_status idx_finish(nb__zfile *f, const char *path, nb_idx *out, nb_err *err)
+{
+    nb_status s = read_data(f, path, out, err);
+    nb__zclose(f);
     if (s != NB_OK)
         nb_idx_free(out);
     return s;
+}
+
+nb_status nb_idx_load(const char *path, nb_idx *out, nb_err *err)
+{
+    nb__zfile *f;
+    nb_status s = idx_open(path, &f, out, err);
+    return s == NB_OK ? idx_finish(f, path, out, err) : s;
 }
 
 /* ---- Fashion-MNIST ------------------------------------------------------------ */
@@ -130,22 +126,53 @@ static const char pkg_hint[] =
     " (Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
     "apt-get install dataset-fashion-mnist, or give the directory that holds the files)";
 
-/* images (n x 28 x 28) and labels (n) of one part into out. */
+#define SIDE 28 /* Fashion-MNIST's images are SIDE x SIDE pixels */
+
+/* "n x r x c" for an IDX array's shape in messages. */
+static const char *shape_str(const nb_idx *a, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a->rank && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%d", i ? " x " : "", a->dim[i]);
+    return buf;
+}
+
+/* images (n x 28 x 28) and labels (n) of one part into out.  The shape is
+ * checked before anything is sized from it, so the row length is always
+ * 28 * 28 and every image of both parts has the same length. */
 static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_err *err)
 {
-    char ipath[4096], lpath[4096];
+    char ipath[4096], lpath[4096], ishape[64], lshape[64];
     nb_idx im = { 0 }, lb = { 0 };
 
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, stem);
     snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
-    nb_status s = nb_idx_load(ipath, &im, err);
+    nb__zfile *f = NULL, *g = NULL;
+    nb_status s = idx_open(ipath, &f, &im, err);
     if (s == NB_OK)
-        s = nb_idx_load(lpath, &lb, err);
-    if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0]))
-        s = nb_err_set(err, NB_ERR_FORMAT, "%s, %s: expected n x 28 x 28 images and n labels",
-                       ipath, lpath);
+        s = idx_open(lpath, &g, &lb, err);
+    /* the shapes before the data: a header promising gigabytes of images
+     * of another size is refused without inflating them */
+    if (s == NB_OK && (im.rank != 3 || lb.rank != 1 || im.dim[0] != lb.dim[0] ||
+                       im.dim[1] != SIDE || im.dim[2] != SIDE))
+        s = nb_err_set(err, NB_ERR_FORMAT,
+                       "%s, %s: expected n x 28 x 28 images and n labels, found %s images "
+                       "and %s labels",
+                       ipath, lpath, shape_str(&im, ishape, sizeof ishape),
+                       shape_str(&lb, lshape, sizeof lshape));
+    if (s == NB_OK) {
+        s = idx_finish(f, ipath, &im, err);
+        f = NULL;
+    }
+    if (s == NB_OK) {
+        s = idx_finish(g, lpath, &lb, err);
+        g = NULL;
+    }
+    nb__zclose(f);
+    nb__zclose(g);
     if (s == NB_OK)
-        s = nb_data_alloc(out, (size_t)im.dim[0], im.dim[1] * im.dim[2], err);
+        s = nb_data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, err);
     for (size_t i = 0; s == NB_OK && i < im.size; i++)
         out->x[i] = im.data[i] / 255.0;
     for (size_t i = 0; s == NB_OK && i < lb.size; i++) {

@@ -2,6 +2,7 @@
  * linear layers and their initialisation, and the choice of loss.  The MLP
  * that strings them together is in mlp.c. */
 #include "nabla_nn.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -71,7 +72,7 @@ nb_status nb_linear_params(nb_graph *g, const char *wname, const char *bname, in
     if (init == NB_INIT_AUTO)
         init = act == NB_ACT_RELU ? NB_INIT_HE : NB_INIT_GLOROT;
     size_t n = (size_t)in * (size_t)out;
-    double *w = malloc(n * sizeof *w);
+    double *w = nb__nn_malloc(n * sizeof *w);
     if (!w)
         return NB_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)

@@ -66,7 +66,7 @@ nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *
     tally t = { 0 };
     for (size_t i = 0; i < data->n; i++)
         t.mean_y += data->y[i] / (double)data->n;
-    size_t *idx = malloc(EVAL_ROWS * sizeof *idx);
+    size_t *idx = nb__nn_malloc(EVAL_ROWS * sizeof *idx);
     if (!idx)
         return nb_err_set(err, NB_ERR_NOMEM, "mlp: evaluate: out of memory");
     nb_status s = eval_chunks(m, data, idx, &t, err);

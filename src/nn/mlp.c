@@ -78,10 +78,10 @@ static nb_status build_params(nb_mlp *m, nb_err *err)
 /* A model with no parameters yet; NULL on error. */
 static nb_mlp *mlp_alloc(const nb_mlp_opts *opts, nb_err *err)
 {
-    nb_mlp *m = calloc(1, sizeof *m);
-    if (!m || !(m->widths = malloc((size_t)opts->n_widths * sizeof(int))) ||
-        !(m->W = calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
-        !(m->b = calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
+    nb_mlp *m = nb__nn_calloc(1, sizeof *m);
+    if (!m || !(m->widths = nb__nn_malloc((size_t)opts->n_widths * sizeof(int))) ||
+        !(m->W = nb__nn_calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
+        !(m->b = nb__nn_calloc((size_t)opts->n_widths, sizeof(nb_node *))) ||
         !(m->g = nb_graph_new(opts->dtype))) {
         nb_mlp_free(m);
         nb_err_set(err, NB_ERR_NOMEM, "mlp: out of memory");

@@ -6,4 +6,11 @@
  * file have been written (a full disk); a negative count turns it off. */
 void nb__checkpoint_fail_after(long long bytes);
 
+/* Make the n-th allocation of the model layer from now on fail (n = 0:
+ * the next one), counting cJSON's and zlib's inside it; then the hook
+ * turns itself off.  A negative n turns it off.  While it is on, cJSON
+ * allocates through the model layer's allocator (cJSON_InitHooks), and
+ * back through its default when it is turned off. */
+void nb__nn_alloc_fail_after(long n);
+
 #endif /* NABLA_NN_HOOKS_H */

@@ -56,4 +56,31 @@ void nb__optimizer_update(nb_optimizer *o, size_t i, size_t lo, size_t hi);
 void nb__optimizer_count(nb_optimizer *o);
 nb_graph *nb__optimizer_graph(const nb_optimizer *o);
 
+/* util.c: malloc, calloc, realloc and aligned_alloc for the whole model
+ * layer (and for cJSON and zlib, through their hooks), so that the test
+ * hook nb__nn_alloc_fail_after (nn_hooks.h) can make any one of its
+ * allocations fail, as nb__alloc_fail_after does the engine's.  Freed
+ * with free(). */
+void *nb__nn_malloc(size_t n);
+void *nb__nn_calloc(size_t n, size_t size);
+void *nb__nn_realloc(void *p, size_t n);
+void *nb__nn_aligned_alloc(size_t align, size_t n);
+
+/* zread.c: a file, gzip-compressed or plain, read through zlib with the
+ * allocator above.  open: NB_ERR_IO if it cannot be opened, NB_ERR_NOMEM.
+ * read: up to n bytes into dst, *got short only where the data end; then
+ * nb__zcut says why if they ended early (a cut or corrupt gzip stream,
+ * zlib's message), NULL at a clean end.  Errors: NB_ERR_IO (a read
+ * failed), NB_ERR_NOMEM.  Messages start with the path. */
+typedef struct nb__zfile nb__zfile;
+nb_status nb__zopen(const char *path, nb__zfile **f, nb_err *err);
+nb_status nb__zread(nb__zfile *f, void *dst, size_t n, size_t *got, nb_err *err);
+const char *nb__zcut(const nb__zfile *f);
+void nb__zclose(nb__zfile *f);
+
+/* json_valid.c: 1 if s[0..len) starts with one JSON value (RFC 8259, as
+ * strict as cJSON, nested within its limit), checked without allocating:
+ * if cJSON fails on such text, it ran out of memory. */
+int nb__json_valid(const char *s, size_t len);
+
 #endif /* NB_NN_INTERNAL_H */

@@ -82,9 +82,9 @@ static void free_buffers(void **b, size_t n)
 static void **buffers(nb_graph *g, size_t n)
 {
     size_t elt = nb_graph_dtype(g) == NB_F32 ? sizeof(float) : sizeof(double);
-    void **b = calloc(n, sizeof *b);
+    void **b = nb__nn_calloc(n, sizeof *b);
     for (size_t i = 0; b && i < n; i++) {
-        if (!(b[i] = calloc(nb_size(nb_param_at(g, i)), elt))) {
+        if (!(b[i] = nb__nn_calloc(nb_size(nb_param_at(g, i)), elt))) {
             free_buffers(b, i);
             return NULL;
         }
@@ -103,13 +103,13 @@ nb_optimizer *nb_optimizer_new(nb_graph *g, const nb_optimizer_opts *opts, nb_er
         return NULL;
     size_t n = nb_param_count(g);
     int adam = so.method == NB_OPTIM_ADAM;
-    nb_optimizer *o = calloc(1, sizeof *o);
+    nb_optimizer *o = nb__nn_calloc(1, sizeof *o);
     if (!o)
         goto nomem;
     *o = (nb_optimizer){ .g = g, .o = so, .n = n };
     if (n && (adam || so.momentum > 0) && !(o->vel = buffers(g, n)))
         goto nomem;
-    if (n && adam && (!(o->sq = buffers(g, n)) || !(o->t = calloc(n, sizeof *o->t))))
+    if (n && adam && (!(o->sq = buffers(g, n)) || !(o->t = nb__nn_calloc(n, sizeof *o->t))))
         goto nomem;
     return o;
 nomem:

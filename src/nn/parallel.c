@@ -29,7 +29,7 @@ nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err)
     nb__mlp_drop_workers(m);
     if (n == 1)
         return NB_OK;
-    if (!(m->rep = calloc((size_t)n - 1, sizeof *m->rep)))
+    if (!(m->rep = nb__nn_calloc((size_t)n - 1, sizeof *m->rep)))
         return nb_err_set(err, NB_ERR_NOMEM, "mlp: workers: out of memory");
     for (int k = 1; k < n; k++)
         if (!(m->rep[k - 1] = nb__mlp_replica(m, err))) {

@@ -70,10 +70,16 @@ static nb_status epoch(run *r, int e, double *loss)
     return NB_OK;
 }
 
-/* A progress line when show is set; a CSV row every epoch (the test
- * columns empty when the test set was not evaluated). */
+/* A progress line when show is set; a CSV row and the on_epoch call every
+ * epoch (the test figures empty or NaN when the test set was not evaluated). */
 static void report(run *r, int e, int show, double loss, const nb_eval *ev)
 {
+    if (r->o->on_epoch) {
+        int tested = ev && show;
+        nb_epoch ep = { e, loss, tested ? ev->loss : NAN, tested ? ev->accuracy : NAN,
+                        tested ? ev->r2 : NAN };
+        r->o->on_epoch(r->o->on_epoch_arg, &ep);
+    }
     FILE *f = r->o->progress;
 
     if (f && show) {

@@ -1,9 +1,14 @@
-/* util.c - the model layer's error record and its seeded random numbers
+/* util.c - the model layer's error record, its allocator (with the test
+ * hook that makes an allocation fail) and its seeded random numbers
  * (xoshiro256** seeded through splitmix64, the same on every machine). */
 #include "nabla_nn.h"
+#include "nn_hooks.h"
+#include "nn_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
 {
@@ -15,6 +20,41 @@ nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
         va_end(ap);
     }
     return code;
+}
+
+/* ---- Allocation, with a test hook ------------------------------------------ */
+
+static long fail_countdown = -1; /* < 0: the hook is off */
+
+/* 1 if this allocation is the one to fail; counts down while the hook is on */
+static int should_fail(void)
+{
+    if (fail_countdown < 0)
+        return 0;
+    if (fail_countdown == 0) {
+        fail_countdown = -1;
+        return 1;
+    }
+    fail_countdown--;
+    return 0;
+}
+
+void *nb__nn_malloc(size_t n) { return should_fail() ? NULL : malloc(n); }
+
+void *nb__nn_calloc(size_t n, size_t size) { return should_fail() ? NULL : calloc(n, size); }
+
+void *nb__nn_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n); }
+
+void *nb__nn_aligned_alloc(size_t align, size_t n)
+{
+    return should_fail() ? NULL : aligned_alloc(align, n);
+}
+
+void nb__nn_alloc_fail_after(long n)
+{
+    fail_countdown = n < 0 ? -1 : n;
+    /* cJSON's allocator is process-wide: borrowed only while a test asks */
+    cJSON_InitHooks(n < 0 ? NULL : &(cJSON_Hooks){ nb__nn_malloc, free });
 }
 
 /* ---- xoshiro256** (Blackman and Vigna, 2018) ----------------------------- */

@@ -34,7 +34,8 @@ t "--help" 0 --help
 out_has "usage: nabla COMMAND"; out_has "grad EXPR"; out_has "lecture [NAME]"; err_empty
 t "grad --help" 0 grad --help
 for opt in --table --json --hessian "--dot FILE" "--png FILE" NAME=VALUE "exit status" \
-           "exp log sigmoid tanh relu recip sqrt abs" "max min" "-x^2 = -(x^2)"; do
+           "exp log sigmoid tanh relu recip sqrt abs" "log1p expm1 softplus sin cos" "max min" \
+           "leaky_relu(x, a)" "clamp(x, lo, hi)" "-x^2 = -(x^2)"; do
     out_has "$opt"
 done
 t "lecture --help" 0 lecture --help
@@ -75,6 +76,10 @@ out_matches '^ +2  reciprocal +1/x +x +0\.5 +-0\.25 +1 +-0\.25$'
 out_lacks 'constant'
 t "2/x is a mul by the reciprocal" 0 grad '2/x' x=2 --table
 out_matches '^ +4  mul +2/x +2, #3 +1 +-, 2 +1 +-, 2$'
+t "leaky_relu gate: the slope is a constant input" 0 grad 'softplus(x)*leaky_relu(y, 0.2)' x=1 y=-2 --table
+out_matches '^ +2  softplus +softplus\(x\) +x +1\.31326 +0\.731059 +-0\.4 +-0\.292423$'
+out_matches '^ +5  leaky_relu +leaky_relu\(y, 0\.2\) +y, 0\.2 +-0\.4 +0\.2, - +1\.31326 +0\.262652, -$'
+out_has "df/dy = 0.2626523375"
 t "sub and div gates" 0 grad 'a/(b-c)' a=1 b=2 c=3 --table
 out_matches '^ +4  neg +-c +c +-3 +-1 +-1 +1$'
 out_matches '^ +6  reciprocal +1/\(b-c\) +#5 +-1 +-1 +1 +-1$'
@@ -112,6 +117,42 @@ json 'relu(x)' x=-1 -- '{"value": 0, "grad": {"x": 0}}'
 json 'relu(x)' x=0 -- '{"value": 0, "grad": {"x": 0}}'
 json 'recip(x)' x=4 -- '{"value": 0.25, "grad": {"x": -0.0625}}'
 json 'sqrt(x)' x=4 -- '{"value": 2, "grad": {"x": 0.25}}'
+json 'sqrt(x)' x=2 -- '{"value": 1.4142135623730951, "grad": {"x": 0.35355339059327373}}'
+# log1p and expm1 keep the digits log(1+x) and exp(x)-1 lose; softplus in
+# its tails; expm1's gradient is e^x even where y + 1 is 0
+json 'log1p(x)' x=1e-10 -- '{"value": 9.9999999995000007e-11, "grad": {"x": 0.99999999989999999}}'
+json 'log(1+x)' x=1e-10 -- '{"value": 1.000000082690371e-10, "grad": {"x": 0.99999999989999999}}'
+json 'expm1(x)' x=1e-10 -- '{"value": 1.00000000005e-10, "grad": {"x": 1.0000000001}}'
+json 'expm1(x)' x=-50 -- '{"value": -1, "grad": {"x": 1.9287498479639178e-22}}'
+json 'softplus(x)' x=0 -- '{"value": 0.69314718055994529, "grad": {"x": 0.5}}'
+# sigmoid(-3) = 0.0474258731775667808788...: one ulp above, as nb_sigmoid gives
+json 'softplus(x)' x=-3 -- '{"value": 0.048587351573742062, "grad": {"x": 0.047425873177566788}}'
+json 'softplus(x)' x=1000 -- '{"value": 1000, "grad": {"x": 1}}'
+json 'softplus(x)' x=-50 -- '{"value": 1.9287498479639178e-22, "grad": {"x": 1.9287498479639178e-22}}'
+json 'sin(x)' x=0.5 -- '{"value": 0.47942553860420301, "grad": {"x": 0.87758256189037276}}'
+json 'cos(x)' x=0.5 -- '{"value": 0.87758256189037276, "grad": {"x": -0.47942553860420301}}'
+json 'sin(x)^2 + cos(x)^2' x=0.5 -- '{"value": 1, "grad": {"x": 0}}'
+# leaky_relu: the slope a below 0 and at 0 itself (relu'(0) = 0 likewise)
+json 'leaky_relu(x, 0.1)' x=-2 -- '{"value": -0.20000000000000001, "grad": {"x": 0.10000000000000001}}'
+json 'leaky_relu(x, 0.1)' x=0 -- '{"value": 0, "grad": {"x": 0.10000000000000001}}'
+json 'leaky_relu(x, 1/4)' x=3 -- '{"value": 3, "grad": {"x": 1}}'
+json 'leaky_relu(x, -0.5)' x=-2 -- '{"value": 1, "grad": {"x": -0.5}}'
+# clamp: 1 on [lo, hi], the bounds included
+json 'clamp(x, -1, 2)' x=-3 -- '{"value": -1, "grad": {"x": 0}}'
+json 'clamp(x, -1, 2)' x=-1 -- '{"value": -1, "grad": {"x": 1}}'
+json 'clamp(x, -1, 2)' x=0.5 -- '{"value": 0.5, "grad": {"x": 1}}'
+json 'clamp(x, -1, 2)' x=2 -- '{"value": 2, "grad": {"x": 1}}'
+json 'clamp(x*y, 0, 2^2)' x=3 y=2 -- '{"value": 4, "grad": {"x": 0, "y": 0}}'
+json 'clamp(x, 1, 1)' x=1 -- '{"value": 1, "grad": {"x": 1}}'
+# second order through every new function's rule; the closed form:
+# f_xx = sig'(x) sin y - log1p(y)/(4 x^1.5) + y^2 e^(xy) - cos x = 28.920047742667137
+# f_xy = sig(x) cos y + 1/(2 sqrt(x) (1+y)) + (1+xy) e^(xy)     = 22.029607248631088
+# f_yy = -softplus(x) sin y - sqrt(x)/(1+y)^2 + x^2 e^(xy) + 2   = 8.083799514610467
+t "hessian of the elementary functions" 0 grad \
+  'softplus(x)*sin(y) + sqrt(x)*log1p(y) + expm1(x*y) + cos(x) + leaky_relu(y, 0.3)^2' \
+  x=1 y=2 --hessian --json
+out_matches '"hessian": \[\[28\.9200477426671[0-9]*, 22\.0296072486310[0-9]*\], \[22\.0296072486310[0-9]*, 8\.08379951461046[0-9]*\]\]\}$'
+err_empty
 json 'abs(x)' x=-3 -- '{"value": 3, "grad": {"x": -1}}'
 json 'abs(x)' x=0 -- '{"value": 0, "grad": {"x": 0}}'
 json 'max(x, y)' x=1 y=2 -- '{"value": 2, "grad": {"x": 0, "y": 1}}'
@@ -191,6 +232,24 @@ t "max with one argument" 2 grad 'max(x)' x=1
 err_has "max takes two arguments"
 t "exp with two arguments" 2 grad 'exp(x, x)' x=1
 err_has "exp takes one argument"
+t "leaky_relu with a variable slope" 2 grad 'leaky_relu(x, a)' x=1 a=2
+err_line 1 "nabla grad: parse error at column 15: the slope of leaky_relu must be constant (numbers only), as in leaky_relu(x, 0.01)"
+err_line 3 "                ^"
+t "clamp with a variable bound" 2 grad 'clamp(x, 0, y)' x=1 y=2
+err_has "column 13: the bounds of clamp must be constant"
+t "clamp with crossed bounds" 2 grad 'clamp(x, 2, 1)' x=1
+err_has "column 10: the lower bound of clamp is above the upper bound"
+t "clamp with two arguments" 2 grad 'clamp(x, 0)' x=1
+err_has "clamp takes three arguments, as in clamp(x, 0, 1)"
+t "leaky_relu with an infinite slope" 2 grad 'leaky_relu(x, 1/0)' x=1
+err_has "the slope of leaky_relu is not a finite number"
+t "** is not a power" 2 grad 'x**2 + 1' x=3
+err_line 1 "nabla grad: parse error at column 2: there is no operator **: write a power with ^, as in x^2"
+err_line 2 "  x**2 + 1"
+err_line 3 "   ^"
+out_empty
+t "** with a space" 2 grad 'x * *2' x=3
+err_has "column 3: there is no operator **"
 t "missing operator" 2 grad '2x' x=1
 err_has "column 2: expected an operator (+ - * / ^), found 'x'"
 t "unmatched )" 2 grad 'x)' x=1
@@ -205,6 +264,21 @@ t "infinite exponent" 2 grad 'x^(1/0)' x=1
 err_has "the exponent of ^ is not a finite number"
 t "strange byte" 2 grad "$(printf 'x \001')" x=1
 err_has "found byte 0x01"
+# a character outside ASCII is named as itself (in UTF-8) and the caret sits
+# under it, whatever its length in bytes; a byte that is not UTF-8 by number
+t "UTF-8 character" 2 grad 'x·y' x=1 y=2
+err_line 1 "nabla grad: parse error at column 2: expected an operator (+ - * / ^), found '·' (U+00B7)"
+err_line 2 "  x·y"
+err_line 3 "   ^"
+t "UTF-8 name" 2 grad 'α+1' α=2
+err_has "column 1: expected a number, a name or '(', found 'α' (U+03B1)"
+err_line 2 "  α+1"
+t "UTF-8 after a bracket" 2 grad 'exp(α)' x=1
+err_has "column 5: expected a number, a name or '(', found 'α' (U+03B1)"
+err_line 3 "      ^"
+t "not UTF-8" 2 grad "$(printf 'x\377y')" x=1 y=2
+err_has "column 2: expected an operator (+ - * / ^), found byte 0xff"
+err_line 2 "  x?y"
 t "unary plus is not in the grammar" 2 grad '+x' x=1
 err_has "column 1: expected a number, a name or '(', found '+'"
 t "long expression: caret in a window" 2 grad "$long+" x=1
@@ -224,6 +298,34 @@ t "infinite value" 2 grad 'x' x=1e999
 err_has "the value must be a finite number"
 t "empty value" 2 grad 'x' x=
 err_has "the value must be a finite number"
+# a value is a number as the expression writes one, and out of range both ways
+t "value that underflows" 2 grad 'x' x=1e-400
+err_has "x=1e-400: the value must be a finite number: number out of range (it underflows to 0)"
+t "number that underflows" 2 grad '1e-400*x' x=1
+err_has "column 1: number out of range (it underflows to 0): 1e-400"
+t "subnormal value" 0 grad 'x' x=1e-310 --json
+out_has '"value": 9.9999999999999694e-311'
+t "zero written small" 0 grad 'x' x=0e-400 --json
+out_has '"value": 0,'
+t "hex value" 2 grad 'x' x=0x10
+err_has "x=0x10: the value must be a finite number, written as in the expression"
+t "value with a leading blank" 2 grad 'x' 'x= 3'
+err_has "the value must be a finite number, written as in the expression"
+t "value with a trailing blank" 2 grad 'x' 'x=3 '
+err_has "the value must be a finite number, written as in the expression"
+t "nan value" 2 grad 'x' x=nan
+err_has "x=nan: the value must be a finite number"
+t "signed values" 0 grad 'x*y' x=-2.5 y=+.5e1 --json
+out_is '{"value": -12.5, "grad": {"x": 5, "y": -2.5}}'
+long=$(printf '%0100000d' 0 | tr 0 a)
+t "unknown option of 100 KB" 2 grad x x=1 "--$long"
+err_has "unknown option --aaaaaaaaaa"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the option is echoed whole"; fi
+t "unknown option of 100 KB, train" 2 train mlp "--$long=1"
+err_has "bytes left out"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the option is echoed whole"; fi
+t "unknown command of 100 KB" 2 "$long"
+if [ "$(wc -c <"$TMP/err")" -lt 1000 ]; then good; else bad "the command is echoed whole"; fi
 t "stray argument" 2 grad 'x' x=1 7
 err_has "unexpected argument '7'"
 t "no expression" 2 grad
@@ -258,7 +360,13 @@ err_has "overflow: exp(1000) = inf"
 t "overflow hidden by relu is still an error" 1 grad 'relu(-exp(x))' x=1000
 err_has "domain error at gate 2 (exp)"
 t "infinite gradient" 1 grad 'sqrt(x)' x=0 --json
-out_empty; err_has "gradient not finite at gate 3 (pow)"
+out_empty; err_has "gradient not finite at gate 2 (sqrt)"
+t "log1p below -1" 1 grad 'log1p(x)' x=-2
+err_has "domain error at gate 2 (log1p): log1p of a number below -1: log1p(-2) = nan"
+t "log1p of -1" 1 grad 'log1p(x)' x=-1
+err_has "log of zero: log1p(-1) = -inf"
+t "expm1 overflow" 1 grad 'expm1(x)' x=1000
+err_has "overflow: expm1(1000) = inf"
 
 # ---- pictures ------------------------------------------------------------------------
 t "dot file" 0 grad '(x+y)*z' x=-2 y=5 z=-4 --dot "$TMP/g.dot"
@@ -276,6 +384,16 @@ if [ -n "$HAVE_DOT" ]; then
     t "png" 0 grad 'sigmoid(w*x + b)' w=2 x=-1 b=0.5 --png "$TMP/g.png"
     if [ "$(head -c 4 "$TMP/g.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
     else bad "$TMP/g.png is not a PNG"; fi
+    # a file name that looks like an option of dot's is still a file name
+    (cd "$TMP" && rm -f ./-V.png ./-Tsvg &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png -V.png >"$TMP/out" 2>"$TMP/err" &&
+        $NABLA_WRAP "$NABLA" grad x x=1 --png=-Tsvg >>"$TMP/out" 2>>"$TMP/err")
+    name="png named -V.png"
+    if [ "$(head -c 4 "$TMP/-V.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png -V.png did not write ./-V.png"; fi
+    name="png named -Tsvg"
+    if [ "$(head -c 4 "$TMP/-Tsvg" | od -An -c | tr -d ' ')" = '211PNG' ]; then good
+    else bad "--png=-Tsvg did not write ./-Tsvg"; fi
 fi
 # Without Graphviz on PATH (for nabla alone; an absolute valgrind still runs).
 name="png without graphviz"

@@ -45,7 +45,8 @@ t "train --help" 0 train --help
 for opt in "linear (least squares)" --data --data-dir --target --test-fraction --hidden \
            --activation --loss --epochs --batch --optimizer --lr --momentum --weight-decay \
            --beta1 --beta2 --eps --seed --threads --dtype --loss-csv --save --resume \
-           "restarts the optimiser state" --json "exit status"; do
+           "restarts the optimiser state" --json "exit status" --label --drop --sep --max-bytes \
+           --test-data --plot "nabla predict --model"; do
     out_has "$opt"
 done
 t "--help lists train" 0 --help
@@ -151,12 +152,12 @@ usage "--lr needs a value" "mlp --data iris.csv --lr"
 usage "unknown option --learning-rate" "mlp --data iris.csv --learning-rate 1"
 usage "--test-fraction: fashion-mnist comes with its own test set" \
     "mlp --data fashion-mnist --test-fraction 0.1"
-usage "--target is for CSV files" "mlp --data digits --target 3"
+usage "--label, --drop, --sep and --test-data are for CSV files" "mlp --data fashion-mnist --target 3"
 
 # ---- data errors: exit 1 ------------------------------------------------------------
 printf 'a,b,c\n1,2,0\n4,x,1\n' >bad.csv
 t "bad CSV" 1 train logistic --data bad.csv
-err_has "bad.csv:3:3: field 2: expected a number, found 'x'"; out_empty
+err_has "bad.csv:3:3: field 2 (b): expected a number, found 'x'"; out_empty
 t "missing file" 1 train mlp --data nosuch.csv
 err_has "nosuch.csv: cannot open"
 t "digits not in --data-dir" 1 train mlp --data digits --data-dir "$TMP/nowhere"
@@ -216,6 +217,132 @@ if [ -e div.safetensors ]; then bad "div.safetensors written"; else good; fi
 t "--save into a missing directory" 1 train softmax --data iris.csv --epochs 1 \
     --save nowhere/x.safetensors
 err_has "cannot create a temporary file"
+mkfifo fifo.safetensors
+t "--save onto a FIFO" 1 train softmax --data iris.csv --epochs 1 --save fifo.safetensors
+err_has "fifo.safetensors: is a FIFO, not a regular file"
+if [ -p fifo.safetensors ]; then good; else bad "fifo.safetensors replaced"; fi
+
+# ---- data sets by name; real CSV files ------------------------------------------------
+t "iris by name" 0 train softmax --data iris --epochs 100 --json --quiet
+json_shape softmax 100 test_accuracy; at_least test_accuracy 0.93
+t "breast-cancer by name" 0 train logistic --data breast-cancer --epochs 20 --json --quiet
+at_least test_accuracy 0.95
+t "advertising by name, the label last" 0 train linear --data advertising --epochs 50 --json \
+    --quiet
+at_least test_r2 0.85
+t "iris.csv where there is none" 1 train softmax --data nowhere/../iris-missing.csv
+err_has "cannot open"
+mkdir empty && cd empty
+t "iris.csv: a hint at the shipped copy" 1 train softmax --data iris.csv
+err_has "the copy shipped with nabla is --data iris"
+cd ..
+t "classes printed, 1 epoch" 0 train softmax --data iris --epochs 1
+out_has "classes: 0=setosa 1=versicolor 2=virginica"
+out_matches '\(1 epoch, '
+
+# iris as people have it: an ID, species names, ';' and a header; split by hand so
+# that training's test accuracy and predict's can be compared
+awk -F, 'NR == 1 { print "id;sepal length;sepal width;petal length;petal width;species"; next }
+    { split("setosa versicolor virginica", sp, " ")
+      printf "\"r%d\";%s;%s;%s;%s;%s\n", NR, $1, $2, $3, $4, sp[$5 + 1] }' iris.csv >iris2.csv
+awk 'NR == 1 || NR % 5 != 0' iris2.csv >iris-train.csv
+awk 'NR == 1 || NR % 5 == 0' iris2.csv >iris-test.csv
+t "train on names, ';', --drop, --test-data" 0 train softmax --data iris-train.csv \
+    --test-data iris-test.csv --label species --drop id --sep ';' --epochs 60 --save ir.safetensors \
+    --json --quiet
+at_least test_accuracy 0.9
+train_acc=$(json_key test_accuracy) train_loss=$(json_key test_loss)
+t "predict: the same accuracy and loss as training reported" 0 predict --model ir.safetensors \
+    --data iris-test.csv --json
+grep -q '"rows": 30' "$TMP/err" && good || bad "predict: not 30 rows"
+if grep -q "\"loss\": $train_loss, \"accuracy\": $train_acc}" "$TMP/err"; then good
+else bad "predict's metrics are not training's ($train_loss, $train_acc)"; fi
+if [ "$(sed -n 1p "$TMP/out")" = prediction ] && [ "$(wc -l <"$TMP/out")" -eq 31 ] &&
+   [ "$(sed 1d "$TMP/out" | sort -u | tr '\n' ' ')" = "setosa versicolor virginica " ]
+then good; else bad "predictions are not 30 class names"; fi
+# the scaler in the checkpoint is the training rows' mean, to the bit
+mean=$(awk -F';' 'NR > 1 { s += $2; n++ } END { printf "%.17g", s / n }' iris-train.csv)
+if LC_ALL=C grep -aq "\"scaler_mean\":\"\[$mean," ir.safetensors; then good
+else bad "scaler_mean does not start with $mean"; fi
+if LC_ALL=C grep -aq '"classes":"\[\\"setosa\\",\\"versicolor\\",\\"virginica\\"\]"' \
+    ir.safetensors && LC_ALL=C grep -aq '"label":"species"' ir.safetensors; then good
+else bad "classes and label in the checkpoint"; fi
+grep -v versicolor iris-test.csv >two-classes.csv
+t "--test-data with two of the three classes" 0 train softmax --data iris-train.csv \
+    --test-data two-classes.csv --label species --drop id --epochs 60 --save ir2.safetensors \
+    --json --quiet
+train_acc=$(json_key test_accuracy)
+t "predict: the same accuracy on two classes" 0 predict --model ir2.safetensors \
+    --data two-classes.csv --json
+if grep -q "\"rows\": 20, \"loss\": [0-9.e-]*, \"accuracy\": $train_acc}" "$TMP/err"; then good
+else bad "predict's accuracy is not training's $train_acc"; fi
+# columns found by name: other order, no ID, no label: predictions only
+awk -F';' -v OFS=';' '{ print $5, $4, $3, $2 }' iris-test.csv >unlabelled.csv
+t "predict: columns by name, no label" 0 predict --model ir.safetensors --data unlabelled.csv
+err_empty
+sed 1d "$TMP/out" >p1
+t "predict: the same rows with labels" 0 predict --model ir.safetensors --data iris-test.csv
+sed 1d "$TMP/out" >p2
+if cmp -s p1 p2; then good; else bad "predictions depend on column order"; fi
+printf 'id;sepal length;sepal width;petal length;petal width;species\nx;5;3;1;0.2;setosa\nx;5;3;1;0.2;rose\n' >rose.csv
+t "predict: an unknown class names its line" 1 predict --model ir.safetensors --data rose.csv
+err_has "rose.csv:3:13: label 'rose' is not one of the model's 3 classes (setosa, versicolor, virginica)"
+printf 'id;sepal length;sepal width;petal length;species\nx;5;3;1;setosa\n' >short.csv
+t "predict: a missing feature" 1 predict --model ir.safetensors --data short.csv
+err_has "no column 'petal width', a feature the model needs"
+LC_ALL=C sed 's/"input"/"inpux"/' ir.safetensors >old.safetensors
+t "predict: an old checkpoint" 1 predict --model old.safetensors --data iris-test.csv
+err_has "saved by an older nabla"; out_empty
+t "predict: digits by name" 0 predict --model d0.safetensors --data digits
+err_has "digits: 1797 rows"; out_matches '^[0-9]$'
+t "predict: regression" 0 train linear --data advertising --epochs 50 --save ad.safetensors \
+    --quiet
+t "predict: R2" 0 predict --model ad.safetensors --data advertising --json
+if grep -Eq '^\{"rows": 200, "loss": [0-9.e+-]+, "r2": 0\.[89][0-9]*\}$' "$TMP/err"; then good
+else bad "predict's R2"; fi
+usage_p() { t "predict usage: $1" 2 predict $2; err_has "$1"; err_has "(see nabla predict --help)"; }
+usage_p "missing --model" "--data iris"
+usage_p "missing --data" "--model ir.safetensors"
+usage_p "unknown argument --bogus" "--model ir.safetensors --data iris --bogus"
+usage_p "--sep: 'ab' is not one character" "--model ir.safetensors --data iris --sep ab"
+t "predict --help" 0 predict --help
+out_has "--model FILE"; out_has "examples:"
+
+# classes from the whole file: a class with one row trains whatever the split
+{ cat iris.csv; echo "6,3,5,2,3"; } | sed 1d >iris4.csv
+for seed in 1 2 3 4 5; do
+    t "a rare class, seed $seed" 0 train softmax --data iris4.csv --seed $seed --epochs 2 \
+        --save rare.safetensors --quiet
+    if LC_ALL=C grep -aq '"widths":"4,4"' rare.safetensors; then good; else bad "not 4 classes"; fi
+done
+printf 'a,b,y\n1,2,0\n3,4,2000000\n' >big.csv
+t "a label above the class limit" 1 train softmax --data big.csv
+err_has "line 3: label 2000000 is above 1000000"
+printf 'a,b\n1,2,0\n3,4,1\n' >narrow.csv
+t "a header shorter than its rows" 1 train softmax --data narrow.csv
+err_has "narrow.csv:2:5: field 3: more than the 2 fields of the header"
+printf 'a,b,y\n1,,0\n' >hole.csv
+t "a missing value" 1 train softmax --data hole.csv
+err_has "hole.csv:2:3: field 2 (b): missing value"
+t "--max-bytes" 1 train softmax --data iris --max-bytes 1k
+err_has "more than 1024 bytes of text"
+usage "--max-bytes: 'lots' is not a size" "softmax --data iris --max-bytes lots"
+usage "--test-data and --test-fraction" "softmax --data iris --test-data iris.csv --test-fraction 0.1"
+
+# ---- --plot --------------------------------------------------------------------------
+t "--plot svg" 0 train softmax --data iris --epochs 30 --plot curves.svg --quiet
+if head -c 4 curves.svg | grep -q '<svg' && [ "$(grep -c '<polyline' curves.svg)" -eq 3 ] &&
+   grep -q 'test accuracy' curves.svg; then good; else bad "curves.svg"; fi
+usage "--plot curves.pdf: the name must end in .svg or .png" \
+    "softmax --data iris --plot curves.pdf"
+if command -v rsvg-convert >/dev/null 2>&1; then
+    t "--plot png" 0 train linear --data advertising --epochs 5 --plot -c.png --quiet
+    if [ "$(head -c 4 -- -c.png | tail -c 3)" = PNG ]; then good; else bad "-c.png is no PNG"; fi
+else
+    t "--plot png without a converter" 1 train linear --data advertising --epochs 5 \
+        --plot c.png --quiet
+    err_has "librsvg2-bin"
+fi
 
 cd / && rm -rf "$TMP"
 summary

@@ -35,12 +35,9 @@ static void run(expr *e, size_t len)
     must(s == NB_OK || s == NB_ERR_NONFINITE);
     if (e->n_vars)
         must(nb_backward(e->graph, e->root) == NB_OK);
-    gate_list gl;
-    if (gates_collect(e->graph, e->root, &gl) == 0) {
-        print_table(sink, e->graph, &gl, NULL);
-        write_dot(sink, e->graph, &gl, NULL, "fuzz");
-        gates_free(&gl);
-    }
+    nb_draw_opts draw = { NULL, 0, "fuzz" };
+    must(nb_print_table(sink, e->graph, e->root, NULL) == NB_OK &&
+         nb_print_dot(sink, e->graph, e->root, &draw) == NB_OK);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,10 +3,15 @@
 # clang, AddressSanitizer and UndefinedBehaviorSanitizer, then fuzz each for
 # SECONDS (default 30) from its seed corpus in corpus/NAME:
 #   expr         the nabla command's expression parser (src/cli/expr.c)
-#   safetensors  the checkpoint loader (src/nn/checkpoint*.c)
+#   safetensors  the checkpoint parser, from bytes (src/nn/checkpoint*.c)
+#   checkpoint   restore from a file: nb_mlp_open (--resume), nb_mlp_restore
 #   idx          the IDX loader (src/nn/idx.c)
+#   fashion      the Fashion-MNIST loader: four IDX files in a directory
 #   csv          the CSV loader (src/nn/csv.c)
-# FUZZ_TARGETS="csv idx" picks some.  Extra flags, such as -max_len=120000
+# FUZZ_TARGETS="csv idx" picks some.  CI runs `run.sh 30`; for a real
+# search run each for an hour, `run.sh 3600` (about 6 hours in all; with
+# FUZZ_TARGETS, one at a time), and add any input it saves to
+# regressions/NAME once it is fixed.  Extra flags, such as -max_len=120000
 # or -jobs=2, go to libFuzzer after the defaults and override them.  Every
 # target runs; the exit status is non-zero if any found a crash, a leak or
 # undefined behaviour, whose input is saved as BUILD/fuzz-NAME-crash-*.
@@ -21,7 +26,7 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-30}
 [ $# -gt 0 ] && shift
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=${FUZZ_TARGETS:-expr safetensors idx csv}
+targets=${FUZZ_TARGETS:-expr safetensors checkpoint idx fashion csv}
 
 if ! command -v "${CC:-clang}" >/dev/null 2>&1; then
     echo "run.sh: ${CC:-clang} not found (Debian: apt-get install clang)" >&2

@@ -3,7 +3,7 @@
  * reject (with the model left unchanged).  With arguments "write FILE" or
  * "check FILE" it is the C half of the numpy interoperability test
  * (interop_safetensors.py): parameters follow interop_value(). */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* mknod, makedev */
 #include "check.h"
 #include "nabla_nn.h"
 #include "nn_hooks.h"
@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 static char dir[2048];
 
@@ -144,6 +148,94 @@ static void failed_save_keeps_previous_checkpoint(void)
     nb_mlp_free(m2);
 }
 
+/* Files in dir whose names hold ".tmp-": a save's leftovers. */
+static int any_temp_files_left(void)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strstr(e->d_name, ".tmp-") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A FIFO, a directory or a device at the path is refused with an error
+ * naming what it is, and left as it was: the rename would have replaced it
+ * with a regular file. */
+static void save_refuses_what_is_not_a_regular_file(void)
+{
+    char path[2200];
+    nb_err err = { 0 };
+    struct stat sb;
+    nb_mlp *m = small_mlp(NB_F32, 5);
+    snprintf(path, sizeof path, "%s/fifo.safetensors", dir);
+    remove(path);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_ERR_IO);
+    CHECK(strstr(err.msg, "is a FIFO, not a regular file") != NULL);
+    CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    remove(path);
+    snprintf(path, sizeof path, "%s/dir.safetensors", dir);
+    mkdir(path, 0755);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_ERR_IO);
+    CHECK(strstr(err.msg, "is a directory") != NULL);
+    CHECK(lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+    /* a character device like /dev/null, where mknod is allowed (root) */
+    snprintf(path, sizeof path, "%s/null.safetensors", dir);
+    remove(path);
+    if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_ERR_IO);
+        CHECK(strstr(err.msg, "is a character device") != NULL);
+        CHECK(lstat(path, &sb) == 0 && S_ISCHR(sb.st_mode));
+        remove(path);
+    }
+    CHECK(any_temp_files_left() == 0);
+    nb_mlp_free(m);
+}
+
+/* A new checkpoint is 0644 less the umask (mkstemp's 0600 and a fixed 0644
+ * are both wrong); one that replaces a file keeps that file's mode.  A
+ * symlink is replaced by the file, and its target is left alone. */
+static void save_sets_a_sensible_mode_and_replaces_symlinks(void)
+{
+    char path[2200], target[2200];
+    nb_err err = { 0 };
+    struct stat sb;
+    nb_mlp *m = small_mlp(NB_F64, 6);
+    snprintf(path, sizeof path, "%s/mode.safetensors", dir);
+    mode_t old = umask(022);
+    remove(path);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_OK);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+    remove(path);
+    umask(077);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_OK);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    umask(022);
+    CHECK(chmod(path, 0640) == 0);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_OK);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0640);
+    umask(old);
+    snprintf(target, sizeof target, "%s/mode-target", dir);
+    FILE *f = fopen(target, "w");
+    fputs("not a checkpoint\n", f);
+    fclose(f);
+    remove(path);
+    CHECK(symlink(target, path) == 0);
+    CHECK(nb_mlp_save(m, path, NULL, 0, &err) == NB_OK);
+    CHECK(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode));
+    size_t len = 0;
+    unsigned char *t = slurp(target, &len);
+    CHECK(t && len == 17 && memcmp(t, "not a checkpoint\n", 17) == 0);
+    free(t);
+    nb_mlp *r = nb_mlp_open(path, NULL, &err);
+    CHECK(r && same_params(m, r));
+    nb_mlp_free(r);
+    CHECK(any_temp_files_left() == 0);
+    nb_mlp_free(m);
+}
+
 /* ---- Malformed files ------------------------------------------------------------- */
 
 /* The float whose bytes are 3f 3f 3f 3f (0.747...), as make_file fills. */
@@ -223,6 +315,29 @@ static void loader_rejects_each_violation(void)
     rejects("{\"a\": {\"dtype\": \"F64\", \"shape\": [1,1,1,1,1,1,1,1,1], "
             "\"data_offsets\": [0, 8]}}",
             8, 0, "more than 8 dimensions");
+}
+
+/* A NUL byte in the header is not JSON whitespace (cJSON skips it as
+ * one): refused, where a space in the same place is accepted. */
+static void loader_rejects_a_nul_byte_in_the_header(void)
+{
+    static const char h[] = "{\"a\": {\"dtype\": \"F32\", \"shape\": [1],"
+                            "\"data_offsets\": [0, 4]}}    ";
+    size_t hlen = sizeof h - 1, at = 5; /* after {"a": */
+    unsigned char file[8 + sizeof h + 4] = { (unsigned char)hlen };
+    nb_safetensors st;
+    nb_err err = { 0 };
+    memcpy(file + 8, h, hlen);
+    memset(file + 8 + hlen, 0, 4);
+    CHECK(hlen % 8 == 0 && file[8 + at] == ' ');
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_OK);
+    nb_safetensors_free(&st);
+    file[8 + at] = '\0';
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "x: the header holds a NUL byte (at byte 13)") != NULL);
+    file[8 + at] = ' ';
+    file[8 + hlen - 1] = '\0'; /* in the padding */
+    CHECK(nb_safetensors_parse(file, 8 + hlen + 4, "x", &st, &err) == NB_ERR_FORMAT);
 }
 
 static void loader_rejects_bad_offsets_and_names(void)
@@ -405,8 +520,11 @@ int main(int argc, char **argv)
     round_trip_keeps_values_and_architecture(NB_F32);
     round_trip_keeps_values_and_architecture(NB_F64);
     failed_save_keeps_previous_checkpoint();
+    save_refuses_what_is_not_a_regular_file();
+    save_sets_a_sensible_mode_and_replaces_symlinks();
     loader_rejects_each_violation();
     loader_rejects_bad_offsets_and_names();
+    loader_rejects_a_nul_byte_in_the_header();
     restore_checks_the_model();
     huge_widths_are_refused();
     return check_summary();

@@ -94,6 +94,17 @@ static void idx_reports_missing_truncated_and_bad_files(void)
     CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT && strstr(err.msg, "magic") != NULL);
 }
 
+/* DIR/STEM-images-idx3-ubyte.gz of the shape dim (rank 3) and
+ * DIR/STEM-labels-idx1-ubyte.gz of n labels. */
+static void write_part(const char *dir, const char *stem, const int *dim, int n)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte.gz", dir, stem);
+    write_idx(p, 3, dim, (size_t)dim[0] * (size_t)dim[1] * (size_t)dim[2], 1);
+    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
+    write_idx(p, 1, (int[]){ n }, (size_t)n, 1);
+}
+
 static void fashion_errors_name_the_debian_package(void)
 {
     char dir[1024], p[1200];
@@ -103,29 +114,71 @@ static void fashion_errors_name_the_debian_package(void)
     CHECK(strstr(err.msg, "/nonexistent/train-images-idx3-ubyte.gz") != NULL);
     CHECK(strstr(err.msg, "dataset-fashion-mnist") != NULL);
     CHECK(tr.x == NULL && te.x == NULL);
-    /* a small, complete set: 3 training and 2 test images of 2 x 2 */
+    /* a small, complete set: 3 training and 2 test images of 28 x 28 */
     path_of(dir, sizeof dir, "fmnist");
     mkdir(dir, 0755);
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    write_idx(p, 3, (int[]){ 3, 2, 2 }, 12, 1);
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", dir);
-    write_idx(p, 1, (int[]){ 3 }, 3, 1);
-    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", dir);
-    write_idx(p, 3, (int[]){ 2, 2, 2 }, 8, 1);
-    snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    write_idx(p, 1, (int[]){ 2 }, 2, 1);
+    write_part(dir, "train", (int[]){ 3, 28, 28 }, 3);
+    write_part(dir, "t10k", (int[]){ 2, 28, 28 }, 2);
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_OK);
-    CHECK(tr.n == 3 && tr.d == 4 && te.n == 2 && tr.n_classes == 10);
+    CHECK(tr.n == 3 && tr.d == 784 && te.n == 2 && te.d == 784 && tr.n_classes == 10);
     CHECK_NEAR(tr.x[5], 5 / 255.0, 1e-15);
+    CHECK_NEAR(tr.x[783], 783 % 251 % 10 / 255.0, 1e-15);
     CHECK(tr.y[2] == 2);
     nb_data_free(&tr);
     nb_data_free(&te);
     /* now truncate the test labels */
+    snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte.gz", dir);
     write_idx(p, 1, (int[]){ 2 }, 1, 1);
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "t10k-labels-idx1-ubyte.gz: truncated") != NULL);
     CHECK(strstr(err.msg, "dataset-fashion-mnist") != NULL);
     CHECK(tr.x == NULL && te.x == NULL);
+}
+
+/* Only 28 x 28 images are Fashion-MNIST: any other shape is refused
+ * before the data set is sized from it, so a row length that overflows an
+ * int (1 x 3 x 1431655766 once wrapped to a 2-byte row) never reaches the
+ * copy, and a test set cannot have images of another size. */
+static void fashion_refuses_images_that_are_not_28_by_28(void)
+{
+    char dir[1024];
+    nb_data tr, te;
+    nb_err err = { 0 };
+    path_of(dir, sizeof dir, "fmnist-shape");
+    mkdir(dir, 0755);
+    write_part(dir, "train", (int[]){ 2, 3, 5 }, 2);
+    write_part(dir, "t10k", (int[]){ 1, 3, 5 }, 1);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "expected n x 28 x 28 images") != NULL);
+    CHECK(strstr(err.msg, "found 2 x 3 x 5 images and 2 labels") != NULL);
+    CHECK(tr.x == NULL && te.x == NULL);
+    /* a good training set, a test set of 27 x 29 images */
+    write_part(dir, "train", (int[]){ 2, 28, 28 }, 2);
+    write_part(dir, "t10k", (int[]){ 1, 27, 29 }, 1);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "t10k-images-idx3-ubyte.gz") != NULL);
+    CHECK(strstr(err.msg, "found 1 x 27 x 29 images") != NULL);
+    CHECK(tr.x == NULL && te.x == NULL);
+    /* a header promising 4 GB of 3 x 1431655766 images is refused from the
+     * header alone, before any data is read */
+    char q[1200];
+    snprintf(q, sizeof q, "%s/t10k-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(q, "wb");
+    fwrite(
+        (unsigned char[]){ 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 3, 0x55, 0x55, 0x55, 0x56, 1, 2 },
+        1, 18, f);
+    fclose(f);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "found 1 x 3 x 1431655766 images") != NULL);
+    /* images of rank 2, labels that do not match the images */
+    write_part(dir, "t10k", (int[]){ 1, 28, 28 }, 2);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "found 1 x 28 x 28 images and 2 labels") != NULL);
+    char p[1200];
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", dir);
+    write_idx(p, 2, (int[]){ 1, 784 }, 784, 1);
+    CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
+    CHECK(strstr(err.msg, "found 1 x 784 images") != NULL);
 }
 
 int main(int argc, char **argv)
@@ -135,5 +188,6 @@ int main(int argc, char **argv)
     idx_loads_a_gzipped_array();
     idx_reports_missing_truncated_and_bad_files();
     fashion_errors_name_the_debian_package();
+    fashion_refuses_images_that_are_not_28_by_28();
     return check_summary();
 }
