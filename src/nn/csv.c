@@ -2,13 +2,11 @@
  * lines: header, separator, quoted fields, the label column (numbers or
  * class names), left-out columns, and errors that name file, line and
  * column.  Splits, scaling and batches live in data.c. */
-#include "nabla_nn.h"
+#include "nn_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define CHUNK       (1 << 16)
 #define MAX_CLASSES 65536 /* distinct label names: more is not a class column */
@@ -43,20 +41,22 @@ typedef struct csv {
     int n_lab;
     int *slot; /* open addressing: index into lab + 1, or 0 */
     size_t n_slot;
+    int oom; /* memory ran out: is_header, which sets no error, asks */
 } csv;
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 static size_t column(const csv *c, const char *p) { return (size_t)(p - c->at) + 1; }
 
-static nb_status nomem(const csv *c)
+static nb_status nomem(csv *c)
 {
+    c->oom = 1;
     return nb_err_set(c->err, NB_ERR_NOMEM, "%s:%zu: out of memory", c->path, c->line);
 }
 
 static char *dup_range(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
+    char *d = nb__nn_malloc(n + 1);
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -99,7 +99,7 @@ static int next_field(csv *c, fields *it, const char **fs, const char **fe, cons
                 break;
             if (n + 1 >= c->field_cap) {
                 size_t cap = c->field_cap ? 2 * c->field_cap : 256;
-                char *f = realloc(c->field, cap);
+                char *f = nb__nn_realloc(c->field, cap);
                 if (!f)
                     return nomem(c), -1;
                 c->field = f;
@@ -224,8 +224,8 @@ static nb_status set_drops(csv *c)
 static nb_status set_columns(csv *c, int ncols, char **names)
 {
     c->ncols = ncols;
-    c->names = names ? names : calloc((size_t)ncols, sizeof *c->names);
-    c->role = calloc((size_t)ncols, sizeof *c->role);
+    c->names = names ? names : nb__nn_calloc((size_t)ncols, sizeof *c->names);
+    c->role = nb__nn_calloc((size_t)ncols, sizeof *c->role);
     if (!c->names || !c->role)
         return nomem(c);
     for (int j = 0; !names && j < ncols; j++) {
@@ -270,8 +270,8 @@ static nb_status read_header(csv *c, const char *p, const char *end)
 {
     int nf = count_fields(c, p, end);
     if (nf < 0)
-        return c->err ? c->err->code : NB_ERR_FORMAT;
-    char **names = calloc((size_t)nf + 1, sizeof *names);
+        return c->err->code;
+    char **names = nb__nn_calloc((size_t)nf + 1, sizeof *names);
     fields it = { p, end, 0 };
     const char *fs, *fe, *st;
     double v[2] = { 0, 0 };
@@ -321,7 +321,7 @@ static int intern(csv *c, const char *s, size_t n)
 {
     if ((size_t)c->n_lab * 2 >= c->n_slot) {
         size_t ns = c->n_slot ? 2 * c->n_slot : 64;
-        int *slot = calloc(ns, sizeof *slot);
+        int *slot = nb__nn_calloc(ns, sizeof *slot);
         if (!slot)
             return nomem(c), -1;
         for (int i = 0; i < c->n_lab; i++) {
@@ -346,7 +346,7 @@ static int intern(csv *c, const char *s, size_t n)
                    c->path, c->line, MAX_CLASSES, c->names[c->label]);
         return -1;
     }
-    char **lab = realloc(c->lab, ((size_t)c->n_lab + 1) * sizeof *lab);
+    char **lab = nb__nn_realloc(c->lab, ((size_t)c->n_lab + 1) * sizeof *lab);
     if (!lab)
         return nomem(c), -1;
     c->lab = lab;
@@ -414,7 +414,7 @@ static nb_status read_label(csv *c, const char *st, const char *fs, const char *
         return bad_field(c, c->label, st, fs, fe, "");
     int k = intern(c, fs, (size_t)(fe - fs));
     *y = k;
-    return k < 0 ? (c->err ? c->err->code : NB_ERR_FORMAT) : NB_OK;
+    return k < 0 ? c->err->code : NB_OK;
 }
 
 /* ---- Rows --------------------------------------------------------------------- */
@@ -424,13 +424,13 @@ static nb_status grow(csv *c)
     size_t cap = c->cap ? c->cap * 2 : 256, d = (size_t)c->d;
     if (cap > SIZE_MAX / sizeof(double) / d)
         return nomem(c);
-    double *x = realloc(c->x, cap * d * sizeof *x);
+    double *x = nb__nn_realloc(c->x, cap * d * sizeof *x);
     if (x)
         c->x = x;
-    double *y = x ? realloc(c->y, cap * sizeof *y) : NULL;
+    double *y = x ? nb__nn_realloc(c->y, cap * sizeof *y) : NULL;
     if (y)
         c->y = y;
-    size_t *l = y ? realloc(c->lines, cap * sizeof *l) : NULL;
+    size_t *l = y ? nb__nn_realloc(c->lines, cap * sizeof *l) : NULL;
     if (!l)
         return nomem(c);
     c->lines = l;
@@ -444,7 +444,7 @@ static nb_status read_row(csv *c, const char *p, const char *end)
     if (!c->ncols) { /* no header, or scikit-learn's: the first row counts */
         int nf = count_fields(c, p, end);
         if (nf < 0)
-            return c->err ? c->err->code : NB_ERR_FORMAT;
+            return c->err->code;
         if ((s = set_columns(c, nf, NULL)) != NB_OK)
             return s;
     }
@@ -472,7 +472,7 @@ static nb_status read_row(csv *c, const char *p, const char *end)
         nf++;
     }
     if (k < 0)
-        return c->err ? c->err->code : NB_ERR_FORMAT;
+        return c->err->code;
     if (nf < c->ncols)
         return nb_err_set(c->err, NB_ERR_FORMAT, "%s:%zu:%zu: %d fields, expected %d as %s",
                           c->path, c->line, column(c, end), nf, c->ncols,
@@ -498,7 +498,8 @@ static char pick_sep(const char *p, const char *end)
 
 /* AUTO: the first line is a header if a field is not a number and either
  * none is, or the second line (NULL: none) has a number where it has none,
- * or another number of fields.  Empty fields count as neither. */
+ * or another number of fields.  Empty fields count as neither.  -1: out of
+ * memory for a quoted field (with the error set). */
 static int is_header(csv *c, const char *p1, const char *e1, const char *p2, const char *e2)
 {
     if (c->o->header != NB_CSV_HEADER_AUTO)
@@ -522,6 +523,8 @@ static int is_header(csv *c, const char *p1, const char *e1, const char *p2, con
     while (p2 && next_field(c, &b, &gs, &ge, &st) > 0)
         n2++;
     c->err = err;
+    if (c->oom)
+        return nomem(c), -1;
     return words && (!numbers || !p2 || under_number || n1 != n2);
 }
 
@@ -552,7 +555,9 @@ static nb_status read_line(csv *c, const char *p, const char *end)
         c->first = NULL;
         c->line = c->first_line;
         c->at = f;
-        s = header ? read_header(c, f, f + c->first_len) : read_row(c, f, f + c->first_len);
+        s = header < 0 ? NB_ERR_NOMEM
+            : header   ? read_header(c, f, f + c->first_len)
+                       : read_row(c, f, f + c->first_len);
         free(f);
         c->line = line;
         c->at = p;
@@ -560,44 +565,59 @@ static nb_status read_line(csv *c, const char *p, const char *end)
     return s == NB_OK ? read_row(c, p, end) : s;
 }
 
-/* Stream the file through read_line, CHUNK bytes at a time; lines longer
- * than a chunk grow the buffer, up to the byte limit. */
-static nb_status read_file(csv *c, gzFile f)
+/* The got bytes just read at buf + *have: refused if one is NUL or the
+ * total passes the limit, else every whole line in buf goes through
+ * read_line and what is left of the last one moves to the front. */
+static nb_status take(csv *c, char *buf, size_t *have, size_t got, size_t *total)
 {
-    size_t limit = c->o->max_bytes ? c->o->max_bytes : NB_CSV_MAX_BYTES, total = 0;
-    size_t cap = 2 * CHUNK, have = 0;
-    char *buf = malloc(cap);
+    size_t limit = c->o->max_bytes ? c->o->max_bytes : NB_CSV_MAX_BYTES;
     nb_status s = NB_OK;
-    int got;
+
+    if (memchr(buf + *have, '\0', got))
+        return nb_err_set(c->err, NB_ERR_FORMAT,
+                          "%s: not a text file (a NUL byte in the first %zu bytes)", c->path,
+                          *total + got);
+    if ((*total += got) > limit)
+        return nb_err_set(c->err, NB_ERR_FORMAT,
+                          "%s: more than %zu bytes of text (the limit: raise it with "
+                          "max_bytes, or --max-bytes)",
+                          c->path, limit);
+    *have += got;
+    char *p = buf, *nl;
+    while (s == NB_OK && (nl = memchr(p, '\n', *have - (size_t)(p - buf)))) {
+        s = read_line(c, p, nl);
+        c->line++;
+        p = nl + 1;
+    }
+    *have -= (size_t)(p - buf);
+    memmove(buf, p, *have);
+    return s;
+}
+
+/* Stream the file through read_line, CHUNK bytes at a time; lines longer
+ * than a chunk grow the buffer, up to the byte limit.  A gzip stream cut
+ * short or corrupt is a read error before its last bytes are parsed. */
+static nb_status read_file(csv *c, nb__zfile *f)
+{
+    size_t cap = 2 * CHUNK, have = 0, total = 0, got;
+    char *buf = nb__nn_malloc(cap);
+    nb_status s = NB_OK;
 
     if (!buf)
         return nomem(c);
     c->line = 1;
-    while (s == NB_OK && (got = gzread(f, buf + have, (unsigned)(cap - have - 1))) > 0) {
-        if (memchr(buf + have, '\0', (size_t)got)) {
-            s = nb_err_set(c->err, NB_ERR_FORMAT,
-                           "%s: not a text file (a NUL byte in the first %zu bytes)", c->path,
-                           total + (size_t)got);
+    while (s == NB_OK) {
+        if ((s = nb__zread(f, buf + have, cap - have - 1, &got, c->err)) != NB_OK)
+            break;
+        if (nb__zcut(f)) {
+            s = nb_err_set(c->err, NB_ERR_IO, "%s: read error: %s", c->path, nb__zcut(f));
             break;
         }
-        if ((total += (size_t)got) > limit) {
-            s = nb_err_set(c->err, NB_ERR_FORMAT,
-                           "%s: more than %zu bytes of text (the limit: raise it with "
-                           "max_bytes, or --max-bytes)",
-                           c->path, limit);
+        if (got == 0)
             break;
-        }
-        have += (size_t)got;
-        char *p = buf, *nl;
-        while (s == NB_OK && (nl = memchr(p, '\n', have - (size_t)(p - buf)))) {
-            s = read_line(c, p, nl);
-            c->line++;
-            p = nl + 1;
-        }
-        have -= (size_t)(p - buf);
-        memmove(buf, p, have);
-        if (cap - have < CHUNK) {
-            char *b = realloc(buf, cap * 2);
+        s = take(c, buf, &have, got, &total);
+        if (s == NB_OK && cap - have < CHUNK) {
+            char *b = nb__nn_realloc(buf, cap * 2);
             if (!b) {
                 s = nomem(c);
                 break;
@@ -606,10 +626,6 @@ static nb_status read_file(csv *c, gzFile f)
             cap *= 2;
         }
     }
-    int zerr = Z_OK;
-    const char *zmsg = gzerror(f, &zerr);
-    if (s == NB_OK && (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)))
-        s = nb_err_set(c->err, NB_ERR_IO, "%s: read error: %s", c->path, zmsg);
     if (s == NB_OK && have)
         s = read_line(c, buf, buf + have);
     if (s == NB_OK && c->first) { /* a single line */
@@ -617,8 +633,10 @@ static nb_status read_file(csv *c, gzFile f)
         c->first = NULL;
         c->line = c->first_line;
         c->at = one;
-        s = is_header(c, one, end, NULL, NULL) ? read_header(c, one, end)
-                                               : read_row(c, one, end);
+        int header = is_header(c, one, end, NULL, NULL);
+        s = header < 0 ? NB_ERR_NOMEM
+            : header   ? read_header(c, one, end)
+                       : read_row(c, one, end);
         free(one);
     }
     free(buf);
@@ -635,8 +653,8 @@ static int by_name(const void *a, const void *b)
 /* Label names sorted, y renumbered to match. */
 static nb_status sort_classes(csv *c, nb_data *out)
 {
-    char ***order = malloc((size_t)c->n_lab * sizeof *order);
-    int *rank = malloc((size_t)c->n_lab * sizeof *rank);
+    char ***order = nb__nn_malloc((size_t)c->n_lab * sizeof *order);
+    int *rank = nb__nn_malloc((size_t)c->n_lab * sizeof *rank);
     if (!order || !rank) {
         free(order);
         free(rank);
@@ -649,7 +667,7 @@ static nb_status sort_classes(csv *c, nb_data *out)
         rank[order[i] - c->lab] = i;
     for (size_t i = 0; i < c->rows; i++)
         out->y[i] = rank[(int)out->y[i]];
-    out->classes = malloc((size_t)c->n_lab * sizeof *out->classes);
+    out->classes = nb__nn_malloc((size_t)c->n_lab * sizeof *out->classes);
     for (int i = 0; out->classes && i < c->n_lab; i++)
         out->classes[i] = *order[i];
     if (out->classes) {
@@ -674,7 +692,7 @@ static nb_status finish(csv *c, nb_data *out)
     *out = (nb_data){ .n = c->rows, .d = c->d, .x = c->x, .y = c->y, .line = c->lines };
     c->x = c->y = NULL;
     c->lines = NULL;
-    out->names = calloc((size_t)c->d, sizeof *out->names);
+    out->names = nb__nn_calloc((size_t)c->d, sizeof *out->names);
     if (!out->names)
         return nomem(c);
     for (int j = 0; j < c->ncols; j++)
@@ -692,17 +710,14 @@ static nb_status finish(csv *c, nb_data *out)
         c->sk_classes = NULL;
         c->n_sk = 0;
     } else if (c->o->n_classes > 0) {
+        const char *const *names = c->o->classes; /* NULL: numbers only */
         out->n_classes = c->o->n_classes;
-        out->classes = calloc((size_t)c->o->n_classes, sizeof *out->classes);
-        for (int k = 0; out->classes && c->o->classes && k < c->o->n_classes; k++)
-            if (!(out->classes[k] = dup_range(c->o->classes[k], strlen(c->o->classes[k]))))
-                return nomem(c);
-        if (!c->o->classes) {
-            free(out->classes);
-            out->classes = NULL;
-        } else if (!out->classes) {
+        if (names &&
+            !(out->classes = nb__nn_calloc((size_t)out->n_classes, sizeof *out->classes)))
             return nomem(c);
-        }
+        for (int k = 0; names && k < out->n_classes; k++)
+            if (names[k] && !(out->classes[k] = dup_range(names[k], strlen(names[k]))))
+                return nomem(c);
     } else if (c->names_kind == 2) {
         return sort_classes(c, out);
     }
@@ -727,19 +742,19 @@ nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_data *out, n
         return nb_err_set(err, NB_ERR_ARG, "csv: path is NULL");
     if (opts && (opts->sep == '"' || opts->sep == '\n' || opts->sep == '\r'))
         return nb_err_set(err, NB_ERR_ARG, "csv: a quote or line end cannot separate fields");
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return nb_err_set(err, NB_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
+    nb__zfile *f;
+    nb_status s = nb__zopen(path, &f, err);
+    if (s != NB_OK)
+        return s;
+    nb_err own; /* err NULL: the codes still come from a record */
     csv c = { .path = path,
               .o = opts ? opts : &defaults,
-              .err = err,
+              .err = err ? err : &own,
               .label = -1,
               .declared_n = -1,
               .declared_d = -1 };
-    nb_status s = read_file(&c, f);
-    gzclose(f);
+    s = read_file(&c, f);
+    nb__zclose(f);
     if (s == NB_OK && c.rows == 0)
         s = nb_err_set(err, NB_ERR_FORMAT, "%s: no data rows", path);
     if (s == NB_OK)

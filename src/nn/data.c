@@ -52,16 +52,23 @@ void nb_data_free(nb_data *data)
     *data = (nb_data){ 0 };
 }
 
+static char *copy_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = nb__nn_malloc(n);
+    return d ? memcpy(d, s, n) : NULL;
+}
+
 /* A copy of n strings (v NULL: NULL); 0 if memory ran out. */
 static int copy_strings(char **v, int n, char ***out)
 {
     *out = NULL;
     if (!v)
         return 1;
-    if (!(*out = calloc((size_t)n, sizeof **out)))
+    if (!(*out = nb__nn_calloc((size_t)n, sizeof **out)))
         return 0;
     for (int i = 0; i < n; i++)
-        if (v[i] && !((*out)[i] = strdup(v[i])))
+        if (v[i] && !((*out)[i] = copy_string(v[i])))
             return 0;
     return 1;
 }
@@ -207,8 +214,8 @@ static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_d
     /* what the file said of its columns and lines, for messages and checkpoints */
     int ok = copy_strings(all->names, all->d, &out->names) &&
              copy_strings(all->classes, all->n_classes, &out->classes) &&
-             (!all->label || (out->label = strdup(all->label)));
-    if (ok && all->line && (out->line = malloc(n * sizeof *out->line)))
+             (!all->label || (out->label = copy_string(all->label)));
+    if (ok && all->line && (out->line = nb__nn_malloc(n * sizeof *out->line)))
         for (size_t i = 0; i < n; i++)
             out->line[i] = all->line[idx[i]];
     if (!ok || (all->line && !out->line)) {

@@ -12,5 +12,8 @@ void nb__checkpoint_fail_after(long long bytes);
  * allocates through the model layer's allocator (cJSON_InitHooks), and
  * back through its default when it is turned off. */
 void nb__nn_alloc_fail_after(long n);
+/* 1 if the hook has made an allocation fail since it was last set: a call
+ * that succeeds all the same had that allocation as an optional one. */
+int nb__nn_alloc_failed(void);
 
 #endif /* NABLA_NN_HOOKS_H */

@@ -20,7 +20,7 @@ struct nb_mlp {
     nb_batch_graph graphs[NB_MLP_MAX_BATCH_GRAPHS];
     int n_graphs;
     team *team;   /* data-parallel workers (nb_mlp_set_workers), or NULL */
-    nb_mlp **rep; /* rep[k - 1]: worker k's replica */
+    nb_mlp **rep; /* rep[k - 1]: worker k's replica; a NULL after the last */
 };
 
 static inline int nb__mlp_inputs(const nb_mlp *m) { return m->widths[0]; }

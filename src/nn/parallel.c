@@ -9,11 +9,11 @@
 
 void nb__mlp_drop_workers(nb_mlp *m)
 {
-    int n = team_size(m->team);
-
     team_free(m->team); /* first: its threads stop */
-    for (int k = 1; k < n && m->rep; k++)
-        nb_mlp_free(m->rep[k - 1]);
+    /* the replicas made so far, up to the NULL after them: a failed
+     * nb_mlp_set_workers has no team to count them */
+    for (int k = 0; m->rep && m->rep[k]; k++)
+        nb_mlp_free(m->rep[k]);
     free(m->rep);
     m->team = NULL;
     m->rep = NULL;
@@ -29,7 +29,7 @@ nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err)
     nb__mlp_drop_workers(m);
     if (n == 1)
         return NB_OK;
-    if (!(m->rep = nb__nn_calloc((size_t)n - 1, sizeof *m->rep)))
+    if (!(m->rep = nb__nn_calloc((size_t)n, sizeof *m->rep))) /* n - 1 and a NULL */
         return nb_err_set(err, NB_ERR_NOMEM, "mlp: workers: out of memory");
     for (int k = 1; k < n; k++)
         if (!(m->rep[k - 1] = nb__mlp_replica(m, err))) {

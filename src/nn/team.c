@@ -4,7 +4,7 @@
  * condition variable's wake-up costs tens of them), then sleeps on a
  * condition variable until the next job. */
 #define _POSIX_C_SOURCE 200809L
-#include "team.h"
+#include "nn_internal.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -90,7 +90,7 @@ team *team_new(int n)
 {
     if (n < 1 || n > MAX_TEAM)
         return NULL;
-    team *t = calloc(1, sizeof *t);
+    team *t = nb__nn_calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->n = n;

@@ -25,6 +25,7 @@ nb_status nb_err_set(nb_err *err, nb_status code, const char *fmt, ...)
 /* ---- Allocation, with a test hook ------------------------------------------ */
 
 static long fail_countdown = -1; /* < 0: the hook is off */
+static int failed;               /* the hook has made one fail */
 
 /* 1 if this allocation is the one to fail; counts down while the hook is on */
 static int should_fail(void)
@@ -33,6 +34,7 @@ static int should_fail(void)
         return 0;
     if (fail_countdown == 0) {
         fail_countdown = -1;
+        failed = 1;
         return 1;
     }
     fail_countdown--;
@@ -53,9 +55,12 @@ void *nb__nn_aligned_alloc(size_t align, size_t n)
 void nb__nn_alloc_fail_after(long n)
 {
     fail_countdown = n < 0 ? -1 : n;
+    failed = 0;
     /* cJSON's allocator is process-wide: borrowed only while a test asks */
     cJSON_InitHooks(n < 0 ? NULL : &(cJSON_Hooks){ nb__nn_malloc, free });
 }
+
+int nb__nn_alloc_failed(void) { return failed; }
 
 /* ---- xoshiro256** (Blackman and Vigna, 2018) ----------------------------- */
 

@@ -206,6 +206,47 @@ static void inflating_is_bounded(void)
     free(block);
 }
 
+/* A gzip stream cut short or corrupt is a read error, however many whole
+ * lines came before the cut; gzip members one after another are one text. */
+static void cut_gzip_is_a_read_error(void)
+{
+    char path[1024];
+    nb_data d;
+    nb_err err = { 0 };
+    snprintf(path, sizeof path, "%s/cut.csv.gz", scratch);
+    gzFile f = gzopen(path, "wb");
+    for (int i = 0; i < 20000; i++)
+        gzprintf(f, "%d,%d\n", i, i % 2);
+    gzclose(f);
+    f = gzopen(path, "ab"); /* a second member */
+    gzputs(f, "7,1\n");
+    gzclose(f);
+    CHECK(nb_csv_load(path, NULL, &d, &err) == NB_OK && d.n == 20001 && d.x[20000] == 7);
+    nb_data_free(&d);
+    FILE *raw = fopen(path, "rb");
+    unsigned char buf[1 << 16];
+    size_t n = raw ? fread(buf, 1, sizeof buf, raw) : 0;
+    if (raw)
+        fclose(raw);
+    CHECK(n > 1000 && n < sizeof buf);
+    raw = fopen(path, "wb");
+    fwrite(buf, 1, n / 2, raw); /* half the first member */
+    fclose(raw);
+    CHECK(nb_csv_load(path, NULL, &d, &err) == NB_ERR_IO);
+    CHECK(has(&err, "cut.csv.gz: read error: unexpected end of file") && d.x == NULL);
+    buf[n / 2] ^= 0xff; /* corrupt: a bad code, a bad check or a bad length */
+    raw = fopen(path, "wb");
+    fwrite(buf, 1, n, raw);
+    fclose(raw);
+    CHECK(nb_csv_load(path, NULL, &d, &err) == NB_ERR_IO);
+    CHECK(has(&err, "cut.csv.gz: read error: ") && d.x == NULL);
+    /* without an error record, the codes are the same */
+    CHECK(nb_csv_load(path, NULL, &d, NULL) == NB_ERR_IO);
+    CHECK(load("a,b\n1,\"2\n", NULL, &d, NULL) == NB_ERR_FORMAT);
+    CHECK(load("1,x\n1,y\n", NULL, &d, NULL) == NB_OK && d.n_classes == 2);
+    nb_data_free(&d);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -217,5 +258,6 @@ int main(int argc, char **argv)
     a_model_picks_its_columns();
     split_keeps_names_classes_and_lines();
     inflating_is_bounded();
+    cut_gzip_is_a_read_error();
     return check_summary();
 }
