@@ -440,7 +440,8 @@ static int report_extras(bench *b, size_t nodes, int samples)
 
     if (gc < 0 || fwd < 0 || small < 0 || big < 0)
         return 0;
-    double gc_ratio = gc / (2.0 * N_PARAMS * fwd), small_ratio = (small / 5) / (big / (double)nodes);
+    double gc_ratio = gc / (2.0 * N_PARAMS * fwd),
+           small_ratio = (small / 5) / (big / (double)nodes);
     line("scalar-mlp", "gradcheck", nodes, gc);
     printf("   / %d fwd %5.2f  (target <= 1)   %s\n", 2 * N_PARAMS, gc_ratio,
            verdict(gc_ratio, 1));
