@@ -85,10 +85,10 @@ size_t expr_utf8(const char *s, unsigned long *code)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t n = u[0] < 0x80 ? 1 : u[0] < 0xc2 ? 0 : u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
-    unsigned long c = n == 1 ? u[0] : u[0] & (0x3fu >> (n - 1));
 
-    if (n == 0 || u[0] > 0xf4)
+    if (n == 0 || u[0] > 0xf4) /* a continuation byte, overlong lead or past U+10FFFF */
         return 0;
+    unsigned long c = n == 1 ? u[0] : u[0] & (0x3fu >> (n - 1));
     for (size_t i = 1; i < n; i++) { /* stops at the NUL too */
         if ((u[i] & 0xc0) != 0x80)
             return 0;
