@@ -83,27 +83,30 @@ static mlp build(nb_dtype dtype, int batch)
     return m;
 }
 
-static double grad_time(mlp *m)
+/* What is timed: a gradient of m's loss, or H v with h (v, hv given). */
+typedef struct work {
+    mlp *m;
+    nb_hessian *h;
+    const double *v;
+    double *hv;
+} work;
+
+static void gradient(const work *w)
 {
-    double t[REPS];
-    for (int r = 0; r < REPS; r++) {
-        double t0 = now();
-        for (int i = 0; i < 20; i++) {
-            nb_forward(m->g, m->loss);
-            nb_backward(m->g, m->loss);
-        }
-        t[r] = (now() - t0) / 20;
-    }
-    return median(t, REPS);
+    nb_forward(w->m->g, w->m->loss);
+    nb_backward(w->m->g, w->m->loss);
 }
 
-static double hvp_time(nb_hessian *h, const double *v, double *hv)
+static void hessian_vec(const work *w) { nb_hessian_vec(w->h, w->v, w->hv); }
+
+/* the median over REPS of the mean time of 20 calls */
+static double time_of(void (*run)(const work *), const work *w)
 {
     double t[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = now();
         for (int i = 0; i < 20; i++)
-            nb_hessian_vec(h, v, hv);
+            run(w);
         t[r] = (now() - t0) / 20;
     }
     return median(t, REPS);
@@ -203,7 +206,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             v[i] = uniform() - 0.5;
         nb_hessian_vec(h, v, hv); /* plan and warm up */
-        double tg = grad_time(&m), th = hvp_time(h, v, hv);
+        work w = { &m, h, v, hv };
+        double tg = time_of(gradient, &w), th = time_of(hessian_vec, &w);
         printf("  %s  gradient (forward + backward) %8.3f ms   H v %8.3f ms   ratio %.2f\n",
                dt ? "f32" : "f64", 1e3 * tg, 1e3 * th, th / tg);
         free(v), free(hv);

@@ -336,7 +336,13 @@ static nb_node *log_softmax_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int
     return sub(c, gy, nb_mul(c->g, nb_exp(c->g, y), row_sum(c, gy)));
 }
 
-static int classes(const nb_node *scores) { return nb__dim(scores, scores->rank - 1); }
+/* the labels as one-hot rows, in the scores' shape */
+static nb_node *onehot_like(const rule_ctx *c, nb_node *labels, const nb_node *scores)
+{
+    int dim[NB_MAX_RANK], rank = dims_of(scores, dim);
+    nb_node *t = nb__onehot(c->g, labels, nb__dim(scores, scores->rank - 1));
+    return t ? nb_reshape(c->g, t, rank, dim) : NULL;
+}
 
 /* (softmax(s) - onehot(labels)) gy / rows; nothing to the labels */
 static nb_node *softmax_xent_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
@@ -344,9 +350,7 @@ static nb_node *softmax_xent_rule(const rule_ctx *c, nb_node *y, nb_node *gy, in
     nb_node *s = y->in[0];
     if (k == 1)
         return NULL;
-    nb_node *t = nb__onehot(c->g, y->in[1], classes(s));
-    int dim[NB_MAX_RANK], rank = dims_of(s, dim);
-    t = t ? nb_reshape(c->g, t, rank, dim) : NULL;
+    nb_node *t = onehot_like(c, y->in[1], s);
     return nb_mul(c->g, sub(c, nb_softmax(c->g, s), t), per_row(c, gy, s));
 }
 
@@ -375,9 +379,7 @@ static nb_node *hinge_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
     nb_node *s = y->in[0];
     if (k == 1)
         return NULL;
-    nb_node *t = nb__onehot(c->g, y->in[1], classes(s));
-    int dim[NB_MAX_RANK], rank = dims_of(s, dim);
-    t = t ? nb_reshape(c->g, t, rank, dim) : NULL;
+    nb_node *t = onehot_like(c, y->in[1], s);
     nb_node *margin = nb_add_const(c->g, sub(c, s, row_sum(c, nb_mul(c->g, s, t))), 1);
     nb_node *others = nb_add_const(c->g, nb_neg(c->g, t), 1);
     nb_node *m = nb_mul(c->g, nb__gt(c->g, margin, constant(c, 0)), others);
@@ -567,14 +569,6 @@ nb_node *nb_hessian_vector(const nb_hessian *h, size_t i)
     return h && i < h->n ? h->v[i] : NULL;
 }
 
-static void put(nb_node *x, size_t i, double v)
-{
-    if (x->flags & NB__F32)
-        ((float *)x->val)[i] = (float)v;
-    else
-        ((double *)x->val)[i] = v;
-}
-
 nb_status nb_hessian_vec(nb_hessian *h, const double *v, double *hv)
 {
     if (!h || !v || !hv)
@@ -583,15 +577,13 @@ nb_status nb_hessian_vec(nb_hessian *h, const double *v, double *hv)
     nb_graph *g = h->g;
     for (size_t i = 0, at = 0; i < h->n; i++)
         for (size_t j = 0, m = nb__size(h->v[i]); j < m; j++)
-            put(h->v[i], j, v[at++]);
-    nb_status s = nb_forward(g, h->s);
+            nb_set_at(h->v[i], j, v[at++]);
     /* Accumulate into zeros, so that a leaf s does not reach reads 0
      * rather than an older gradient. */
-    for (size_t i = 0; i < h->n && s == NB_OK; i++)
+    for (size_t i = 0; i < h->n; i++)
         if (h->wrt[i]->grad)
             memset(h->wrt[i]->grad, 0, nb__size(h->wrt[i]) * nb__elt(g));
-    if (s == NB_OK && (h->s->flags & NB__WANTS_GRAD))
-        s = nb_backward_seed(g, h->s, NULL, 1);
+    nb_status s = nb_forward_backward(g, h->s, NULL, 1);
     if (s != NB_OK)
         return s;
     for (size_t i = 0, at = 0; i < h->n; i++)
