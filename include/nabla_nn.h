@@ -92,16 +92,23 @@ NB_API void nb_rng_shuffle(nb_rng *r, size_t *idx, size_t n);
 /* ---- Data sets ------------------------------------------------------------
  * n rows of d features and one target each.  The target is a class index
  * 0..n_classes-1 (classification) or a value (regression, n_classes 0).
- * x, y, x32 and x8 are malloc'd and owned by the struct: nb_data_free()
- * releases them and zeroes it (a zeroed struct is empty and safe to free). */
+ * The features are held in one or more of three forms, each n x d
+ * row-major: x (doubles), x32 (floats) and x8 (bytes k for the value
+ * k / 255, as pixels are).  nb_csv_load and nb_data_alloc give x alone;
+ * nb_fashion_mnist_load gives x8 alone, with x NULL (to read such a set
+ * as doubles, use nb_data_rows or nb_data_convert(data, NB_F64)).  Every
+ * function here reads whichever form is there; where there are several
+ * they hold the same values.  x, y, x32 and x8 are malloc'd and owned by
+ * the struct: nb_data_free() releases them and zeroes it (a zeroed struct
+ * is empty and safe to free). */
 typedef struct nb_data {
     size_t n;      /* rows */
     int d;         /* features per row */
-    double *x;     /* n x d features, row-major */
+    double *x;     /* n x d features, or NULL: see above */
     double *y;     /* n targets */
     int n_classes; /* 0: regression or unknown */
-    float *x32;    /* NULL, or x rounded to float: see nb_data_f32 */
-    uint8_t *x8;   /* NULL, or x as bytes, x = x8 / 255: see nb_data_f32 */
+    float *x32;    /* NULL, or the features as floats: see nb_data_f32 */
+    uint8_t *x8;   /* NULL, or the features as bytes, value = x8 / 255 */
     /* What nb_csv_load knows of the file (NULL elsewhere), kept by
      * nb_data_split, freed by nb_data_free: */
     char **names;   /* d feature names: the header's, or "1", "2", ... (column numbers) */
@@ -112,22 +119,29 @@ typedef struct nb_data {
 } nb_data;
 
 NB_API void nb_data_free(nb_data *data);
-/* Keep a float copy of x in data->x32 (made again if there is one), which
- * nb_mlp_gather then gathers f32 batches from: half the memory traffic of
- * converting rows of x on every step.  Make it after the last change to x;
- * nb_scaler_apply() refreshes it.  NB_ERR_NOMEM, leaving x32 and x8 NULL.
- * Large feature arrays (x, x32, x8: 16 MB and more) are asked for in 2 MB
- * pages where Linux gives them, since batches gather rows from all over the
- * set.
- *
- * When every feature is a whole number of 255ths, k / 255 with k in 0..255
- * (pixels as nb_fashion_mnist_load makes them), it also keeps x8 = k, a
- * byte per feature (a quarter of x32's memory), and nb_mlp_gather gathers f32
- * batches from that instead: the same floats, (float)(k / 255.0) to the
- * bit, from a quarter of the memory traffic.  Otherwise, or if there is no memory for it, x8 is
- * NULL.  Each call (and so nb_scaler_apply()) makes x8 again or not from
- * the values as they are then.  A struct filled in by hand must have x8
- * NULL (or bytes that match x). */
+/* Keep the features in one form only, the one a graph of dtype gathers
+ * batches from, converting once and freeing the others: NB_F64 keeps x
+ * (made from x8 or x32 if need be); NB_F32 keeps x8 when every feature is
+ * a whole number of 255ths, k / 255 with k in 0..255 (a quarter of x32's
+ * memory, and nb_mlp_gather makes the same floats from it, (float)(k /
+ * 255.0) to the bit), else x32 (x rounded to float).  After NB_F32, x is
+ * NULL: read rows with nb_data_rows.  Make it after the last change to
+ * the features (nb_scaler_apply keeps the form).  NB_ERR_NOMEM leaves the
+ * data as it was; NB_ERR_ARG for another dtype or no features.  Large
+ * feature arrays (16 MB and more) are asked for in 2 MB pages where Linux
+ * gives them, since batches gather rows from all over the set. */
+NB_API nb_status nb_data_convert(nb_data *data, nb_dtype dtype, nb_err *err);
+/* Rows first..first+rows-1 as doubles into out (rows x d), from whichever
+ * form holds them.  NB_ERR_ARG for rows out of range or no features. */
+NB_API nb_status nb_data_rows(const nb_data *data, size_t first, size_t rows, double *out,
+                              nb_err *err);
+/* Keep float forms beside x: x32 (made again if there is one) and, when
+ * every feature is k / 255 as for nb_data_convert, x8; nb_mlp_gather then
+ * gathers f32 batches from x8, else x32.  nb_data_convert(data, NB_F32)
+ * does the same with one copy instead of two or three; this one is for
+ * callers that still read x.  Without x (x32 or x8 is there already) it
+ * does nothing.  NB_ERR_NOMEM, leaving x32 and x8 NULL.  A struct filled
+ * in by hand must have x8 NULL (or bytes that match x). */
 NB_API nb_status nb_data_f32(nb_data *data, nb_err *err);
 /* An empty data set of n rows and d features (zeros); NB_ERR_NOMEM. */
 NB_API nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err);
@@ -213,7 +227,10 @@ typedef struct nb_scaler {
 } nb_scaler;
 
 NB_API nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err);
-/* NB_ERR_SHAPE if data->d differs from the scaler's. */
+/* Applies to the features in the forms data holds them: x, or after
+ * nb_data_convert(data, NB_F32) x32 (worked in doubles, then rounded).
+ * NB_ERR_SHAPE if data->d differs from the scaler's; NB_ERR_NOMEM, leaving
+ * the standardised features in x alone. */
 NB_API nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err);
 NB_API void nb_scaler_free(nb_scaler *s);
 
@@ -265,7 +282,9 @@ NB_API void nb_idx_free(nb_idx *idx);
  * 60000 and test 10000 rows of 784 pixels / 255 in [0, 1], 10 classes.
  * Each part must be n x 28 x 28 images with n labels 0..9, else
  * NB_ERR_FORMAT naming the shapes found.  A missing or truncated file gives
- * an error naming it and the Debian package dataset-fashion-mnist.  train
+ * an error naming it and the Debian package dataset-fashion-mnist.  The
+ * pixels are kept as bytes in x8 (value x8 / 255) and x is NULL: a copy
+ * as doubles would take eight times the memory (see nb_data above).  train
  * and test are zeroed first. */
 NB_API nb_status nb_fashion_mnist_load(const char *dir, nb_data *train, nb_data *test,
                                        nb_err *err);
@@ -421,10 +440,11 @@ NB_API nb_node *nb_mlp_param(const nb_mlp *m, const char *name);
  * 16 sizes per model).  NULL on error. */
 NB_API const nb_batch_graph *nb_mlp_batch_graph(nb_mlp *m, int rows, nb_err *err);
 /* Gather rows idx[0..bg->rows-1] of data into bg->x and bg->t, converting
- * to the graph's dtype (an f32 graph gathers from data->x8, else data->x32, when
- * nb_data_f32 made them: the same floats either way).
+ * to the graph's dtype from whichever form holds them (an f32 graph
+ * prefers x8, then x32, then x; an f64 graph x, then x8, then x32: the
+ * same values either way).
  * NB_ERR_SHAPE if data->d is not the model's input width;
- * NB_ERR_ARG for a class label out of range. */
+ * NB_ERR_ARG for a class label out of range or no features. */
 NB_API nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                                const size_t *idx, nb_err *err);
 /* forward + backward of bg->loss, then o's update; *loss gets the loss

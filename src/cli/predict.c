@@ -206,16 +206,19 @@ static nb_status predict_rows(nb_mlp *m, const nb_data *d, const saved *sv, nb_e
     const nb_mlp_opts *o = nb_mlp_options(m);
     size_t c = (size_t)o->widths[o->n_widths - 1];
     double *out = malloc(CHUNK_ROWS * c * sizeof *out);
-    if (!out)
-        return nb_err_set(err, NB_ERR_NOMEM, "predict: out of memory");
-    nb_status s = NB_OK;
-    printf("prediction\n");
+    double *x = malloc(CHUNK_ROWS * (size_t)d->d * sizeof *x);
+    nb_status s = out && x ? NB_OK : nb_err_set(err, NB_ERR_NOMEM, "predict: out of memory");
+    if (s == NB_OK)
+        printf("prediction\n");
     for (size_t at = 0; at < d->n && s == NB_OK; at += CHUNK_ROWS) {
         size_t rows = d->n - at < CHUNK_ROWS ? d->n - at : CHUNK_ROWS;
-        s = nb_mlp_predict(m, d->x + at * (size_t)d->d, (int)rows, out, err);
+        /* the rows as doubles, whichever form the data set keeps them in */
+        if ((s = nb_data_rows(d, at, rows, x, err)) == NB_OK)
+            s = nb_mlp_predict(m, x, (int)rows, out, err);
         for (size_t i = 0; s == NB_OK && i < rows; i++)
             print_prediction(m, sv, out + i * c);
     }
+    free(x);
     free(out);
     return s;
 }
@@ -253,9 +256,9 @@ int cmd_predict(int argc, char **argv)
     nb_status s = m ? read_saved(&st, a.model, &sv, &err) : err.code;
     if (s == NB_OK)
         s = load(&a, &st, m, &sv, &d, &err);
-    /* an f32 model evaluates from the float copy, as in training */
+    /* an f32 model evaluates from one float (or byte) copy, as in training */
     if (s == NB_OK && nb_mlp_options(m)->dtype == NB_F32)
-        s = nb_data_f32(&d, &err);
+        s = nb_data_convert(&d, NB_F32, &err);
     if (s == NB_OK)
         s = predict_rows(m, &d, &sv, &err);
     int labelled = d.label || (sv.input && strcmp(sv.input, "fashion-mnist") == 0);

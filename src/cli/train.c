@@ -644,10 +644,11 @@ int cmd_train(int argc, char **argv)
     }
     if (m && standardise(&a, &train, &test, &sc, &err) != NB_OK) {
         rc = fail(&err);
-        /* an f32 model gathers its batches from a float copy (or bytes) */
+        /* one copy of the features, in the form an f32 model gathers from
+         * (an f64 model reads any form, so Fashion-MNIST's bytes stay) */
     } else if (m && nb_mlp_options(m)->dtype == NB_F32 &&
-               (nb_data_f32(&train, &err) != NB_OK ||
-                (test.x && nb_data_f32(&test, &err) != NB_OK))) {
+               (nb_data_convert(&train, NB_F32, &err) != NB_OK ||
+                (test.n && nb_data_convert(&test, NB_F32, &err) != NB_OK))) {
         rc = fail(&err);
     } else if (m) {
         print_classes(&a, &train);

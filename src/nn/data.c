@@ -73,15 +73,34 @@ static int copy_strings(char **v, int n, char ***out)
     return 1;
 }
 
-/* x as bytes, x = k / 255, if every one of the n features is exactly that
+/* Feature k (row-major) as a double from whichever form holds it: bytes
+ * give k / 255 exactly as the Fashion-MNIST loader always has. */
+static double feature(const nb_data *data, size_t k)
+{
+    return data->x ? data->x[k] : data->x8 ? data->x8[k] / 255.0 : (double)data->x32[k];
+}
+
+/* n x d features, or NB_ERR_ARG naming what cannot be held. */
+static nb_status feature_count(const nb_data *data, size_t *n, nb_err *err)
+{
+    if (!data || (!data->x && !data->x32 && !data->x8))
+        return nb_err_set(err, NB_ERR_ARG, "data: no features");
+    if (data->d < 1 || data->n > SIZE_MAX / sizeof(double) / (size_t)data->d)
+        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", data->n,
+                          data->d);
+    *n = data->n * (size_t)data->d;
+    return NB_OK;
+}
+
+/* The features as bytes, x = k / 255, if every one of the n is exactly that
  * for a whole k in 0..255 (NaN is not, nor -0, which would come back +0);
  * else NULL.  An optional copy: no memory for it is NULL too. */
-static uint8_t *bytes_of(const double *x, size_t n)
+static uint8_t *bytes_of(const nb_data *data, size_t n)
 {
     uint8_t *b = features_alloc(n);
     for (size_t i = 0; b && i < n; i++) {
-        double k = nearbyint(x[i] * 255);
-        if (!(k >= 0 && k <= 255 && k / 255 == x[i]) || signbit(x[i])) {
+        double v = feature(data, i), k = nearbyint(v * 255);
+        if (!(k >= 0 && k <= 255 && k / 255 == v) || signbit(v)) {
             free(b);
             return NULL;
         }
@@ -90,14 +109,26 @@ static uint8_t *bytes_of(const double *x, size_t n)
     return b;
 }
 
+/* x made from the other forms if it is missing; they stay. */
+static nb_status make_f64(nb_data *data, size_t n, nb_err *err)
+{
+    if (data->x)
+        return NB_OK;
+    double *x = features_alloc(n * sizeof *x);
+    if (!x)
+        return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu doubles", n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = feature(data, i);
+    data->x = x;
+    return NB_OK;
+}
+
 nb_status nb_data_f32(nb_data *data, nb_err *err)
 {
-    if (!data || !data->x)
-        return nb_err_set(err, NB_ERR_ARG, "data: no features to convert");
-    if (data->d < 1 || data->n > SIZE_MAX / sizeof(double) / (size_t)data->d)
-        return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", data->n,
-                          data->d);
-    size_t n = data->n * (size_t)data->d;
+    size_t n = 0;
+    nb_status s = feature_count(data, &n, err);
+    if (s != NB_OK || !data->x) /* no x: x32 or x8 is the float form already */
+        return s;
     free(data->x32);
     free(data->x8);
     data->x8 = NULL;
@@ -105,26 +136,86 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
     for (size_t i = 0; i < n; i++)
         data->x32[i] = (float)data->x[i];
-    data->x8 = bytes_of(data->x, n);
+    data->x8 = bytes_of(data, n);
     return NB_OK;
 }
 
-nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
+nb_status nb_data_convert(nb_data *data, nb_dtype dtype, nb_err *err)
+{
+    size_t n = 0;
+    nb_status s = feature_count(data, &n, err);
+    if (s != NB_OK)
+        return s;
+    if (dtype == NB_F64) {
+        if ((s = make_f64(data, n, err)) != NB_OK)
+            return s;
+        free(data->x32);
+        free(data->x8);
+        data->x32 = NULL;
+        data->x8 = NULL;
+        return NB_OK;
+    }
+    if (dtype != NB_F32)
+        return nb_err_set(err, NB_ERR_ARG, "data: unknown dtype %d", (int)dtype);
+    /* bytes if every feature is one, else floats: never both */
+    if (!data->x8 && !data->x32 && !(data->x8 = bytes_of(data, n))) {
+        if (!(data->x32 = features_alloc(n * sizeof *data->x32)))
+            return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
+        for (size_t i = 0; i < n; i++)
+            data->x32[i] = (float)data->x[i];
+    }
+    if (data->x8) {
+        free(data->x32);
+        data->x32 = NULL;
+    }
+    free(data->x);
+    data->x = NULL;
+    return NB_OK;
+}
+
+nb_status nb_data_rows(const nb_data *data, size_t first, size_t rows, double *out, nb_err *err)
+{
+    size_t n = 0;
+    nb_status s = feature_count(data, &n, err);
+    if (s != NB_OK)
+        return s;
+    if (first > data->n || rows > data->n - first)
+        return nb_err_set(err, NB_ERR_ARG, "data: rows %zu..%zu of %zu", first, first + rows,
+                          data->n);
+    size_t d = (size_t)data->d;
+    for (size_t k = 0; k < rows * d; k++)
+        out[k] = feature(data, first * d + k);
+    return NB_OK;
+}
+
+nb_status nb__data_alloc(nb_data *data, size_t n, int d, int forms, nb_err *err)
 {
     *data = (nb_data){ 0 };
     if (d < 1 || n == 0 || n > SIZE_MAX / sizeof(double) / (size_t)d)
         return nb_err_set(err, NB_ERR_ARG, "data: cannot hold %zu rows of %d features", n, d);
-    data->x = features_alloc(n * (size_t)d * sizeof(double));
-    data->y = nb__nn_calloc(n, sizeof(double));
-    if (data->x)
-        memset(data->x, 0, n * (size_t)d * sizeof(double));
-    if (!data->x || !data->y) {
+    size_t k = n * (size_t)d;
+    int ok = (data->y = nb__nn_calloc(n, sizeof(double))) != NULL;
+    if (ok && (forms & NB__DATA_F64))
+        ok = (data->x = features_alloc(k * sizeof *data->x)) != NULL;
+    if (ok && (forms & NB__DATA_F32))
+        ok = (data->x32 = features_alloc(k * sizeof *data->x32)) != NULL;
+    if (ok && (forms & NB__DATA_U8))
+        ok = (data->x8 = features_alloc(k)) != NULL;
+    if (!ok) {
         nb_data_free(data);
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu x %d values", n, d);
     }
     data->n = n;
     data->d = d;
     return NB_OK;
+}
+
+nb_status nb_data_alloc(nb_data *data, size_t n, int d, nb_err *err)
+{
+    nb_status s = nb__data_alloc(data, n, d, NB__DATA_F64, err);
+    if (s == NB_OK)
+        memset(data->x, 0, n * (size_t)d * sizeof(double));
+    return s;
 }
 
 int nb_data_classes(const nb_data *data)
@@ -156,7 +247,8 @@ void nb_scaler_free(nb_scaler *s)
 nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
 {
     *s = (nb_scaler){ 0 };
-    if (!data || data->n == 0 || data->d < 1)
+    size_t n = 0;
+    if (!data || data->n == 0 || feature_count(data, &n, NULL) != NB_OK)
         return nb_err_set(err, NB_ERR_ARG, "scaler: no data to fit");
     size_t d = (size_t)data->d;
     s->mean = nb__nn_calloc(d, sizeof(double));
@@ -168,13 +260,13 @@ nb_status nb_scaler_fit(nb_scaler *s, const nb_data *data, nb_err *err)
     s->d = data->d;
     for (size_t i = 0; i < data->n; i++)
         for (size_t j = 0; j < d; j++)
-            s->mean[j] += data->x[i * d + j];
+            s->mean[j] += feature(data, i * d + j);
     for (size_t j = 0; j < d; j++)
         s->mean[j] /= (double)data->n;
     /* two passes: sum (x - mean)^2 loses nothing to cancellation */
     for (size_t i = 0; i < data->n; i++)
         for (size_t j = 0; j < d; j++) {
-            double t = data->x[i * d + j] - s->mean[j];
+            double t = feature(data, i * d + j) - s->mean[j];
             s->std[j] += t * t;
         }
     for (size_t j = 0; j < d; j++) {
@@ -190,11 +282,22 @@ nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err)
     if (!s || !data || s->d != data->d)
         return nb_err_set(err, NB_ERR_SHAPE, "scaler: fitted on %d features, data has %d",
                           s ? s->d : 0, data ? data->d : 0);
-    size_t d = (size_t)data->d;
+    size_t n = 0, d = (size_t)data->d;
+    nb_status st = feature_count(data, &n, err);
+    int f64 = data->x != NULL, f32 = data->x32 || data->x8;
+    if (st != NB_OK || (st = make_f64(data, n, err)) != NB_OK)
+        return st;
     for (size_t i = 0; i < data->n; i++)
         for (size_t j = 0; j < d; j++)
             data->x[i * d + j] = (data->x[i * d + j] - s->mean[j]) / s->std[j];
-    return data->x32 ? nb_data_f32(data, err) : NB_OK;
+    /* the float forms are stale now: made again in the forms data had */
+    free(data->x32);
+    free(data->x8);
+    data->x32 = NULL;
+    data->x8 = NULL;
+    if (!f64)
+        return nb_data_convert(data, NB_F32, err);
+    return f32 ? nb_data_f32(data, err) : NB_OK;
 }
 
 /* ---- Train/test split ----------------------------------------------------- */
@@ -202,12 +305,21 @@ nb_status nb_scaler_apply(const nb_scaler *s, nb_data *data, nb_err *err)
 static nb_status copy_rows(const nb_data *all, const size_t *idx, size_t n, nb_data *out,
                            nb_err *err)
 {
-    nb_status s = nb_data_alloc(out, n, all->d, err);
+    int forms = (all->x ? NB__DATA_F64 : 0) | (all->x32 ? NB__DATA_F32 : 0) |
+                (all->x8 ? NB__DATA_U8 : 0);
+    if (!forms)
+        return nb_err_set(err, NB_ERR_ARG, "split: no features");
+    nb_status s = nb__data_alloc(out, n, all->d, forms, err);
     if (s != NB_OK)
         return s;
     size_t d = (size_t)all->d;
     for (size_t i = 0; i < n; i++) {
-        memcpy(out->x + i * d, all->x + idx[i] * d, d * sizeof(double));
+        if (all->x)
+            memcpy(out->x + i * d, all->x + idx[i] * d, d * sizeof *out->x);
+        if (all->x32)
+            memcpy(out->x32 + i * d, all->x32 + idx[i] * d, d * sizeof *out->x32);
+        if (all->x8)
+            memcpy(out->x8 + i * d, all->x8 + idx[i] * d, d);
         out->y[i] = all->y[idx[i]];
     }
     out->n_classes = all->n_classes;

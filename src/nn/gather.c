@@ -1,8 +1,9 @@
 /* gather.c - a batch's rows from a data set into a batch graph's input
  * leaves: the targets checked against the model's loss, the features
- * converted to the graph's dtype.  f32 graphs gather from the data set's
- * float or byte copy (nb_data_f32) with AVX2 kernels where the CPU has
- * them; each keeps a plain loop beside it that gives the same floats. */
+ * converted to the graph's dtype from whichever form the data set holds
+ * them in (x, x32 or x8).  f32 graphs gather from floats or bytes with AVX2
+ * kernels where the CPU has them; each keeps a plain loop beside it that
+ * gives the same floats. */
 #include "../simd.h"
 #include "nabla_nn.h"
 #include "nn_internal.h"
@@ -29,6 +30,17 @@
 GATHER_KERNEL(gather_f64, double, double)
 GATHER_KERNEL(gather_f32, float, double)
 GATHER_KERNEL(gather_f32_f32, float, float)
+GATHER_KERNEL(gather_f64_f32, double, float)
+
+/* Rows idx[] of bytes src (d wide) into x as doubles k / 255, the values
+ * the Fashion-MNIST loader has always given. */
+static void gather_bytes_f64(double *x, const uint8_t *src, const size_t *idx, size_t rows,
+                             size_t d)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = src[idx[i] * d + j] / 255.0;
+}
 
 /* f32 rows as they are.  With AVX2, eight rows at a time: their loads
  * interleaved keep more of them in flight than a memcpy per row, which the
@@ -153,6 +165,8 @@ nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data
 {
     if (!m || !bg || !data || !idx)
         return nb_err_set(err, NB_ERR_ARG, "mlp: gather: NULL argument");
+    if (!data->x && !data->x32 && !data->x8)
+        return nb_err_set(err, NB_ERR_ARG, "mlp: gather: the data has no features");
     if (data->d != nb__mlp_inputs(m))
         return nb_err_set(err, NB_ERR_SHAPE, "mlp: data has %d features, the model %d inputs",
                           data->d, nb__mlp_inputs(m));
@@ -180,9 +194,13 @@ nb_status nb_mlp_gather(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data
         gather_bytes_f32(x, data->x8, idx, rows, d);
     else if (f32 && data->x32)
         gather_rows_f32(x, data->x32, idx, rows, d);
-    else if (f32)
+    else if (f32 && data->x)
         gather_f32(x, data->x, idx, rows, d);
-    else
+    else if (data->x)
         gather_f64(x, data->x, idx, rows, d);
+    else if (data->x8)
+        gather_bytes_f64(x, data->x8, idx, rows, d);
+    else
+        gather_f64_f32(x, data->x32, idx, rows, d);
     return NB_OK;
 }

@@ -171,10 +171,11 @@ static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_e
     }
     nb__zclose(f);
     nb__zclose(g);
+    /* the pixels stay bytes, the one copy training gathers from */
     if (s == NB_OK)
-        s = nb_data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, err);
-    for (size_t i = 0; s == NB_OK && i < im.size; i++)
-        out->x[i] = im.data[i] / 255.0;
+        s = nb__data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, NB__DATA_U8, err);
+    if (s == NB_OK)
+        memcpy(out->x8, im.data, im.size);
     for (size_t i = 0; s == NB_OK && i < lb.size; i++) {
         if (lb.data[i] > 9)
             s = nb_err_set(err, NB_ERR_FORMAT, "%s: label %zu is %d, not 0..9", lpath, i,

@@ -66,6 +66,13 @@ void *nb__nn_calloc(size_t n, size_t size);
 void *nb__nn_realloc(void *p, size_t n);
 void *nb__nn_aligned_alloc(size_t align, size_t n);
 
+/* data.c: room for n rows of d features in the forms asked for (x, x32,
+ * x8; not zeroed) and n zeroed targets; NB_ERR_NOMEM leaves data empty. */
+#define NB__DATA_F64 1
+#define NB__DATA_F32 2
+#define NB__DATA_U8  4
+nb_status nb__data_alloc(nb_data *data, size_t n, int d, int forms, nb_err *err);
+
 /* zread.c: a file, gzip-compressed or plain, read through zlib with the
  * allocator above.  open: NB_ERR_IO if it cannot be opened, NB_ERR_NOMEM.
  * read: up to n bytes into dst, *got short only where the data end; then

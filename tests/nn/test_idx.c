@@ -113,7 +113,7 @@ static void fashion_errors_name_the_debian_package(void)
     CHECK(nb_fashion_mnist_load("/nonexistent", &tr, &te, &err) == NB_ERR_IO);
     CHECK(strstr(err.msg, "/nonexistent/train-images-idx3-ubyte.gz") != NULL);
     CHECK(strstr(err.msg, "dataset-fashion-mnist") != NULL);
-    CHECK(tr.x == NULL && te.x == NULL);
+    CHECK(tr.x8 == NULL && te.x8 == NULL);
     /* a small, complete set: 3 training and 2 test images of 28 x 28 */
     path_of(dir, sizeof dir, "fmnist");
     mkdir(dir, 0755);
@@ -121,8 +121,12 @@ static void fashion_errors_name_the_debian_package(void)
     write_part(dir, "t10k", (int[]){ 2, 28, 28 }, 2);
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_OK);
     CHECK(tr.n == 3 && tr.d == 784 && te.n == 2 && te.d == 784 && tr.n_classes == 10);
-    CHECK_NEAR(tr.x[5], 5 / 255.0, 1e-15);
-    CHECK_NEAR(tr.x[783], 783 % 251 % 10 / 255.0, 1e-15);
+    /* one copy, bytes; read as doubles they are the pixels / 255 */
+    CHECK(tr.x == NULL && tr.x32 == NULL && te.x == NULL && tr.x8 && te.x8);
+    CHECK(tr.x8 && tr.x8[5] == 5 && tr.x8[783] == 783 % 251 % 10);
+    double row[784];
+    CHECK(nb_data_rows(&tr, 0, 1, row, &err) == NB_OK);
+    CHECK(row[5] == 5 / 255.0 && row[783] == 783 % 251 % 10 / 255.0);
     CHECK(tr.y[2] == 2);
     nb_data_free(&tr);
     nb_data_free(&te);
@@ -132,7 +136,7 @@ static void fashion_errors_name_the_debian_package(void)
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "t10k-labels-idx1-ubyte.gz: truncated") != NULL);
     CHECK(strstr(err.msg, "dataset-fashion-mnist") != NULL);
-    CHECK(tr.x == NULL && te.x == NULL);
+    CHECK(tr.x8 == NULL && te.x8 == NULL);
 }
 
 /* Only 28 x 28 images are Fashion-MNIST: any other shape is refused
@@ -151,14 +155,14 @@ static void fashion_refuses_images_that_are_not_28_by_28(void)
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "expected n x 28 x 28 images") != NULL);
     CHECK(strstr(err.msg, "found 2 x 3 x 5 images and 2 labels") != NULL);
-    CHECK(tr.x == NULL && te.x == NULL);
+    CHECK(tr.x8 == NULL && te.x8 == NULL);
     /* a good training set, a test set of 27 x 29 images */
     write_part(dir, "train", (int[]){ 2, 28, 28 }, 2);
     write_part(dir, "t10k", (int[]){ 1, 27, 29 }, 1);
     CHECK(nb_fashion_mnist_load(dir, &tr, &te, &err) == NB_ERR_FORMAT);
     CHECK(strstr(err.msg, "t10k-images-idx3-ubyte.gz") != NULL);
     CHECK(strstr(err.msg, "found 1 x 27 x 29 images") != NULL);
-    CHECK(tr.x == NULL && te.x == NULL);
+    CHECK(tr.x8 == NULL && te.x8 == NULL);
     /* a header promising 4 GB of 3 x 1431655766 images is refused from the
      * header alone, before any data is read */
     char q[1200];

@@ -125,7 +125,7 @@ static nb_status fashion(nb_err *err)
     nb_data tr, te;
     path_of(p, sizeof p, "fmnist");
     nb_status s = nb_fashion_mnist_load(p, &tr, &te, err);
-    CHECK(s == NB_OK || (tr.x == NULL && te.x == NULL));
+    CHECK(s == NB_OK || (tr.x8 == NULL && te.x8 == NULL));
     nb_data_free(&tr);
     nb_data_free(&te);
     return s;
