@@ -202,6 +202,80 @@ static void byte_copy_only_for_pixels(void)
     CHECK(d.x8 == NULL && d.x32 == NULL);
 }
 
+/* 4 x 3 pixels k / 255 (one of them 1) in x alone. */
+static void pixels(nb_data *d, nb_err *err)
+{
+    CHECK(nb_data_alloc(d, 4, 3, err) == NB_OK);
+    for (int i = 0; d->x && i < 12; i++)
+        d->x[i] = (i * 23 % 256) / 255.0;
+    if (d->x)
+        d->x[5] = 1;
+}
+
+/* nb_data_convert leaves one form, and nb_data_rows reads any form back as
+ * the same doubles: bytes for pixels, floats otherwise, x for NB_F64. */
+static void convert_keeps_one_form(void)
+{
+    nb_data d, e;
+    nb_err err = { 0 };
+    double want[12], got[12];
+    pixels(&d, &err);
+    memcpy(want, d.x, sizeof want);
+    CHECK(nb_data_convert(&d, NB_F32, &err) == NB_OK);
+    CHECK(d.x == NULL && d.x32 == NULL && d.x8 && d.x8[5] == 255);
+    CHECK(nb_data_rows(&d, 0, 4, got, &err) == NB_OK && memcmp(got, want, sizeof got) == 0);
+    CHECK(nb_data_f32(&d, &err) == NB_OK && d.x == NULL && d.x32 == NULL); /* nothing to do */
+    CHECK(nb_data_rows(&d, 3, 2, got, &err) == NB_ERR_ARG && strstr(err.msg, "rows 3..5 of 4"));
+    CHECK(nb_data_convert(&d, NB_F64, &err) == NB_OK);
+    CHECK(d.x && d.x8 == NULL && d.x32 == NULL && memcmp(d.x, want, sizeof want) == 0);
+    CHECK(nb_data_convert(&d, (nb_dtype)7, &err) == NB_ERR_ARG);
+    d.x[7] = 0.1; /* not a byte: floats */
+    CHECK(nb_data_convert(&d, NB_F32, &err) == NB_OK);
+    CHECK(d.x == NULL && d.x8 == NULL && d.x32 && d.x32[7] == 0.1f && d.x32[5] == 1.0f);
+    CHECK(nb_data_rows(&d, 1, 2, got, &err) == NB_OK && got[4] == (double)0.1f);
+    CHECK(nb_data_convert(&d, NB_F64, &err) == NB_OK && d.x && d.x[7] == (double)0.1f);
+    nb_data_free(&d);
+    e = (nb_data){ .n = 2, .d = 2 };
+    CHECK(nb_data_convert(&e, NB_F32, &err) == NB_ERR_ARG && strstr(err.msg, "no features"));
+    CHECK(nb_data_rows(&e, 0, 1, got, &err) == NB_ERR_ARG);
+}
+
+/* The scaler fits the same on any form, applies in doubles and leaves the
+ * data in the form it had; a split copies the forms there are. */
+static void scaler_and_split_read_any_form(void)
+{
+    nb_data d, e, tr, te;
+    nb_scaler s, t;
+    nb_err err = { 0 };
+    pixels(&d, &err);
+    pixels(&e, &err);
+    CHECK(nb_scaler_fit(&s, &d, &err) == NB_OK);
+    CHECK(nb_data_convert(&e, NB_F32, &err) == NB_OK && e.x8);
+    CHECK(nb_scaler_fit(&t, &e, &err) == NB_OK);
+    CHECK(memcmp(s.mean, t.mean, 3 * sizeof(double)) == 0);
+    CHECK(memcmp(s.std, t.std, 3 * sizeof(double)) == 0);
+    for (size_t i = 0; i < e.n; i++)
+        e.y[i] = (double)i; /* the row's number, to find it after the shuffle */
+    CHECK(nb_data_split(&e, 0.5, 3, &tr, &te, &err) == NB_OK);
+    CHECK(tr.n == 2 && tr.x8 && !tr.x && !tr.x32 && te.x8 && !te.x);
+    int moved = 1;
+    for (size_t i = 0; tr.x8 && i < 2; i++)
+        moved &= memcmp(tr.x8 + 3 * i, e.x8 + 3 * (size_t)tr.y[i], 3) == 0;
+    CHECK(moved);
+    CHECK(nb_scaler_apply(&s, &d, &err) == NB_OK && nb_scaler_apply(&s, &e, &err) == NB_OK);
+    CHECK(e.x == NULL && e.x8 == NULL && e.x32); /* standardised: floats, one copy */
+    int same = 1;
+    for (int i = 0; e.x32 && i < 12; i++)
+        same &= e.x32[i] == (float)d.x[i];
+    CHECK(same);
+    nb_scaler_free(&s);
+    nb_scaler_free(&t);
+    nb_data_free(&d);
+    nb_data_free(&e);
+    nb_data_free(&tr);
+    nb_data_free(&te);
+}
+
 static void split_is_reproducible_and_a_partition(void)
 {
     nb_data all, tr1, te1, tr2, te2, tr3, te3;
@@ -276,6 +350,8 @@ int main(int argc, char **argv)
     scaler_gives_zero_mean_unit_std();
     f32_copy_follows_the_scaler();
     byte_copy_only_for_pixels();
+    convert_keeps_one_form();
+    scaler_and_split_read_any_form();
     split_is_reproducible_and_a_partition();
     batches_cover_each_row_once_per_epoch();
     return check_summary();

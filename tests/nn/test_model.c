@@ -314,6 +314,48 @@ static void bytes_gather_the_float_batch(void)
     nb_data_free(&d);
 }
 
+/* An f64 graph gathers the same doubles from each form a data set can
+ * hold its features in: x, bytes (k / 255.0, the values the Fashion-MNIST
+ * loader used to keep as doubles) and floats; no form at all is an error. */
+static void f64_graphs_gather_from_any_form(void)
+{
+    enum { N = 6, D = 5, R = 4 };
+    nb_data d, b, f;
+    nb_err err = { 0 };
+    CHECK(nb_data_alloc(&d, N, D, &err) == NB_OK && nb_data_alloc(&b, N, D, &err) == NB_OK &&
+          nb_data_alloc(&f, N, D, &err) == NB_OK);
+    for (int i = 0; i < N * D; i++)
+        d.x[i] = b.x[i] = f.x[i] = (i * 41 % 256) / 255.0;
+    for (int i = 0; i < N; i++)
+        d.y[i] = b.y[i] = f.y[i] = i % 2;
+    CHECK(nb_data_convert(&b, NB_F32, &err) == NB_OK && b.x8 && !b.x);
+    f.x[3] = 0.3; /* not a byte: f keeps floats */
+    CHECK(nb_data_convert(&f, NB_F32, &err) == NB_OK && f.x32 && !f.x);
+    nb_mlp *m = nb_mlp_new(
+        &(nb_mlp_opts){ .widths = (int[]){ D, 2 }, .n_widths = 2, .loss = NB_LOSS_XENT }, &err);
+    const nb_batch_graph *bg = m ? nb_mlp_batch_graph(m, R, &err) : NULL;
+    size_t idx[R] = { 5, 0, 3, 3 };
+    double from64[R * D], from8[R * D], from32[R * D];
+    CHECK(bg && nb_mlp_gather(m, bg, &d, idx, &err) == NB_OK &&
+          nb_read(bg->x, from64, NB_F64) == NB_OK);
+    CHECK(bg && nb_mlp_gather(m, bg, &b, idx, &err) == NB_OK &&
+          nb_read(bg->x, from8, NB_F64) == NB_OK);
+    CHECK(bg && nb_mlp_gather(m, bg, &f, idx, &err) == NB_OK &&
+          nb_read(bg->x, from32, NB_F64) == NB_OK);
+    CHECK(!memcmp(from64, from8, sizeof from8));
+    int same = 1;
+    for (int i = 0; i < R * D; i++)
+        same &= from32[i] == (double)f.x32[idx[i / D] * D + (size_t)(i % D)];
+    CHECK(same);
+    nb_data none = { .n = N, .d = D, .y = d.y };
+    CHECK(bg && nb_mlp_gather(m, bg, &none, idx, &err) == NB_ERR_ARG &&
+          strstr(err.msg, "no features"));
+    nb_mlp_free(m);
+    nb_data_free(&d);
+    nb_data_free(&b);
+    nb_data_free(&f);
+}
+
 static void training_allocates_nothing_after_step_one(void)
 {
     nb_data d;
@@ -590,6 +632,7 @@ int main(void)
     adam_matches_pytorch();
     adam_rejects_bad_options();
     bytes_gather_the_float_batch();
+    f64_graphs_gather_from_any_form();
     training_allocates_nothing_after_step_one();
     f32_gather_matches_f64();
     adam_training_allocates_nothing_after_step_one();

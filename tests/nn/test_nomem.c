@@ -355,6 +355,35 @@ static nb_status prepare_data(nb_err *err)
     return s;
 }
 
+/* One form of the features at a time: floats scaled in place, bytes split
+ * and read back as doubles, then made doubles. */
+static nb_status convert_data(nb_err *err)
+{
+    nb_data train, test, tr8 = { 0 }, te8 = { 0 };
+    nb_scaler sc = { 0 };
+    double row[4];
+    nb_status s = nb_data_split(&data, 0.25, 1, &train, &test, err);
+    if (s == NB_OK && (s = nb_data_convert(&train, NB_F32, err)) == NB_OK &&
+        (s = nb_scaler_fit(&sc, &train, err)) == NB_OK)
+        s = nb_scaler_apply(&sc, &train, err);
+    CHECK(s != NB_OK || (train.x32 && !train.x));
+    nb_scaler_free(&sc);
+    if (s == NB_OK && (s = nb_data_rows(&train, 1, 1, row, err)) == NB_OK) {
+        for (size_t i = 0; i < 4 * test.n; i++)
+            test.x[i] = (double)(i % 256) / 255;
+        s = nb_data_convert(&test, NB_F32, err);
+    }
+    if (s == NB_OK && (s = nb_data_split(&test, 0.5, 2, &tr8, &te8, err)) == NB_OK)
+        s = nb_data_convert(&tr8, NB_F64, err);
+    /* one form each (floats when the optional byte copy failed) */
+    CHECK(s != NB_OK || (tr8.x && !tr8.x8 && !tr8.x32 && !te8.x && !te8.x8 != !te8.x32));
+    nb_data_free(&tr8);
+    nb_data_free(&te8);
+    nb_data_free(&train);
+    nb_data_free(&test);
+    return s;
+}
+
 static nb_status train_model(nb_err *err)
 {
     nb_mlp *m = nb_mlp_new(&(nb_mlp_opts){ .dtype = NB_F64,
@@ -439,6 +468,7 @@ int main(int argc, char **argv)
     CHECK(each_failure("nb_mlp_restore", restore_checkpoint, &nn) >= 10);
     CHECK(each_failure("nb_mlp_save", save_checkpoint, &nn) >= 10);
     CHECK(each_failure("split, scale, f32, batches", prepare_data, &nn) >= 8);
+    CHECK(each_failure("nb_data_convert, scale, split bytes", convert_data, &nn) >= 8);
     CHECK(each_failure("nb_train, nb_mlp_evaluate", train_model, &nn) >= 3);
     CHECK(each_failure("nb_train, nb_mlp_evaluate (engine)", train_model, &engine) >= 3);
     CHECK(each_failure("nb_mlp_set_workers", workers, &nn) >= 3);
