@@ -12,12 +12,11 @@
 #include <sys/mman.h>
 #endif
 
-/* Room for a data set's features: large ones in 2 MB pages where the
- * kernel gives them on request (Linux transparent huge pages, "madvise"
- * mode), since a batch gathers rows from all over the set and with 4 KB
- * pages nearly every row costs a TLB miss and a page walk.  Freed with
- * free(). */
-static void *features_alloc(size_t bytes)
+/* Large feature arrays go in 2 MB pages where the kernel gives them on
+ * request (Linux transparent huge pages, "madvise" mode), since a batch
+ * gathers rows from all over the set and with 4 KB pages nearly every row
+ * costs a TLB miss and a page walk. */
+void *nb__features_alloc(size_t bytes)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     size_t page = (size_t)2 << 20;
@@ -97,7 +96,7 @@ static nb_status feature_count(const nb_data *data, size_t *n, nb_err *err)
  * else NULL.  An optional copy: no memory for it is NULL too. */
 static uint8_t *bytes_of(const nb_data *data, size_t n)
 {
-    uint8_t *b = features_alloc(n);
+    uint8_t *b = nb__features_alloc(n);
     for (size_t i = 0; b && i < n; i++) {
         double v = feature(data, i), k = nearbyint(v * 255);
         if (!(k >= 0 && k <= 255 && k / 255 == v) || signbit(v)) {
@@ -114,7 +113,7 @@ static nb_status make_f64(nb_data *data, size_t n, nb_err *err)
 {
     if (data->x)
         return NB_OK;
-    double *x = features_alloc(n * sizeof *x);
+    double *x = nb__features_alloc(n * sizeof *x);
     if (!x)
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu doubles", n);
     for (size_t i = 0; i < n; i++)
@@ -132,7 +131,7 @@ nb_status nb_data_f32(nb_data *data, nb_err *err)
     free(data->x32);
     free(data->x8);
     data->x8 = NULL;
-    if (!(data->x32 = features_alloc(n * sizeof *data->x32)))
+    if (!(data->x32 = nb__features_alloc(n * sizeof *data->x32)))
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
     for (size_t i = 0; i < n; i++)
         data->x32[i] = (float)data->x[i];
@@ -159,7 +158,7 @@ nb_status nb_data_convert(nb_data *data, nb_dtype dtype, nb_err *err)
         return nb_err_set(err, NB_ERR_ARG, "data: unknown dtype %d", (int)dtype);
     /* bytes if every feature is one, else floats: never both */
     if (!data->x8 && !data->x32 && !(data->x8 = bytes_of(data, n))) {
-        if (!(data->x32 = features_alloc(n * sizeof *data->x32)))
+        if (!(data->x32 = nb__features_alloc(n * sizeof *data->x32)))
             return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu floats", n);
         for (size_t i = 0; i < n; i++)
             data->x32[i] = (float)data->x[i];
@@ -196,11 +195,11 @@ nb_status nb__data_alloc(nb_data *data, size_t n, int d, int forms, nb_err *err)
     size_t k = n * (size_t)d;
     int ok = (data->y = nb__nn_calloc(n, sizeof(double))) != NULL;
     if (ok && (forms & NB__DATA_F64))
-        ok = (data->x = features_alloc(k * sizeof *data->x)) != NULL;
+        ok = (data->x = nb__features_alloc(k * sizeof *data->x)) != NULL;
     if (ok && (forms & NB__DATA_F32))
-        ok = (data->x32 = features_alloc(k * sizeof *data->x32)) != NULL;
+        ok = (data->x32 = nb__features_alloc(k * sizeof *data->x32)) != NULL;
     if (ok && (forms & NB__DATA_U8))
-        ok = (data->x8 = features_alloc(k)) != NULL;
+        ok = (data->x8 = nb__features_alloc(k)) != NULL;
     if (!ok) {
         nb_data_free(data);
         return nb_err_set(err, NB_ERR_NOMEM, "data: out of memory for %zu x %d values", n, d);

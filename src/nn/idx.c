@@ -58,22 +58,32 @@ static nb_status read_header(nb__zfile *f, const char *path, nb_idx *out, nb_err
 
 /* The data, read into a buffer that grows (doubling) as bytes arrive: a
  * header promising more than the file holds is "truncated", and memory
- * never exceeds twice what the file really has. */
+ * never exceeds twice what the file really has.  When the file could hold
+ * what the header promises (nb__zbound), the buffer is made that size at
+ * once, in the pages a data set's features get: the loaders keep it as
+ * their one copy of the data, with no copying and no growing. */
 static nb_status read_data(nb__zfile *f, const char *path, nb_idx *out, nb_err *err)
 {
     size_t cap = 0, got = 0;
     unsigned char *buf = NULL;
 
+    /* no memory for it in one piece: grown below */
+    if (out->size <= nb__zbound(f) && (buf = nb__features_alloc(out->size)))
+        cap = out->size;
     while (got < out->size) {
-        size_t grow = cap ? cap : (size_t)1 << 16,
-               ncap = out->size - cap > grow ? cap + grow : out->size, k;
-        unsigned char *nbuf = nb__nn_realloc(buf, ncap);
-        if (!nbuf) {
-            free(buf);
-            return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, ncap);
+        size_t k;
+        if (got == cap) {
+            size_t grow = cap ? cap : (size_t)1 << 16,
+                   ncap = out->size - cap > grow ? cap + grow : out->size;
+            unsigned char *nbuf = nb__nn_realloc(buf, ncap);
+            if (!nbuf) {
+                free(buf);
+                return nb_err_set(err, NB_ERR_NOMEM, "%s: out of memory for %zu bytes", path,
+                                  ncap);
+            }
+            buf = nbuf;
+            cap = ncap;
         }
-        buf = nbuf;
-        cap = ncap;
         nb_status s = nb__zread(f, buf + got, cap - got, &k, err);
         if (s != NB_OK) {
             free(buf);
@@ -171,11 +181,13 @@ static nb_status load_part(const char *dir, const char *stem, nb_data *out, nb_e
     }
     nb__zclose(f);
     nb__zclose(g);
-    /* the pixels stay bytes, the one copy training gathers from */
-    if (s == NB_OK)
-        s = nb__data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, NB__DATA_U8, err);
-    if (s == NB_OK)
-        memcpy(out->x8, im.data, im.size);
+    /* the pixels stay bytes, the file's buffer the one copy training
+     * gathers from */
+    if (s == NB_OK &&
+        (s = nb__data_alloc(out, (size_t)im.dim[0], SIDE * SIDE, 0, err)) == NB_OK) {
+        out->x8 = im.data;
+        im.data = NULL;
+    }
     for (size_t i = 0; s == NB_OK && i < lb.size; i++) {
         if (lb.data[i] > 9)
             s = nb_err_set(err, NB_ERR_FORMAT, "%s: label %zu is %d, not 0..9", lpath, i,

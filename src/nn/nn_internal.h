@@ -72,6 +72,9 @@ void *nb__nn_aligned_alloc(size_t align, size_t n);
 #define NB__DATA_F32 2
 #define NB__DATA_U8  4
 nb_status nb__data_alloc(nb_data *data, size_t n, int d, int forms, nb_err *err);
+/* Room for a data set's features, in 2 MB pages where Linux gives them for
+ * large ones; NULL if there is none.  Freed with free(). */
+void *nb__features_alloc(size_t bytes);
 
 /* zread.c: a file, gzip-compressed or plain, read through zlib with the
  * allocator above.  open: NB_ERR_IO if it cannot be opened, NB_ERR_NOMEM.
@@ -83,6 +86,9 @@ typedef struct nb__zfile nb__zfile;
 nb_status nb__zopen(const char *path, nb__zfile **f, nb_err *err);
 nb_status nb__zread(nb__zfile *f, void *dst, size_t n, size_t *got, nb_err *err);
 const char *nb__zcut(const nb__zfile *f);
+/* The most bytes the whole file could give (a plain file's size, a gzip
+ * file's times deflate's largest ratio); 0 if unknown (not a regular file). */
+size_t nb__zbound(const nb__zfile *f);
 void nb__zclose(nb__zfile *f);
 
 /* json_valid.c: 1 if s[0..len) starts with one JSON value (RFC 8259, as

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -107,6 +108,20 @@ void nb__zclose(nb__zfile *f)
 }
 
 const char *nb__zcut(const nb__zfile *f) { return f->cut; }
+
+/* deflate codes at most 258 bytes in 2 bits: no gzip file inflates more */
+#define DEFLATE_MAX_RATIO 1032
+
+size_t nb__zbound(const nb__zfile *f)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
+        return 0;
+    size_t n = (size_t)st.st_size;
+    if (!f->gz)
+        return n;
+    return n > SIZE_MAX / DEFLATE_MAX_RATIO ? SIZE_MAX : n * DEFLATE_MAX_RATIO;
+}
 
 /* Plain: what is left in the buffer, then the file. */
 static nb_status read_plain(nb__zfile *f, unsigned char *dst, size_t n, size_t *got,

@@ -75,6 +75,16 @@ static void idx_reports_missing_truncated_and_bad_files(void)
     write_idx(p, 3, (int[]){ 5, 3, 4 }, 50, 1); /* 10 bytes missing */
     CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT && a.data == NULL);
     CHECK(strstr(err.msg, "truncated: the data needs 60 bytes, the file has 50") != NULL);
+    /* headers promising more than the file could hold: the buffer grows as
+     * bytes arrive instead of being made that size at once */
+    path_of(p, sizeof p, "short.idx");
+    write_idx(p, 1, (int[]){ 300 }, 200, 0);
+    CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT && a.data == NULL);
+    CHECK(strstr(err.msg, "the data needs 300 bytes, the file has 200") != NULL);
+    path_of(p, sizeof p, "big.idx.gz");
+    write_idx(p, 2, (int[]){ 400, 400 }, 10, 1); /* 160000 > 1032 x a few dozen bytes */
+    CHECK(nb_idx_load(p, &a, &err) == NB_ERR_FORMAT && a.data == NULL);
+    CHECK(strstr(err.msg, "the data needs 160000 bytes, the file has 10") != NULL);
     /* a gzip stream cut in the middle */
     path_of(p, sizeof p, "cut.idx.gz");
     write_idx(p, 2, (int[]){ 200, 200 }, 40000, 1);
