@@ -124,7 +124,8 @@ NB_API void nb_data_free(nb_data *data);
  * (made from x8 or x32 if need be); NB_F32 keeps x8 when every feature is
  * a whole number of 255ths, k / 255 with k in 0..255 (a quarter of x32's
  * memory, and nb_mlp_gather makes the same floats from it, (float)(k /
- * 255.0) to the bit), else x32 (x rounded to float).  After NB_F32, x is
+ * 255.0) to the bit), else (or if the bytes find no memory) x32, the
+ * features rounded to float.  After NB_F32, x is
  * NULL: read rows with nb_data_rows.  Make it after the last change to
  * the features (nb_scaler_apply keeps the form).  NB_ERR_NOMEM leaves the
  * data as it was; NB_ERR_ARG for another dtype or no features.  Large
