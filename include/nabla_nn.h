@@ -504,7 +504,7 @@ typedef struct nb_train_opts {
      * and test_accuracy for regression. */
     const char *loss_csv;
     /* Threads while training: n > 0, or 0 for the count nb_set_threads
-     * set (OpenBLAS's default: the cores).  A step of at least 2^20
+     * set (OpenBLAS's default: the cores).  A step of at least n x 2^22
      * multiply-adds (rows x in x out, summed over the layers) whose batch
      * gives each thread 16 rows or more runs on min(n, NB_MAX_WORKERS)
      * data-parallel workers (nb_mlp_set_workers), each with one OpenBLAS

@@ -154,9 +154,10 @@ static void errors_change_nothing(void)
     nb_data_free(&d);
 }
 
-/* nb_train on 2 threads takes workers for a step of 2^20 multiply-adds and
- * more (here 64 x (64 x 256 + 256 x 256 + 256 x 10)), trains as one thread
- * does up to rounding, and leaves the model as it found it. */
+/* nb_train on 2 threads takes workers for a step of 2 x 2^22 multiply-adds
+ * and more (here 128 x (64 x 256 + 256 x 256 + 256 x 10)), trains as one
+ * thread does up to rounding, and leaves the model as it found it; half
+ * that batch trains on one thread, bit for bit. */
 static void train_uses_workers(void)
 {
     enum { ROWS_N = 256, IN = 64 };
@@ -177,6 +178,16 @@ static void train_uses_workers(void)
                        .init = NB_INIT_HE,
                        .seed = 3 };
     nb_train_opts to = { .epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4 };
+    nb_mlp *c = nb_mlp_new(&mo, &err), *e = nb_mlp_new(&mo, &err);
+    to.threads = 1;
+    CHECK(nb_train(c, &d, &d, &to, &one, &err) == NB_OK);
+    to.threads = 2;
+    nb__workers_force(NB__WORKERS_ALWAYS);
+    CHECK(nb_train(e, &d, &d, &to, &two, &err) == NB_OK);
+    CHECK(params_differ(c, e) == 0 && one.train_loss == two.train_loss);
+    nb_mlp_free(c);
+    nb_mlp_free(e);
+    to.batch = 128;
     nb_mlp *a = nb_mlp_new(&mo, &err), *b = nb_mlp_new(&mo, &err);
     to.threads = 1;
     CHECK(nb_train(a, &d, &d, &to, &one, &err) == NB_OK);
