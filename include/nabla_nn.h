@@ -454,8 +454,9 @@ NB_API nb_status nb_mlp_step(nb_mlp *m, const nb_batch_graph *bg, nb_optimizer *
                              nb_err *err);
 
 /* nb_mlp_gather then nb_mlp_step: one training step on rows
- * idx[0..bg->rows-1] of data.  With workers (below), on them: bg's own
- * leaves are then left as they were, and *loss is still the whole batch's mean loss. */
+ * idx[0..bg->rows-1] of data.  With workers (below), on them or alone:
+ * on them, bg's own leaves are left as they were, and *loss is still the
+ * whole batch's mean loss. */
 NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                                    const size_t *idx, nb_optimizer *o, double *loss,
                                    nb_err *err);
@@ -466,16 +467,23 @@ NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb
  * backward on its own replica of the graph, whose parameters are views of
  * the model's (nb_view); then the threads sum the parts' gradients, each
  * weighted by its share of the rows, into the model's parameters, and the
- * optimiser steps once.  The gradient is the whole batch's, up to rounding:
- * the same for the same n on any machine, not bit for bit the same as n =
- * 1's.  Each thread's products run on one OpenBLAS thread (the step sets
- * OpenBLAS to 1 thread while it runs and then restores the count, so it is
- * refused while another thread trains: see Threads at the top), so a
- * step's small products, which gain little from OpenBLAS's own threads,
- * gain from n cores.  Idle workers sleep after about a millisecond.  1
- * (the default) stops the threads.  NB_ERR_ARG for n out of range,
- * NB_ERR_NOMEM if a replica or thread cannot be made (the model then has
- * none).  nb_mlp_workers returns the count. */
+ * optimiser steps once.  The gradient is the whole batch's, up to
+ * rounding: not bit for bit the same as n = 1's.  Each thread's products
+ * run on one OpenBLAS thread (the step sets OpenBLAS to 1 thread while it
+ * runs and then restores the count, so it is refused while another thread
+ * trains: see Threads at the top), so a step's small products, which gain
+ * little from OpenBLAS's own threads, gain from n cores.
+ * Workers lose where a step is small or another process holds a core (a
+ * step waits for its slowest part), so the model times its steps and runs
+ * them alone, as with 1 worker (on the caller, bg and the whole batch),
+ * while that has lately been faster, trying the other way now and then.
+ * A step alone rounds as n = 1 does and a step on workers as n workers
+ * do, so with n > 1 the last bits of a training run depend on the
+ * machine's load; 1 worker gives the same bits on every run.  Idle workers
+ * sleep after tens of microseconds.  1 (the default) stops the threads.
+ * NB_ERR_ARG for n out of range, NB_ERR_NOMEM if a replica or thread
+ * cannot be made (the model then has none).  nb_mlp_workers returns the
+ * count. */
 #define NB_MAX_WORKERS 8
 NB_API nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err);
 NB_API int nb_mlp_workers(const nb_mlp *m);
@@ -517,7 +525,7 @@ typedef struct nb_train_opts {
      * and test_accuracy for regression. */
     const char *loss_csv;
     /* Threads while training: n > 0, or 0 for the count nb_set_threads
-     * set (OpenBLAS's default: the cores).  A step of at least 2^20
+     * set (OpenBLAS's default: the cores).  A step of at least n x 2^22
      * multiply-adds (rows x in x out, summed over the layers) whose batch
      * gives each thread 16 rows or more runs on min(n, NB_MAX_WORKERS)
      * data-parallel workers (nb_mlp_set_workers), each with one OpenBLAS

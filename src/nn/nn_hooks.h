@@ -16,4 +16,10 @@ void nb__nn_alloc_fail_after(long n);
  * that succeeds all the same had that allocation as an optional one. */
 int nb__nn_alloc_failed(void);
 
+/* Make every model's data-parallel steps run on its workers
+ * (NB__WORKERS_ALWAYS), as on one worker (NB__WORKERS_NEVER), or as their
+ * timings choose (NB__WORKERS_TIMED, the default). */
+enum { NB__WORKERS_TIMED, NB__WORKERS_ALWAYS, NB__WORKERS_NEVER };
+void nb__workers_force(int way);
+
 #endif /* NABLA_NN_HOOKS_H */

@@ -8,6 +8,17 @@
 
 #define NB_MLP_MAX_BATCH_GRAPHS 16
 
+/* parallel.c: whether a model's steps run on its workers or alone, and the
+ * timings that choose (see parallel.c). */
+typedef struct nb__way {
+    int alone;       /* steps run as on one worker */
+    int trial;       /* this window tries the other way */
+    int steps;       /* timed in this window so far */
+    int wait, delay; /* windows before the next trial; the wait after it */
+    double took;     /* seconds this window's steps took so far */
+    double kept;     /* seconds the last window of the way kept took */
+} nb__way;
+
 /* A model (mlp.c).  Its data-parallel workers (parallel.c) each run a
  * replica: a model of its own graph whose parameters view this one's. */
 struct nb_mlp {
@@ -21,6 +32,7 @@ struct nb_mlp {
     int n_graphs;
     team *team;   /* data-parallel workers (nb_mlp_set_workers), or NULL */
     nb_mlp **rep; /* rep[k - 1]: worker k's replica; a NULL after the last */
+    nb__way way;  /* with workers: how steps run */
 };
 
 static inline int nb__mlp_inputs(const nb_mlp *m) { return m->widths[0]; }

@@ -1,11 +1,16 @@
 /* parallel.c - data-parallel training (nb_mlp_set_workers): the workers'
- * threads and replicas, and the step that splits a batch's rows between
- * them, sums their gradients and updates the parameters in slices.  The
- * threads themselves are team.c's. */
+ * threads and replicas, the step that splits a batch's rows between them,
+ * sums their gradients and updates the parameters in slices, and the
+ * timings that choose between that and a step alone.  The threads
+ * themselves are team.c's. */
+#define _POSIX_C_SOURCE 200809L
 #include "nabla_nn.h"
+#include "nn_hooks.h"
 #include "nn_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 void nb__mlp_drop_workers(nb_mlp *m)
 {
@@ -40,6 +45,8 @@ nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err)
         nb__mlp_drop_workers(m);
         return nb_err_set(err, NB_ERR_NOMEM, "mlp: workers: cannot start %d threads", n - 1);
     }
+    /* the first step builds the parts' graphs: not timed */
+    m->way = (nb__way){ .steps = -1, .wait = 1, .delay = 1 };
     return NB_OK;
 }
 
@@ -147,6 +154,93 @@ static nb_status dp_parts(nb_mlp *m, const nb_batch_graph *bg, const size_t *idx
     return NB_OK;
 }
 
+/* One step on the workers; the parts' errors reach the caller. */
+static nb_status dp_run(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                        const size_t *idx, nb_optimizer *o, double *loss, nb_err *err)
+{
+    dp_step d = { .m = m, .o = o, .data = data, .n = team_size(m->team) };
+    nb_status s = dp_parts(m, bg, idx, &d, err);
+
+    if (s != NB_OK)
+        return s;
+    team_run(m->team, dp_backward, &d);
+    for (int k = 0; k < d.n && s == NB_OK; k++)
+        if ((s = d.parts[k].s) != NB_OK && err)
+            *err = d.parts[k].err;
+    if (s != NB_OK)
+        return s;
+    team_run(m->team, dp_update, &d);
+    nb__optimizer_count(o);
+    if (loss) {
+        *loss = 0;
+        for (int k = 0; k < d.n; k++)
+            *loss += d.parts[k].weight * d.parts[k].loss;
+    }
+    return NB_OK;
+}
+
+/* ---- On the workers or alone -----------------------------------------------
+ * Workers gain where a step is big and the cores are free, and lose many
+ * times over where another process holds a core: a step waits for its
+ * slowest part, and a descheduled worker for a time slice.  So a model
+ * with workers times its steps in windows of WINDOW steps, and runs each
+ * window either on the workers or alone: as one worker would, on the
+ * caller, the model's graph and the whole batch.  After `wait` windows of
+ * the way in use, one window tries the other way, and the faster of the two
+ * is kept.  A trial stops once it has taken twice the kept window, and each
+ * trial lost doubles the wait (up to MAX_WAIT windows), so trying a much
+ * slower way costs a few percent at most; a trial won sets the wait back
+ * to 1, to confirm the new way soon. */
+enum { WINDOW = 8, MAX_WAIT = 64 };
+
+static atomic_int forced; /* nb__workers_force, for tests */
+
+void nb__workers_force(int way) { atomic_store(&forced, way); }
+
+static int on_workers(const nb__way *w)
+{
+    int f = atomic_load_explicit(&forced, memory_order_relaxed);
+    return f == NB__WORKERS_TIMED ? !w->alone : f == NB__WORKERS_ALWAYS;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Counts a step that took `took` seconds; at the end of a window, or of a
+ * trial already too slow, chooses the way of the next one. */
+static void way_count(nb__way *w, double took)
+{
+    if (w->steps < 0) {
+        w->steps = 0;
+        return;
+    }
+    w->took += took;
+    if (++w->steps < WINDOW && !(w->trial && w->took > 2 * w->kept))
+        return;
+    if (!w->trial) {
+        w->kept = w->took;
+        if (--w->wait <= 0) {
+            w->trial = 1;
+            w->alone = !w->alone;
+        }
+    } else {
+        w->trial = 0;
+        if (w->steps == WINDOW && w->took < w->kept) {
+            w->delay = 1;
+        } else {
+            w->alone = !w->alone;
+            w->delay = w->delay < MAX_WAIT ? 2 * w->delay : MAX_WAIT;
+        }
+        w->wait = w->delay;
+    }
+    w->steps = 0;
+    w->took = 0;
+}
+
 nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                             const size_t *idx, nb_optimizer *o, double *loss, nb_err *err)
 {
@@ -159,25 +253,17 @@ nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *
     }
     if (nb__optimizer_graph(o) != m->g)
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: the optimiser is another graph's");
-    dp_step d = { .m = m, .o = o, .data = data, .n = n };
-    nb_status s = dp_parts(m, bg, idx, &d, err);
-    int threads;
-    if (s != NB_OK ||
-        (s = nb__blas_threads_enter(1, &threads, "mlp: train step", err)) != NB_OK)
-        return s; /* one OpenBLAS thread per worker */
-    team_run(m->team, dp_backward, &d);
-    for (int k = 0; k < n && s == NB_OK; k++)
-        if ((s = d.parts[k].s) != NB_OK && err)
-            *err = d.parts[k].err;
-    if (s == NB_OK) {
-        team_run(m->team, dp_update, &d);
-        nb__optimizer_count(o);
-    }
+    int threads; /* one OpenBLAS thread per worker, and alone as on one worker */
+    nb_status s = nb__blas_threads_enter(1, &threads, "mlp: train step", err);
+    if (s != NB_OK)
+        return s;
+    double t0 = now();
+    if (on_workers(&m->way))
+        s = dp_run(m, bg, data, idx, o, loss, err);
+    else if ((s = nb_mlp_gather(m, bg, data, idx, err)) == NB_OK)
+        s = nb_mlp_step(m, bg, o, loss, err);
+    if (s == NB_OK)
+        way_count(&m->way, now() - t0);
     nb__blas_threads_leave(threads);
-    if (s == NB_OK && loss) {
-        *loss = 0;
-        for (int k = 0; k < n; k++)
-            *loss += d.parts[k].weight * d.parts[k].loss;
-    }
     return s;
 }

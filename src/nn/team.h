@@ -10,8 +10,9 @@ typedef void (*team_fn)(void *ctx, int k);
  * NULL if a thread cannot be started or memory is short. */
 team *team_new(int n);
 /* fn(ctx, k) for k = 0 .. n-1 at once, k = 0 on the caller; returns when
- * every call has.  Waiting threads spin briefly, then sleep, so a team
- * between steps costs no CPU time. */
+ * every call has.  Waiting threads (the caller too) spin for tens of
+ * microseconds, then sleep, so a team between steps costs no CPU time and
+ * a thread that waits for a descheduled one gives its core back. */
 void team_run(team *t, team_fn fn, void *ctx);
 int team_size(const team *t);
 void team_free(team *t); /* NULL is a no-op */

@@ -159,11 +159,12 @@ static nb_status loop(run *r, nb_train_result *res)
  * small model such as Fashion-MNIST's 784-50-10 trains slower on 2
  * OpenBLAS threads than on 1.  Data-parallel workers (nb_mlp_set_workers),
  * each with its own rows and one OpenBLAS thread, gain on small and large
- * models alike (the figures are in benchmarks/README.md).  So: workers when
- * the step is big enough to pay for two synchronisations (2^20
- * multiply-adds) and each worker gets MIN_ROWS rows; else OpenBLAS's
- * threads for products of 2^24 and more; else one thread. */
-#define WORKER_STEP   (1 << 20)
+ * models alike on a quiet machine, and small steps gain little while a
+ * busy core costs them much (the figures are in benchmarks/README.md).
+ * So: workers when each gets WORKER_MADDS multiply-adds of the step and
+ * MIN_ROWS rows; else OpenBLAS's threads for products of 2^24 and more;
+ * else one thread. */
+#define WORKER_MADDS  (1 << 22)
 #define MIN_ROWS      16
 #define SMALL_PRODUCT (1 << 24)
 
@@ -183,7 +184,7 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
         most = fmax(most, p);
         step += p;
     }
-    if (n > 1 && step >= WORKER_STEP && batch >= (size_t)n * MIN_ROWS)
+    if (n > 1 && step >= (double)n * WORKER_MADDS && batch >= (size_t)n * MIN_ROWS)
         return (plan){ 1, n };
     return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
 }

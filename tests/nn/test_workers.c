@@ -1,13 +1,15 @@
 /* test_workers.c - data-parallel steps (nb_mlp_set_workers): the same
  * losses, gradients and parameters as one thread, up to rounding, for SGD
  * with momentum and weight decay, Adam and plain SGD, with penalties, in
- * f64 and f32; no allocation after the first step; errors from a worker's
- * rows reach the caller and change nothing; nb_train's choice of workers. */
+ * f64 and f32; steps run alone give one thread's bits; no allocation after
+ * the first step; errors from a worker's rows reach the caller and change
+ * nothing; nb_train's choice of workers. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "nabla_nn.h"
+#include "nn_hooks.h"
 
 enum { N = 60, D = 7, CLASSES = 3, ROWS = 10 };
 
@@ -56,9 +58,10 @@ static double params_differ(nb_mlp *a, nb_mlp *b)
 /* Five steps of rows rows on n workers and on one thread, compared after
  * each step. */
 static void workers_match_one_thread(nb_dtype dt, nb_optimizer_opts so, int n, int rows,
-                                     double tol)
+                                     double tol, int way)
 {
     nb_err err = { 0 };
+    nb__workers_force(way);
     nb_data d;
     fill(&d, 3);
     nb_mlp *a = model(dt, NB_ACT_TANH), *b = model(dt, NB_ACT_TANH);
@@ -79,12 +82,15 @@ static void workers_match_one_thread(nb_dtype dt, nb_optimizer_opts so, int n, i
         CHECK_NEAR(diff, 0, tol);
         if (rows < n) /* fewer rows than workers: one thread, the same bits */
             CHECK(diff == 0 && la == lb);
+        if (way == NB__WORKERS_NEVER) /* alone: as one thread, the same bits */
+            CHECK(diff == 0 && la == lb);
     }
     nb_optimizer_free(oa);
     nb_optimizer_free(ob);
     nb_mlp_free(a);
     nb_mlp_free(b);
     nb_data_free(&d);
+    nb__workers_force(NB__WORKERS_TIMED);
 }
 
 static void errors_change_nothing(void)
@@ -127,6 +133,10 @@ static void errors_change_nothing(void)
     double l0, l1;
     CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l0, &err) == NB_OK);
     CHECK(nb_value_at(nb_mlp_param(m, "W1"), 0) != w0);
+    /* the first step alone plans the model's graph for the whole batch */
+    nb__workers_force(NB__WORKERS_NEVER);
+    CHECK(nb_mlp_train_step(m, bg, &d, idx, o, NULL, &err) == NB_OK);
+    nb__workers_force(NB__WORKERS_TIMED);
     size_t bytes = nb_graph_bytes(nb_mlp_graph(m));
     for (int s = 0; s < 30; s++)
         CHECK(nb_mlp_train_step(m, bg, &d, idx, o, &l1, &err) == NB_OK);
@@ -144,9 +154,10 @@ static void errors_change_nothing(void)
     nb_data_free(&d);
 }
 
-/* nb_train on 2 threads takes workers for a step of 2^20 multiply-adds and
- * more (here 64 x (64 x 256 + 256 x 256 + 256 x 10)), trains as one thread
- * does up to rounding, and leaves the model as it found it. */
+/* nb_train on 2 threads takes workers for a step of 2 x 2^22 multiply-adds
+ * and more (here 128 x (64 x 256 + 256 x 256 + 256 x 10)), trains as one
+ * thread does up to rounding, and leaves the model as it found it; half
+ * that batch trains on one thread, bit for bit. */
 static void train_uses_workers(void)
 {
     enum { ROWS_N = 256, IN = 64 };
@@ -167,11 +178,23 @@ static void train_uses_workers(void)
                        .init = NB_INIT_HE,
                        .seed = 3 };
     nb_train_opts to = { .epochs = 2, .batch = 64, .lr = 0.05, .momentum = 0.9, .seed = 4 };
+    nb_mlp *c = nb_mlp_new(&mo, &err), *e = nb_mlp_new(&mo, &err);
+    to.threads = 1;
+    CHECK(nb_train(c, &d, &d, &to, &one, &err) == NB_OK);
+    to.threads = 2;
+    nb__workers_force(NB__WORKERS_ALWAYS);
+    CHECK(nb_train(e, &d, &d, &to, &two, &err) == NB_OK);
+    CHECK(params_differ(c, e) == 0 && one.train_loss == two.train_loss);
+    nb_mlp_free(c);
+    nb_mlp_free(e);
+    to.batch = 128;
     nb_mlp *a = nb_mlp_new(&mo, &err), *b = nb_mlp_new(&mo, &err);
     to.threads = 1;
     CHECK(nb_train(a, &d, &d, &to, &one, &err) == NB_OK);
     to.threads = 2;
+    nb__workers_force(NB__WORKERS_ALWAYS);
     CHECK(nb_train(b, &d, &d, &to, &two, &err) == NB_OK);
+    nb__workers_force(NB__WORKERS_TIMED);
     CHECK(nb_mlp_workers(b) == 1);
     CHECK_NEAR(two.train_loss, one.train_loss, 1e-10);
     CHECK_NEAR(two.test_loss, one.test_loss, 1e-10);
@@ -190,14 +213,18 @@ int main(void)
     nb_optimizer_opts sgd = { .lr = 0.1 },
                       momentum = { .lr = 0.05, .momentum = 0.9, .weight_decay = 1e-2 },
                       adam = { .lr = 0.01, .method = NB_OPTIM_ADAM };
-    for (int n = 2; n <= 3; n++) {
-        workers_match_one_thread(NB_F64, sgd, n, ROWS, 1e-13);
-        workers_match_one_thread(NB_F64, momentum, n, ROWS, 1e-13);
-        workers_match_one_thread(NB_F64, adam, n, ROWS, 1e-11);
-        workers_match_one_thread(NB_F32, sgd, n, ROWS, 2e-6);
-        workers_match_one_thread(NB_F32, adam, n, ROWS, 1e-4);
+    int ways[] = { NB__WORKERS_ALWAYS, NB__WORKERS_NEVER, NB__WORKERS_TIMED };
+    for (int w = 0; w < 3; w++) {
+        for (int n = 2; n <= 3; n++) {
+            workers_match_one_thread(NB_F64, sgd, n, ROWS, 1e-13, ways[w]);
+            workers_match_one_thread(NB_F64, momentum, n, ROWS, 1e-13, ways[w]);
+            workers_match_one_thread(NB_F64, adam, n, ROWS, 1e-11, ways[w]);
+            workers_match_one_thread(NB_F32, sgd, n, ROWS, 2e-6, ways[w]);
+            workers_match_one_thread(NB_F32, adam, n, ROWS, 1e-4, ways[w]);
+        }
     }
-    workers_match_one_thread(NB_F64, sgd, 3, 2, 0); /* fewer rows than workers */
+    /* fewer rows than workers */
+    workers_match_one_thread(NB_F64, sgd, 3, 2, 0, NB__WORKERS_TIMED);
     errors_change_nothing();
     train_uses_workers();
     return check_summary();
