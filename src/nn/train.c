@@ -198,10 +198,10 @@ static nb_status check_ranks(const nb_mlp *m, size_t n, size_t batch, nb_err *er
     if (least >= ranks)
         return NB_OK;
     return nb_err_set(err, NB_ERR_ARG,
-                      "train: a batch of %zu rows%s cannot be split over %zu processes: "
+                      "train: a batch of %zu rows cannot be split over %zu processes%s: "
                       "use a batch of at least %zu rows (and a training set whose last "
                       "batch has as many) or fewer processes",
-                      least, least < batch ? " (the epoch's last)" : "", ranks, ranks);
+                      least, ranks, least < batch ? " (the epoch's last batch)" : "", ranks);
 }
 
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
@@ -228,7 +228,9 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                              .beta1 = opts->beta1,
                              .beta2 = opts->beta2,
                              .eps = opts->eps };
-    r.tty = opts->progress && isatty(fileno(opts->progress));
+    /* no live bar in a job: OpenMPI gives every rank a pseudo-terminal,
+     * wherever mpirun's own output goes */
+    r.tty = opts->progress && isatty(fileno(opts->progress)) && !m->comm;
     if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
         s = err ? err->code : NB_ERR_ARG;
     if (s == NB_OK)
