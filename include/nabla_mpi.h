@@ -1,6 +1,8 @@
 /* nabla_mpi.h - data-parallel training across processes and hosts with MPI,
  * for nabla built with MPI (meson -Dmpi=enabled, or auto when found).  A
  * header of its own, so that programs without MPI never see mpi.h.
+ * Compile with mpicc, or with the flags of `pkg-config --cflags --libs
+ * nabla_nn ompi-c` (OpenMPI; mpich for MPICH).
  *
  * Each rank (process) holds a replica of the model.  Every rank runs the
  * same loop over the same global batches (same seed, same order); with a
@@ -74,7 +76,7 @@ NB_API nb_status nb_mlp_check_replicas(nb_mlp *m, uint64_t *hash, nb_err *err);
  * and err (the message of its failure, if s is not NB_OK).  NB_OK on every
  * rank if s is NB_OK everywhere; else the code of the lowest failing rank K
  * on every rank, and err (if not NULL) gets its message as "rank K: ..."
- * (unchanged on one rank).  For a program's own steps around training:
+ * (without the prefix when comm has one rank).  For a program's own steps around training:
  * loading files, say, so that one rank's missing file stops every rank. */
 NB_API nb_status nb_comm_agree(MPI_Comm comm, nb_status s, nb_err *err);
 
