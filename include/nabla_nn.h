@@ -485,6 +485,12 @@ NB_API nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb
  * cannot be made (the model then has none).  nb_mlp_workers returns the
  * count. */
 #define NB_MAX_WORKERS 8
+/* Across processes and hosts: nabla_mpi.h (built with MPI) gives a model a
+ * communicator (nb_mlp_set_comm); nb_mlp_train_step then takes this rank's
+ * shard of the global batch idx (each rank's threads as above) and sums the
+ * ranks' gradients before the update, and nb_mlp_evaluate and nb_train
+ * become collective.  It is a header of its own so that programs without
+ * MPI never include mpi.h. */
 NB_API nb_status nb_mlp_set_workers(nb_mlp *m, int n, nb_err *err);
 NB_API int nb_mlp_workers(const nb_mlp *m);
 

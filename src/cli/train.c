@@ -577,7 +577,7 @@ static int fail(const nb_err *err)
     return err->code == NB_ERR_ARG ? TRAIN_USAGE : TRAIN_ERROR;
 }
 
-static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
+static int run_training(const job *j, const train_args *a, nb_mlp *m, const nb_data *train,
                         const nb_data *test, const nb_scaler *sc, int done, nb_err *err)
 {
     double lr = a->lr > 0 ? a->lr : a->optim == NB_OPTIM_ADAM ? 0.001 : 0.1;
@@ -607,57 +607,92 @@ static int run_training(const train_args *a, nb_mlp *m, const nb_data *train,
                          .on_epoch_arg = p };
     nb_train_result r;
     nb_status s = nb_train(m, train, test->n ? test : NULL, &to, &r, err);
-    if (s == NB_OK && p)
+    /* the plot and the checkpoint are written once, by rank 0 */
+    if (s == NB_OK && p && j->rank == 0)
         s = plot_write(p, a->plot, err);
     plot_free(p);
     if (s != NB_OK)
         return fail(err);
-    if (a->save &&
+    if (a->save && j->rank == 0 &&
         train_save(a, m, done + a->epochs, train, sc->mean ? sc : NULL, err) != NB_OK)
         return fail(err);
     print_result(a, m, &r);
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
+/* The model: new, or from --resume (read on rank 0 and broadcast); 0 or
+ * the exit status. */
+static int make_model(const job *j, const train_args *a, const nb_data *train, nb_mlp **m,
+                      int *done, nb_scaler *sc, nb_err *err)
+{
+    int widths[TRAIN_MAX_HIDDEN + 2];
+    nb_mlp_opts o;
+
+    if (a->resume) {
+        int rc = j->rank == 0 ? train_resume(a, train, m, done, sc) : 0;
+        if ((rc = job_rc(j, rc)) != 0)
+            return rc;
+        return job_share_resume(j, m, done, sc, err) != NB_OK ? fail(err) : 0;
+    }
+    nb_status s = train_model_opts(a, train, &o, widths, err);
+    if (s == NB_OK && !(*m = nb_mlp_new(&o, err)))
+        s = err->code;
+    return job_agree(j, s, err) != NB_OK ? fail(err) : 0;
+}
+
+/* Standardisation and the float copies an f32 model gathers from. */
+static nb_status prepare(const train_args *a, nb_mlp *m, nb_data *train, nb_data *test,
+                         nb_scaler *sc, nb_err *err)
+{
+    nb_status s = standardise(a, train, test, sc, err);
+    /* one copy of the features, in the form an f32 model gathers from (an
+     * f64 model reads any form, so Fashion-MNIST's bytes stay) */
+    if (s == NB_OK && nb_mlp_options(m)->dtype == NB_F32 &&
+        (s = nb_data_convert(train, NB_F32, err)) == NB_OK && test->n)
+        s = nb_data_convert(test, NB_F32, err);
+    return s;
+}
+
+static int train_job(const job *j, int argc, char **argv)
 {
     train_args a;
     nb_data train = { 0 }, test = { 0 };
     nb_scaler sc = { 0 };
     nb_err err = { 0 };
-    int widths[TRAIN_MAX_HIDDEN + 2], done = 0, rc = parse_train_args(argc, argv, &a);
+    int done = 0, rc = parse_train_args(argc, argv, &a);
     nb_mlp *m = NULL;
 
     if (rc >= 0)
         return rc;
     if (a.threads)
         nb_set_threads(a.threads);
-    if (train_load_data(&a, &train, &test, &err) != NB_OK) {
+    /* every step that can fail on one rank is agreed on by all */
+    if (job_agree(j, train_load_data(&a, &train, &test, &err), &err) != NB_OK)
         rc = fail(&err);
-    } else if (a.resume) {
-        rc = train_resume(&a, &train, &m, &done, &sc);
-    } else {
-        nb_mlp_opts o;
-        if (train_model_opts(&a, &train, &o, widths, &err) != NB_OK ||
-            !(m = nb_mlp_new(&o, &err)))
-            rc = fail(&err);
-    }
-    if (m && standardise(&a, &train, &test, &sc, &err) != NB_OK) {
+    else
+        rc = make_model(j, &a, &train, &m, &done, &sc, &err);
+    if (rc == 0 && job_agree(j, prepare(&a, m, &train, &test, &sc, &err), &err) != NB_OK)
         rc = fail(&err);
-        /* one copy of the features, in the form an f32 model gathers from
-         * (an f64 model reads any form, so Fashion-MNIST's bytes stay) */
-    } else if (m && nb_mlp_options(m)->dtype == NB_F32 &&
-               (nb_data_convert(&train, NB_F32, &err) != NB_OK ||
-                (test.n && nb_data_convert(&test, NB_F32, &err) != NB_OK))) {
+    else if (rc == 0 && job_attach(j, m, &err) != NB_OK)
         rc = fail(&err);
-    } else if (m) {
+    else if (rc == 0) {
         print_classes(&a, &train);
         nb_set_anomaly(nb_mlp_graph(m), a.anomaly);
-        rc = run_training(&a, m, &train, &test, &sc, done, &err);
+        rc = run_training(j, &a, m, &train, &test, &sc, done, &err);
     }
     nb_mlp_free(m);
     nb_scaler_free(&sc);
     nb_data_free(&train);
     nb_data_free(&test);
     return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    job j;
+    int threads_given = 0;
+    for (int i = 0; i < argc; i++)
+        threads_given |= strcmp(argv[i], "--threads") == 0;
+    job_start(&j, threads_given);
+    return job_end(&j, train_job(&j, argc, argv));
 }

@@ -55,6 +55,30 @@ nb_status train_save(const train_args *a, const nb_mlp *m, int epochs, const nb_
 int train_resume(const train_args *a, const nb_data *train, nb_mlp **m, int *done,
                  nb_scaler *sc);
 
+/* ---- train_job.c: a job across processes (mpirun), with MPI ---------------- */
+
+typedef struct job {
+    int rank, size;
+    int mpi; /* MPI was initialised: launched by mpirun or the like */
+} job;
+
+/* Join the job if a launcher (mpirun) started this process, else run
+ * alone (rank 0 of 1).  Without --threads, each rank gets its share of the
+ * host's cores.  Ranks other than 0 send stdout and stderr to /dev/null:
+ * rank 0 speaks for the job. */
+void job_start(job *j, int threads_given);
+/* The exit status: the worst of every rank's rc.  Ends MPI. */
+int job_end(const job *j, int rc);
+/* Every rank's s: NB_OK if all are, else the first failing rank's error,
+ * "rank K: ...", on every rank (nb_comm_agree). */
+nb_status job_agree(const job *j, nb_status s, nb_err *err);
+/* Rank 0's rc on every rank. */
+int job_rc(const job *j, int rc);
+/* Train m across the job's ranks (nb_mlp_set_comm). */
+nb_status job_attach(const job *j, nb_mlp *m, nb_err *err);
+/* --resume: rank 0's model, epochs done and scaler on every rank. */
+nb_status job_share_resume(const job *j, nb_mlp **m, int *done, nb_scaler *sc, nb_err *err);
+
 /* ---- dataset.c: data sets by name, CSV options, checkpoint metadata ---- */
 
 /* 1 for a data set shipped with nabla (iris, breast-cancer, advertising,

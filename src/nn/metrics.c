@@ -40,10 +40,12 @@ static void tally_rows(const nb_mlp *m, const nb_batch_graph *bg, const nb_data 
     t->n += (size_t)bg->rows;
 }
 
-static nb_status eval_chunks(nb_mlp *m, const nb_data *data, size_t *idx, tally *t, nb_err *err)
+/* Rows [lo, hi) of data into t. */
+static nb_status eval_chunks(nb_mlp *m, const nb_data *data, size_t lo, size_t hi, size_t *idx,
+                             tally *t, nb_err *err)
 {
-    for (size_t at = 0; at < data->n; at += EVAL_ROWS) {
-        size_t rows = data->n - at < EVAL_ROWS ? data->n - at : EVAL_ROWS;
+    for (size_t at = lo; at < hi; at += EVAL_ROWS) {
+        size_t rows = hi - at < EVAL_ROWS ? hi - at : EVAL_ROWS;
         const nb_batch_graph *bg = nb_mlp_batch_graph(m, (int)rows, err);
         if (!bg)
             return err ? err->code : NB_ERR_ARG;
@@ -67,10 +69,17 @@ nb_status nb_mlp_evaluate(nb_mlp *m, const nb_data *data, nb_eval *out, nb_err *
     for (size_t i = 0; i < data->n; i++)
         t.mean_y += data->y[i] / (double)data->n;
     size_t *idx = nb__nn_malloc(EVAL_ROWS * sizeof *idx);
-    if (!idx)
-        return nb_err_set(err, NB_ERR_NOMEM, "mlp: evaluate: out of memory");
-    nb_status s = eval_chunks(m, data, idx, &t, err);
+    /* across processes, each rank evaluates its share of the rows */
+    size_t r = m->comm ? (size_t)m->comm->rank : 0, ranks = m->comm ? (size_t)m->comm->size : 1;
+    nb_status s = !idx ? nb_err_set(err, NB_ERR_NOMEM, "mlp: evaluate: out of memory")
+                       : eval_chunks(m, data, data->n * r / ranks, data->n * (r + 1) / ranks,
+                                     idx, &t, err);
     free(idx);
+    if (m->comm && (s = m->comm->agree(m, s, err)) == NB_OK) {
+        double v[5] = { t.loss, t.sse, t.sst, (double)t.right, (double)t.n };
+        s = m->comm->sum(m, v, 5, err);
+        t = (tally){ v[0], v[1], v[2], t.mean_y, (size_t)v[3], (size_t)v[4] };
+    }
     if (s != NB_OK)
         return s;
     int classify = nb_loss_is_classifier(m->opts.loss);

@@ -134,6 +134,8 @@ void nb_mlp_free(nb_mlp *m)
     if (!m)
         return;
     nb__mlp_drop_workers(m); /* the replicas view this graph: first */
+    if (m->comm)
+        m->comm->drop(m);
     nb_graph_free(m->g);
     free(m->widths);
     free(m->W);

@@ -19,6 +19,26 @@ typedef struct nb__way {
     double kept;     /* seconds the last window of the way kept took */
 } nb__way;
 
+/* A model's link to other processes (mpi.c, built with MPI; nabla_mpi.h),
+ * or NULL: the collectives the model layer needs, behind pointers so that
+ * no file but mpi.c sees mpi.h.  Every one is collective over the ranks. */
+typedef struct nb__comm nb__comm;
+struct nb__comm {
+    int rank, size;
+    /* nb_mlp_train_step on idx, the global batch: this rank's shard, then
+     * the gradients summed in one allreduce and the same update everywhere */
+    nb_status (*step)(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                      const size_t *idx, nb_optimizer *o, double *loss, nb_err *err);
+    /* v[0..n) summed over the ranks, in place */
+    nb_status (*sum)(nb_mlp *m, double *v, int n, nb_err *err);
+    /* every rank's s: NB_OK if all are, else the lowest failing rank's
+     * error on every rank */
+    nb_status (*agree)(nb_mlp *m, nb_status s, nb_err *err);
+    /* NB_OK if every rank's parameters are the same bits */
+    nb_status (*check)(nb_mlp *m, nb_err *err);
+    void (*drop)(nb_mlp *m); /* free m->comm (not the communicator) */
+};
+
 /* A model (mlp.c).  Its data-parallel workers (parallel.c) each run a
  * replica: a model of its own graph whose parameters view this one's. */
 struct nb_mlp {
@@ -30,9 +50,10 @@ struct nb_mlp {
     nb_node *penalty; /* l1 * sum|W| + l2 * sum W^2, or NULL */
     nb_batch_graph graphs[NB_MLP_MAX_BATCH_GRAPHS];
     int n_graphs;
-    team *team;   /* data-parallel workers (nb_mlp_set_workers), or NULL */
-    nb_mlp **rep; /* rep[k - 1]: worker k's replica; a NULL after the last */
-    nb__way way;  /* with workers: how steps run */
+    team *team;     /* data-parallel workers (nb_mlp_set_workers), or NULL */
+    nb_mlp **rep;   /* rep[k - 1]: worker k's replica; a NULL after the last */
+    nb__comm *comm; /* other processes (nb_mlp_set_comm), or NULL */
+    nb__way way;    /* with workers: how steps run */
 };
 
 static inline int nb__mlp_inputs(const nb_mlp *m) { return m->widths[0]; }
@@ -50,6 +71,12 @@ nb_status nb__mlp_fail(nb_mlp *m, nb_status s, const char *what, nb_err *err);
 
 /* parallel.c: stop m's workers and free their replicas (nb_mlp_free). */
 void nb__mlp_drop_workers(nb_mlp *m);
+/* parallel.c: gather rows idx[0..bg->rows-1] and leave weight times their
+ * mean loss's gradient in m's parameters, on m's workers if it has them;
+ * *loss gets the mean loss.  No update: a step across processes sums the
+ * ranks' gradients first. */
+nb_status nb__mlp_backward(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                           const size_t *idx, double weight, double *loss, nb_err *err);
 
 /* blas_threads.c: OpenBLAS's process-wide thread count, held by one thread
  * of the process at a time (nested holds by that thread are fine).  enter

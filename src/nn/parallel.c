@@ -9,6 +9,7 @@
 #include "nn_internal.h"
 
 #include <stdatomic.h>
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -75,6 +76,7 @@ typedef struct dp_step {
     nb_optimizer *o;
     const nb_data *data;
     int n;
+    int sum_only; /* sum the gradients, leave the update to the caller */
     part parts[NB_MAX_WORKERS];
 } dp_step;
 
@@ -131,7 +133,8 @@ static void dp_update(void *ctx, int k)
             else
                 sum_f64(nb_grads(to), from, lo, hi);
         }
-        nb__optimizer_update(d->o, i, lo, hi);
+        if (!d->sum_only)
+            nb__optimizer_update(d->o, i, lo, hi);
     }
 }
 
@@ -241,11 +244,45 @@ static void way_count(nb__way *w, double took)
     w->took = 0;
 }
 
+nb_status nb__mlp_backward(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
+                           const size_t *idx, double weight, double *loss, nb_err *err)
+{
+    int n = team_size(m->team);
+    if (n == 1 || bg->rows < n) {
+        nb_status s = nb_mlp_gather(m, bg, data, idx, err);
+        if (s == NB_OK && (s = nb_forward_backward(m->g, bg->loss, &weight, 0)) != NB_OK)
+            return nb__mlp_fail(m, s, "backward", err);
+        *loss = s == NB_OK ? nb_value_scalar(bg->loss) : NAN;
+        return s;
+    }
+    dp_step d = { .m = m, .data = data, .n = n, .sum_only = 1 };
+    nb_status s = dp_parts(m, bg, idx, &d, err);
+    int threads;
+    if (s != NB_OK ||
+        (s = nb__blas_threads_enter(1, &threads, "mlp: train step", err)) != NB_OK)
+        return s;
+    for (int k = 0; k < n; k++)
+        d.parts[k].weight *= weight;
+    team_run(m->team, dp_backward, &d);
+    for (int k = 0; k < n && s == NB_OK; k++)
+        if ((s = d.parts[k].s) != NB_OK && err)
+            *err = d.parts[k].err;
+    if (s == NB_OK)
+        team_run(m->team, dp_update, &d);
+    nb__blas_threads_leave(threads);
+    *loss = 0;
+    for (int k = 0; k < n; k++)
+        *loss += (double)d.parts[k].bg->rows / (double)bg->rows * d.parts[k].loss;
+    return s;
+}
+
 nb_status nb_mlp_train_step(nb_mlp *m, const nb_batch_graph *bg, const nb_data *data,
                             const size_t *idx, nb_optimizer *o, double *loss, nb_err *err)
 {
     if (!m || !bg || !data || !idx || !o)
         return nb_err_set(err, NB_ERR_ARG, "mlp: train step: NULL argument");
+    if (m->comm) /* across processes: mpi.c */
+        return m->comm->step(m, bg, data, idx, o, loss, err);
     int n = team_size(m->team);
     if (n == 1 || bg->rows < n) {
         nb_status s = nb_mlp_gather(m, bg, data, idx, err);

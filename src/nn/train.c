@@ -131,6 +131,8 @@ static nb_status loop(run *r, nb_train_result *res)
 
     for (int e = 1; e <= o->epochs; e++) {
         nb_status s = epoch(r, e, &loss);
+        if (s == NB_OK && r->m->comm) /* the replicas are still the same bits */
+            s = r->m->comm->check(r->m, r->err);
         if (s != NB_OK)
             return s;
         int show = e % every == 0 || e == o->epochs;
@@ -189,6 +191,20 @@ static plan train_plan(const nb_mlp *m, size_t batch, int asked)
     return (plan){ most < SMALL_PRODUCT ? 1 : threads, 1 };
 }
 
+/* Across processes every rank must have rows to work on in every step. */
+static nb_status check_ranks(const nb_mlp *m, size_t n, size_t batch, nb_err *err)
+{
+    size_t ranks = m->comm ? (size_t)m->comm->size : 1, last = n % batch;
+    size_t least = last && last < batch ? last : batch;
+    if (least >= ranks)
+        return NB_OK;
+    return nb_err_set(err, NB_ERR_ARG,
+                      "train: a batch of %zu rows cannot be split over %zu processes%s: "
+                      "use a batch of at least %zu rows (and a training set whose last "
+                      "batch has as many) or fewer processes",
+                      least, ranks, least < batch ? " (the epoch's last batch)" : "", ranks);
+}
+
 nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                    const nb_train_opts *opts, nb_train_result *res, nb_err *err)
 {
@@ -198,6 +214,14 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
     if (s != NB_OK)
         return s;
     size_t batch = opts->batch > 0 ? (size_t)opts->batch : train->n;
+    if ((s = check_ranks(m, train->n, batch, err)) != NB_OK)
+        return s;
+    nb_train_opts mine = *opts; /* rank 0 speaks for a job across processes */
+    if (m->comm && m->comm->rank != 0) {
+        mine.progress = NULL;
+        mine.loss_csv = NULL;
+        r.o = opts = &mine;
+    }
     nb_optimizer_opts so = { .lr = opts->lr,
                              .momentum = opts->momentum,
                              .weight_decay = opts->weight_decay,
@@ -205,10 +229,13 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
                              .beta1 = opts->beta1,
                              .beta2 = opts->beta2,
                              .eps = opts->eps };
-    r.tty = opts->progress && isatty(fileno(opts->progress));
+    /* no live bar in a job: OpenMPI gives every rank a pseudo-terminal,
+     * wherever mpirun's own output goes */
+    r.tty = opts->progress && isatty(fileno(opts->progress)) && !m->comm;
     if (!(r.sgd = nb_optimizer_new(nb_mlp_graph(m), &so, err)))
-        return err ? err->code : NB_ERR_ARG;
-    s = nb_batches_init(&r.batches, train->n, batch, !opts->no_shuffle, opts->seed, err);
+        s = err ? err->code : NB_ERR_ARG;
+    if (s == NB_OK)
+        s = nb_batches_init(&r.batches, train->n, batch, !opts->no_shuffle, opts->seed, err);
     if (s == NB_OK && opts->loss_csv) {
         errno = 0;
         if (!(r.csv = fopen(opts->loss_csv, "w")))
@@ -217,11 +244,17 @@ nb_status nb_train(nb_mlp *m, const nb_data *train, const nb_data *test,
         else
             fprintf(r.csv, "epoch,train_loss,test_loss,test_accuracy\n");
     }
-    int threads, workers = nb_mlp_workers(m);
-    plan p = train_plan(m, batch, opts->threads);
+    int threads, entered = 0, workers = nb_mlp_workers(m);
+    plan p = train_plan(m, batch / (size_t)(m->comm ? m->comm->size : 1), opts->threads);
     if (s == NB_OK && (s = nb__blas_threads_enter(p.blas, &threads, "train", err)) == NB_OK) {
-        if ((s = nb_mlp_set_workers(m, p.workers, err)) == NB_OK)
-            s = loop(&r, res);
+        entered = 1;
+        s = nb_mlp_set_workers(m, p.workers, err);
+    }
+    if (m->comm) /* one rank's failure to set up stops them all */
+        s = m->comm->agree(m, s, err);
+    if (s == NB_OK)
+        s = loop(&r, res);
+    if (entered) {
         nb_mlp_set_workers(m, workers, NULL);
         nb__blas_threads_leave(threads);
     }
