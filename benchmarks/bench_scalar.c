@@ -561,6 +561,96 @@ done:
     return ok;
 }
 
+/* ---- 10 million nodes ------------------------------------------------------------------
+ * --huge: the chain at --chain-steps (default 2,000,000 steps, 10,000,001
+ * nodes) against the 100k-node chain.  First, alone in the process, one
+ * graph is built, differentiated, replayed twice and freed, for the peak
+ * RSS per node of one graph; then fresh graphs are built, differentiated
+ * and freed, each timed with its minor page faults, against the same at
+ * 100k nodes (which reuses a freed graph's memory, as a loop of graphs
+ * does). */
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
+static double rss_mb(void) /* resident now */
+{
+    char buf[256];
+    double kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    while (f && fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "VmRSS:", 6) == 0)
+            kb = atof(buf + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024;
+}
+
+static void huge_phase(const char *what, double t0, long *faults)
+{
+    long now = minor_faults();
+
+    printf("huge-chain   %-22s %8.3f s  %8ld minor faults  RSS %7.1f MB\n", what,
+           (now_ns() - t0) / 1e9, now - *faults, rss_mb());
+    *faults = now;
+}
+
+static int bench_huge(long steps, int samples)
+{
+    static bench b;
+    double t[MAX_SAMPLES], t0 = now_ns();
+    long faults = minor_faults(), f[MAX_SAMPLES];
+    int ok;
+
+    b.steps = steps;
+    b.cg = nb_graph_new(NB_F64);
+    b.cy = b.cg ? chain_build(b.cg, steps, &b.cy0) : NULL;
+    size_t nodes = b.cy ? nb_graph_size(b.cg) : 0;
+    printf("huge-chain: %ld steps, %zu nodes\n", steps, nodes);
+    huge_phase("build", t0, &faults);
+    ok = b.cy && nb_backward(b.cg, b.cy) == NB_OK;
+    huge_phase("first backward", t0, &faults);
+    for (int i = 0; i < 2 && ok; i++)
+        ok = !chain_run_replay(&b);
+    huge_phase("two replays fwd+bwd", t0, &faults);
+    double peak = peak_rss_mb();
+    nb_graph_free(b.cg);
+    b.cg = NULL;
+    if (!ok) {
+        fprintf(stderr, "huge-chain: failed\n");
+        return 0;
+    }
+    bench small = { .steps = CHAIN_STEPS };
+    double ns_small = time_call(chain_run_build, &small, samples) / (CHAIN_STEPS * 5 + 1);
+    samples = samples < 3 ? samples : 3;
+    for (int s = 0; s < samples; s++) {
+        faults = minor_faults();
+        t0 = now_ns();
+        if (chain_run_build(&b))
+            return 0;
+        t[s] = (now_ns() - t0) / (double)nodes;
+        f[s] = minor_faults() - faults;
+        printf("huge-chain   build+fwd+bwd, fresh    %8.2f ns/node %8ld minor faults\n", t[s],
+               f[s]);
+    }
+    qsort(t, (size_t)samples, sizeof *t, by_value);
+    double ratio = t[samples / 2] / ns_small, bpn = peak * 1048576 / (double)nodes;
+    printf("chain        build+fwd+bwd   %9d nodes %8.2f ns/node\n", CHAIN_STEPS * 5 + 1,
+           ns_small);
+    printf("huge-chain   build+fwd+bwd   %9zu nodes %8.2f ns/node   x 100k   %5.2f  "
+           "(target <= 1.5) %s\n",
+           nodes, t[samples / 2], ratio, verdict(ratio, 1.5));
+    printf("huge-chain   peak RSS, one graph %5zu nodes %8.1f MB %6.1f B/node (target <= 80)  "
+           "%s\n",
+           nodes, peak, bpn, verdict(bpn, 80));
+    return 1;
+}
+
 /* ---- Main ---------------------------------------------------------------------------- */
 
 static void print_cpu(void)
@@ -580,10 +670,13 @@ static void print_cpu(void)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--check] [--samples N] [--chain-steps N] [--profile WHAT [--calls N]]\n"
+            "usage: %s [--check] [--samples N] [--chain-steps N] [--huge]\n"
+            "          [--profile WHAT [--calls N]]\n"
             "  --check          one evaluation of each workload against the references\n"
             "  --samples N      timed samples per configuration, median reported (default 9)\n"
             "  --chain-steps N  scalar-chain alone, N steps (5N+1 nodes; 2000000: 10M)\n"
+            "  --huge           the 10M-node chain (or --chain-steps) against the 100k one:\n"
+            "                   peak RSS of one graph, build+fwd+bwd per node, page faults\n"
             "  --profile WHAT   run one configuration for 3 s, for a profiler: WHAT is\n"
             "                   mlp- or chain- then hand, hand-fwd, replay, fwd or build\n"
             "  --calls N        --profile runs N calls instead of 3 s (for callgrind)\n",
@@ -595,6 +688,7 @@ int main(int argc, char **argv)
     static mlp_data d;
     int check_only = 0, samples = 9, ok = 1;
     long steps = CHAIN_STEPS, chain_only = 0;
+    int huge = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0)
@@ -607,6 +701,8 @@ int main(int argc, char **argv)
             profile = argv[++i];
         else if (strcmp(argv[i], "--chain-steps") == 0 && i + 1 < argc)
             chain_only = steps = atol(argv[++i]);
+        else if (strcmp(argv[i], "--huge") == 0)
+            huge = 1;
         else {
             usage(argv[0]);
             return 2;
@@ -618,6 +714,11 @@ int main(int argc, char **argv)
     }
     if (!check_only)
         print_cpu();
+    if (huge) {
+        ok = bench_huge(chain_only ? steps : 2000000, samples);
+        printf("%s\n", ok ? "all runs passed" : "RUN FAILED");
+        return ok ? 0 : 1;
+    }
     mlp_data_init(&d);
     if (!chain_only)
         ok &= bench_mlp(&d, samples, check_only);

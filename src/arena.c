@@ -34,6 +34,83 @@ void nb__advise_huge(void *p, size_t bytes)
 #endif
 }
 
+/* ---- Arrays that grow with the graph --------------------------------------
+ * Past BIG bytes, the node index and the scalar store move to a mapping
+ * for their whole index range, in huge pages, of which only the pages
+ * touched take memory: growing then moves nothing, and no
+ * page is first touched by realloc's copy, in 4 kB pages, before it could
+ * be advised (at 10M nodes that was most of the page faults).  An array is
+ * mapped exactly when its capacity reaches BIG bytes. */
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
+#define BIG ((size_t)8 << 20)
+#else
+#define BIG SIZE_MAX /* never mapped */
+#endif
+
+static void *big_map(size_t bytes)
+{
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    nb__advise_huge(p, bytes);
+    return p;
+#else
+    (void)bytes;
+    return NULL;
+#endif
+}
+
+void nb__big_free(void *arr, size_t cap, size_t elt)
+{
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
+    if (arr && cap * elt >= BIG) {
+        munmap(arr, cap * elt);
+        return;
+    }
+#endif
+    (void)cap, (void)elt;
+    free(arr);
+}
+
+void *nb__big_grow(void *arr, size_t *cap, size_t need, size_t elt)
+{
+    if (arr && need <= *cap)
+        return arr;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 32 / elt)
+            return NULL;
+        ncap *= 2;
+    }
+    if (nb__alloc_should_fail())
+        return NULL;
+    if (ncap * elt < BIG) {
+        void *p = realloc(arr, ncap * elt);
+        if (p)
+            *cap = ncap;
+        return p;
+    }
+    /* room for 2^32 elements (the index range), or else 16 times the need,
+     * or else the need: address space without memory, where it can be had */
+    size_t bytes = 0, want[3] = { (size_t)UINT32_MAX + 1, ncap * 16, ncap };
+    void *p = NULL;
+    for (int i = 0; i < 3 && !p; i++) {
+        if (want[i] < ncap || want[i] > SIZE_MAX / elt - HUGE_PAGE)
+            continue;
+        bytes = (want[i] * elt + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        p = big_map(bytes);
+    }
+    if (!p)
+        return NULL;
+    if (arr)
+        memcpy(p, arr, *cap * elt);
+    nb__big_free(arr, *cap, elt);
+    *cap = bytes / elt;
+    return p;
+}
+
 struct nb__block {
     nb__block *next; /* older block */
     size_t cap, top; /* bytes in data[]; bytes used (for the head block: a->next) */

@@ -45,7 +45,7 @@ void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
 /* room for one more node pointer in *arr */
 static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
 {
-    nb_node **p = nb__grow(*arr, cap, len + 1, sizeof *p);
+    nb_node **p = nb__big_grow(*arr, cap, len + 1, sizeof *p);
     if (p)
         *arr = p;
     return p != NULL;
@@ -136,9 +136,9 @@ nb_graph *nb_graph_new(nb_dtype dtype)
 
 static void graph_release(nb_graph *g)
 {
-    free(g->nodes);
-    free(g->params);
-    free(g->store);
+    nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
+    nb__big_free(g->params, g->cap_params, sizeof *g->params);
+    nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
     free(g->plan.node);
     free(g->plan.scratch);
     free(g);
@@ -238,21 +238,18 @@ static void store_rebase(nb_graph *g, char *base, int to_offsets)
 
 int nb__store_reserve(nb_graph *g, size_t n)
 {
-    size_t elt = nb__elt(g), cap = g->store_cap ? g->store_cap : 1024;
+    size_t elt = nb__elt(g), cap = g->store_cap;
 
     if (g->store_len + n <= g->store_cap)
         return 1;
-    while (cap < g->store_len + n)
-        cap *= 2;
-    if (cap > (size_t)INT32_MAX + 1)
+    if (g->store_len + n > (size_t)INT32_MAX + 1)
         return 0;
     store_rebase(g, g->store, 1);
-    char *store = nb__alloc_should_fail() ? NULL : realloc(g->store, cap * elt);
+    char *store =
+        nb__big_grow(g->store, &cap, g->store_len + n < 1024 ? 1024 : g->store_len + n, elt);
     if (store) {
         g->store = store;
         g->store_cap = cap;
-        if (cap * elt >= ((size_t)8 << 20))
-            nb__advise_huge(store, cap * elt);
     }
     store_rebase(g, g->store, 0);
     return store != NULL;

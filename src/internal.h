@@ -250,6 +250,12 @@ static inline int nb__owned(const nb_graph *g, const nb_node *n)
  * memory, and then arr is untouched. */
 void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt);
 
+/* nb__grow for the arrays that grow with the graph (arena.c: the node
+ * index and the scalar store), which nb__big_free, with their capacity,
+ * must release: past a few megabytes they are mapped, not allocated. */
+void *nb__big_grow(void *arr, size_t *cap, size_t need, size_t elt);
+void nb__big_free(void *arr, size_t cap, size_t elt);
+
 /* Record an error (the first one sticks as g->status when sticky) and its
  * message; returns code. */
 nb_status nb__fail(nb_graph *g, nb_status code, const char *fmt, ...)

@@ -61,6 +61,13 @@ static int runs_inline(const nb_node *n)
            nb__in_store(n->in[n->n_in - 1]);
 }
 
+/* A huge graph's tape in huge pages, asked for before the first write */
+static void advise(void *p, size_t bytes)
+{
+    if (bytes >= ((size_t)8 << 20))
+        nb__advise_huge(p, bytes);
+}
+
 nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
 {
     nb__replay *r = nb__alloc_should_fail() ? NULL : calloc(1, sizeof *r);
@@ -77,6 +84,8 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
         nb__replay_free(r);
         return NULL;
     }
+    advise(r->fwd, n * sizeof *r->fwd);
+    advise(r->node, n * sizeof *r->node);
     for (size_t i = 0; i < p->n; i++) {
         nb_node *x = p->node[i];
         if (x->op == NB_OP_LEAF)
@@ -115,6 +124,7 @@ int nb__replay_grads(nb_graph *g, nb__replay *r)
     r->bwd = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *r->bwd);
     if (!r->bwd)
         return 0;
+    advise(r->bwd, n * sizeof *r->bwd);
     for (size_t i = 0; i < r->n_fwd; i++) {
         const nb_node *x = r->node[i], *a = x->in[0], *b = x->in[x->n_in - 1];
         if (!x->grad)
