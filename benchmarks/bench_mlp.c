@@ -488,6 +488,7 @@ static int check_config(const config *c)
  * (a W1, a^T dz) as in training, alternating epoch by epoch: gather time
  * only. */
 
+#if BENCH_HAVE_CBLAS
 /* The features as floats, the copy the memcpy reference gathers from, in
  * 2 MB pages as the library asks for its own (nb_data_convert). */
 static float *float_copy(const nb_data *train, nb_err *err)
@@ -514,7 +515,6 @@ static float *float_copy(const nb_data *train, nb_err *err)
     return x32;
 }
 
-#if BENCH_HAVE_CBLAS
 static nb_status gather_bench(const nb_data *train, int epochs, nb_err *err)
 {
     const config *c = &configs[1];
