@@ -96,7 +96,9 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     nb_status s = nb_forward(g, root);
     if (s == NB_OK)
         s = nb_backward(g, root);
-    int scalars = 1; /* the plan (nb_forward's) is all scalar nodes */
+    if (s == NB_OK)
+        s = nb__plan_for(g, root); /* the whole plan, if the replay trimmed it */
+    int scalars = 1;               /* the plan (nb_forward's) is all scalar nodes */
     for (size_t i = 0; s == NB_OK && i < g->plan.n && scalars; i++)
         scalars = nb__in_store(g->plan.node[i]);
     nb__delta *d = s == NB_OK && !scalars ? nb__delta_new(g, root) : NULL;

@@ -78,6 +78,8 @@ static void graph_empty(nb_graph *g)
                       .cap_params = g->cap_params,
                       .store = g->store,
                       .store_cap = g->store_cap * nb__elt(g),
+                      .grads = g->grads,
+                      .grads_cap = g->grads_cap * nb__elt(g),
                       .plan = { .node = g->plan.node,
                                 .cap = g->plan.cap,
                                 .scratch = g->plan.scratch,
@@ -88,7 +90,7 @@ static void graph_empty(nb_graph *g)
 static size_t array_bytes(const nb_graph *g)
 {
     return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap +
-           g->plan.cap_scratch * sizeof *g->plan.scratch;
+           g->grads_cap + g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
 /* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
@@ -131,6 +133,7 @@ nb_graph *nb_graph_new(nb_dtype dtype)
         return NULL;
     g->dtype = dtype;
     g->store_cap /= nb__elt(g);
+    g->grads_cap /= nb__elt(g);
     return g;
 }
 
@@ -139,6 +142,7 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
+    nb__big_free(g->grads, g->grads_cap, 1);
     free(g->plan.node);
     free(g->plan.scratch);
     free(g);
@@ -165,7 +169,7 @@ nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
 size_t nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
 size_t nb_graph_bytes(const nb_graph *g)
 {
-    return g ? g->arena.used + g->store_len * nb__elt(g) : 0;
+    return g ? g->arena.used + (g->store_len + g->grads_len) * nb__elt(g) : 0;
 }
 
 nb_node *nb_graph_node(const nb_graph *g, size_t i)
@@ -217,22 +221,19 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
 }
 
 /* Moving the store: realloc, which for a large array moves pages rather
- * than bytes.  Every pointer into it becomes an offset first (the old
- * array's pointers are not to be read once it is gone), and a pointer into
- * the new array after; on failure, into the old one again. */
+ * than bytes.  Every value pointer into it becomes an offset first (the
+ * old array's pointers are not to be read once it is gone), and a pointer
+ * into the new array after; on failure, into the old one again. */
 static void store_rebase(nb_graph *g, char *base, int to_offsets)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         nb_node *x = g->nodes[i];
         if (!nb__in_store(x))
             continue;
-        if (to_offsets) {
+        if (to_offsets)
             x->val = (void *)(uintptr_t)((char *)x->val - base);
-            x->grad = x->grad ? (void *)(uintptr_t)((char *)x->grad - base + 1) : NULL;
-        } else {
+        else
             x->val = base + (uintptr_t)x->val;
-            x->grad = x->grad ? base + ((uintptr_t)x->grad - 1) : NULL;
-        }
     }
 }
 
@@ -253,6 +254,27 @@ int nb__store_reserve(nb_graph *g, size_t n)
     }
     store_rebase(g, g->store, 0);
     return store != NULL;
+}
+
+int nb__grads_reserve(nb_graph *g)
+{
+    size_t cap = g->grads_cap;
+
+    if (g->store_len > g->grads_cap) {
+        char *grads = nb__big_grow(g->grads, &cap, g->store_len, nb__elt(g));
+        if (!grads)
+            return 0;
+        int moved = grads != g->grads;
+        g->grads = grads;
+        g->grads_cap = cap;
+        for (size_t i = 0; moved && i < g->n_nodes; i++) { /* a slot's index is its value's */
+            nb_node *x = g->nodes[i];
+            if (nb__in_store(x) && x->grad)
+                x->grad = nb__grad_slot(g, x);
+        }
+    }
+    g->grads_len = g->store_len;
+    return 1;
 }
 
 /* ---- Node creation ----------------------------------------------------------- */

@@ -188,6 +188,7 @@ typedef struct nb__plan {
     uint32_t *scratch; /* levels and counts while planning */
     size_t cap_scratch;
     int has_grads; /* every node that wants a gradient has one */
+    int trimmed;   /* node holds the leaves alone (run.c, plan_trim) */
     int runs;      /* forward and backward runs from it */
     /* Whether the values are those of the leaves (run.c, "Stale values"):
      * leaves are the plan's first n_leaves nodes (level 0).  synced: they
@@ -204,12 +205,16 @@ typedef struct nb__plan {
 struct nb_graph {
     nb_dtype dtype;
     nb__arena arena; /* nodes, names, tensors' values and gradients */
-    /* The scalar store: the value and the gradient of every rank-0 node
-     * (but views), elt bytes each, in one array, so that the replay names
-     * them by a 32-bit index.  It grows by moving (nb__store_reserve), and
-     * then every pointer into it is moved along. */
+    /* The scalar store: the value of every rank-0 node (but views), elt
+     * bytes each, in one array, so that the replay names them by a 32-bit
+     * index; a scalar's gradient has the same index in grads, which covers
+     * the nodes there were when gradients were last made
+     * (nb__grads_reserve).  Each grows by moving, and then every pointer
+     * into it is moved along. */
     char *store;
     size_t store_len, store_cap; /* elements */
+    char *grads;
+    size_t grads_len, grads_cap; /* elements */
     nb_node **nodes;             /* creation order; malloc'd, grows */
     size_t n_nodes, cap_nodes;
     nb_node **params; /* parameters in creation order */
@@ -292,8 +297,8 @@ nb_status nb__check_new(nb_graph *g, nb_node *y);
  * its time.  nb__replay_new writes the forward steps; NULL when out of
  * memory (the reference executor runs instead). */
 nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p);
-/* Write the backward steps, once the plan's gradients exist; 0 when out of
- * memory. */
+/* Ready the tape for backward once the plan's gradients exist (the replay
+ * must be g->plan's); 0 when out of memory. */
 int nb__replay_grads(nb_graph *g, nb__replay *r);
 int nb__replay_has_grads(const nb__replay *r);
 void nb__replay_forward(nb_graph *g, const nb__replay *r);
@@ -325,7 +330,7 @@ nb_node *nb__custom_grad(nb_graph *g, nb_node *y, nb_node *gy, int k);
 nb_status nb__op_failed(nb_graph *g);
 
 /* Plan root (run.c): g->plan then holds root's ancestors in the order both
- * executors run them. */
+ * executors run them (a plan trimmed to its leaves is written again). */
 nb_status nb__plan_for(nb_graph *g, nb_node *root);
 
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
@@ -353,6 +358,16 @@ static inline int nb__in_store(const nb_node *n)
 /* Room in the store for n more elements, moving it if it must grow; 0 when
  * out of memory (or past 2^31 elements, the replay's index range). */
 int nb__store_reserve(nb_graph *g, size_t n);
+
+/* A gradient slot in g->grads for every scalar there is now (not
+ * cleared), moving it if it must grow; 0 when out of memory. */
+int nb__grads_reserve(nb_graph *g);
+
+/* n's gradient slot in g->grads (nb__grads_reserve made it) */
+static inline void *nb__grad_slot(const nb_graph *g, const nb_node *n)
+{
+    return g->grads + ((const char *)n->val - g->store);
+}
 
 /* One element of the store, not cleared; NULL when out of memory. */
 static inline void *nb__store_alloc(nb_graph *g)

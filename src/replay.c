@@ -4,54 +4,61 @@
  * node's op, inputs and values through pointers, and calls the op table
  * for every op.  For a graph of scalars that is most of the work.  A
  * replay writes the plan once as an array of steps, each holding the
- * 32-bit store indices of the values and gradients it touches, and runs a
+ * 32-bit store indices of the values it reads and writes, and runs a
  * scalar elementwise step's math (elementwise.h) inline, in one switch;
  * any other step calls the op table with its node, as run.c does.  Same
  * kernels, same order, so the same bits.
  *
- * A forward step is 16 bytes, a backward step 28, and the backward array
- * holds only the steps with a gradient; replay streams through them. */
+ * A step is 16 bytes, and backward runs the same steps back to front: a
+ * scalar's gradient has its value's index in the gradient array (g->grads),
+ * so a step's indices name both. */
 #include "internal.h"
 
 #include "elementwise.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE UINT32_MAX /* no gradient there */
-
-/* op: the op when the step runs inline, else NB_OP_LEAF: call the op
- * table with the step's node (for a backward step, node[y]).  For a unary
- * op b = a. */
-typedef struct fstep {
+/* op: the op when the step runs inline, or CALL: call the op table with
+ * node call[a].  For a unary op b = a.  Once the gradients exist, a step
+ * whose node has none is marked NO_GRAD, and backward passes over it. */
+typedef struct step {
     uint32_t y, a, b, op;
-} fstep;
-typedef struct bstep {
-    uint32_t y, a, b, dy, da, db, op;
-} bstep;
+} step;
 
-/* A span of gradients to clear: store elements [at, at + n), or, when
- * tensor is set, that node's gradient. */
+#define CALL    ((uint32_t)NB_OP_LEAF)
+#define NO_GRAD ((uint32_t)0x80)
+static_assert((unsigned)NB_OP_COUNT < 0x80u, "op codes fit below the NO_GRAD bit");
+
+/* A span of gradients to clear: elements [at, at + n) of g->grads, or,
+ * when tensor is set, that node's gradient. */
 typedef struct span {
     size_t at, n;
     nb_node *tensor;
 } span;
 
+/* Spans to clear, and the store span that may still grow: open when only
+ * gradients nobody reads (of nodes without one) lie past its end. */
+typedef struct spans {
+    span *s;
+    size_t n, cap;
+    int open;
+} spans;
+
 struct nb__replay {
-    fstep *fwd;
-    bstep *bwd;
-    nb_node **node; /* the op node of each forward step */
-    size_t n_fwd, n_bwd;
-    int has_grads; /* bwd and the spans are written */
-    span *zero;    /* op nodes' gradients, then the leaves' from zero_leaves */
-    size_t n_zero, zero_leaves, cap_zero;
+    step *step;
+    nb_node **call; /* the op nodes that run through the op table */
+    size_t n_step, n_call;
+    int has_grads;
+    spans all, ops; /* every gradient backward computes; the op nodes' only */
 };
 
 /* ---- Writing the tape ----------------------------------------------------------- */
 
-static uint32_t index_of(const nb_graph *g, const void *p)
+static uint32_t index_of(const nb_graph *g, const void *val)
 {
-    return p ? (uint32_t)(((const char *)p - g->store) / nb__elt(g)) : NONE;
+    return (uint32_t)(((const char *)val - g->store) / nb__elt(g));
 }
 
 /* Does op node n run inline: a scalar elementwise op, all in the store? */
@@ -71,90 +78,116 @@ static void advise(void *p, size_t bytes)
 nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
 {
     nb__replay *r = nb__alloc_should_fail() ? NULL : calloc(1, sizeof *r);
-    size_t ops = 0;
+    size_t ops = 0, calls = 0;
 
     if (!r)
         return NULL;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         ops += p->node[i]->op != NB_OP_LEAF;
-    size_t n = ops ? ops : 1;
-    r->fwd = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *r->fwd);
-    r->node = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *r->node);
-    if (!r->fwd || !r->node) {
+        calls += p->node[i]->op != NB_OP_LEAF && !runs_inline(p->node[i]);
+    }
+    r->step = nb__alloc_should_fail() ? NULL : malloc((ops ? ops : 1) * sizeof *r->step);
+    r->call = nb__alloc_should_fail() ? NULL : malloc((calls ? calls : 1) * sizeof *r->call);
+    if (!r->step || !r->call) {
         nb__replay_free(r);
         return NULL;
     }
-    advise(r->fwd, n * sizeof *r->fwd);
-    advise(r->node, n * sizeof *r->node);
+    advise(r->step, ops * sizeof *r->step);
     for (size_t i = 0; i < p->n; i++) {
         nb_node *x = p->node[i];
         if (x->op == NB_OP_LEAF)
             continue;
-        r->node[r->n_fwd] = x;
-        r->fwd[r->n_fwd++] = runs_inline(x)
-                                 ? (fstep){ index_of(g, x->val), index_of(g, x->in[0]->val),
-                                            index_of(g, x->in[x->n_in - 1]->val), x->op }
-                                 : (fstep){ .op = NB_OP_LEAF };
+        if (runs_inline(x)) {
+            r->step[r->n_step++] = (step){ index_of(g, x->val), index_of(g, x->in[0]->val),
+                                           index_of(g, x->in[x->n_in - 1]->val), x->op };
+        } else {
+            r->step[r->n_step++] = (step){ .a = (uint32_t)r->n_call, .op = CALL };
+            r->call[r->n_call++] = x;
+        }
     }
     return r;
 }
 
-/* Append a span of gradients to clear, merging store spans that touch. */
-static int zero_add(nb__replay *r, const nb_graph *g, nb_node *x)
+/* Append x's gradient to l: a tensor's as its own span, a scalar's
+ * merged into the open span when only gradients nobody reads lie
+ * between. */
+static int spans_add(spans *l, const nb_graph *g, nb_node *x)
 {
-    span *last = r->n_zero > r->zero_leaves ? &r->zero[r->n_zero - 1] : NULL;
-    size_t at = nb__in_store(x) ? index_of(g, x->grad) : 0;
-
-    if (nb__in_store(x) && last && !last->tensor && last->at + last->n == at) {
-        last->n++;
+    if (!nb__in_store(x)) {
+        span *s = nb__grow(l->s, &l->cap, l->n + 1, sizeof *s);
+        if (!s)
+            return 0;
+        l->s = s;
+        l->s[l->n++] = (span){ 0, 0, x };
+        return 1; /* the store span, if open, stays open past it */
+    }
+    size_t at = index_of(g, x->val);
+    span *last = NULL;
+    for (size_t k = l->n; l->open && k-- > 0 && !last;)
+        last = l->s[k].tensor ? NULL : &l->s[k];
+    if (last) {
+        last->n = at + 1 - last->at;
         return 1;
     }
-    span *zero = nb__grow(r->zero, &r->cap_zero, r->n_zero + 1, sizeof *zero);
-    if (!zero)
+    span *s = nb__grow(l->s, &l->cap, l->n + 1, sizeof *s);
+    if (!s)
         return 0;
-    r->zero = zero;
-    r->zero[r->n_zero++] = nb__in_store(x) ? (span){ at, 1, NULL } : (span){ 0, 0, x };
+    l->s = s;
+    l->s[l->n++] = (span){ at, 1, NULL };
+    l->open = 1;
     return 1;
+}
+
+/* The spans to clear, from a walk over the nodes in creation order
+ * (store order) between the plan's first node and its root: the plan's
+ * gradients, merged across the slots of nodes that have none (clearing
+ * those changes nothing anyone reads); another node's gradient, and for
+ * ops a leaf's, ends a span. */
+static int write_spans(nb_graph *g, nb__replay *r, const nb__plan *p)
+{
+    uint32_t lo = UINT32_MAX, hi = 0;
+    int ok = 1;
+
+    for (size_t i = 0; i < p->n; i++) {
+        nb_node *x = p->node[i];
+        x->flags |= NB__MARK;
+        lo = x->id < lo ? x->id : lo;
+        hi = x->id > hi ? x->id : hi;
+    }
+    for (size_t i = lo; i <= hi && ok; i++) {
+        nb_node *x = g->nodes[i];
+        int planned = (x->flags & NB__MARK) != 0;
+        x->flags &= (uint8_t)~NB__MARK;
+        if (!x->grad)
+            continue; /* nothing to keep: spans stay open */
+        if (!planned) {
+            if (nb__in_store(x))
+                r->all.open = r->ops.open = 0;
+            continue;
+        }
+        ok = spans_add(&r->all, g, x);
+        if (ok && x->op != NB_OP_LEAF)
+            ok = spans_add(&r->ops, g, x);
+        else if (nb__in_store(x))
+            r->ops.open = 0; /* a leaf's gradient is kept when accumulating */
+    }
+    for (size_t i = lo; i <= hi && !ok; i++) /* stopped part of the way */
+        g->nodes[i]->flags &= (uint8_t)~NB__MARK;
+    return ok;
 }
 
 int nb__replay_grads(nb_graph *g, nb__replay *r)
 {
-    size_t n = r->n_fwd ? r->n_fwd : 1;
+    const nb__plan *p = &g->plan; /* the plan the steps were written from */
 
-    r->bwd = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *r->bwd);
-    if (!r->bwd)
-        return 0;
-    advise(r->bwd, n * sizeof *r->bwd);
-    for (size_t i = 0; i < r->n_fwd; i++) {
-        const nb_node *x = r->node[i], *a = x->in[0], *b = x->in[x->n_in - 1];
-        if (!x->grad)
+    for (size_t i = 0, k = 0; i < p->n; i++) {
+        if (p->node[i]->op == NB_OP_LEAF)
             continue;
-        r->bwd[r->n_bwd++] =
-            r->fwd[i].op == NB_OP_LEAF
-                ? (bstep){ .y = (uint32_t)i, .op = NB_OP_LEAF }
-                : (bstep){ r->fwd[i].y,          r->fwd[i].a,
-                           r->fwd[i].b,          index_of(g, x->grad),
-                           index_of(g, a->grad), x->n_in > 1 ? index_of(g, b->grad) : NONE,
-                           r->fwd[i].op };
+        if (!p->node[i]->grad)
+            r->step[k].op |= NO_GRAD;
+        k++;
     }
-    /* op nodes' gradients, then the leaves' (their inputs without one) */
-    for (size_t i = 0; i < r->n_fwd; i++)
-        if (r->node[i]->grad && !zero_add(r, g, r->node[i]))
-            return 0;
-    r->zero_leaves = r->n_zero;
-    int ok = 1;
-    for (size_t i = 0; i < r->n_fwd; i++)
-        for (int k = 0; k < r->node[i]->n_in; k++) {
-            nb_node *x = r->node[i]->in[k];
-            if (x->op != NB_OP_LEAF || !x->grad || (x->flags & NB__MARK))
-                continue;
-            x->flags |= NB__MARK; /* each leaf once */
-            ok = ok && zero_add(r, g, x);
-        }
-    for (size_t i = 0; i < r->n_fwd; i++)
-        for (int k = 0; k < r->node[i]->n_in; k++)
-            r->node[i]->in[k]->flags &= (uint8_t)~NB__MARK;
-    if (!ok)
+    if (!write_spans(g, r, p))
         return 0;
     r->has_grads = 1;
     return 1;
@@ -166,17 +199,18 @@ void nb__replay_free(nb__replay *r)
 {
     if (!r)
         return;
-    free(r->fwd);
-    free(r->bwd);
-    free(r->node);
-    free(r->zero);
+    free(r->step);
+    free(r->call);
+    free(r->all.s);
+    free(r->ops.s);
     free(r);
 }
 
 /* ---- Running it -------------------------------------------------------------------
- * One loop per direction and dtype.  The switch has a case for each
- * elementwise op, generated from ops.def; NB_OP_LEAF breaks out to the op
- * table. */
+ * One loop per direction and dtype, over values v and gradients d.  The
+ * switch has a case for each elementwise op, generated from ops.def; CALL
+ * breaks out to the op table.  Backward's default is a step whose node has
+ * no gradient. */
 
 #if defined(__GNUC__)
 #define UNREACHABLE() __builtin_unreachable()
@@ -186,94 +220,95 @@ void nb__replay_free(nb__replay *r)
 
 #define FWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        s[st->y] = stem##_##sfx(s[st->a]);                                                     \
+    case NB_OP_##E | NO_GRAD:                                                                  \
+        v[st->y] = stem##_##sfx(v[st->a]);                                                     \
         continue;
 #define FWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        s[st->y] = stem##_##sfx(s[st->a], s[st->b]);                                           \
+    case NB_OP_##E | NO_GRAD:                                                                  \
+        v[st->y] = stem##_##sfx(v[st->a], v[st->b]);                                           \
         continue;
 #define BWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        if (st->da != NONE)                                                                    \
-            s[st->da] += stem##_dx_##sfx(s[st->a], s[st->y], s[st->dy]);                       \
+        d[st->a] += stem##_dx_##sfx(v[st->a], v[st->y], d[st->y]);                             \
         continue;
 #define BWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        if (st->da != NONE)                                                                    \
-            s[st->da] += stem##_da_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]);             \
-        if (st->db != NONE)                                                                    \
-            s[st->db] += stem##_db_##sfx(s[st->a], s[st->b], s[st->y], s[st->dy]);             \
+        d[st->a] += stem##_da_##sfx(v[st->a], v[st->b], v[st->y], d[st->y]);                   \
+        d[st->b] += stem##_db_##sfx(v[st->a], v[st->b], v[st->y], d[st->y]);                   \
         continue;
 #define FWD_TENSOR_1(E, stem, sfx)
 #define FWD_TENSOR_2(E, stem, sfx)
 #define BWD_TENSOR_1(E, stem, sfx)
 #define BWD_TENSOR_2(E, stem, sfx)
 
-static void forward_f64(const nb__replay *r, double *s)
+static void forward_f64(const nb__replay *r, double *v)
 {
-    const fstep *st = r->fwd;
+    const step *st = r->step;
 
-    for (size_t i = 0; i < r->n_fwd; i++, st++) {
+    for (size_t i = 0; i < r->n_step; i++, st++) {
         switch (st->op) {
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-        case NB_OP_LEAF:
+        case CALL:
+        case CALL | NO_GRAD:
             break;
         default:
             UNREACHABLE();
         }
-        nb__kernels_f64[r->node[i]->op].forward(r->node[i]);
+        nb__kernels_f64[r->call[st->a]->op].forward(r->call[st->a]);
     }
 }
 
-static void forward_f32(const nb__replay *r, float *s)
+static void forward_f32(const nb__replay *r, float *v)
 {
-    const fstep *st = r->fwd;
+    const step *st = r->step;
 
-    for (size_t i = 0; i < r->n_fwd; i++, st++) {
+    for (size_t i = 0; i < r->n_step; i++, st++) {
         switch (st->op) {
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-        case NB_OP_LEAF:
+        case CALL:
+        case CALL | NO_GRAD:
             break;
         default:
             UNREACHABLE();
         }
-        nb__kernels_f32[r->node[i]->op].forward(r->node[i]);
+        nb__kernels_f32[r->call[st->a]->op].forward(r->call[st->a]);
     }
 }
 
-static void backward_f64(const nb__replay *r, double *s)
+static void backward_f64(const nb__replay *r, const double *v, double *d)
 {
-    for (const bstep *st = r->bwd + r->n_bwd; st-- != r->bwd;) {
+    for (const step *st = r->step + r->n_step; st-- != r->step;) {
         switch (st->op) {
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-        case NB_OP_LEAF:
+        case CALL:
             break;
         default:
-            UNREACHABLE();
+            continue;
         }
-        nb__kernels_f64[r->node[st->y]->op].backward(r->node[st->y]);
+        nb__kernels_f64[r->call[st->a]->op].backward(r->call[st->a]);
     }
 }
 
-static void backward_f32(const nb__replay *r, float *s)
+static void backward_f32(const nb__replay *r, const float *v, float *d)
 {
-    for (const bstep *st = r->bwd + r->n_bwd; st-- != r->bwd;) {
+    for (const step *st = r->step + r->n_step; st-- != r->step;) {
         switch (st->op) {
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-        case NB_OP_LEAF:
+        case CALL:
             break;
         default:
-            UNREACHABLE();
+            continue;
         }
-        nb__kernels_f32[r->node[st->y]->op].backward(r->node[st->y]);
+        nb__kernels_f32[r->call[st->a]->op].backward(r->call[st->a]);
     }
 }
 
@@ -287,21 +322,22 @@ void nb__replay_forward(nb_graph *g, const nb__replay *r)
 
 void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate)
 {
-    size_t elt = nb__elt(g), n = accumulate ? r->zero_leaves : r->n_zero;
+    size_t elt = nb__elt(g);
+    const spans *l = accumulate ? &r->ops : &r->all;
 
-    for (size_t i = 0; i < n; i++) {
-        const span *z = &r->zero[i];
+    for (size_t i = 0; i < l->n; i++) {
+        const span *z = &l->s[i];
         if (z->tensor)
             memset(z->tensor->grad, 0, nb__size(z->tensor) * elt);
         else
-            memset(g->store + z->at * elt, 0, z->n * elt);
+            memset(g->grads + z->at * elt, 0, z->n * elt);
     }
 }
 
 void nb__replay_backward(nb_graph *g, const nb__replay *r)
 {
     if (g->dtype == NB_F32)
-        backward_f32(r, (float *)(void *)g->store);
+        backward_f32(r, (const float *)(void *)g->store, (float *)(void *)g->grads);
     else
-        backward_f64(r, (double *)(void *)g->store);
+        backward_f64(r, (const double *)(void *)g->store, (double *)(void *)g->grads);
 }

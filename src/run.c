@@ -24,16 +24,16 @@
  * creation order, give each its level (inputs first) and place it; a
  * counting sort.  The plan depends on root alone (an op's inputs never
  * change), so it is kept until another root runs. */
-static nb_status plan_for(nb_graph *g, nb_node *root)
+static nb_status plan_write(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
     size_t ids = (size_t)root->id + 1, n = 0;
     uint32_t top = 0;
-
-    if (p->root == root)
-        return NB_OK;
-    nb__replay_free(g->replay); /* it ran the old plan */
-    g->replay = NULL;
+    nb__plan kept = *p; /* trimmed: the same plan again, and its state */
+    if (p->root != root) {
+        nb__replay_free(g->replay); /* it ran the old plan */
+        g->replay = NULL;
+    }
     p->root = NULL;
     nb_node **node = nb__grow(p->node, &p->cap, ids, sizeof *node);
     if (node)
@@ -86,6 +86,15 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     for (size_t i = p->n_leaves; i < n; i++)
         p->first_op = node[i]->id < p->first_op ? node[i]->id : p->first_op;
     p->root = root;
+    p->trimmed = 0;
+    if (kept.root == root) { /* the replay and the values stay as they were */
+        p->has_grads = kept.has_grads;
+        p->runs = kept.runs;
+        p->synced = kept.synced;
+        p->snapped = kept.snapped;
+        p->writes = kept.writes;
+        return NB_OK;
+    }
     p->has_grads = 0;
     p->runs = 0;
     /* Constructors computed the ops' values from the leaves of the time: they
@@ -103,28 +112,57 @@ static nb_status plan_for(nb_graph *g, nb_node *root)
     return NB_OK;
 }
 
-nb_status nb__plan_for(nb_graph *g, nb_node *root) { return plan_for(g, root); }
+/* root's plan, for the replay: maybe trimmed (below) */
+static nb_status plan_for(nb_graph *g, nb_node *root)
+{
+    return g->plan.root == root ? NB_OK : plan_write(g, root);
+}
+
+/* root's plan with every node, for the reference loops and the rest */
+static nb_status plan_whole(nb_graph *g, nb_node *root)
+{
+    return g->plan.root == root && !g->plan.trimmed ? NB_OK : plan_write(g, root);
+}
+
+nb_status nb__plan_for(nb_graph *g, nb_node *root) { return plan_whole(g, root); }
+
+/* Once a big plan's replay runs backward too, only the plan's leaves are
+ * read (to tell stale values): give back the other nodes' 8 bytes each.
+ * plan_for writes them again for whatever needs the whole plan. */
+static void plan_trim(nb__plan *p)
+{
+    if (p->cap * sizeof *p->node <= ((size_t)4 << 20))
+        return;
+    size_t n = p->n_leaves ? p->n_leaves : 1;
+    nb_node **node = realloc(p->node, n * sizeof *node);
+    if (!node)
+        return; /* keeping it all is no error */
+    p->node = node;
+    p->cap = n;
+    p->n = p->n_leaves;
+    p->trimmed = 1;
+}
 
 /* ---- Gradients ------------------------------------------------------------ */
 
-/* Every node of the plan that wants a gradient gets one (a scalar's in the
- * store, a tensor's in the arena), cleared, but the leaves' when
- * accumulating into them: what backward sums into.  Room in the store for
- * all of them first, so that it moves at most once. */
+/* Every node of the plan that wants a gradient gets one (a scalar's in
+ * g->grads, a tensor's in the arena), cleared, but the leaves' when
+ * accumulating into them: what backward sums into. */
 static nb_status clear_grads(nb_graph *g, nb__plan *p, int accumulate)
 {
     size_t elt = nb__elt(g);
 
-    if (!p->has_grads && !nb__store_reserve(g, p->n))
-        return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
     for (size_t i = 0; i < p->n; i++) {
         nb_node *x = p->node[i];
         if (!(x->flags & NB__WANTS_GRAD))
             continue;
         int fresh = !x->grad;
-        if (fresh && nb__in_store(x))
-            x->grad = nb__store_alloc(g); /* room made above */
-        else if (fresh && !(x->grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64)))
+        if (fresh && nb__in_store(x)) {
+            size_t at = (size_t)((char *)x->val - g->store) / elt;
+            if (at >= g->grads_len && !nb__grads_reserve(g))
+                return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+            x->grad = nb__grad_slot(g, x);
+        } else if (fresh && !(x->grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64)))
             return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
         if (accumulate && !fresh && x->op == NB_OP_LEAF)
             continue;
@@ -264,6 +302,8 @@ static nb_status check_value(nb_graph *g, const nb_node *n)
  * non-finite value from finite inputs (or the leaf that holds one). */
 static nb_status blame_nonfinite(nb_graph *g, const nb__plan *p)
 {
+    if (plan_whole(g, p->root) != NB_OK)
+        return nb__report(g, NB_ERR_NONFINITE, "non-finite value");
     for (size_t i = 0; i < p->n; i++)
         if (check_value(g, p->node[i]) != NB_OK)
             return NB_ERR_NONFINITE;
@@ -357,10 +397,13 @@ static nb__replay *replay_for(nb_graph *g, nb__plan *p, int with_grads)
         return NULL;
     if (!g->replay)
         g->replay = nb__replay_new(g, p);
-    if (g->replay && with_grads && !nb__replay_has_grads(g->replay) &&
-        !nb__replay_grads(g, g->replay)) {
-        nb__replay_free(g->replay);
-        g->replay = NULL;
+    if (g->replay && with_grads && !nb__replay_has_grads(g->replay)) {
+        if (nb__replay_grads(g, g->replay)) {
+            plan_trim(p);
+        } else {
+            nb__replay_free(g->replay);
+            g->replay = NULL;
+        }
     }
     return g->replay;
 }
@@ -376,8 +419,10 @@ static nb_status forward_run(nb_graph *g, nb_node *root, int snap_leaves)
 
     if (r)
         nb__replay_forward(g, r);
-    else
+    else if ((s = plan_whole(g, root)) == NB_OK)
         s = forward_plan(g, p);
+    else
+        return s;
     if (g->op_status != NB_OK) { /* a user's op failed: its message is recorded */
         p->synced = 0;
         return nb__op_failed(g);
@@ -424,7 +469,8 @@ static nb_status backward_run(nb_graph *g, nb_node *root, const double *seed, in
     nb__replay *r = replay_for(g, &g->plan, 1);
     if (r)
         nb__replay_zero(g, r, accumulate);
-    else if ((s = clear_grads(g, &g->plan, accumulate)) != NB_OK)
+    else if ((s = plan_whole(g, root)) != NB_OK ||
+             (s = clear_grads(g, &g->plan, accumulate)) != NB_OK)
         return s;
     seed_root(g, root, seed);
     if (r)
