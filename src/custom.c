@@ -11,14 +11,14 @@
  * op's name and node, for the executor to return. */
 static void call(nb_node *y, int backward)
 {
-    const struct nb__custom *cu = y->ext->custom;
+    const struct nb__custom *cu = nb__ext_of(y)->custom;
     const nb_op_type *t = cu->type;
     char msg[200] = "";
     nb_op_call c = { .dtype = cu->g->dtype,
                      .n_in = y->n_in,
                      .output = y,
                      .out = y->val,
-                     .grad_out = backward ? y->grad : NULL,
+                     .grad_out = backward ? nb__grad(y) : NULL,
                      .user = t->user,
                      .msg = msg,
                      .msg_size = sizeof msg };
@@ -26,7 +26,7 @@ static void call(nb_node *y, int backward)
     for (int k = 0; k < y->n_in; k++) {
         c.input[k] = y->in[k];
         c.in[k] = y->in[k]->val;
-        c.grad_in[k] = backward ? y->in[k]->grad : NULL;
+        c.grad_in[k] = backward ? nb__grad(y->in[k]) : NULL;
     }
     nb_status s = backward ? t->backward(&c) : t->forward(&c);
     if (s == NB_OK || cu->g->op_status != NB_OK)
@@ -49,7 +49,7 @@ nb_status nb__op_failed(nb_graph *g)
 
 nb_node *nb__custom_grad(nb_graph *g, nb_node *y, nb_node *gy, int k)
 {
-    const nb_op_type *t = y->ext->custom->type;
+    const nb_op_type *t = nb__ext_of(y)->custom->type;
 
     if (!t->grad) {
         nb__fail(g, NB_ERR_ARG,
@@ -97,7 +97,7 @@ nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *in, int 
     nb__ext params = { .size = 1, .custom = cu };
     if (rank < 0)
         for (int d = 0; d < in[0]->rank; d++)
-            params.dim[d] = in[0]->ext->dim[d];
+            params.dim[d] = nb__ext_of(in[0])->dim[d];
     for (int d = 0; d < rank; d++) {
         if (dim[d] <= 0) {
             nb__fail(g, NB_ERR_ARG, "%s: dimension %d is %d, not positive", type->name, d,

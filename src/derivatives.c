@@ -42,7 +42,7 @@ static nb_node *constant(const rule_ctx *c, double v) { return nb_const_scalar(c
 static int dims_of(const nb_node *x, int *dim)
 {
     for (int d = 0; d < x->rank; d++)
-        dim[d] = x->ext->dim[d];
+        dim[d] = nb__ext_of(x)->dim[d];
     return x->rank;
 }
 
@@ -58,8 +58,8 @@ static nb_node *sum_to(const rule_ctx *c, nb_node *v, const nb_node *x)
         return nb_sum(c->g, v);
     int pad = v->rank - x->rank;
     for (int d = 0; d < v->rank && v; d++) {
-        int xd = d < pad ? 1 : x->ext->dim[d - pad];
-        if (xd == 1 && v->ext->dim[d] != 1)
+        int xd = d < pad ? 1 : nb__ext_of(x)->dim[d - pad];
+        if (xd == 1 && nb__ext_of(v)->dim[d] != 1)
             v = nb_sum_axis(c->g, v, d, 1);
     }
     rank = dims_of(x, dim);
@@ -251,8 +251,8 @@ static nb_node *sum_axis_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
     nb_node *x = y->in[0];
     int dim[NB_MAX_RANK], rank = dims_of(x, dim);
     (void)k;
-    dim[y->ext->axis] = 1;
-    if (!y->ext->keepdim)
+    dim[nb__ext_of(y)->axis] = 1;
+    if (!nb__ext_of(y)->keepdim)
         gy = nb_reshape(c->g, gy, rank, dim);
     return expand_to(c, gy, x);
 }
@@ -263,10 +263,10 @@ static nb_node *sum_axis_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
 static nb_node *max_axis_rule(const rule_ctx *c, nb_node *y, nb_node *gy, int k)
 {
     nb_node *x = y->in[0];
-    int axis = y->ext->axis, dim[NB_MAX_RANK], rank = dims_of(x, dim), m = dim[axis];
+    int axis = nb__ext_of(y)->axis, dim[NB_MAX_RANK], rank = dims_of(x, dim), m = dim[axis];
     (void)k;
     dim[axis] = 1;
-    if (!y->ext->keepdim)
+    if (!nb__ext_of(y)->keepdim)
         gy = nb_reshape(c->g, gy, rank, dim);
     nb_node *first = nb_argmax(c->g, x, axis, 1);
     double *iota = malloc((size_t)m * sizeof *iota);
@@ -462,9 +462,9 @@ nb_status nb_grad_graph(nb_graph *g, nb_node *root, nb_node *seed, size_t n,
         return nb__report(g, NB_ERR_SHAPE,
                           "grad_graph: root is %s, not a scalar: give a seed of that shape",
                           nb__shape_str(root, s0));
-    if (seed &&
-        (seed->rank != root->rank || nb__size(seed) != nb__size(root) ||
-         (root->rank && memcmp(seed->ext->dim, root->ext->dim, sizeof root->ext->dim) != 0)))
+    if (seed && (seed->rank != root->rank || nb__size(seed) != nb__size(root) ||
+                 (root->rank && memcmp(nb__ext_of(seed)->dim, nb__ext_of(root)->dim,
+                                       sizeof nb__ext_of(root)->dim) != 0)))
         return nb__report(g, NB_ERR_SHAPE, "grad_graph: seed %s is not root's shape %s",
                           nb__shape_str(seed, s0), nb__shape_str(root, s1));
     nb_status s = check_nodes(g, n, wrt, "grad_graph");
@@ -581,8 +581,8 @@ nb_status nb_hessian_vec(nb_hessian *h, const double *v, double *hv)
     /* Accumulate into zeros, so that a leaf s does not reach reads 0
      * rather than an older gradient. */
     for (size_t i = 0; i < h->n; i++)
-        if (h->wrt[i]->grad)
-            memset(h->wrt[i]->grad, 0, nb__size(h->wrt[i]) * nb__elt(g));
+        if (nb__grad(h->wrt[i]))
+            memset(nb__grad(h->wrt[i]), 0, nb__size(h->wrt[i]) * nb__elt(g));
     nb_status s = nb_forward_backward(g, h->s, NULL, 1);
     if (s != NB_OK)
         return s;

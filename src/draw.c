@@ -132,7 +132,7 @@ static const char *summary(char *buf, size_t size, const nb_node *n, int grad, i
 
 static int is_constant(const nb_node *n) { return nb_is_leaf(n) && !nb_wants_grad(n); }
 /* a gradient to show: backward from root gave n one */
-static int has_grad(const nb_node *n) { return n->grad != NULL; }
+static int has_grad(const nb_node *n) { return nb__grad(n) != NULL; }
 static int scalar_gate(const nb_node *n)
 {
     for (int k = 0; k < n->n_in; k++)

@@ -79,7 +79,7 @@ void nb_error_clear(nb_graph *g)
     g->msg[0] = '\0';
 }
 
-int nb__dim(const nb_node *n, int i) { return n->ext ? n->ext->dim[i] : 1; }
+int nb__dim(const nb_node *n, int i) { return nb__ext_of(n) ? nb__ext_of(n)->dim[i] : 1; }
 
 const char *nb__shape_str(const nb_node *n, char *buf)
 {
@@ -90,6 +90,6 @@ const char *nb__shape_str(const nb_node *n, char *buf)
     int len = 0;
     for (int i = 0; i < n->rank; i++)
         len += snprintf(buf + len, (size_t)(NB__SHAPE_STR - len), i ? "x%d" : "%d",
-                        n->ext->dim[i]);
+                        nb__ext_of(n)->dim[i]);
     return buf;
 }

@@ -78,8 +78,6 @@ static void graph_empty(nb_graph *g)
                       .cap_params = g->cap_params,
                       .store = g->store,
                       .store_cap = g->store_cap * nb__elt(g),
-                      .grads = g->grads,
-                      .grads_cap = g->grads_cap * nb__elt(g),
                       .plan = { .node = g->plan.node,
                                 .cap = g->plan.cap,
                                 .scratch = g->plan.scratch,
@@ -90,7 +88,7 @@ static void graph_empty(nb_graph *g)
 static size_t array_bytes(const nb_graph *g)
 {
     return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap +
-           g->grads_cap + g->plan.cap_scratch * sizeof *g->plan.scratch;
+           g->plan.cap_scratch * sizeof *g->plan.scratch;
 }
 
 /* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
@@ -133,7 +131,6 @@ nb_graph *nb_graph_new(nb_dtype dtype)
         return NULL;
     g->dtype = dtype;
     g->store_cap /= nb__elt(g);
-    g->grads_cap /= nb__elt(g);
     return g;
 }
 
@@ -142,7 +139,6 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
-    nb__big_free(g->grads, g->grads_cap, 1);
     free(g->plan.node);
     free(g->plan.scratch);
     free(g);
@@ -169,7 +165,7 @@ nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }
 size_t nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
 size_t nb_graph_bytes(const nb_graph *g)
 {
-    return g ? g->arena.used + (g->store_len + g->grads_len) * nb__elt(g) : 0;
+    return g ? g->arena.used + g->store_len * nb__elt(g) : 0;
 }
 
 nb_node *nb_graph_node(const nb_graph *g, size_t i)
@@ -179,15 +175,14 @@ nb_node *nb_graph_node(const nb_graph *g, size_t i)
 
 /* ---- Shapes ------------------------------------------------------------------ */
 
-static nb__ext *ext_new(nb_graph *g, nb_node *y)
+/* y's ext, made if it has none: y is a node being made (nb__proto) */
+static nb__ext *ext_new(nb_node *y)
 {
-    if (!y->ext) {
-        y->ext = nb__arena_alloc(&g->arena, sizeof *y->ext, 8);
-        if (!y->ext)
-            return NULL;
-        *y->ext = (nb__ext){ .size = 1 };
+    if (!(y->flags & NB__EXT)) {
+        y->flags |= NB__EXT;
+        *nb__ext_of(y) = (nb__ext){ .size = 1 };
     }
-    return y->ext;
+    return nb__ext_of(y);
 }
 
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
@@ -210,13 +205,12 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
         return nb__fail(g, NB_ERR_SIZE, "%s: %zu elements do not fit in memory", nb_op_name(y),
                         size);
     y->rank = (uint8_t)rank;
-    if (rank == 0 && !y->ext)
+    if (rank == 0 && !nb__ext_of(y))
         return NB_OK;
-    if (!ext_new(g, y))
-        return nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", nb_op_name(y));
-    y->ext->size = size;
+    ext_new(y);
+    nb__ext_of(y)->size = size;
     for (int i = 0; i < NB_MAX_RANK; i++)
-        y->ext->dim[i] = i < rank ? dim[i] : 0;
+        nb__ext_of(y)->dim[i] = i < rank ? dim[i] : 0;
     return NB_OK;
 }
 
@@ -256,45 +250,28 @@ int nb__store_reserve(nb_graph *g, size_t n)
     return store != NULL;
 }
 
-int nb__grads_reserve(nb_graph *g)
-{
-    size_t cap = g->grads_cap;
-
-    if (g->store_len > g->grads_cap) {
-        char *grads = nb__big_grow(g->grads, &cap, g->store_len, nb__elt(g));
-        if (!grads)
-            return 0;
-        int moved = grads != g->grads;
-        g->grads = grads;
-        g->grads_cap = cap;
-        for (size_t i = 0; moved && i < g->n_nodes; i++) { /* a slot's index is its value's */
-            nb_node *x = g->nodes[i];
-            if (nb__in_store(x) && x->grad)
-                x->grad = nb__grad_slot(g, x);
-        }
-    }
-    g->grads_len = g->store_len;
-    return 1;
-}
-
 /* ---- Node creation ----------------------------------------------------------- */
 
-/* Copy the prepared node tmp into the arena with room for its value (or
- * with the values of a view, when view is not NULL), and append it to
- * g->nodes. */
-static nb_node *node_commit(nb_graph *g, const nb_node *tmp, void *view)
+/* Copy the prepared node tmp (and its ext, if it has one) into the arena
+ * with room for its value (or with the values of a view, when view is not
+ * NULL), and append it to g->nodes. */
+static nb_node *node_commit(nb_graph *g, const nb__proto *tmp, void *view)
 {
-    size_t size = nb__size(tmp), elt = nb__elt(g);
+    size_t size = nb__size(&tmp->node), elt = nb__elt(g);
+    int ext = (tmp->node.flags & NB__EXT) != 0;
 
     if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
         return NULL;
-    void *val = view                ? view
-                : nb__in_store(tmp) ? nb__store_alloc(g)
-                                    : nb__arena_alloc(&g->arena, size * elt, 64);
-    nb_node *y = val ? nb__arena_alloc(&g->arena, sizeof *y, 8) : NULL;
-    if (!y)
+    void *val = view                       ? view
+                : nb__in_store(&tmp->node) ? nb__store_alloc(g)
+                                           : nb__arena_alloc(&g->arena, size * elt, 64);
+    nb__proto *p = val ? nb__arena_alloc(&g->arena, ext ? sizeof *p : sizeof p->node, 8) : NULL;
+    if (!p)
         return NULL;
-    *y = *tmp;
+    nb_node *y = ext ? &p->node : (nb_node *)(void *)p;
+    if (ext)
+        p->ext = tmp->ext;
+    *y = tmp->node;
     y->val = val;
     y->id = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = y;
@@ -309,7 +286,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext 
 
     if (!g)
         return NULL;
-    nb_node tmp = { .op = (uint8_t)op, .n_in = (uint8_t)arity };
+    nb__proto proto = { .node = { .op = (uint8_t)op, .n_in = (uint8_t)arity } };
+    nb_node *tmp = &proto.node;
     int scalars = 1; /* every input is rank 0 */
     for (int i = 0; i < arity; i++) {
         if (!in[i]) { /* keep the first error, from deeper inside */
@@ -327,32 +305,29 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext 
                          i + 1);
             return NULL;
         }
-        tmp.in[i] = in[i];
-        tmp.flags |= in[i]->flags & NB__WANTS_GRAD;
+        tmp->in[i] = in[i];
+        tmp->flags |= in[i]->flags & NB__WANTS_GRAD;
         scalars &= in[i]->rank == 0;
     }
     if (g->dtype == NB_F32)
-        tmp.flags |= NB__F32;
+        tmp->flags |= NB__F32;
     if (g->n_nodes >= UINT32_MAX) {
         nb__fail(g, NB_ERR_SIZE, "%s: the graph already holds %zu nodes", def->name,
                  g->n_nodes);
         return NULL;
     }
     if (params) {
-        tmp.ext = nb__arena_alloc(&g->arena, sizeof *tmp.ext, 8);
-        if (!tmp.ext) {
-            nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
-            return NULL;
-        }
-        *tmp.ext = *params;
+        proto.ext = *params;
+        proto.ext.grad = NULL;
+        tmp->flags |= NB__EXT;
     }
     /* An elementwise op of scalars makes a scalar without ext: its shape
      * rule has nothing to check, and it has a kernel for one element. */
     const nb__kernel *kernel = &nb__kernels[g->dtype][op];
     int scalar = def->elementwise && scalars && !params;
-    if (!scalar && def->shape(g, &tmp) != NB_OK)
+    if (!scalar && def->shape(g, tmp) != NB_OK)
         return NULL;
-    nb_node *y = node_commit(g, &tmp, NULL);
+    nb_node *y = node_commit(g, &proto, NULL);
     if (!y) {
         nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
         return NULL;
@@ -408,27 +383,30 @@ static void leaf_fill(nb_node *y, const double *data)
 static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, const int *dim,
                          const double *data, void *view, const char *what)
 {
-    nb_node tmp = { .op = NB_OP_LEAF,
-                    .flags = (uint8_t)(flags | NB__LEAF | (view ? NB__VIEW : 0)) };
+    nb__proto proto = { .node = { .op = NB_OP_LEAF,
+                                  .flags = (uint8_t)(flags | (view ? NB__VIEW : 0)) } };
+    nb_node *tmp = &proto.node;
 
     if (!g || leaf_check(g, name, flags, rank, dim, what) != NB_OK)
         return NULL;
     if (g->dtype == NB_F32)
-        tmp.flags |= NB__F32;
-    tmp.owner = g;
-    if (rank != 0 && nb__set_shape(g, &tmp, rank, dim) != NB_OK) /* rank 0: no ext */
+        tmp->flags |= NB__F32;
+    tmp->owner = g;
+    if (rank != 0 && nb__set_shape(g, tmp, rank, dim) != NB_OK) /* rank 0: no ext */
         return NULL;
+    if (view)
+        ext_new(tmp); /* even at rank 0: its gradient is not in the store */
     size_t len = name ? strlen(name) : 0;
     struct nb__name *entry = NULL;
     char *copy = NULL;
     if (name) {
         entry = nb__arena_alloc(&g->arena, sizeof *entry, 8);
         copy = entry ? nb__arena_alloc(&g->arena, len + 1, 1) : NULL;
-        if (!copy || !ext_new(g, &tmp))
+        if (!copy)
             goto nomem;
         memset(entry, 0, sizeof *entry);
         memcpy(copy, name, len + 1);
-        tmp.ext->name = copy;
+        ext_new(tmp)->name = copy;
     }
     if ((g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes)) ||
         ((flags & NB__PARAM) && !reserve_one(&g->params, &g->cap_params, g->n_params)))
@@ -438,7 +416,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
         if (entry->oom)
             goto nomem;
     }
-    nb_node *y = node_commit(g, &tmp, view);
+    nb_node *y = node_commit(g, &proto, view);
     if (!y) {
         if (entry)
             HASH_DELETE(hh, g->names, entry);
@@ -557,7 +535,10 @@ nb_node *nb_param_at(const nb_graph *g, size_t i)
 
 int nb_rank(const nb_node *n) { return n ? n->rank : 0; }
 size_t nb_size(const nb_node *n) { return n ? nb__size(n) : 0; }
-const char *nb_name(const nb_node *n) { return n && n->ext ? n->ext->name : NULL; }
+const char *nb_name(const nb_node *n)
+{
+    return n && nb__ext_of(n) ? nb__ext_of(n)->name : NULL;
+}
 int nb_arity(const nb_node *n) { return n ? n->n_in : 0; }
 size_t nb_index(const nb_node *n) { return n ? n->id : 0; }
 int nb_is_leaf(const nb_node *n) { return n && n->op == NB_OP_LEAF; }
@@ -565,15 +546,15 @@ int nb_wants_grad(const nb_node *n) { return n && (n->flags & NB__WANTS_GRAD); }
 
 int nb_dim(const nb_node *n, int axis)
 {
-    return n && axis >= 0 && axis < n->rank ? n->ext->dim[axis] : 0;
+    return n && axis >= 0 && axis < n->rank ? nb__ext_of(n)->dim[axis] : 0;
 }
 
 const char *nb_op_name(const nb_node *n)
 {
     if (!n)
         return "";
-    if (n->op == NB_OP_CUSTOM && n->ext && n->ext->custom)
-        return n->ext->custom->type->name;
+    if (n->op == NB_OP_CUSTOM && nb__ext_of(n) && nb__ext_of(n)->custom)
+        return nb__ext_of(n)->custom->type->name;
     if (n->op != NB_OP_LEAF)
         return nb__ops[n->op].name;
     return n->flags & NB__PARAM ? "param" : n->flags & NB__VARIABLE ? "variable" : "constant";
@@ -594,7 +575,7 @@ static double element(const nb_node *n, const void *buf, size_t i)
 }
 
 double nb_value_at(const nb_node *n, size_t i) { return element(n, n ? n->val : NULL, i); }
-double nb_grad_at(const nb_node *n, size_t i) { return element(n, n ? n->grad : NULL, i); }
+double nb_grad_at(const nb_node *n, size_t i) { return element(n, n ? nb__grad(n) : NULL, i); }
 double nb_value_scalar(const nb_node *n) { return nb_value_at(n, 0); }
 double nb_grad_scalar(const nb_node *n) { return nb_grad_at(n, 0); }
 
@@ -621,7 +602,7 @@ void *nb_values(nb_node *n)
         n->owner->untracked = 1;
     return n ? n->val : NULL;
 }
-void *nb_grads(nb_node *n) { return n ? n->grad : NULL; }
+void *nb_grads(nb_node *n) { return n ? nb__grad(n) : NULL; }
 
 static nb_status copy(const nb_node *n, void *dst, const void *src, nb_dtype dtype)
 {
@@ -650,11 +631,11 @@ nb_status nb_read(const nb_node *n, void *dst, nb_dtype dtype)
 
 nb_status nb_read_grad(const nb_node *n, void *dst, nb_dtype dtype)
 {
-    if (n && !n->grad && dst) { /* no gradient: zeros */
+    if (n && !nb__grad(n) && dst) { /* no gradient: zeros */
         if ((dtype == NB_F32) != ((n->flags & NB__F32) != 0))
             return NB_ERR_DTYPE;
         memset(dst, 0, nb__size(n) * (dtype == NB_F32 ? 4 : 8));
         return NB_OK;
     }
-    return copy(n, dst, n ? n->grad : NULL, dtype);
+    return copy(n, dst, n ? nb__grad(n) : NULL, dtype);
 }

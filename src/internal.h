@@ -7,6 +7,7 @@
 #define NB_BUILDING 1
 #include "nabla.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifndef NB_HAVE_OPENBLAS
@@ -81,20 +82,24 @@ void nb__arena_free(nb__arena *a);
 void nb__advise_huge(void *p, size_t bytes);
 
 /* ---- Nodes --------------------------------------------------------------
- * 48 bytes.  A scalar's value and gradient live in the graph's scalar store
- * (below), tensors' in the arena. */
+ * 32 bytes.  A scalar's value and gradient live side by side in the graph's
+ * scalar store (below), a tensor's value in the arena and its gradient in
+ * its ext. */
 
 enum {
     NB__WANTS_GRAD = 1 << 0, /* a variable, or an op with such an input */
-    NB__LEAF = 1 << 1,
-    NB__VARIABLE = 1 << 2, /* leaf that receives a gradient */
+    NB__HAS_GRAD = 1 << 1,   /* its gradient is made (nb__grad) */
+    NB__VARIABLE = 1 << 2,   /* leaf that receives a gradient */
     NB__PARAM = 1 << 3,
     NB__F32 = 1 << 4,  /* values are float, not double */
     NB__MARK = 1 << 5, /* scratch bit while planning */
-    NB__VIEW = 1 << 6  /* values are another node's (nb_view) */
+    NB__VIEW = 1 << 6, /* values are another node's (nb_view) */
+    NB__EXT = 1 << 7   /* it has an ext (nb__ext_of) */
 };
 
-/* Shape, name and op parameters.  Unnamed scalars have none (ext NULL). */
+/* Shape, name, op parameters and a tensor's gradient: what a node has
+ * beyond the common 32 bytes, just before it in the arena.  Unnamed
+ * scalars have none. */
 typedef struct nb__ext {
     size_t size; /* product of dim[] */
     int dim[NB_MAX_RANK];
@@ -102,6 +107,7 @@ typedef struct nb__ext {
     int keepdim;
     const char *name;                /* arena copy, or NULL */
     const struct nb__custom *custom; /* a user-defined op's type (custom.c) */
+    void *grad;                      /* not in the store: the gradient, once made */
 } nb__ext;
 
 #define NB__MAX_IN 2
@@ -116,12 +122,44 @@ struct nb_node {
         nb_node *in[NB__MAX_IN]; /* op nodes: the inputs */
         nb_graph *owner;         /* leaves: their graph, which counts writes to them */
     };
-    void *val;  /* size values, float or double */
-    void *grad; /* size gradients; NULL if none */
-    nb__ext *ext;
+    void *val; /* size values, float or double */
 };
 
-static inline size_t nb__size(const nb_node *n) { return n->ext ? n->ext->size : 1; }
+/* A node being made: its ext is written before it is known whether it
+ * will have one, and is copied with it (graph.c, node_commit). */
+typedef struct nb__proto {
+    nb__ext ext;
+    nb_node node;
+} nb__proto;
+_Static_assert(sizeof(nb__ext) % 8 == 0 && offsetof(nb__proto, node) == sizeof(nb__ext),
+               "a node follows its ext with no gap");
+
+static inline nb__ext *nb__ext_of(const nb_node *n)
+{
+    return n->flags & NB__EXT ? (nb__ext *)((uintptr_t)n - sizeof(nb__ext)) : NULL;
+}
+
+static inline size_t nb__size(const nb_node *n)
+{
+    return n->flags & NB__EXT ? nb__ext_of(n)->size : 1;
+}
+
+/* Does n keep its value and gradient in the scalar store? */
+static inline int nb__in_store(const nb_node *n)
+{
+    return n->rank == 0 && !(n->flags & NB__VIEW);
+}
+
+/* n's gradient: in the store, the element after its value; NULL until
+ * a backward run makes it */
+static inline void *nb__grad(const nb_node *n)
+{
+    if (!(n->flags & NB__HAS_GRAD))
+        return NULL;
+    if (nb__in_store(n))
+        return (char *)n->val + (n->flags & NB__F32 ? 4 : 8);
+    return nb__ext_of(n)->grad;
+}
 
 /* ---- Ops ------------------------------------------------------------------ */
 
@@ -150,7 +188,7 @@ typedef struct nb__op_def {
 
 /* What an op computes, for one dtype (kernels.c, built once per dtype). */
 typedef struct nb__kernel {
-    /* forward fills y->val from its inputs' values; backward adds y->grad
+    /* forward fills y->val from its inputs' values; backward adds nb__grad(y)
      * times the local gradient into every input whose grad is not NULL. */
     void (*forward)(nb_node *y);
     void (*backward)(nb_node *y);
@@ -205,16 +243,13 @@ typedef struct nb__plan {
 struct nb_graph {
     nb_dtype dtype;
     nb__arena arena; /* nodes, names, tensors' values and gradients */
-    /* The scalar store: the value of every rank-0 node (but views), elt
-     * bytes each, in one array, so that the replay names them by a 32-bit
-     * index; a scalar's gradient has the same index in grads, which covers
-     * the nodes there were when gradients were last made
-     * (nb__grads_reserve).  Each grows by moving, and then every pointer
-     * into it is moved along. */
+    /* The scalar store: the value and the gradient of every rank-0 node
+     * (but views), elt bytes each, side by side in one array, so that the
+     * replay names them by a 32-bit index (the gradient's is the value's
+     * plus one).  It grows by moving (nb__store_reserve), and then every
+     * value pointer into it is moved along. */
     char *store;
     size_t store_len, store_cap; /* elements */
-    char *grads;
-    size_t grads_len, grads_cap; /* elements */
     nb_node **nodes;             /* creation order; malloc'd, grows */
     size_t n_nodes, cap_nodes;
     nb_node **params; /* parameters in creation order */
@@ -302,8 +337,9 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p);
 int nb__replay_grads(nb_graph *g, nb__replay *r);
 int nb__replay_has_grads(const nb__replay *r);
 void nb__replay_forward(nb_graph *g, const nb__replay *r);
-/* Clear the gradients backward computes (the leaves' too unless
- * accumulating); then, once run.c has seeded the root, backward. */
+/* Clear the gradients backward adds into (the leaves' too unless
+ * accumulating; the others it writes first); then, once run.c has seeded
+ * the root, backward. */
 void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate);
 void nb__replay_backward(nb_graph *g, const nb__replay *r);
 void nb__replay_free(nb__replay *r);
@@ -340,41 +376,27 @@ int nb__dim(const nb_node *n, int i);
 
 /* Make op node y = op(in[0..arity-1]): checks inputs, runs the op's shape
  * rule, allocates the value and computes it.  NULL on error.  params, if
- * not NULL, is copied into y->ext before the shape rule runs: the op's
+ * not NULL, is copied into nb__ext_of(y) before the shape rule runs: the op's
  * parameters (axis, keepdim; for reshape the wanted dims, dim[i] = 0 past
  * the rank). */
 nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext *params);
 /* Give y the shape rank/dim, checking each dim and the size product;
- * allocates the ext.  For shape rules. */
+ * makes y's ext.  For shape rules: y is a node being made (nb__proto). */
 nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim);
 static inline size_t nb__elt(const nb_graph *g) { return g->dtype == NB_F32 ? 4 : 8; }
-
-/* Does n keep its value and gradient in the scalar store? */
-static inline int nb__in_store(const nb_node *n)
-{
-    return n->rank == 0 && !(n->flags & NB__VIEW);
-}
 
 /* Room in the store for n more elements, moving it if it must grow; 0 when
  * out of memory (or past 2^31 elements, the replay's index range). */
 int nb__store_reserve(nb_graph *g, size_t n);
 
-/* A gradient slot in g->grads for every scalar there is now (not
- * cleared), moving it if it must grow; 0 when out of memory. */
-int nb__grads_reserve(nb_graph *g);
-
-/* n's gradient slot in g->grads (nb__grads_reserve made it) */
-static inline void *nb__grad_slot(const nb_graph *g, const nb_node *n)
-{
-    return g->grads + ((const char *)n->val - g->store);
-}
-
-/* One element of the store, not cleared; NULL when out of memory. */
+/* A scalar's value and gradient in the store, not cleared; NULL when out
+ * of memory. */
 static inline void *nb__store_alloc(nb_graph *g)
 {
-    if (g->store_len == g->store_cap && !nb__store_reserve(g, 1))
+    if (g->store_cap - g->store_len < 2 && !nb__store_reserve(g, 2))
         return NULL;
-    return g->store + g->store_len++ * nb__elt(g);
+    g->store_len += 2;
+    return g->store + (g->store_len - 2) * nb__elt(g);
 }
 
 /* The constructors' common case in short: an elementwise op (binary, or
@@ -392,12 +414,13 @@ static inline nb_node *nb__scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_
 
     if (a->rank != 0 || b->rank != 0 || !nb__owned(g, a) || !nb__owned(g, b) ||
         g->n_nodes == g->cap_nodes || g->n_nodes >= UINT32_MAX ||
-        g->store_len == g->store_cap || g->anomaly || nb__fail_countdown >= 0)
+        g->store_cap - g->store_len < 2 || g->anomaly || nb__fail_countdown >= 0)
         return NULL;
     nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);
     if (!y)
         return NULL;
-    void *val = g->store + g->store_len++ * elt; /* room checked above */
+    void *val = g->store + g->store_len * elt; /* room checked above */
+    g->store_len += 2;
     y->op = (uint8_t)op;
     y->rank = 0;
     y->n_in = (uint8_t)def->arity;
@@ -407,8 +430,6 @@ static inline nb_node *nb__scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_
     y->in[0] = a;
     y->in[1] = def->arity > 1 ? b : NULL;
     y->val = val;
-    y->grad = NULL;
-    y->ext = NULL;
     g->nodes[g->n_nodes++] = y;
     nb__kernels[g->dtype][op].scalar(y->val, a->val, b->val);
     return y;

@@ -51,8 +51,8 @@ NB_SIMD_BODY void unary_forward(nb_node *node, T (*f)(T))
 
 NB_SIMD_BODY void unary_backward(nb_node *node, T (*f_dx)(T, T, T))
 {
-    T *dx = node->in[0]->grad;
-    const T *x = node->in[0]->val, *y = node->val, *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *x = node->in[0]->val, *y = node->val, *dy = nb__grad(node);
 
     if (dx)
         for (size_t i = 0, n = nb__size(node); i < n; i++)
@@ -109,8 +109,8 @@ NB_SIMD_BODY void binary_forward(nb_node *node, T (*f)(T, T))
  * shape where it is stretched */
 NB_SIMD_BODY void binary_backward_input(nb_node *node, int k, T (*f_d)(T, T, T, T))
 {
-    T *d = node->in[k]->grad;
-    const T *a = node->in[0]->val, *b = node->in[1]->val, *y = node->val, *dy = node->grad;
+    T *d = nb__grad(node->in[k]);
+    const T *a = node->in[0]->val, *b = node->in[1]->val, *y = node->val, *dy = nb__grad(node);
     size_t na = nb__size(node->in[0]), nb = nb__size(node->in[1]);
     bcast it;
     size_t n = bcast_begin(&it, node);
@@ -146,9 +146,9 @@ NB_SIMD_BODY void binary_backward_input(nb_node *node, int k, T (*f_d)(T, T, T, 
 
 NB_SIMD_BODY void binary_backward(nb_node *node, T (*f_da)(T, T, T, T), T (*f_db)(T, T, T, T))
 {
-    if (node->in[0]->grad)
+    if (nb__grad(node->in[0]))
         binary_backward_input(node, 0, f_da);
-    if (node->in[1]->grad)
+    if (nb__grad(node->in[1]))
         binary_backward_input(node, 1, f_db);
 }
 
@@ -182,12 +182,12 @@ static inline void binary_forward_at(nb_node *node, const size_t *at, size_t n, 
     }                                                                                          \
     static void stem##_backward(nb_node *y)                                                    \
     {                                                                                          \
-        T *dx = y->in[0]->grad;                                                                \
+        T *dx = nb__grad(y->in[0]);                                                            \
         if (y->rank != 0)                                                                      \
             stem##_backward_vec(y);                                                            \
         else if (dx)                                                                           \
             *dx += MATH(stem##_dx)(*(const T *)y->in[0]->val, *(const T *)y->val,              \
-                                   *(const T *)y->grad);                                       \
+                                   *(const T *)nb__grad(y));                                   \
     }                                                                                          \
     static void stem##_forward_at(nb_node *y, const size_t *at, size_t n)                      \
     {                                                                                          \
@@ -215,13 +215,13 @@ static inline void binary_forward_at(nb_node *node, const size_t *at, size_t n, 
     }                                                                                          \
     static void stem##_backward(nb_node *y)                                                    \
     {                                                                                          \
-        T *da = y->in[0]->grad, *db = y->in[1]->grad;                                          \
+        T *da = nb__grad(y->in[0]), *db = nb__grad(y->in[1]);                                  \
         if (y->rank != 0) {                                                                    \
             stem##_backward_vec(y);                                                            \
             return;                                                                            \
         }                                                                                      \
         T a = *(const T *)y->in[0]->val, b = *(const T *)y->in[1]->val;                        \
-        T v = *(const T *)y->val, dy = *(const T *)y->grad;                                    \
+        T v = *(const T *)y->val, dy = *(const T *)nb__grad(y);                                \
         if (da)                                                                                \
             *da += MATH(stem##_da)(a, b, v, dy);                                               \
         if (db)                                                                                \
@@ -382,7 +382,7 @@ static void sum_forward(nb_node *node)
 
 static void sum_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad, dy = *(const T *)node->grad;
+    T *dx = nb__grad(node->in[0]), dy = *(const T *)nb__grad(node);
 
     if (!dx)
         return;
@@ -427,8 +427,8 @@ static void sum_axis_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void sum_axis_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *dy = nb__grad(node);
     size_t outer, m, inner;
 
     if (!dx)
@@ -492,8 +492,8 @@ static void max_axis_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void max_axis_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *x = node->in[0]->val, *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *x = node->in[0]->val, *dy = nb__grad(node);
     size_t outer, m, inner;
 
     if (!dx)
@@ -568,8 +568,9 @@ static void gemm(int ta, int tb, size_t m, size_t n, size_t k, const T *A, const
 
 static void matmul_forward(nb_node *node)
 {
-    size_t rows = (size_t)node->in[0]->ext->dim[0], inner = (size_t)node->in[0]->ext->dim[1];
-    size_t cols = (size_t)node->in[1]->ext->dim[1];
+    size_t rows = (size_t)nb__ext_of(node->in[0])->dim[0],
+           inner = (size_t)nb__ext_of(node->in[0])->dim[1];
+    size_t cols = (size_t)nb__ext_of(node->in[1])->dim[1];
 
     gemm(0, 0, rows, cols, inner, node->in[0]->val, node->in[1]->val, 0, node->val);
 }
@@ -610,7 +611,8 @@ static void matmul_forward_at(nb_node *node, const size_t *at, size_t n)
 {
     const T *a = node->in[0]->val, *b = node->in[1]->val;
     T *y = node->val, col[256], s[64];
-    size_t inner = (size_t)node->in[0]->ext->dim[1], cols = (size_t)node->ext->dim[1];
+    size_t inner = (size_t)nb__ext_of(node->in[0])->dim[1],
+           cols = (size_t)nb__ext_of(node)->dim[1];
 
     for (size_t i = 0; i < n;) {
         size_t q = at[i] % cols, m = 1;
@@ -642,10 +644,11 @@ static void matmul_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void matmul_backward(nb_node *node)
 {
-    T *da = node->in[0]->grad, *db = node->in[1]->grad;
-    const T *a = node->in[0]->val, *b = node->in[1]->val, *dy = node->grad;
-    size_t rows = (size_t)node->in[0]->ext->dim[0], inner = (size_t)node->in[0]->ext->dim[1];
-    size_t cols = (size_t)node->in[1]->ext->dim[1];
+    T *da = nb__grad(node->in[0]), *db = nb__grad(node->in[1]);
+    const T *a = node->in[0]->val, *b = node->in[1]->val, *dy = nb__grad(node);
+    size_t rows = (size_t)nb__ext_of(node->in[0])->dim[0],
+           inner = (size_t)nb__ext_of(node->in[0])->dim[1];
+    size_t cols = (size_t)nb__ext_of(node->in[1])->dim[1];
 
     if (da) /* da += dy b^T */
         gemm(0, 1, rows, inner, cols, dy, b, 1, da);
@@ -660,7 +663,8 @@ static void transpose_forward(nb_node *node)
 {
     const T *x = node->in[0]->val;
     T *y = node->val;
-    size_t rows = (size_t)node->in[0]->ext->dim[0], cols = (size_t)node->in[0]->ext->dim[1];
+    size_t rows = (size_t)nb__ext_of(node->in[0])->dim[0],
+           cols = (size_t)nb__ext_of(node->in[0])->dim[1];
 
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j++)
@@ -671,7 +675,8 @@ static void transpose_forward_at(nb_node *node, const size_t *at, size_t n)
 {
     const T *x = node->in[0]->val;
     T *y = node->val;
-    size_t rows = (size_t)node->in[0]->ext->dim[0], cols = (size_t)node->in[0]->ext->dim[1];
+    size_t rows = (size_t)nb__ext_of(node->in[0])->dim[0],
+           cols = (size_t)nb__ext_of(node->in[0])->dim[1];
 
     for (size_t i = 0; i < n; i++)
         y[at[i]] = x[at[i] % rows * cols + at[i] / rows];
@@ -679,9 +684,10 @@ static void transpose_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void transpose_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *dy = node->grad;
-    size_t rows = (size_t)node->in[0]->ext->dim[0], cols = (size_t)node->in[0]->ext->dim[1];
+    T *dx = nb__grad(node->in[0]);
+    const T *dy = nb__grad(node);
+    size_t rows = (size_t)nb__ext_of(node->in[0])->dim[0],
+           cols = (size_t)nb__ext_of(node->in[0])->dim[1];
 
     if (!dx)
         return;
@@ -692,7 +698,7 @@ static void transpose_backward(nb_node *node)
 
 /* ---- reshape -----------------------------------------------------------------
  * y = x with another shape of the same element count; dx += dy, element
- * for element.  The wanted dims arrive in y->ext (0 past the rank). */
+ * for element.  The wanted dims arrive in nb__ext_of(y) (0 past the rank). */
 
 static void reshape_forward(nb_node *node)
 {
@@ -710,8 +716,8 @@ static void reshape_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void reshape_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *dy = nb__grad(node);
 
     if (!dx)
         return;
@@ -743,8 +749,8 @@ static void expand_forward_at(nb_node *node, const size_t *at, size_t n)
 
 static void expand_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *dy = nb__grad(node);
 
     if (!dx)
         return;
@@ -808,8 +814,8 @@ static void softmax_forward(nb_node *node)
 
 static void softmax_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *y = node->val, *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *y = node->val, *dy = nb__grad(node);
     size_t c = row_len(node), n = nb__size(node);
 
     if (!dx)
@@ -841,8 +847,8 @@ static void log_softmax_forward(nb_node *node)
 
 static void log_softmax_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad;
-    const T *y = node->val, *dy = node->grad;
+    T *dx = nb__grad(node->in[0]);
+    const T *y = node->val, *dy = nb__grad(node);
     size_t c = row_len(node), n = nb__size(node);
 
     if (!dx)
@@ -916,10 +922,10 @@ NB_SIMD_KERNEL(softmax_xent_forward, softmax_xent_forward_rows, (nb_node * node)
 
 NB_SIMD_BODY void softmax_xent_backward_rows(nb_node *node)
 {
-    T *ds = node->in[0]->grad;
+    T *ds = nb__grad(node->in[0]);
     const T *s = node->in[0]->val, *lab = node->in[1]->val;
     size_t c = row_len(node->in[0]), rows = nb__size(node->in[0]) / c, i = 0;
-    T scale = *(const T *)node->grad / (T)rows;
+    T scale = *(const T *)nb__grad(node) / (T)rows;
 
     if (!ds)
         return;
@@ -981,10 +987,10 @@ static void softmax_xent_onehot_forward(nb_node *node)
 
 static void softmax_xent_onehot_backward(nb_node *node)
 {
-    T *ds = node->in[0]->grad, *dt = node->in[1]->grad;
+    T *ds = nb__grad(node->in[0]), *dt = nb__grad(node->in[1]);
     const T *s = node->in[0]->val, *t = node->in[1]->val;
     size_t c = row_len(node->in[0]), n = nb__size(node->in[0]);
-    T scale = *(const T *)node->grad / (T)(n / c);
+    T scale = *(const T *)nb__grad(node) / (T)(n / c);
 
     for (size_t r = 0; r < n; r += c) {
         T lse = logsumexp(s + r, c), tsum = 0;
@@ -1018,10 +1024,10 @@ static void bce_logits_forward(nb_node *node)
 
 static void bce_logits_backward(nb_node *node)
 {
-    T *dx = node->in[0]->grad, *dt = node->in[1]->grad;
+    T *dx = nb__grad(node->in[0]), *dt = nb__grad(node->in[1]);
     const T *x = node->in[0]->val, *t = node->in[1]->val;
     size_t n = nb__size(node->in[0]);
-    T scale = *(const T *)node->grad / (T)n;
+    T scale = *(const T *)nb__grad(node) / (T)n;
 
     for (size_t i = 0; i < n; i++) {
         T e = exp_nonpos(-fabs(x[i])), sig = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
@@ -1060,10 +1066,10 @@ static void hinge_forward(nb_node *node)
 
 static void hinge_backward(nb_node *node)
 {
-    T *ds = node->in[0]->grad;
+    T *ds = nb__grad(node->in[0]);
     const T *s = node->in[0]->val, *lab = node->in[1]->val;
     size_t c = row_len(node->in[0]), rows = nb__size(node->in[0]) / c;
-    T scale = *(const T *)node->grad / (T)rows;
+    T scale = *(const T *)nb__grad(node) / (T)rows;
 
     if (!ds)
         return;

@@ -18,7 +18,7 @@
 static nb_status same_shape(nb_graph *g, nb_node *y)
 {
     const nb_node *x = y->in[0];
-    return nb__set_shape(g, y, x->rank, x->ext ? x->ext->dim : NULL);
+    return nb__set_shape(g, y, x->rank, nb__ext_of(x) ? nb__ext_of(x)->dim : NULL);
 }
 
 /* NumPy's rule: align on the right; each pair of dims is equal or has a 1. */
@@ -29,7 +29,8 @@ static nb_status broadcast_shape(nb_graph *g, nb_node *y)
 
     for (int i = 0; i < rank; i++) {
         int ia = i - (rank - a->rank), ib = i - (rank - b->rank);
-        int da = ia >= 0 ? a->ext->dim[ia] : 1, db = ib >= 0 ? b->ext->dim[ib] : 1;
+        int da = ia >= 0 ? nb__ext_of(a)->dim[ia] : 1,
+            db = ib >= 0 ? nb__ext_of(b)->dim[ib] : 1;
         if (da != db && da != 1 && db != 1) {
             char sa[NB__SHAPE_STR], sb[NB__SHAPE_STR];
             return nb__fail(g, NB_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (%d vs %d)",
@@ -58,8 +59,8 @@ static size_t bcast_spread(const nb_node *y, int k, size_t i, size_t *out, size_
         return 1;
     }
     for (d = NB_MAX_RANK; d-- > 0;) {
-        xd[d] = d < xpad ? 1 : (size_t)x->ext->dim[d - xpad];
-        yd[d] = d < ypad ? 1 : (size_t)y->ext->dim[d - ypad];
+        xd[d] = d < xpad ? 1 : (size_t)nb__ext_of(x)->dim[d - xpad];
+        yd[d] = d < ypad ? 1 : (size_t)nb__ext_of(y)->dim[d - ypad];
         c[d] = i % xd[d];
         i /= xd[d];
     }
@@ -151,21 +152,21 @@ nb_node *nb_sum(nb_graph *g, nb_node *x)
 static nb_status axis_shape(nb_graph *g, nb_node *y)
 {
     const nb_node *x = y->in[0];
-    int axis = y->ext->axis, rank = 0, dim[NB_MAX_RANK];
+    int axis = nb__ext_of(y)->axis, rank = 0, dim[NB_MAX_RANK];
     char s[NB__SHAPE_STR];
 
     if (axis < 0)
         axis += x->rank;
     if (axis < 0 || axis >= x->rank)
         return nb__fail(g, NB_ERR_ARG, "%s: axis %d is out of range for %s",
-                        nb__ops[y->op].name, y->ext->axis, nb__shape_str(x, s));
+                        nb__ops[y->op].name, nb__ext_of(y)->axis, nb__shape_str(x, s));
     for (int i = 0; i < x->rank; i++) {
         if (i != axis)
-            dim[rank++] = x->ext->dim[i];
-        else if (y->ext->keepdim)
+            dim[rank++] = nb__ext_of(x)->dim[i];
+        else if (nb__ext_of(y)->keepdim)
             dim[rank++] = 1;
     }
-    y->ext->axis = axis;
+    nb__ext_of(y)->axis = axis;
     return nb__set_shape(g, y, rank, dim);
 }
 
@@ -223,10 +224,10 @@ static nb_status matmul_shape(nb_graph *g, nb_node *y)
     if (a->rank != 2 || b->rank != 2)
         return nb__fail(g, NB_ERR_SHAPE, "matmul: (%s)(%s): both inputs must be matrices",
                         nb__shape_str(a, sa), nb__shape_str(b, sb));
-    if (a->ext->dim[1] != b->ext->dim[0])
+    if (nb__ext_of(a)->dim[1] != nb__ext_of(b)->dim[0])
         return nb__fail(g, NB_ERR_SHAPE, "matmul: (%s)(%s): inner dimensions differ",
                         nb__shape_str(a, sa), nb__shape_str(b, sb));
-    return nb__set_shape(g, y, 2, (int[]){ a->ext->dim[0], b->ext->dim[1] });
+    return nb__set_shape(g, y, 2, (int[]){ nb__ext_of(a)->dim[0], nb__ext_of(b)->dim[1] });
 }
 
 nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b)
@@ -236,8 +237,8 @@ nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b)
 
 static size_t matmul_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
 {
-    size_t rows = (size_t)y->ext->dim[0], cols = (size_t)y->ext->dim[1];
-    size_t inner = (size_t)y->in[0]->ext->dim[1], n = k == 0 ? cols : rows;
+    size_t rows = (size_t)nb__ext_of(y)->dim[0], cols = (size_t)nb__ext_of(y)->dim[1];
+    size_t inner = (size_t)nb__ext_of(y->in[0])->dim[1], n = k == 0 ? cols : rows;
 
     if (n > cap)
         return n;
@@ -253,7 +254,7 @@ static nb_status transpose_shape(nb_graph *g, nb_node *y)
 
     if (x->rank != 2)
         return nb__fail(g, NB_ERR_SHAPE, "transpose: %s is not a matrix", nb__shape_str(x, s));
-    return nb__set_shape(g, y, 2, (int[]){ x->ext->dim[1], x->ext->dim[0] });
+    return nb__set_shape(g, y, 2, (int[]){ nb__ext_of(x)->dim[1], nb__ext_of(x)->dim[0] });
 }
 
 nb_node *nb_transpose(nb_graph *g, nb_node *x)
@@ -263,7 +264,7 @@ nb_node *nb_transpose(nb_graph *g, nb_node *x)
 
 static size_t transpose_spread(const nb_node *y, int k, size_t i, size_t *out, size_t cap)
 {
-    size_t rows = (size_t)y->ext->dim[1], cols = (size_t)y->ext->dim[0];
+    size_t rows = (size_t)nb__ext_of(y)->dim[1], cols = (size_t)nb__ext_of(y)->dim[0];
 
     (void)k;
     if (cap)
@@ -271,13 +272,13 @@ static size_t transpose_spread(const nb_node *y, int k, size_t i, size_t *out, s
     return 1;
 }
 
-/* The shape a constructor asked for: dims in y->ext, 0 past the rank
+/* The shape a constructor asked for: dims in nb__ext_of(y), 0 past the rank
  * (reshape, expand, custom). */
 static int wanted_shape(const nb_node *y, int *dim)
 {
     int rank = 0;
-    while (rank < NB_MAX_RANK && y->ext->dim[rank] > 0) {
-        dim[rank] = y->ext->dim[rank];
+    while (rank < NB_MAX_RANK && nb__ext_of(y)->dim[rank] > 0) {
+        dim[rank] = nb__ext_of(y)->dim[rank];
         rank++;
     }
     return rank;
@@ -324,7 +325,7 @@ static size_t reshape_spread(const nb_node *y, int k, size_t i, size_t *out, siz
     return 1;
 }
 
-/* expand: x broadcast to the wanted dims (in y->ext, 0 past the rank) */
+/* expand: x broadcast to the wanted dims (in nb__ext_of(y), 0 past the rank) */
 static nb_status expand_shape(nb_graph *g, nb_node *y)
 {
     const nb_node *x = y->in[0];
@@ -333,7 +334,7 @@ static nb_status expand_shape(nb_graph *g, nb_node *y)
 
     for (int d = 0; d < x->rank; d++) {
         int yd = d + rank - x->rank;
-        if (yd < 0 || (x->ext->dim[d] != 1 && x->ext->dim[d] != dim[yd]))
+        if (yd < 0 || (nb__ext_of(x)->dim[d] != 1 && nb__ext_of(x)->dim[d] != dim[yd]))
             return nb__fail(g, NB_ERR_SHAPE, "expand: %s does not broadcast to rank %d",
                             nb__shape_str(x, sx), rank);
     }
@@ -346,7 +347,7 @@ nb_node *nb__expand(nb_graph *g, nb_node *x, int rank, const int *dim)
 
     int same = x && x->rank == rank;
     for (int d = 0; same && d < rank; d++)
-        same = x->ext->dim[d] == dim[d];
+        same = nb__ext_of(x)->dim[d] == dim[d];
     if (!x || same)
         return x; /* nothing to stretch (or the error is already recorded) */
     memcpy(params.dim, dim, (size_t)rank * sizeof *dim);
@@ -358,14 +359,14 @@ static size_t expand_spread(const nb_node *y, int k, size_t i, size_t *out, size
     return bcast_spread(y, k, i, out, cap);
 }
 
-/* onehot: n labels -> (n x classes), the class count in y->ext->dim[0] */
+/* onehot: n labels -> (n x classes), the class count in nb__ext_of(y)->dim[0] */
 static nb_status onehot_shape(nb_graph *g, nb_node *y)
 {
     size_t n = nb__size(y->in[0]);
 
     if (n > INT_MAX)
         return nb__fail(g, NB_ERR_SIZE, "onehot: %zu labels", n);
-    return nb__set_shape(g, y, 2, (int[]){ (int)n, y->ext->dim[0] });
+    return nb__set_shape(g, y, 2, (int[]){ (int)n, nb__ext_of(y)->dim[0] });
 }
 
 nb_node *nb__onehot(nb_graph *g, nb_node *labels, int classes)
@@ -405,8 +406,9 @@ static nb_status loss_shape(nb_graph *g, nb_node *y, int labels)
         return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s have %zu rows but labels %s have %zu",
                         nb__ops[y->op].name, nb__shape_str(s, ss), rows, nb__shape_str(t, st),
                         nb__size(t));
-    if (!labels && (s->rank != t->rank || nb__size(s) != nb__size(t) ||
-                    memcmp(s->ext->dim, t->ext->dim, sizeof s->ext->dim) != 0))
+    if (!labels &&
+        (s->rank != t->rank || nb__size(s) != nb__size(t) ||
+         memcmp(nb__ext_of(s)->dim, nb__ext_of(t)->dim, sizeof nb__ext_of(s)->dim) != 0))
         return nb__fail(g, NB_ERR_SHAPE, "%s: scores %s and target %s differ in shape",
                         nb__ops[y->op].name, nb__shape_str(s, ss), nb__shape_str(t, st));
     return nb__set_shape(g, y, 0, NULL);
@@ -452,7 +454,8 @@ static nb_status bce_logits_shape(nb_graph *g, nb_node *y)
     char sx[NB__SHAPE_STR], st[NB__SHAPE_STR];
 
     if (x->rank != t->rank || nb__size(x) != nb__size(t) ||
-        (x->rank && memcmp(x->ext->dim, t->ext->dim, sizeof x->ext->dim) != 0))
+        (x->rank &&
+         memcmp(nb__ext_of(x)->dim, nb__ext_of(t)->dim, sizeof nb__ext_of(x)->dim) != 0))
         return nb__fail(g, NB_ERR_SHAPE, "bce_logits: logits %s and target %s differ in shape",
                         nb__shape_str(x, sx), nb__shape_str(t, st));
     return nb__set_shape(g, y, 0, NULL);

@@ -10,8 +10,10 @@
  * kernels, same order, so the same bits.
  *
  * A step is 16 bytes, and backward runs the same steps back to front: a
- * scalar's gradient has its value's index in the gradient array (g->grads),
- * so a step's indices name both. */
+ * scalar's gradient is the store element after its value, so a step's
+ * indices name both.  Where a step is the first, in backward order, to
+ * write an op's gradient, it writes 0 + its term instead of adding to a
+ * cleared gradient: the same bits, and no pass to clear them. */
 #include "internal.h"
 
 #include "elementwise.h"
@@ -20,38 +22,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* op: the op when the step runs inline, or CALL: call the op table with
- * node call[a].  For a unary op b = a.  Once the gradients exist, a step
- * whose node has none is marked NO_GRAD, and backward passes over it. */
+/* op: the op (below OP_MASK) when the step runs inline, or CALL: call the
+ * op table with node call[a].  For a unary op b = a.  Once the gradients
+ * exist, a step whose node has none is marked NO_GRAD (backward passes
+ * over it), and FIRST_A / FIRST_B mark the inputs whose gradient it
+ * writes first. */
 typedef struct step {
     uint32_t y, a, b, op;
 } step;
 
 #define CALL    ((uint32_t)NB_OP_LEAF)
+#define OP_MASK ((uint32_t)0x7f)
 #define NO_GRAD ((uint32_t)0x80)
-static_assert((unsigned)NB_OP_COUNT < 0x80u, "op codes fit below the NO_GRAD bit");
+#define FIRST_A ((uint32_t)0x100)
+#define FIRST_B ((uint32_t)0x200)
+static_assert((unsigned)NB_OP_COUNT <= 0x7fu, "op codes fit in OP_MASK");
 
-/* A span of gradients to clear: elements [at, at + n) of g->grads, or,
- * when tensor is set, that node's gradient. */
-typedef struct span {
-    size_t at, n;
-    nb_node *tensor;
-} span;
-
-/* Spans to clear, and the store span that may still grow: open when only
- * gradients nobody reads (of nodes without one) lie past its end. */
-typedef struct spans {
-    span *s;
+/* Nodes whose gradients backward clears first */
+typedef struct zero_list {
+    nb_node **node;
     size_t n, cap;
-    int open;
-} spans;
+} zero_list;
 
 struct nb__replay {
     step *step;
     nb_node **call; /* the op nodes that run through the op table */
     size_t n_step, n_call;
     int has_grads;
-    spans all, ops; /* every gradient backward computes; the op nodes' only */
+    /* What no step writes first: leaves' gradients (kept when
+     * accumulating), and op nodes' that the op table adds into. */
+    zero_list leaves, ops;
 };
 
 /* ---- Writing the tape ----------------------------------------------------------- */
@@ -108,89 +108,65 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
     return r;
 }
 
-/* Append x's gradient to l: a tensor's as its own span, a scalar's
- * merged into the open span when only gradients nobody reads lie
- * between. */
-static int spans_add(spans *l, const nb_graph *g, nb_node *x)
+static int zero_add(zero_list *l, nb_node *x)
 {
-    if (!nb__in_store(x)) {
-        span *s = nb__grow(l->s, &l->cap, l->n + 1, sizeof *s);
-        if (!s)
-            return 0;
-        l->s = s;
-        l->s[l->n++] = (span){ 0, 0, x };
-        return 1; /* the store span, if open, stays open past it */
-    }
-    size_t at = index_of(g, x->val);
-    span *last = NULL;
-    for (size_t k = l->n; l->open && k-- > 0 && !last;)
-        last = l->s[k].tensor ? NULL : &l->s[k];
-    if (last) {
-        last->n = at + 1 - last->at;
-        return 1;
-    }
-    span *s = nb__grow(l->s, &l->cap, l->n + 1, sizeof *s);
-    if (!s)
+    nb_node **node = nb__grow(l->node, &l->cap, l->n + 1, sizeof *node);
+    if (!node)
         return 0;
-    l->s = s;
-    l->s[l->n++] = (span){ at, 1, NULL };
-    l->open = 1;
+    l->node = node;
+    l->node[l->n++] = x;
     return 1;
 }
 
-/* The spans to clear, from a walk over the nodes in creation order
- * (store order) between the plan's first node and its root: the plan's
- * gradients, merged across the slots of nodes that have none (clearing
- * those changes nothing anyone reads); another node's gradient, and for
- * ops a leaf's, ends a span. */
-static int write_spans(nb_graph *g, nb__replay *r, const nb__plan *p)
+/* Input x of a step, met in backward order: does the step write its
+ * gradient first?  An op's gradient (or one nobody reads) can be written
+ * first by an inline step; a leaf's is added to, and so is what the op
+ * table writes, which then must be cleared before. */
+static int first_write(nb__replay *r, uint8_t *seen, nb_node *x, int inline_step)
 {
-    uint32_t lo = UINT32_MAX, hi = 0;
-    int ok = 1;
+    int first = !seen[x->id];
 
-    for (size_t i = 0; i < p->n; i++) {
-        nb_node *x = p->node[i];
-        x->flags |= NB__MARK;
-        lo = x->id < lo ? x->id : lo;
-        hi = x->id > hi ? x->id : hi;
-    }
-    for (size_t i = lo; i <= hi && ok; i++) {
-        nb_node *x = g->nodes[i];
-        int planned = (x->flags & NB__MARK) != 0;
-        x->flags &= (uint8_t)~NB__MARK;
-        if (!x->grad)
-            continue; /* nothing to keep: spans stay open */
-        if (!planned) {
-            if (nb__in_store(x))
-                r->all.open = r->ops.open = 0;
-            continue;
-        }
-        ok = spans_add(&r->all, g, x);
-        if (ok && x->op != NB_OP_LEAF)
-            ok = spans_add(&r->ops, g, x);
-        else if (nb__in_store(x))
-            r->ops.open = 0; /* a leaf's gradient is kept when accumulating */
-    }
-    for (size_t i = lo; i <= hi && !ok; i++) /* stopped part of the way */
-        g->nodes[i]->flags &= (uint8_t)~NB__MARK;
-    return ok;
+    seen[x->id] = 1;
+    if (!first || !nb__grad(x))
+        return first;
+    if (x->op == NB_OP_LEAF)
+        return first && !zero_add(&r->leaves, x) ? -1 : 0;
+    if (inline_step && nb__in_store(x))
+        return 1;
+    return zero_add(&r->ops, x) ? 0 : -1;
 }
 
 int nb__replay_grads(nb_graph *g, nb__replay *r)
 {
     const nb__plan *p = &g->plan; /* the plan the steps were written from */
+    uint8_t *seen = nb__alloc_should_fail() ? NULL : calloc(p->root->id + 1, 1);
+    int ok = seen != NULL;
 
-    for (size_t i = 0, k = 0; i < p->n; i++) {
-        if (p->node[i]->op == NB_OP_LEAF)
+    for (size_t i = p->n, k = r->n_step; ok && i-- > 0;) {
+        nb_node *x = p->node[i];
+        if (x->op == NB_OP_LEAF) {
+            if (!seen[x->id] && nb__grad(x)) /* a leaf that is the root */
+                ok = zero_add(&r->leaves, x);
             continue;
-        if (!p->node[i]->grad)
-            r->step[k].op |= NO_GRAD;
-        k++;
+        }
+        step *st = &r->step[--k];
+        seen[x->id] = 1;
+        if (!nb__grad(x)) {
+            st->op |= NO_GRAD;
+            continue;
+        }
+        int inl = st->op != CALL;
+        for (int j = 0; ok && j < x->n_in; j++) {
+            int first = first_write(r, seen, x->in[j], inl);
+            ok = first >= 0;
+            if (first > 0)
+                st->op |= j == 0 ? FIRST_A : FIRST_B;
+        }
     }
-    if (!write_spans(g, r, p))
-        return 0;
-    r->has_grads = 1;
-    return 1;
+    free(seen);
+    if (ok)
+        r->has_grads = 1;
+    return ok;
 }
 
 int nb__replay_has_grads(const nb__replay *r) { return r->has_grads; }
@@ -201,16 +177,16 @@ void nb__replay_free(nb__replay *r)
         return;
     free(r->step);
     free(r->call);
-    free(r->all.s);
-    free(r->ops.s);
+    free(r->leaves.node);
+    free(r->ops.node);
     free(r);
 }
 
 /* ---- Running it -------------------------------------------------------------------
- * One loop per direction and dtype, over values v and gradients d.  The
- * switch has a case for each elementwise op, generated from ops.def; CALL
- * breaks out to the op table.  Backward's default is a step whose node has
- * no gradient. */
+ * One loop per direction and dtype, over the store v.  The switch has a
+ * case for each elementwise op, generated from ops.def; CALL breaks out
+ * to the op table.  A gradient written first is 0 + the term, as run.c's
+ * cleared gradient plus the term gives (-0 included). */
 
 #if defined(__GNUC__)
 #define UNREACHABLE() __builtin_unreachable()
@@ -218,24 +194,24 @@ void nb__replay_free(nb__replay *r)
 #define UNREACHABLE() (void)0
 #endif
 
+#define ACC(i, first, term) v[(i) + 1] = (term) + ((st->op & (first)) ? 0 : v[(i) + 1])
+
 #define FWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-    case NB_OP_##E | NO_GRAD:                                                                  \
         v[st->y] = stem##_##sfx(v[st->a]);                                                     \
         continue;
 #define FWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-    case NB_OP_##E | NO_GRAD:                                                                  \
         v[st->y] = stem##_##sfx(v[st->a], v[st->b]);                                           \
         continue;
 #define BWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        d[st->a] += stem##_dx_##sfx(v[st->a], v[st->y], d[st->y]);                             \
+        ACC(st->a, FIRST_A, stem##_dx_##sfx(v[st->a], v[st->y], v[st->y + 1]));                \
         continue;
 #define BWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        d[st->a] += stem##_da_##sfx(v[st->a], v[st->b], v[st->y], d[st->y]);                   \
-        d[st->b] += stem##_db_##sfx(v[st->a], v[st->b], v[st->y], d[st->y]);                   \
+        ACC(st->a, FIRST_A, stem##_da_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));      \
+        ACC(st->b, FIRST_B, stem##_db_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));      \
         continue;
 #define FWD_TENSOR_1(E, stem, sfx)
 #define FWD_TENSOR_2(E, stem, sfx)
@@ -247,12 +223,11 @@ static void forward_f64(const nb__replay *r, double *v)
     const step *st = r->step;
 
     for (size_t i = 0; i < r->n_step; i++, st++) {
-        switch (st->op) {
+        switch (st->op & OP_MASK) {
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
         case CALL:
-        case CALL | NO_GRAD:
             break;
         default:
             UNREACHABLE();
@@ -266,12 +241,11 @@ static void forward_f32(const nb__replay *r, float *v)
     const step *st = r->step;
 
     for (size_t i = 0; i < r->n_step; i++, st++) {
-        switch (st->op) {
+        switch (st->op & OP_MASK) {
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
         case CALL:
-        case CALL | NO_GRAD:
             break;
         default:
             UNREACHABLE();
@@ -280,33 +254,37 @@ static void forward_f32(const nb__replay *r, float *v)
     }
 }
 
-static void backward_f64(const nb__replay *r, const double *v, double *d)
+static void backward_f64(const nb__replay *r, double *v)
 {
     for (const step *st = r->step + r->n_step; st-- != r->step;) {
-        switch (st->op) {
+        if (st->op & NO_GRAD)
+            continue;
+        switch (st->op & OP_MASK) {
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
         case CALL:
             break;
         default:
-            continue;
+            UNREACHABLE();
         }
         nb__kernels_f64[r->call[st->a]->op].backward(r->call[st->a]);
     }
 }
 
-static void backward_f32(const nb__replay *r, const float *v, float *d)
+static void backward_f32(const nb__replay *r, float *v)
 {
     for (const step *st = r->step + r->n_step; st-- != r->step;) {
-        switch (st->op) {
+        if (st->op & NO_GRAD)
+            continue;
+        switch (st->op & OP_MASK) {
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
         case CALL:
             break;
         default:
-            continue;
+            UNREACHABLE();
         }
         nb__kernels_f32[r->call[st->a]->op].backward(r->call[st->a]);
     }
@@ -320,24 +298,23 @@ void nb__replay_forward(nb_graph *g, const nb__replay *r)
         forward_f64(r, (double *)(void *)g->store);
 }
 
+static void zero(const zero_list *l, size_t elt)
+{
+    for (size_t i = 0; i < l->n; i++)
+        memset(nb__grad(l->node[i]), 0, nb__size(l->node[i]) * elt);
+}
+
 void nb__replay_zero(nb_graph *g, const nb__replay *r, int accumulate)
 {
-    size_t elt = nb__elt(g);
-    const spans *l = accumulate ? &r->ops : &r->all;
-
-    for (size_t i = 0; i < l->n; i++) {
-        const span *z = &l->s[i];
-        if (z->tensor)
-            memset(z->tensor->grad, 0, nb__size(z->tensor) * elt);
-        else
-            memset(g->grads + z->at * elt, 0, z->n * elt);
-    }
+    zero(&r->ops, nb__elt(g));
+    if (!accumulate)
+        zero(&r->leaves, nb__elt(g));
 }
 
 void nb__replay_backward(nb_graph *g, const nb__replay *r)
 {
     if (g->dtype == NB_F32)
-        backward_f32(r, (const float *)(void *)g->store, (float *)(void *)g->grads);
+        backward_f32(r, (float *)(void *)g->store);
     else
-        backward_f64(r, (const double *)(void *)g->store, (double *)(void *)g->grads);
+        backward_f64(r, (double *)(void *)g->store);
 }

@@ -156,22 +156,22 @@ static nb_status clear_grads(nb_graph *g, nb__plan *p, int accumulate)
         nb_node *x = p->node[i];
         if (!(x->flags & NB__WANTS_GRAD))
             continue;
-        int fresh = !x->grad;
-        if (fresh && nb__in_store(x)) {
-            size_t at = (size_t)((char *)x->val - g->store) / elt;
-            if (at >= g->grads_len && !nb__grads_reserve(g))
+        int fresh = !(x->flags & NB__HAS_GRAD);
+        if (fresh && !nb__in_store(x)) { /* a scalar's is beside its value */
+            void *grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64);
+            if (!grad)
                 return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
-            x->grad = nb__grad_slot(g, x);
-        } else if (fresh && !(x->grad = nb__arena_alloc(&g->arena, nb__size(x) * elt, 64)))
-            return nb__report(g, NB_ERR_NOMEM, "backward: out of memory for gradients");
+            nb__ext_of(x)->grad = grad;
+        }
+        x->flags |= NB__HAS_GRAD;
         if (accumulate && !fresh && x->op == NB_OP_LEAF)
             continue;
         if (nb__in_store(x) && g->dtype == NB_F64) /* no call for one element */
-            *(double *)x->grad = 0;
+            *(double *)nb__grad(x) = 0;
         else if (nb__in_store(x))
-            *(float *)x->grad = 0;
+            *(float *)nb__grad(x) = 0;
         else
-            memset(x->grad, 0, nb__size(x) * elt);
+            memset(nb__grad(x), 0, nb__size(x) * elt);
     }
     p->has_grads = 1;
     return NB_OK;
@@ -183,9 +183,9 @@ static void seed_root(nb_graph *g, nb_node *root, const double *seed)
     for (size_t i = 0, n = nb__size(root); i < n; i++) {
         double v = seed ? seed[i] : 1.0;
         if (g->dtype == NB_F32)
-            ((float *)root->grad)[i] = (float)v;
+            ((float *)nb__grad(root))[i] = (float)v;
         else
-            ((double *)root->grad)[i] = v;
+            ((double *)nb__grad(root))[i] = v;
     }
 }
 
@@ -316,11 +316,11 @@ static nb_status check_grads(nb_graph *g, const nb_node *n)
 {
     char s0[NB__SHAPE_STR];
 
-    if (first_nonfinite(n, n->grad) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
+    if (first_nonfinite(n, nb__grad(n)) != SIZE_MAX || !all_finite(n) || !inputs_finite(n))
         return NB_OK; /* not this op's doing */
     for (int k = 0; k < n->n_in; k++) {
         const nb_node *x = n->in[k];
-        size_t at = x->grad ? first_nonfinite(x, x->grad) : SIZE_MAX;
+        size_t at = nb__grad(x) ? first_nonfinite(x, nb__grad(x)) : SIZE_MAX;
         if (at != SIZE_MAX)
             return nb__report(g, NB_ERR_NONFINITE,
                               "backward of %s (node %u): gradient %s at element %zu of "
@@ -361,7 +361,7 @@ static nb_status backward_plan(nb_graph *g, const nb__plan *p)
 {
     for (size_t i = p->n; i-- > 0;) {
         nb_node *n = p->node[i];
-        if (n->op == NB_OP_LEAF || !n->grad)
+        if (n->op == NB_OP_LEAF || !nb__grad(n))
             continue;
         nb__kernels[g->dtype][n->op].backward(n);
         if (g->anomaly && check_grads(g, n) != NB_OK)
@@ -520,9 +520,33 @@ void nb_zero_grad(nb_graph *g)
         return;
     for (size_t i = 0; i < g->n_nodes; i++) {
         nb_node *n = g->nodes[i];
-        if (n->grad)
-            memset(n->grad, 0, nb__size(n) * nb__elt(g));
+        if (nb__grad(n))
+            memset(nb__grad(n), 0, nb__size(n) * nb__elt(g));
     }
+}
+
+/* A scalar's value and gradient, as the store holds them */
+typedef union local_pair {
+    double f64[2];
+    float f32[2];
+} local_pair;
+
+/* c: a copy of n whose gradient is grad (none if grad < 0), a scalar's
+ * value and gradient in pair; a tensor keeps its values. */
+static void local_copy(nb__proto *c, const nb_node *n, local_pair *pair, double grad)
+{
+    c->node = *n;
+    if (n->flags & NB__EXT)
+        c->ext = *nb__ext_of(n);
+    c->node.flags &= (uint8_t)~NB__HAS_GRAD;
+    if (n->rank != 0 || grad < 0)
+        return;
+    c->node.flags = (uint8_t)((c->node.flags & ~NB__VIEW) | NB__HAS_GRAD);
+    c->node.val = pair;
+    if (n->flags & NB__F32)
+        *pair = (local_pair){ .f32 = { *(const float *)n->val, (float)grad } };
+    else
+        *pair = (local_pair){ .f64 = { *(const double *)n->val, grad } };
 }
 
 /* The op's own backward with dy = 1, on copies of the node and its inputs
@@ -541,22 +565,14 @@ nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out)
     if (n->rank != 0 || n->in[i]->rank != 0)
         return nb__report(g, NB_ERR_SHAPE, "local_grad: %s: defined for scalar gates only",
                           nb_op_name(n));
-    union {
-        double f64;
-        float f32;
-    } one, acc;
-    if (g->dtype == NB_F32)
-        one.f32 = 1, acc.f32 = 0;
-    else
-        one.f64 = 1, acc.f64 = 0;
-    nb_node y = *n, in[NB__MAX_IN];
+    nb__proto y, in[NB__MAX_IN];
+    local_pair py, pin[NB__MAX_IN];
+    local_copy(&y, n, &py, 1);
     for (int k = 0; k < n->n_in; k++) {
-        in[k] = *n->in[k];
-        in[k].grad = k == i ? &acc : NULL;
-        y.in[k] = &in[k];
+        local_copy(&in[k], n->in[k], &pin[k], k == i ? 0 : -1);
+        y.node.in[k] = &in[k].node;
     }
-    y.grad = &one;
-    nb__kernels[g->dtype][n->op].backward(&y);
-    *out = g->dtype == NB_F32 ? acc.f32 : acc.f64;
+    nb__kernels[g->dtype][n->op].backward(&y.node);
+    *out = g->dtype == NB_F32 ? pin[i].f32[1] : pin[i].f64[1];
     return NB_OK;
 }

@@ -24,8 +24,8 @@ static inline void strides(const nb_node *x, const nb_node *y, size_t *s)
     int pad = NB_MAX_RANK - x->rank, ypad = NB_MAX_RANK - y->rank;
 
     for (int d = NB_MAX_RANK; d-- > 0;) {
-        int xd = d < pad ? 1 : x->ext->dim[d - pad];
-        int yd = d < ypad ? 1 : y->ext->dim[d - ypad];
+        int xd = d < pad ? 1 : nb__ext_of(x)->dim[d - pad];
+        int yd = d < ypad ? 1 : nb__ext_of(y)->dim[d - ypad];
         s[d] = xd == yd ? stride : 0;
         stride *= (size_t)xd;
     }
@@ -36,7 +36,7 @@ static inline int is_suffix(const nb_node *x, const nb_node *y)
 {
     int pad = y->rank - x->rank;
     for (int d = 0; d < x->rank; d++)
-        if (x->ext->dim[d] != y->ext->dim[d + pad])
+        if (nb__ext_of(x)->dim[d] != nb__ext_of(y)->dim[d + pad])
             return 0;
     return 1;
 }
@@ -61,7 +61,7 @@ static inline size_t bcast_begin(bcast *it, const nb_node *y)
         it->kind = WALK;
         for (int d = 0; d < NB_MAX_RANK; d++) {
             it->idx[d] = 0;
-            it->dim[d] = d < pad ? 1 : (size_t)y->ext->dim[d - pad];
+            it->dim[d] = d < pad ? 1 : (size_t)nb__ext_of(y)->dim[d - pad];
         }
         strides(y->in[0], y, it->sa);
         strides(y->in[1], y, it->sb);
@@ -83,7 +83,7 @@ static inline size_t bcast_index(const nb_node *y, int k, size_t o)
         return 0;
     strides(x, y, s);
     for (int d = NB_MAX_RANK; d-- > pad;) {
-        size_t yd = (size_t)y->ext->dim[d - pad];
+        size_t yd = (size_t)nb__ext_of(y)->dim[d - pad];
         i += o % yd * s[d];
         o /= yd;
     }
@@ -107,14 +107,14 @@ static inline void bcast_next(bcast *it)
 static inline void axis_split(const nb_node *y, size_t *outer, size_t *m, size_t *inner)
 {
     const nb_node *x = y->in[0];
-    int axis = y->ext->axis;
+    int axis = nb__ext_of(y)->axis;
 
     *outer = *inner = 1;
     for (int i = 0; i < axis; i++)
-        *outer *= (size_t)x->ext->dim[i];
-    *m = (size_t)x->ext->dim[axis];
+        *outer *= (size_t)nb__ext_of(x)->dim[i];
+    *m = (size_t)nb__ext_of(x)->dim[axis];
     for (int i = axis + 1; i < x->rank; i++)
-        *inner *= (size_t)x->ext->dim[i];
+        *inner *= (size_t)nb__ext_of(x)->dim[i];
 }
 
 /* the length of x's last axis: a row of classes */
