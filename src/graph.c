@@ -78,17 +78,13 @@ static void graph_empty(nb_graph *g)
                       .cap_params = g->cap_params,
                       .store = g->store,
                       .store_cap = g->store_cap * nb__elt(g),
-                      .plan = { .node = g->plan.node,
-                                .cap = g->plan.cap,
-                                .scratch = g->plan.scratch,
-                                .cap_scratch = g->plan.cap_scratch } };
+                      .plan = { .node = g->plan.node, .cap = g->plan.cap } };
     *g = keep;
 }
 
 static size_t array_bytes(const nb_graph *g)
 {
-    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap +
-           g->plan.cap_scratch * sizeof *g->plan.scratch;
+    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap;
 }
 
 /* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
@@ -140,7 +136,6 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
     free(g->plan.node);
-    free(g->plan.scratch);
     free(g);
 }
 

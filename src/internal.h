@@ -211,28 +211,20 @@ extern const nb__op_def nb__ops[NB_OP_COUNT];
 typedef struct nb__name nb__name;
 typedef struct nb__replay nb__replay;
 
-/* The plan for a root: its ancestors in topological order, ordered by
- * level (a leaf's level is 0, an op's one more than its deepest input's)
- * and by creation within a level.  Both executors run it in this order
- * (forward front to back, backward back to front), so every gradient sums
- * its contributions in the same order and they give the same bits.  A
- * level's nodes do not depend on each other, so neighbouring steps of the
- * scalar replay overlap (in creation order, each add of a sum would wait
- * for the one before). */
+/* The plan for a root: its ancestors in creation order, a topological
+ * order.  Both executors run it in this order (forward front to back,
+ * backward back to front), so every gradient sums its contributions in the
+ * same order and they give the same bits. */
 typedef struct nb__plan {
     nb_node *root; /* NULL: no plan */
     nb_node **node;
     size_t n, cap;
-    uint32_t *scratch; /* levels and counts while planning */
-    size_t cap_scratch;
     int has_grads; /* every node that wants a gradient has one */
     int trimmed;   /* node holds the leaves alone (run.c, plan_trim) */
     int runs;      /* forward and backward runs from it */
     /* Whether the values are those of the leaves (run.c, "Stale values"):
-     * leaves are the plan's first n_leaves nodes (level 0).  synced: they
-     * were when g->writes was writes; snapped: snap holds the leaves'
-     * bytes as they were then. */
-    size_t n_leaves;
+     * synced: they were when g->writes was writes; snapped: snap holds the
+     * leaves' bytes as they were then. */
     uint32_t first_op; /* smallest id of an op node in the plan */
     int synced, snapped;
     uint64_t writes;

@@ -13,7 +13,9 @@
  * scalar's gradient is the store element after its value, so a step's
  * indices name both.  Where a step is the first, in backward order, to
  * write an op's gradient, it writes 0 + its term instead of adding to a
- * cleared gradient: the same bits, and no pass to clear them. */
+ * cleared gradient: the same bits, and no pass to clear them.  A product
+ * that the next step adds to something (w x + s, a neuron's sum) runs as
+ * one pair: one dispatch for two steps. */
 #include "internal.h"
 
 #include "elementwise.h"
@@ -36,7 +38,11 @@ typedef struct step {
 #define NO_GRAD ((uint32_t)0x80)
 #define FIRST_A ((uint32_t)0x100)
 #define FIRST_B ((uint32_t)0x200)
-static_assert((unsigned)NB_OP_COUNT <= 0x7fu, "op codes fit in OP_MASK");
+/* A mul step whose product the next step, an add, reads: forward runs
+ * both from the mul (MUL_ADD), backward both from the add (ADD_MUL). */
+#define MUL_ADD ((uint32_t)NB_OP_COUNT)
+#define ADD_MUL ((uint32_t)NB_OP_COUNT + 1)
+static_assert((unsigned)NB_OP_COUNT + 2 <= 0x7fu, "op codes fit in OP_MASK");
 
 /* Nodes whose gradients backward clears first */
 typedef struct zero_list {
@@ -98,8 +104,15 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
         if (x->op == NB_OP_LEAF)
             continue;
         if (runs_inline(x)) {
-            r->step[r->n_step++] = (step){ index_of(g, x->val), index_of(g, x->in[0]->val),
-                                           index_of(g, x->in[x->n_in - 1]->val), x->op };
+            step st = { index_of(g, x->val), index_of(g, x->in[0]->val),
+                        index_of(g, x->in[x->n_in - 1]->val), x->op };
+            step *prev = r->n_step ? &r->step[r->n_step - 1] : NULL;
+            if (x->op == NB_OP_ADD && prev && prev->op == NB_OP_MUL &&
+                (prev->y == st.a || prev->y == st.b)) {
+                prev->op = MUL_ADD;
+                st.op = ADD_MUL;
+            }
+            r->step[r->n_step++] = st;
         } else {
             r->step[r->n_step++] = (step){ .a = (uint32_t)r->n_call, .op = CALL };
             r->call[r->n_call++] = x;
@@ -155,7 +168,7 @@ int nb__replay_grads(nb_graph *g, nb__replay *r)
             st->op |= NO_GRAD;
             continue;
         }
-        int inl = st->op != CALL;
+        int inl = (st->op & OP_MASK) != CALL;
         for (int j = 0; ok && j < x->n_in; j++) {
             int first = first_write(r, seen, x->in[j], inl);
             ok = first >= 0;
@@ -227,6 +240,11 @@ static void forward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
+        case MUL_ADD:
+            v[st->y] = mul_f64(v[st->a], v[st->b]);
+            st++, i++;
+            v[st->y] = add_f64(v[st->a], v[st->b]);
+            continue;
         case CALL:
             break;
         default:
@@ -245,6 +263,11 @@ static void forward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
+        case MUL_ADD:
+            v[st->y] = mul_f32(v[st->a], v[st->b]);
+            st++, i++;
+            v[st->y] = add_f32(v[st->a], v[st->b]);
+            continue;
         case CALL:
             break;
         default:
@@ -263,6 +286,14 @@ static void backward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
+        case ADD_MUL:
+            ACC(st->a, FIRST_A, add_da_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            ACC(st->b, FIRST_B, add_db_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            if ((--st)->op & NO_GRAD)
+                continue;
+            ACC(st->a, FIRST_A, mul_da_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            ACC(st->b, FIRST_B, mul_db_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            continue;
         case CALL:
             break;
         default:
@@ -281,6 +312,14 @@ static void backward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
+        case ADD_MUL:
+            ACC(st->a, FIRST_A, add_da_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            ACC(st->b, FIRST_B, add_db_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            if ((--st)->op & NO_GRAD)
+                continue;
+            ACC(st->a, FIRST_A, mul_da_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            ACC(st->b, FIRST_B, mul_db_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
+            continue;
         case CALL:
             break;
         default:

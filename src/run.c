@@ -20,29 +20,25 @@
 /* ---- The plan -------------------------------------------------------------
  * Creation order is a topological order, so sweeping the nodes from root
  * down, marking root and then the inputs of every marked node, marks
- * exactly root's ancestors: no recursion, no stack.  Two more passes, in
- * creation order, give each its level (inputs first) and place it; a
- * counting sort.  The plan depends on root alone (an op's inputs never
- * change), so it is kept until another root runs. */
+ * exactly root's ancestors: no recursion, no stack.  A second pass, in
+ * creation order, lists them.  The plan depends on root alone (an op's
+ * inputs never change), so it is kept until another root runs. */
 static nb_status plan_write(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
     size_t ids = (size_t)root->id + 1, n = 0;
-    uint32_t top = 0;
+    uint32_t first_op = UINT32_MAX;
     nb__plan kept = *p; /* trimmed: the same plan again, and its state */
+
     if (p->root != root) {
         nb__replay_free(g->replay); /* it ran the old plan */
         g->replay = NULL;
     }
     p->root = NULL;
     nb_node **node = nb__grow(p->node, &p->cap, ids, sizeof *node);
-    if (node)
-        p->node = node;
-    uint32_t *scratch =
-        node ? nb__grow(p->scratch, &p->cap_scratch, 2 * ids + 1, sizeof *scratch) : NULL;
-    if (!scratch)
+    if (!node)
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
-    p->scratch = scratch;
+    p->node = node;
     root->flags |= NB__MARK;
     for (size_t i = ids; i-- > 0;) { /* mark the ancestors */
         const nb_node *x = g->nodes[i];
@@ -50,41 +46,16 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
             for (int k = 0; k < x->n_in; k++)
                 x->in[k]->flags |= NB__MARK;
     }
-    /* level[id] of each ancestor; start[l]: how many of level l, then
-     * where level l begins (cleared as levels appear, so that a shallow
-     * plan of many nodes touches little of it) */
-    uint32_t *level = scratch, *start = scratch + ids;
-    start[0] = 0;
-    for (size_t i = 0; i < ids; i++) {
-        const nb_node *x = g->nodes[i];
-        if (!(x->flags & NB__MARK))
-            continue;
-        uint32_t l = 0;
-        for (int k = 0; k < x->n_in; k++)
-            l = level[x->in[k]->id] >= l ? level[x->in[k]->id] + 1 : l;
-        level[i] = l;
-        for (; top < l; top++)
-            start[top + 1] = 0;
-        start[l]++;
-        n++;
-    }
-    for (size_t l = 0, sum = 0; l <= top; l++) {
-        uint32_t c = start[l];
-        start[l] = (uint32_t)sum;
-        sum += c;
-    }
-    for (size_t i = 0; i < ids; i++) { /* creation order within a level */
+    for (size_t i = 0; i < ids; i++) { /* list them */
         nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
         x->flags &= (uint8_t)~NB__MARK;
-        node[start[level[i]]++] = x;
+        node[n++] = x;
+        first_op = x->op != NB_OP_LEAF && first_op == UINT32_MAX ? x->id : first_op;
     }
     p->n = n;
-    p->n_leaves = start[0]; /* where level 1 begins */
-    p->first_op = UINT32_MAX;
-    for (size_t i = p->n_leaves; i < n; i++)
-        p->first_op = node[i]->id < p->first_op ? node[i]->id : p->first_op;
+    p->first_op = first_op;
     p->root = root;
     p->trimmed = 0;
     if (kept.root == root) { /* the replay and the values stay as they were */
@@ -99,16 +70,9 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
     p->runs = 0;
     /* Constructors computed the ops' values from the leaves of the time: they
      * still hold if no leaf was written since the first op was made. */
-    p->synced = !g->untracked && p->first_op >= g->write_mark;
+    p->synced = !g->untracked && first_op >= g->write_mark;
     p->snapped = 0;
     p->writes = g->writes;
-    if (p->cap_scratch * sizeof *scratch > ((size_t)4 << 20)) {
-        /* a big graph's levels are not needed until the next plan: give
-         * back their 8 bytes a node */
-        free(p->scratch);
-        p->scratch = NULL;
-        p->cap_scratch = 0;
-    }
     return NB_OK;
 }
 
@@ -133,14 +97,17 @@ static void plan_trim(nb__plan *p)
 {
     if (p->cap * sizeof *p->node <= ((size_t)4 << 20))
         return;
-    size_t n = p->n_leaves ? p->n_leaves : 1;
-    nb_node **node = realloc(p->node, n * sizeof *node);
-    if (!node)
-        return; /* keeping it all is no error */
-    p->node = node;
-    p->cap = n;
-    p->n = p->n_leaves;
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) /* the leaves first, in order */
+        if (p->node[i]->op == NB_OP_LEAF)
+            p->node[n++] = p->node[i];
+    p->n = n;
     p->trimmed = 1;
+    nb_node **node = realloc(p->node, (n ? n : 1) * sizeof *node);
+    if (!node)
+        return; /* the rest is not given back: no error */
+    p->node = node;
+    p->cap = n ? n : 1;
 }
 
 /* ---- Gradients ------------------------------------------------------------ */
@@ -208,13 +175,16 @@ static void sync(nb_graph *g, nb__plan *p, int snap_leaves)
     p->snapped = 0;
     if (!g->untracked || !snap_leaves)
         return; /* unsnapped, a later backward runs forward again if it must */
-    for (size_t i = 0; i < p->n_leaves; i++)
-        bytes += nb__size(p->node[i]) * elt;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->node[i]->op == NB_OP_LEAF)
+            bytes += nb__size(p->node[i]) * elt;
     unsigned char *snap = nb__grow(p->snap, &p->cap_snap, bytes, 1);
     if (!snap)
         return; /* then every backward runs forward: slower, never stale */
     p->snap = snap;
-    for (size_t i = 0; i < p->n_leaves; i++) {
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->node[i]->op != NB_OP_LEAF)
+            continue;
         size_t n = nb__size(p->node[i]) * elt;
         memcpy(snap, p->node[i]->val, n);
         snap += n;
@@ -232,7 +202,9 @@ static int stale(const nb_graph *g, const nb__plan *p)
         return 1;
     const unsigned char *snap = p->snap;
     size_t elt = nb__elt(g);
-    for (size_t i = 0; i < p->n_leaves; i++) {
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->node[i]->op != NB_OP_LEAF)
+            continue;
         size_t n = nb__size(p->node[i]) * elt;
         if (memcmp(snap, p->node[i]->val, n) != 0)
             return 1;

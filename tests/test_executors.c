@@ -322,6 +322,28 @@ static void mlp(nb_dtype dt, int *checked)
     nb_graph_free(g);
 }
 
+/* A product that the next op adds to, which the replay runs as one pair,
+ * in every arrangement: the sum on either side, inputs shared between the
+ * two, the product added to itself, products of constants (no gradient)
+ * added to a variable, and a pair with no gradient at all. */
+static void product_sums(nb_dtype dt, int *checked)
+{
+    nb_graph *g = nb_graph_new(dt);
+    nb_node *x = nb_scalar(g, "x", 0.7), *w = nb_scalar(g, "w", -1.3);
+    nb_node *c = nb_const_scalar(g, 0.4);
+    nb_node *s = nb_add(g, x, nb_mul(g, x, x));
+    s = nb_add(g, nb_mul(g, w, s), s);
+    s = nb_add(g, s, nb_mul(g, c, c));
+    nb_node *m = nb_mul(g, s, w);
+    s = nb_add(g, m, m);
+    nb_node *k = nb_add(g, nb_mul(g, c, c), c);
+    s = nb_add(g, nb_mul(g, s, k), x);
+    s = nb_add(g, nb_mul(g, nb_mul(g, s, x), w), nb_mul(g, s, c));
+    CHECK(nb_error(g) == NB_OK);
+    agree(g, s, checked);
+    nb_graph_free(g);
+}
+
 int main(void)
 {
     int checked = 0;
@@ -329,6 +351,7 @@ int main(void)
         lecture_graphs(dt ? NB_F32 : NB_F64, &checked);
         random_graphs(dt ? NB_F32 : NB_F64, 300, &checked);
         mlp(dt ? NB_F32 : NB_F64, &checked);
+        product_sums(dt ? NB_F32 : NB_F64, &checked);
     }
     printf("%d graphs: reference and replay agree to the bit\n", checked);
     for (int op = NB_OP_LEAF + 1; op < NB_OP_COUNT; op++) {
