@@ -393,14 +393,14 @@ static int report(const char *workload, bench *b, const runs *r, size_t nodes, s
     line(workload, "hand fwd", nodes, hand_fwd);
     printf("\n");
     line(workload, "replay fwd+bwd", nodes, replay);
-    printf("   x hand    %5.2f  (target <= 10)  %s\n", replay / hand,
-           verdict(replay / hand, 10));
+    printf("   x hand    %5.2f  (target <= 5)   %s\n", replay / hand,
+           verdict(replay / hand, 5));
     line(workload, "replay fwd", nodes, fwd);
-    printf("   (f+b)/f   %5.2f  (target <= 4)   %s\n", replay / fwd, verdict(replay / fwd, 4));
+    printf("   (f+b)/f   %5.2f  (target <= 3)   %s\n", replay / fwd, verdict(replay / fwd, 3));
     line(workload, "build+fwd+bwd", nodes, build);
-    printf("   x hand    %5.2f  (target <= 40)  %s\n", build / hand, verdict(build / hand, 40));
-    printf("%-12s %-15s %9zu nodes %11.1f MB %8.2f B/node   (target <= 64)         %s\n",
-           workload, "arena", nodes, (double)bytes / 1e6, per_node, verdict(per_node, 64));
+    printf("   x hand    %5.2f  (target <= 15)  %s\n", build / hand, verdict(build / hand, 15));
+    printf("%-12s %-15s %9zu nodes %11.1f MB %8.2f B/node   (target <= 48)         %s\n",
+           workload, "arena", nodes, (double)bytes / 1e6, per_node, verdict(per_node, 48));
     return 1;
 }
 
