@@ -303,7 +303,7 @@ NB_API nb_node *nb_custom(nb_graph *g, const nb_op_type *type, nb_node *const *i
  * nb_forward: recompute, in topological order and in place, every op that
  * root depends on (after leaf values changed; nb_backward does it for you
  * when they did, see below).  A run plans once per root (root's ancestors,
- * ordered by level: an op comes after its deepest input); after that, forward and backward from
+ * in the order they were made); after that, forward and backward from
  * this root allocate nothing: build once, then step.  Returns NB_ERR_NONFINITE if root's value
  * is not finite, naming the first op that made inf or NaN from finite
  * inputs (the values are still computed).
