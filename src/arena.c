@@ -232,7 +232,9 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
     return b->data + at;
 }
 
-void nb__arena_free(nb__arena *a)
+/* Every block but keep (which may be NULL) to the cache or to the allocator;
+ * the arena then holds keep alone, empty. */
+static void arena_drop(nb__arena *a, nb__block *keep)
 {
     nb__block *b = a->head;
 
@@ -241,11 +243,27 @@ void nb__arena_free(nb__arena *a)
 
     while (b) { /* a loop, not recursion: any number of blocks */
         nb__block *next = b->next;
-        if (!cache_put(b))
+        if (b != keep && !cache_put(b))
             free(b);
         b = next;
     }
-    a->head = NULL;
-    a->next = a->end = NULL;
+    if (keep) {
+        keep->next = NULL;
+        keep->top = 0;
+    }
+    a->head = keep;
+    a->next = keep ? keep->data : NULL;
+    a->end = keep ? keep->data + keep->cap : NULL;
     a->used = 0;
+}
+
+void nb__arena_free(nb__arena *a) { arena_drop(a, NULL); }
+
+void nb__arena_reset(nb__arena *a)
+{
+    nb__block *keep = a->head;
+
+    while (keep && keep->cap != NB__BLOCK)
+        keep = keep->next;
+    arena_drop(a, keep);
 }

@@ -55,12 +55,16 @@ static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
 
 /* ---- Recycled graphs -----------------------------------------------------
  * A freed graph, emptied but with its growable arrays (node index, scalar
- * store, plan), waits here for the next nb_graph_new, as the arena's blocks
- * wait in arena.c.  A program that builds a fresh graph per step (as
- * micrograd does) would otherwise hand megabytes back to glibc, which may
- * give them to the kernel, and fault them in again for the next graph.  One
- * graph, with arrays of RECYCLE_MAX bytes at most, shared by all threads
- * under a mutex. */
+ * store, plan) and a block of its arena, waits for the next nb_graph_new, as
+ * the arena's other blocks wait in arena.c.  A program that builds a fresh
+ * graph per step (as micrograd does) would otherwise hand megabytes back to
+ * glibc, which may give them to the kernel, and fault them in again for the
+ * next graph; and a graph of a few nodes would spend most of its time
+ * allocating.  Graphs with arrays of RECYCLE_MAX bytes at most wait in two
+ * places: each thread's own slot, which needs no lock, and, for a graph
+ * freed while its thread's slot is full, one slot shared by all threads
+ * under a mutex, where a thread that makes graphs finds those another
+ * thread frees.  A thread's own graph is released when the thread exits. */
 #define RECYCLE_MAX ((size_t)64 << 20)
 
 static struct {
@@ -68,18 +72,75 @@ static struct {
     pthread_mutex_t lock;
 } recycled = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* g with every field cleared but its arrays; the store's capacity in
- * bytes, until nb_graph_new knows the next dtype */
+static _Thread_local nb_graph *mine; /* this thread's slot */
+static _Thread_local int mine_keyed; /* its exit will release mine */
+static pthread_key_t mine_key;
+static pthread_once_t mine_once = PTHREAD_ONCE_INIT;
+static int mine_key_made;
+
+static void graph_release(nb_graph *g)
+{
+    nb__arena_free(&g->arena);
+    nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
+    nb__big_free(g->params, g->cap_params, sizeof *g->params);
+    nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
+    free(g->plan.node);
+    free(g);
+}
+
+/* the key's destructor, at a thread's exit */
+static void mine_release(void *unused)
+{
+    nb_graph *g = mine;
+
+    (void)unused;
+    mine = NULL;
+    mine_keyed = 0; /* a graph freed later by another destructor keys it again */
+    if (g)
+        graph_release(g);
+}
+
+static void mine_key_new(void)
+{
+    mine_key_made = pthread_key_create(&mine_key, mine_release) == 0;
+}
+
+/* 1 if this thread's slot took g: it was empty, and the thread's exit will
+ * release what it holds then */
+static int mine_put(nb_graph *g)
+{
+    if (mine)
+        return 0;
+    if (!mine_keyed) { /* the key's value only has to be non-NULL */
+        if (pthread_once(&mine_once, mine_key_new) != 0 || !mine_key_made ||
+            pthread_setspecific(mine_key, &mine) != 0)
+            return 0;
+        mine_keyed = 1;
+    }
+    mine = g;
+    return 1;
+}
+
+/* g with every field cleared but its arrays and its arena (emptied before);
+ * the store's capacity in bytes, until nb_graph_new knows the next dtype */
 static void graph_empty(nb_graph *g)
 {
-    nb_graph keep = { .nodes = g->nodes,
-                      .cap_nodes = g->cap_nodes,
-                      .params = g->params,
-                      .cap_params = g->cap_params,
-                      .store = g->store,
-                      .store_cap = g->store_cap * nb__elt(g),
-                      .plan = { .node = g->plan.node, .cap = g->plan.cap } };
-    *g = keep;
+    nb__arena arena = g->arena;
+    nb__plan plan = { .node = g->plan.node, .cap = g->plan.cap };
+    nb_node **nodes = g->nodes, **params = g->params;
+    size_t cap_nodes = g->cap_nodes, cap_params = g->cap_params;
+    char *store = g->store;
+    size_t store_cap = g->store_cap * nb__elt(g);
+
+    memset(g, 0, sizeof *g); /* in place: the graph is large, its message most of it */
+    g->arena = arena;
+    g->plan = plan;
+    g->nodes = nodes;
+    g->cap_nodes = cap_nodes;
+    g->params = params;
+    g->cap_params = cap_params;
+    g->store = store;
+    g->store_cap = store_cap;
 }
 
 static size_t array_bytes(const nb_graph *g)
@@ -87,9 +148,8 @@ static size_t array_bytes(const nb_graph *g)
     return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap;
 }
 
-/* swap g (an emptied graph, or NULL) with the recycled one; NULL if g is
- * the recycled one already (freed twice), which must not be released while
- * the slot still holds it */
+/* swap g (an emptied graph, or NULL) with the one in the shared slot; NULL
+ * if g is that one already */
 static nb_graph *recycled_swap(nb_graph *g)
 {
     nb_graph *old = g;
@@ -102,58 +162,45 @@ static nb_graph *recycled_swap(nb_graph *g)
     return old == g ? NULL : old;
 }
 
-/* 1 if g waits in the recycled slot: freed already */
-static int recycled_holds(const nb_graph *g)
-{
-    int held = 0;
-
-    if (g && pthread_mutex_lock(&recycled.lock) == 0) {
-        held = recycled.g == g;
-        pthread_mutex_unlock(&recycled.lock);
-    }
-    return held;
-}
-
 nb_graph *nb_graph_new(nb_dtype dtype)
 {
     if (dtype != NB_F64 && dtype != NB_F32)
         return NULL;
     if (nb__alloc_should_fail())
         return NULL;
-    nb_graph *g = recycled_swap(NULL);
+    nb_graph *g = mine;
+    if (g)
+        mine = NULL;
+    else
+        g = recycled_swap(NULL);
     if (!g)
         g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    g->waiting = 0;
     g->dtype = dtype;
     g->store_cap /= nb__elt(g);
     return g;
 }
 
-static void graph_release(nb_graph *g)
-{
-    nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
-    nb__big_free(g->params, g->cap_params, sizeof *g->params);
-    nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
-    free(g->plan.node);
-    free(g);
-}
-
 void nb_graph_free(nb_graph *g)
 {
-    /* A second free of the graph that waits for reuse is a no-op: released,
-     * it would leave the slot pointing at freed memory for nb_graph_new. */
-    if (!g || recycled_holds(g))
+    /* A second free of a graph that waits for reuse is a no-op: released,
+     * it would leave a slot pointing at freed memory for nb_graph_new. */
+    if (!g || g->waiting)
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena */
     nb__replay_free(g->replay);
     free(g->plan.snap); /* not recycled: graph_empty drops it */
-    nb__arena_free(&g->arena);
+    nb__arena_reset(&g->arena);
     graph_empty(g);
-    if (!NB__ASAN && array_bytes(g) <= RECYCLE_MAX)
-        g = recycled_swap(g); /* the one recycled before, if any */
-    if (g)
+    if (NB__ASAN || array_bytes(g) > RECYCLE_MAX) {
         graph_release(g);
+        return;
+    }
+    g->waiting = 1;
+    if (!mine_put(g) && (g = recycled_swap(g)) != NULL)
+        graph_release(g); /* the one that waited in the shared slot */
 }
 
 nb_dtype nb_graph_dtype(const nb_graph *g) { return g ? g->dtype : NB_F64; }

@@ -77,6 +77,10 @@ static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
     return (void *)at;
 }
 void nb__arena_free(nb__arena *a);
+/* Empty the arena but keep one standard block of it, if it has one, for
+ * the next allocations: a recycled graph's first nodes then take no block
+ * from the cache. */
+void nb__arena_reset(nb__arena *a);
 /* Ask the kernel for transparent huge pages over the whole 2 MB pages of
  * [p, p + bytes) (arena.c): for large arrays that grow with the graph. */
 void nb__advise_huge(void *p, size_t bytes);
@@ -251,6 +255,7 @@ struct nb_graph {
     nb__replay *replay;  /* the plan's replay (replay.c), or NULL */
     int anomaly;         /* nb_set_anomaly */
     int no_replay;       /* nb_set_replay(g, 0) */
+    int waiting;         /* freed, it waits for reuse (graph.c) */
     nb_status op_status; /* a user-defined op failed in the last run */
     nb_status status;    /* first construction error */
     char msg[320];
