@@ -263,6 +263,11 @@ void nb__arena_reset(nb__arena *a)
 {
     nb__block *keep = a->head;
 
+    if (keep && !keep->next && keep->cap == NB__BLOCK) { /* a small graph's one block */
+        a->next = keep->data;
+        a->used = 0;
+        return;
+    }
     while (keep && keep->cap != NB__BLOCK)
         keep = keep->next;
     arena_drop(a, keep);

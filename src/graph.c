@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -24,7 +25,7 @@ struct nb__name {
 
 /* ---- Growable arrays (outside the arena: they move) ------------------------ */
 
-void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
+void *nb__grow_to(void *arr, size_t *cap, size_t need, size_t elt)
 {
     if (arr && need <= *cap)
         return arr;
@@ -72,8 +73,13 @@ static struct {
     pthread_mutex_t lock;
 } recycled = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static _Thread_local nb_graph *mine; /* this thread's slot */
-static _Thread_local int mine_keyed; /* its exit will release mine */
+/* a thread's slot, and whether its exit will release what it holds */
+typedef struct slot {
+    nb_graph *g;
+    int keyed;
+} slot;
+
+static _Thread_local slot mine;
 static pthread_key_t mine_key;
 static pthread_once_t mine_once = PTHREAD_ONCE_INIT;
 static int mine_key_made;
@@ -91,11 +97,11 @@ static void graph_release(nb_graph *g)
 /* the key's destructor, at a thread's exit */
 static void mine_release(void *unused)
 {
-    nb_graph *g = mine;
+    nb_graph *g = mine.g;
 
     (void)unused;
-    mine = NULL;
-    mine_keyed = 0; /* a graph freed later by another destructor keys it again */
+    mine.g = NULL;
+    mine.keyed = 0; /* a graph freed later by another destructor keys it again */
     if (g)
         graph_release(g);
 }
@@ -109,15 +115,17 @@ static void mine_key_new(void)
  * release what it holds then */
 static int mine_put(nb_graph *g)
 {
-    if (mine)
+    slot *s = &mine; /* one look-up of the thread's storage */
+
+    if (s->g)
         return 0;
-    if (!mine_keyed) { /* the key's value only has to be non-NULL */
+    if (!s->keyed) { /* the key's value only has to be non-NULL */
         if (pthread_once(&mine_once, mine_key_new) != 0 || !mine_key_made ||
-            pthread_setspecific(mine_key, &mine) != 0)
+            pthread_setspecific(mine_key, s) != 0)
             return 0;
-        mine_keyed = 1;
+        s->keyed = 1;
     }
-    mine = g;
+    s->g = g;
     return 1;
 }
 
@@ -132,7 +140,12 @@ static void graph_empty(nb_graph *g)
     char *store = g->store;
     size_t store_cap = g->store_cap * nb__elt(g);
 
-    memset(g, 0, sizeof *g); /* in place: the graph is large, its message most of it */
+    /* in place, and all but the message, most of the graph, which only has
+     * to read empty */
+    size_t msg_end = offsetof(nb_graph, msg) + sizeof g->msg;
+    memset(g, 0, offsetof(nb_graph, msg));
+    g->msg[0] = '\0';
+    memset((char *)g + msg_end, 0, sizeof *g - msg_end);
     g->arena = arena;
     g->plan = plan;
     g->nodes = nodes;
@@ -168,9 +181,9 @@ nb_graph *nb_graph_new(nb_dtype dtype)
         return NULL;
     if (nb__alloc_should_fail())
         return NULL;
-    nb_graph *g = mine;
+    nb_graph *g = mine.g;
     if (g)
-        mine = NULL;
+        mine.g = NULL;
     else
         g = recycled_swap(NULL);
     if (!g)

@@ -285,7 +285,12 @@ static inline int nb__owned(const nb_graph *g, const nb_node *n)
 /* arr (capacity *cap elements of elt bytes) with room for need: arr
  * itself, or moved by realloc, never NULL (even for need 0) unless out of
  * memory, and then arr is untouched. */
-void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt);
+void *nb__grow_to(void *arr, size_t *cap, size_t need, size_t elt);
+/* inline, since it mostly finds the room there */
+static inline void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
+{
+    return arr && need <= *cap ? arr : nb__grow_to(arr, cap, need, elt);
+}
 
 /* nb__grow for the arrays that grow with the graph (arena.c: the node
  * index and the scalar store), which nb__big_free, with their capacity,
