@@ -193,6 +193,39 @@ static void freeing_a_graph_twice_spares_the_next_graphs(void)
     CHECK(nb_graph_dtype(a) == NB_F64 && nb_graph_dtype(b) == NB_F32);
     nb_graph_free(a);
     nb_graph_free(b);
+    nb_graph_free(a); /* both wait: one in this thread's slot, one in the shared slot */
+    nb_graph_free(b);
+    nb_graph *c = nb_graph_new(NB_F64), *d = nb_graph_new(NB_F64), *e = nb_graph_new(NB_F64);
+    CHECK(c && d && e && c != d && d != e && c != e);
+    CHECK(nb_scalar(c, "x", 1.0) && nb_scalar(d, "x", 2.0) && nb_scalar(e, "x", 3.0));
+    CHECK(nb_value_scalar(nb_lookup(c, "x")) == 1.0 &&
+          nb_value_scalar(nb_lookup(d, "x")) == 2.0);
+    nb_graph_free(c);
+    nb_graph_free(d);
+    nb_graph_free(e);
+}
+
+/* A recycled graph keeps its names table, with none of the names of its
+ * last life: each is free again, and a lookup finds only the new node. */
+static void a_recycled_graph_forgets_its_names(void)
+{
+    for (int round = 0; round < 3; round++) {
+        nb_graph *g = nb_graph_new(NB_F64);
+        char name[16];
+        nb_node *x[40];
+        for (int i = 0; i < 40; i++) { /* the table grows */
+            snprintf(name, sizeof name, "x%d", i + round);
+            CHECK((x[i] = nb_scalar(g, name, i)) != NULL);
+        }
+        for (int i = 0; i < 40; i++) {
+            snprintf(name, sizeof name, "x%d", i + round);
+            CHECK(nb_lookup(g, name) == x[i]);
+        }
+        snprintf(name, sizeof name, "x%d", 40 + round);
+        CHECK(nb_lookup(g, name) == NULL && nb_lookup(g, "y") == NULL);
+        CHECK(nb_scalar(g, "x5", 0) == NULL && nb_error(g) == NB_ERR_ARG);
+        nb_graph_free(g);
+    }
 }
 
 int main(void)
@@ -202,5 +235,6 @@ int main(void)
     backward_survives_allocation_failure();
     store_moves_with_the_graph();
     freeing_a_graph_twice_spares_the_next_graphs();
+    a_recycled_graph_forgets_its_names();
     return check_summary();
 }
