@@ -52,6 +52,18 @@ static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
     return p != NULL;
 }
 
+/* room for one more node in g->nodes, which a plan may be reading */
+static int nodes_reserve(nb_graph *g)
+{
+    if (g->n_nodes < g->cap_nodes)
+        return 1;
+    if (!reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
+        return 0;
+    if (g->plan.aliased)
+        g->plan.node = g->nodes;
+    return 1;
+}
+
 /* ---- Graph lifetime ---------------------------------------------------------- */
 
 /* ---- Recycled graphs -----------------------------------------------------
@@ -90,7 +102,7 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->nodes, g->cap_nodes, sizeof *g->nodes);
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
-    free(g->plan.node);
+    free(g->plan.own);
     free(g);
 }
 
@@ -134,7 +146,7 @@ static int mine_put(nb_graph *g)
 static void graph_empty(nb_graph *g)
 {
     nb__arena arena = g->arena;
-    nb__plan plan = { .node = g->plan.node, .cap = g->plan.cap };
+    nb__plan plan = { .own = g->plan.own, .cap = g->plan.cap };
     nb_node **nodes = g->nodes, **params = g->params;
     size_t cap_nodes = g->cap_nodes, cap_params = g->cap_params;
     char *store = g->store;
@@ -315,7 +327,7 @@ static nb_node *node_commit(nb_graph *g, const nb__proto *tmp, void *view)
     size_t size = nb__size(&tmp->node), elt = nb__elt(g);
     int ext = (tmp->node.flags & NB__EXT) != 0;
 
-    if (g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
+    if (!nodes_reserve(g))
         return NULL;
     void *val = view                       ? view
                 : nb__in_store(&tmp->node) ? nb__store_alloc(g)
@@ -463,7 +475,7 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
         memcpy(copy, name, len + 1);
         ext_new(tmp)->name = copy;
     }
-    if ((g->n_nodes == g->cap_nodes && !reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes)) ||
+    if (!nodes_reserve(g) ||
         ((flags & NB__PARAM) && !reserve_one(&g->params, &g->cap_params, g->n_params)))
         goto nomem;
     if (entry) { /* a failed insert adds nothing */

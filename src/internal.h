@@ -220,9 +220,12 @@ typedef struct nb__replay nb__replay;
  * backward back to front), so every gradient sums its contributions in the
  * same order and they give the same bits. */
 typedef struct nb__plan {
-    nb_node *root; /* NULL: no plan */
-    nb_node **node;
-    size_t n, cap;
+    nb_node *root;  /* NULL: no plan */
+    nb_node **node; /* n nodes: own, or g->nodes itself when aliased */
+    size_t n;
+    nb_node **own; /* cap elements */
+    size_t cap;
+    int aliased;   /* every node up to root is in the plan: node is g->nodes */
     int has_grads; /* every node that wants a gradient has one */
     int trimmed;   /* node holds the leaves alone (run.c, plan_trim) */
     int runs;      /* forward and backward runs from it */

@@ -35,25 +35,34 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
         g->replay = NULL;
     }
     p->root = NULL;
-    nb_node **node = nb__grow(p->node, &p->cap, ids, sizeof *node);
-    if (!node)
-        return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
-    p->node = node;
     root->flags |= NB__MARK;
     for (size_t i = ids; i-- > 0;) { /* mark the ancestors */
         const nb_node *x = g->nodes[i];
-        if (x->flags & NB__MARK)
-            for (int k = 0; k < x->n_in; k++)
-                x->in[k]->flags |= NB__MARK;
+        if (!(x->flags & NB__MARK))
+            continue;
+        n++;
+        for (int k = 0; k < x->n_in; k++)
+            x->in[k]->flags |= NB__MARK;
     }
-    for (size_t i = 0; i < ids; i++) { /* list them */
+    /* every node up to root (one loss of a graph built for it): the node
+     * index is the plan, and it is not copied */
+    int alias = n == ids;
+    nb_node **node = alias ? g->nodes : nb__grow(p->own, &p->cap, n, sizeof *node);
+    if (node && !alias)
+        p->own = node;
+    for (size_t i = 0, k = 0; i < ids; i++) { /* list them */
         nb_node *x = g->nodes[i];
         if (!(x->flags & NB__MARK))
             continue;
         x->flags &= (uint8_t)~NB__MARK;
-        node[n++] = x;
+        if (node && !alias)
+            node[k++] = x;
         first_op = x->op != NB_OP_LEAF && first_op == UINT32_MAX ? x->id : first_op;
     }
+    if (!node)
+        return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
+    p->node = node;
+    p->aliased = alias;
     p->n = n;
     p->first_op = first_op;
     p->root = root;
@@ -95,18 +104,18 @@ nb_status nb__plan_for(nb_graph *g, nb_node *root) { return plan_whole(g, root);
  * plan_for writes them again for whatever needs the whole plan. */
 static void plan_trim(nb__plan *p)
 {
-    if (p->cap * sizeof *p->node <= ((size_t)4 << 20))
-        return;
+    if (p->aliased || p->cap * sizeof *p->node <= ((size_t)4 << 20))
+        return; /* the node index, or a small array: nothing worth giving back */
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) /* the leaves first, in order */
         if (p->node[i]->op == NB_OP_LEAF)
             p->node[n++] = p->node[i];
     p->n = n;
     p->trimmed = 1;
-    nb_node **node = realloc(p->node, (n ? n : 1) * sizeof *node);
+    nb_node **node = realloc(p->own, (n ? n : 1) * sizeof *node);
     if (!node)
         return; /* the rest is not given back: no error */
-    p->node = node;
+    p->node = p->own = node;
     p->cap = n ? n : 1;
 }
 

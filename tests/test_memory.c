@@ -129,6 +129,8 @@ static void backward_survives_allocation_failure(void)
     int failures = 0;
     for (long n = 0; n < 1000; n++) {
         nb_graph *g = nb_graph_new(NB_F64);
+        CHECK(
+            nb_const_scalar(g, 1.0)); /* not an ancestor of s: the plan is a list of its own */
         nb_node *x, *y, *s = scalar_chain(g, &x, &y);
         nb__alloc_fail_after(n);
         nb_status st = nb_backward(g, s);
@@ -145,6 +147,22 @@ static void backward_survives_allocation_failure(void)
             break;
     }
     CHECK(failures >= 1);
+    /* every node an ancestor of s: the node index is the plan, and the
+     * gradients are beside the values, so backward allocates nothing */
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x, *y, *s = scalar_chain(g, &x, &y);
+    nb__alloc_fail_after(0);
+    CHECK(nb_backward(g, s) == NB_OK);
+    nb__alloc_fail_after(-1);
+    CHECK(nb_grad_scalar(x) == nb_grad_scalar(rx) && nb_grad_scalar(y) == nb_grad_scalar(ry));
+    int made = 1;
+    for (int i = 0; i < 100000; i++) /* the node index moves: the plan goes with it */
+        made &= nb_add_const(g, x, 1.0) != NULL;
+    CHECK(made);
+    nb_set_scalar(x, nb_value_scalar(x)); /* and runs forward again */
+    for (int k = 0; k < 3; k++)
+        CHECK(nb_backward(g, s) == NB_OK && nb_grad_scalar(x) == nb_grad_scalar(rx));
+    nb_graph_free(g);
     nb_graph_free(ref);
 }
 
