@@ -9,13 +9,41 @@
 #include <string.h>
 #include <pthread.h>
 
-/* uthash allocates its bucket tables with malloc; a failure is an error
+/* uthash allocates its table and buckets when a graph gets its first
+ * name and frees them with the graph; the graph keeps them instead for the
+ * next graph made from it, so that a small named graph made per step calls
+ * no malloc for them (names_alloc).  A failure is an error
  * recorded on the entry, never an exit. */
 #define HASH_NONFATAL_OOM      1
-#define uthash_malloc(sz)      (nb__alloc_should_fail() ? NULL : malloc(sz))
-#define uthash_free(p, sz)     free(p)
+#define uthash_malloc(sz)      names_alloc(g, sz)
+#define uthash_free(p, sz)     names_free(g, p, sz)
 #define uthash_nonfatal_oom(e) ((e)->oom = 1)
 #include <uthash.h>
+
+static void *names_alloc(nb_graph *g, size_t size)
+{
+    if (nb__alloc_should_fail())
+        return NULL;
+    for (int k = 0; k < 2; k++) {
+        void *p = g->names_spare[k];
+        if (p && g->names_spare_size[k] == size) {
+            g->names_spare[k] = NULL;
+            return p;
+        }
+    }
+    return malloc(size);
+}
+
+static void names_free(nb_graph *g, void *p, size_t size)
+{
+    for (int k = 0; k < 2; k++)
+        if (!g->names_spare[k]) {
+            g->names_spare[k] = p;
+            g->names_spare_size[k] = size;
+            return;
+        }
+    free(p);
+}
 
 struct nb__name {
     nb_node *node;
@@ -103,6 +131,8 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
     free(g->plan.own);
+    free(g->names_spare[0]);
+    free(g->names_spare[1]);
     free(g);
 }
 
@@ -151,6 +181,8 @@ static void graph_empty(nb_graph *g)
     size_t cap_nodes = g->cap_nodes, cap_params = g->cap_params;
     char *store = g->store;
     size_t store_cap = g->store_cap * nb__elt(g);
+    void *spare[2] = { g->names_spare[0], g->names_spare[1] };
+    size_t spare_size[2] = { g->names_spare_size[0], g->names_spare_size[1] };
 
     /* in place, and all but the message, most of the graph, which only has
      * to read empty */
@@ -166,6 +198,8 @@ static void graph_empty(nb_graph *g)
     g->cap_params = cap_params;
     g->store = store;
     g->store_cap = store_cap;
+    memcpy(g->names_spare, spare, sizeof spare);
+    memcpy(g->names_spare_size, spare_size, sizeof spare_size);
 }
 
 static size_t array_bytes(const nb_graph *g)

@@ -253,7 +253,9 @@ struct nb_graph {
     size_t n_nodes, cap_nodes;
     nb_node **params; /* parameters in creation order */
     size_t n_params, cap_params;
-    nb__name *names;     /* uthash head: named leaves */
+    nb__name *names;      /* uthash head: named leaves */
+    void *names_spare[2]; /* uthash's table and buckets, kept (graph.c) */
+    size_t names_spare_size[2];
     nb__plan plan;       /* for the last root run (run.c) */
     nb__replay *replay;  /* the plan's replay (replay.c), or NULL */
     int anomaly;         /* nb_set_anomaly */
