@@ -308,10 +308,10 @@ nb_status nb__set_shape(nb_graph *g, nb_node *y, int rank, const int *dim)
     y->rank = (uint8_t)rank;
     if (rank == 0 && !nb__ext_of(y))
         return NB_OK;
-    ext_new(y);
-    nb__ext_of(y)->size = size;
+    nb__ext *e = ext_new(y);
+    e->size = size;
     for (int i = 0; i < NB_MAX_RANK; i++)
-        nb__ext_of(y)->dim[i] = i < rank ? dim[i] : 0;
+        e->dim[i] = i < rank ? dim[i] : 0;
     return NB_OK;
 }
 

@@ -143,7 +143,7 @@ static int first_write(nb__replay *r, uint8_t *seen, nb_node *x, int inline_step
     if (!first || !nb__grad(x))
         return first;
     if (x->op == NB_OP_LEAF)
-        return first && !zero_add(&r->leaves, x) ? -1 : 0;
+        return zero_add(&r->leaves, x) ? 0 : -1;
     if (inline_step && nb__in_store(x))
         return 1;
     return zero_add(&r->ops, x) ? 0 : -1;
@@ -213,9 +213,15 @@ void nb__replay_free(nb__replay *r)
     case NB_OP_##E:                                                                            \
         v[st->y] = stem##_##sfx(v[st->a]);                                                     \
         continue;
+/* a binary step: its value; the gradients of its inputs */
+#define FWD_2(stem, sfx) v[st->y] = stem##_##sfx(v[st->a], v[st->b])
+#define BWD_2(stem, sfx)                                                                       \
+    ACC(st->a, FIRST_A, stem##_da_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));          \
+    ACC(st->b, FIRST_B, stem##_db_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]))
+
 #define FWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        v[st->y] = stem##_##sfx(v[st->a], v[st->b]);                                           \
+        FWD_2(stem, sfx);                                                                      \
         continue;
 #define BWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
@@ -223,13 +229,28 @@ void nb__replay_free(nb__replay *r)
         continue;
 #define BWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        ACC(st->a, FIRST_A, stem##_da_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));      \
-        ACC(st->b, FIRST_B, stem##_db_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));      \
+        BWD_2(stem, sfx);                                                                      \
         continue;
 #define FWD_TENSOR_1(E, stem, sfx)
 #define FWD_TENSOR_2(E, stem, sfx)
 #define BWD_TENSOR_1(E, stem, sfx)
 #define BWD_TENSOR_2(E, stem, sfx)
+
+/* The product-sum pair: forward from the mul step, backward from the add
+ * step, each then on to the other. */
+#define FWD_PAIR(sfx)                                                                          \
+    case MUL_ADD:                                                                              \
+        FWD_2(mul, sfx);                                                                       \
+        st++, i++;                                                                             \
+        FWD_2(add, sfx);                                                                       \
+        continue;
+#define BWD_PAIR(sfx)                                                                          \
+    case ADD_MUL:                                                                              \
+        BWD_2(add, sfx);                                                                       \
+        if ((--st)->op & NO_GRAD)                                                              \
+            continue;                                                                          \
+        BWD_2(mul, sfx);                                                                       \
+        continue;
 
 static void forward_f64(const nb__replay *r, double *v)
 {
@@ -240,11 +261,7 @@ static void forward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-        case MUL_ADD:
-            v[st->y] = mul_f64(v[st->a], v[st->b]);
-            st++, i++;
-            v[st->y] = add_f64(v[st->a], v[st->b]);
-            continue;
+            FWD_PAIR(f64)
         case CALL:
             break;
         default:
@@ -263,11 +280,7 @@ static void forward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-        case MUL_ADD:
-            v[st->y] = mul_f32(v[st->a], v[st->b]);
-            st++, i++;
-            v[st->y] = add_f32(v[st->a], v[st->b]);
-            continue;
+            FWD_PAIR(f32)
         case CALL:
             break;
         default:
@@ -286,14 +299,7 @@ static void backward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-        case ADD_MUL:
-            ACC(st->a, FIRST_A, add_da_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            ACC(st->b, FIRST_B, add_db_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            if ((--st)->op & NO_GRAD)
-                continue;
-            ACC(st->a, FIRST_A, mul_da_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            ACC(st->b, FIRST_B, mul_db_f64(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            continue;
+            BWD_PAIR(f64)
         case CALL:
             break;
         default:
@@ -312,14 +318,7 @@ static void backward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-        case ADD_MUL:
-            ACC(st->a, FIRST_A, add_da_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            ACC(st->b, FIRST_B, add_db_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            if ((--st)->op & NO_GRAD)
-                continue;
-            ACC(st->a, FIRST_A, mul_da_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            ACC(st->b, FIRST_B, mul_db_f32(v[st->a], v[st->b], v[st->y], v[st->y + 1]));
-            continue;
+            BWD_PAIR(f32)
         case CALL:
             break;
         default:

@@ -28,9 +28,9 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
     nb__plan *p = &g->plan;
     size_t ids = (size_t)root->id + 1, n = 0;
     uint32_t first_op = UINT32_MAX;
-    nb__plan kept = *p; /* trimmed: the same plan again, and its state */
+    int again = p->root == root; /* a trimmed plan written whole again */
 
-    if (p->root != root) {
+    if (!again) {
         nb__replay_free(g->replay); /* it ran the old plan */
         g->replay = NULL;
     }
@@ -67,14 +67,8 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
     p->first_op = first_op;
     p->root = root;
     p->trimmed = 0;
-    if (kept.root == root) { /* the replay and the values stay as they were */
-        p->has_grads = kept.has_grads;
-        p->runs = kept.runs;
-        p->synced = kept.synced;
-        p->snapped = kept.snapped;
-        p->writes = kept.writes;
-        return NB_OK;
-    }
+    if (again)
+        return NB_OK; /* the replay and the values stay as they were */
     p->has_grads = 0;
     p->runs = 0;
     /* Constructors computed the ops' values from the leaves of the time: they
@@ -121,9 +115,9 @@ static void plan_trim(nb__plan *p)
 
 /* ---- Gradients ------------------------------------------------------------ */
 
-/* Every node of the plan that wants a gradient gets one (a scalar's in
- * g->grads, a tensor's in the arena), cleared, but the leaves' when
- * accumulating into them: what backward sums into. */
+/* Every node of the plan that wants a gradient gets one (a scalar's beside
+ * its value in the store, a tensor's in the arena), cleared, but the
+ * leaves' when accumulating into them: what backward sums into. */
 static nb_status clear_grads(nb_graph *g, nb__plan *p, int accumulate)
 {
     size_t elt = nb__elt(g);
