@@ -15,7 +15,10 @@
  * write an op's gradient, it writes 0 + its term instead of adding to a
  * cleared gradient: the same bits, and no pass to clear them.  A product
  * that the next step adds to something (w x + s, a neuron's sum) runs as
- * one pair: one dispatch for two steps. */
+ * one pair: one dispatch for two steps.  Pairs that continue each other's
+ * sum (b + w0 x0 + w1 x1 + ...) run as one loop that keeps the sum, and
+ * backward its gradient, in a register: through the store, each pair
+ * would wait for the last one's write. */
 #include "internal.h"
 
 #include "elementwise.h"
@@ -38,6 +41,13 @@ typedef struct step {
 #define NO_GRAD ((uint32_t)0x80)
 #define FIRST_A ((uint32_t)0x100)
 #define FIRST_B ((uint32_t)0x200)
+/* In a pair: on the add, P_IS_A says the product is its input a (else b);
+ * on the mul, SUM_IN says the add's other input is the sum the pair
+ * before made; on the add, SUM_OUT says backward finds its gradient in the
+ * register, as the pair after left it. */
+#define P_IS_A  ((uint32_t)0x400)
+#define SUM_IN  ((uint32_t)0x800)
+#define SUM_OUT ((uint32_t)0x1000)
 /* A mul step whose product the next step, an add, reads: forward runs
  * both from the mul (MUL_ADD), backward both from the add (ADD_MUL). */
 #define MUL_ADD ((uint32_t)NB_OP_COUNT)
@@ -107,10 +117,14 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p)
             step st = { index_of(g, x->val), index_of(g, x->in[0]->val),
                         index_of(g, x->in[x->n_in - 1]->val), x->op };
             step *prev = r->n_step ? &r->step[r->n_step - 1] : NULL;
-            if (x->op == NB_OP_ADD && prev && prev->op == NB_OP_MUL &&
+            if (x->op == NB_OP_ADD && prev && prev->op == NB_OP_MUL && st.a != st.b &&
                 (prev->y == st.a || prev->y == st.b)) {
+                step *before = r->n_step > 1 ? prev - 1 : NULL;
                 prev->op = MUL_ADD;
-                st.op = ADD_MUL;
+                st.op = ADD_MUL | (prev->y == st.a ? P_IS_A : 0);
+                if (before && before->op == (ADD_MUL | (before->op & P_IS_A)) &&
+                    before->y == (prev->y == st.a ? st.b : st.a))
+                    prev->op |= SUM_IN;
             }
             r->step[r->n_step++] = st;
         } else {
@@ -149,6 +163,18 @@ static int first_write(nb__replay *r, uint8_t *seen, nb_node *x, int inline_step
     return zero_add(&r->ops, x) ? 0 : -1;
 }
 
+/* st, the add of a pair whose sum continues the pair before's: unless its
+ * mul also reads that sum, the sum's gradient is what st wrote, and
+ * backward may keep it in a register. */
+static void sum_out(step *st)
+{
+    const step *mul = st - 1;
+    uint32_t sum = st->op & P_IS_A ? st->b : st->a;
+
+    if (mul->a != sum && mul->b != sum)
+        st[-2].op |= SUM_OUT;
+}
+
 int nb__replay_grads(nb_graph *g, nb__replay *r)
 {
     const nb__plan *p = &g->plan; /* the plan the steps were written from */
@@ -175,6 +201,8 @@ int nb__replay_grads(nb_graph *g, nb__replay *r)
             if (first > 0)
                 st->op |= j == 0 ? FIRST_A : FIRST_B;
         }
+        if ((st->op & OP_MASK) == ADD_MUL && (st[-1].op & SUM_IN))
+            sum_out(st);
     }
     free(seen);
     if (ok)
@@ -207,7 +235,10 @@ void nb__replay_free(nb__replay *r)
 #define UNREACHABLE() (void)0
 #endif
 
-#define ACC(i, first, term) v[(i) + 1] = (term) + ((st->op & (first)) ? 0 : v[(i) + 1])
+/* a store index's gradient, the element after its value (from v + i, so
+ * that the + 1 is an address offset, not 32-bit arithmetic) */
+#define G(i)                (v + (i))[1]
+#define ACC(i, first, term) G(i) = (term) + ((st->op & (first)) ? 0 : G(i))
 
 #define FWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
@@ -216,8 +247,8 @@ void nb__replay_free(nb__replay *r)
 /* a binary step: its value; the gradients of its inputs */
 #define FWD_2(stem, sfx) v[st->y] = stem##_##sfx(v[st->a], v[st->b])
 #define BWD_2(stem, sfx)                                                                       \
-    ACC(st->a, FIRST_A, stem##_da_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]));          \
-    ACC(st->b, FIRST_B, stem##_db_##sfx(v[st->a], v[st->b], v[st->y], v[st->y + 1]))
+    ACC(st->a, FIRST_A, stem##_da_##sfx(v[st->a], v[st->b], v[st->y], G(st->y)));              \
+    ACC(st->b, FIRST_B, stem##_db_##sfx(v[st->a], v[st->b], v[st->y], G(st->y)))
 
 #define FWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
@@ -225,7 +256,7 @@ void nb__replay_free(nb__replay *r)
         continue;
 #define BWD_ELEMENTWISE_1(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
-        ACC(st->a, FIRST_A, stem##_dx_##sfx(v[st->a], v[st->y], v[st->y + 1]));                \
+        ACC(st->a, FIRST_A, stem##_dx_##sfx(v[st->a], v[st->y], G(st->y)));                    \
         continue;
 #define BWD_ELEMENTWISE_2(E, stem, sfx)                                                        \
     case NB_OP_##E:                                                                            \
@@ -236,21 +267,44 @@ void nb__replay_free(nb__replay *r)
 #define BWD_TENSOR_1(E, stem, sfx)
 #define BWD_TENSOR_2(E, stem, sfx)
 
-/* The product-sum pair: forward from the mul step, backward from the add
- * step, each then on to the other. */
-#define FWD_PAIR(sfx)                                                                          \
-    case MUL_ADD:                                                                              \
-        FWD_2(mul, sfx);                                                                       \
-        st++, i++;                                                                             \
-        FWD_2(add, sfx);                                                                       \
-        continue;
-#define BWD_PAIR(sfx)                                                                          \
-    case ADD_MUL:                                                                              \
-        BWD_2(add, sfx);                                                                       \
-        if ((--st)->op & NO_GRAD)                                                              \
-            continue;                                                                          \
-        BWD_2(mul, sfx);                                                                       \
-        continue;
+/* The product-sum pairs: forward from the mul step, and on to the pairs
+ * that continue its sum; backward from the add step, and on to the pairs
+ * whose sum it continues.  Same kernels and order as single steps. */
+#define FWD_PAIR(sfx, T)                                                                       \
+    case MUL_ADD: {                                                                            \
+        T s = 0;                                                                               \
+        for (;;) {                                                                             \
+            T p = mul_##sfx(v[st->a], v[st->b]);                                               \
+            int carried = st->op & SUM_IN;                                                     \
+            v[st->y] = p;                                                                      \
+            st++, i++;                                                                         \
+            if (!carried) /* else s is the sum the pair before made */                         \
+                s = v[st->op & P_IS_A ? st->b : st->a];                                        \
+            s = st->op & P_IS_A ? add_##sfx(p, s) : add_##sfx(s, p);                           \
+            v[st->y] = s;                                                                      \
+            if (i + 1 == r->n_step || !(st[1].op & SUM_IN))                                    \
+                break;                                                                         \
+            st++, i++;                                                                         \
+        }                                                                                      \
+        continue;                                                                              \
+    }
+#define BWD_PAIR(sfx, T)                                                                       \
+    case ADD_MUL: {                                                                            \
+        T g = G(st->y);                                                                        \
+        for (;;) {                                                                             \
+            T ga = ACC(st->a, FIRST_A, add_da_##sfx(v[st->a], v[st->b], v[st->y], g));         \
+            T gb = ACC(st->b, FIRST_B, add_db_##sfx(v[st->a], v[st->b], v[st->y], g));         \
+            T gp = st->op & P_IS_A ? ga : gb, gs = st->op & P_IS_A ? gb : ga;                  \
+            if (!((--st)->op & NO_GRAD)) {                                                     \
+                ACC(st->a, FIRST_A, mul_da_##sfx(v[st->a], v[st->b], v[st->y], gp));           \
+                ACC(st->b, FIRST_B, mul_db_##sfx(v[st->a], v[st->b], v[st->y], gp));           \
+            }                                                                                  \
+            if (st == r->step || (st[-1].op & (SUM_OUT | NO_GRAD)) != SUM_OUT)                 \
+                break;                                                                         \
+            st--, g = gs;                                                                      \
+        }                                                                                      \
+        continue;                                                                              \
+    }
 
 static void forward_f64(const nb__replay *r, double *v)
 {
@@ -261,7 +315,7 @@ static void forward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-            FWD_PAIR(f64)
+            FWD_PAIR(f64, double)
         case CALL:
             break;
         default:
@@ -280,7 +334,7 @@ static void forward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) FWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-            FWD_PAIR(f32)
+            FWD_PAIR(f32, float)
         case CALL:
             break;
         default:
@@ -299,7 +353,7 @@ static void backward_f64(const nb__replay *r, double *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f64)
 #include "ops.def"
 #undef NB_OP
-            BWD_PAIR(f64)
+            BWD_PAIR(f64, double)
         case CALL:
             break;
         default:
@@ -318,7 +372,7 @@ static void backward_f32(const nb__replay *r, float *v)
 #define NB_OP(E, stem, arity, kind, change) BWD_##kind##_##arity(E, stem, f32)
 #include "ops.def"
 #undef NB_OP
-            BWD_PAIR(f32)
+            BWD_PAIR(f32, float)
         case CALL:
             break;
         default:

@@ -344,6 +344,46 @@ static void product_sums(nb_dtype dt, int *checked)
     nb_graph_free(g);
 }
 
+/* Pairs that continue each other's sum (b + w0 x0 + w1 x1 + ...), which
+ * the replay runs as one loop with the sum and its gradient in registers:
+ * the product on either side, a sum or products that something later
+ * reads again (their gradients are not written first), products that read
+ * the sum they add to, a chain that starts from constants, and a gradient
+ * of -0. */
+static void product_chains(nb_dtype dt, int *checked)
+{
+    nb_graph *g = nb_graph_new(dt);
+    nb_node *x[4], *w[4], *c = nb_const_scalar(g, 0.3);
+    for (int i = 0; i < 4; i++) {
+        x[i] = nb_scalar(g, NULL, 0.4 * i - 0.7);
+        w[i] = nb_scalar(g, NULL, 0.9 - 0.5 * i);
+    }
+    nb_node *neuron = x[0], *left = w[0], *self = x[1], *consts = c, *mid = NULL;
+    for (int i = 0; i < 4; i++) {
+        neuron = nb_add(g, neuron, nb_mul(g, w[i], x[i]));
+        left = nb_add(g, nb_mul(g, x[i], w[i]), left);
+        mid = i == 1 ? left : mid;
+        self = nb_add(g, self, i % 2 ? nb_mul(g, self, w[i]) : nb_mul(g, w[i], self));
+    }
+    for (int i = 0; i < 6; i++)
+        consts = nb_add(g, consts, i < 2 ? nb_mul(g, c, c) : nb_mul(g, w[i - 2], x[i - 2]));
+    nb_node *shared = w[3], *products = c, *m[4]; /* products read again later */
+    for (int i = 0; i < 4; i++)
+        shared = nb_add(g, shared, m[i] = nb_mul(g, x[i], w[(i + 1) % 4]));
+    for (int i = 0; i < 4; i++)
+        products = nb_add(g, products, nb_mul_const(g, m[i], i + 1));
+    nb_node *negzero = x[2];
+    for (int i = 0; i < 3; i++)
+        negzero = nb_add(g, negzero, nb_mul(g, x[i], x[i + 1]));
+    nb_node *f = nb_add(g, nb_relu(g, neuron), nb_mul(g, left, mid));
+    f = nb_add(g, f, nb_add(g, self, consts));
+    f = nb_add(g, f, nb_mul_const(g, negzero, -0.0));
+    f = nb_add(g, f, nb_mul(g, shared, products));
+    CHECK(nb_error(g) == NB_OK);
+    agree(g, f, checked);
+    nb_graph_free(g);
+}
+
 int main(void)
 {
     int checked = 0;
@@ -352,6 +392,7 @@ int main(void)
         random_graphs(dt ? NB_F32 : NB_F64, 300, &checked);
         mlp(dt ? NB_F32 : NB_F64, &checked);
         product_sums(dt ? NB_F32 : NB_F64, &checked);
+        product_chains(dt ? NB_F32 : NB_F64, &checked);
     }
     printf("%d graphs: reference and replay agree to the bit\n", checked);
     for (int op = NB_OP_LEAF + 1; op < NB_OP_COUNT; op++) {
