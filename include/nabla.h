@@ -438,11 +438,14 @@ NB_API nb_status nb_local_grad(nb_graph *g, nb_node *n, int i, double *out);
  * Compares the backprop gradient of a scalar root with central finite
  * differences (f(x+h) - f(x-h)) / 2h for every element of each given leaf,
  * on the built graph (nothing is rebuilt; leaf values are restored and the
- * graph is left forwarded at them).  Each f(x +- h) is a real forward
- * evaluation, but incremental: only the elements that read the changed
- * element are recomputed (a changed W[p, q] of x W recomputes column q),
- * which makes checking every parameter of a network cost little more than
- * a forward pass per layer-column.  In anomaly mode each is a full replay.
+ * graph is left forwarded at them, its gradients as backward leaves them).
+ * Each f(x +- h) is a real forward evaluation, but incremental: only the
+ * elements that read the changed element are recomputed (a changed W[p, q]
+ * of x W recomputes column q), which makes checking every parameter of a
+ * network cost little more than a forward pass per layer-column.  On a
+ * graph of scalars, f(x + h) and f(x - h) come from one pass of the
+ * replay, each with the bits its own forward pass would give.  In anomaly
+ * mode each is a full forward pass.
  * An element passes if |a - n| <= atol or |a - n| / max(|a|, |n|, 1e-300)
  * <= rtol. */
 typedef struct nb_gradcheck_opts {

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static nb_gradcheck_opts defaults(nb_dtype dtype, const nb_gradcheck_opts *opts)
 {
@@ -46,16 +47,56 @@ static nb_status eval_at(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf
     return s;
 }
 
-static nb_status check_leaf(nb_graph *g, nb_node *root, nb__delta *d, nb_node *leaf,
-                            const double *grad, const nb_gradcheck_opts *o,
+/* A scalar's two elements in the store: its value, and the element that
+ * holds its gradient or, during eval_two, a second value. */
+static void put(const nb_graph *g, void *p, double x)
+{
+    if (g->dtype == NB_F32)
+        *(float *)p = (float)x;
+    else
+        *(double *)p = x;
+}
+
+static double get(const nb_graph *g, const void *p)
+{
+    return g->dtype == NB_F32 ? (double)*(const float *)p : *(const double *)p;
+}
+
+static void *second(const nb_graph *g, const nb_node *n) { return (char *)n->val + nb__elt(g); }
+
+/* f(root) with the scalar leaf at xp and at xm, from one pass of the
+ * replay two, whose leaves' second elements hold their values
+ * (nb_gradcheck puts them there); 0 if either is not finite, for eval_at
+ * to explain. */
+static int eval_two(nb_graph *g, nb_node *root, const nb__replay *two, nb_node *leaf, double xp,
+                    double xm, double *fp, double *fm)
+{
+    unsigned char was[16];
+
+    memcpy(was, leaf->val, 2 * nb__elt(g));
+    put(g, leaf->val, xp);
+    put(g, second(g, leaf), xm);
+    nb__replay_forward2(g, two);
+    *fp = get(g, root->val);
+    *fm = get(g, second(g, root));
+    memcpy(leaf->val, was, 2 * nb__elt(g));
+    return isfinite(*fp) && isfinite(*fm);
+}
+
+static nb_status check_leaf(nb_graph *g, nb_node *root, nb__delta *d, const nb__replay *two,
+                            nb_node *leaf, const double *grad, const nb_gradcheck_opts *o,
                             nb_gradcheck_result *r)
 {
     *r = (nb_gradcheck_result){ .leaf = leaf, .n = nb_size(leaf), .pass = 1 };
     for (size_t i = 0; i < r->n; i++) {
         double x = nb_value_at(leaf, i), fp, fm;
-        nb_status s = eval_at(g, root, d, leaf, i, x + o->eps, &fp);
-        if (s == NB_OK)
-            s = eval_at(g, root, d, leaf, i, x - o->eps, &fm);
+        nb_status s = NB_OK;
+        if (!two || !nb__in_store(leaf) ||
+            !eval_two(g, root, two, leaf, x + o->eps, x - o->eps, &fp, &fm)) {
+            s = eval_at(g, root, d, leaf, i, x + o->eps, &fp);
+            if (s == NB_OK)
+                s = eval_at(g, root, d, leaf, i, x - o->eps, &fm);
+        }
         if (s != NB_OK)
             return s;
         /* the step actually taken, after rounding x + h to the dtype */
@@ -101,22 +142,36 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *root, nb_node *const *leaves, size_
     int scalars = 1;               /* the plan (nb_forward's) is all scalar nodes */
     for (size_t i = 0; s == NB_OK && i < g->plan.n && scalars; i++)
         scalars = nb__in_store(g->plan.node[i]);
+    /* backprop's gradients, before anything is perturbed */
+    size_t total = 0;
+    for (size_t k = 0; k < n_leaves; k++)
+        total += nb_size(leaves[k]);
+    double *grad = s != NB_OK || nb__alloc_should_fail()
+                       ? NULL
+                       : malloc((total ? total : 1) * sizeof *grad);
+    if (s == NB_OK && !grad)
+        s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
+    for (size_t k = 0, at = 0; s == NB_OK && k < n_leaves; k++)
+        for (size_t i = 0; i < nb_size(leaves[k]); i++)
+            grad[at++] = nb_grad_at(leaves[k], i);
+    /* a graph of scalars: both f(x +- h) from one pass of its replay, each
+     * leaf's gradient element holding the second value */
+    nb__replay *two = s == NB_OK && scalars ? nb__replay_now(g) : NULL;
+    if (two && !nb__replay_inline(two))
+        two = NULL;
+    for (size_t i = 0; two && i < g->plan.n; i++)
+        if (g->plan.node[i]->op == NB_OP_LEAF)
+            memcpy(second(g, g->plan.node[i]), g->plan.node[i]->val, nb__elt(g));
     nb__delta *d = s == NB_OK && !scalars ? nb__delta_new(g, root) : NULL;
     if (s == NB_OK && !scalars && !d)
         s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
-    for (size_t k = 0; k < n_leaves && s == NB_OK; k++) {
-        size_t n = nb_size(leaves[k]);
-        double *grad = nb__alloc_should_fail() ? NULL : malloc(n * sizeof *grad);
-        if (!grad) { /* backprop's, before we perturb */
-            s = nb__report(g, NB_ERR_NOMEM, "gradcheck: out of memory");
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            grad[i] = nb_grad_at(leaves[k], i);
-        s = check_leaf(g, root, d, leaves[k], grad, &o, &results[k]);
-        free(grad);
+    for (size_t k = 0, at = 0; k < n_leaves && s == NB_OK; k++) {
+        s = check_leaf(g, root, d, two, leaves[k], grad + at, &o, &results[k]);
+        at += nb_size(leaves[k]);
     }
+    free(grad);
     nb__delta_free(d);
-    nb_status s2 = nb_forward(g, root); /* leave the graph at the original values */
+    /* leave the graph at the original values, and the gradients */
+    nb_status s2 = two ? nb_forward_backward(g, root, NULL, 0) : nb_forward(g, root);
     return s != NB_OK ? s : s2;
 }

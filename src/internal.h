@@ -344,6 +344,12 @@ nb__replay *nb__replay_new(nb_graph *g, const nb__plan *p);
 int nb__replay_grads(nb_graph *g, nb__replay *r);
 int nb__replay_has_grads(const nb__replay *r);
 void nb__replay_forward(nb_graph *g, const nb__replay *r);
+/* 1 when every step runs inline (none calls the op table); then
+ * nb__replay_forward2 runs forward at two points at once: from the leaves'
+ * values and from their gradient elements, into every scalar's value and
+ * gradient element. */
+int nb__replay_inline(const nb__replay *r);
+void nb__replay_forward2(nb_graph *g, const nb__replay *r);
 /* Clear the gradients backward adds into (the leaves' too unless
  * accumulating; the others it writes first); then, once run.c has seeded
  * the root, backward. */
@@ -375,6 +381,9 @@ nb_status nb__op_failed(nb_graph *g);
 /* Plan root (run.c): g->plan then holds root's ancestors in the order both
  * executors run them (a plan trimmed to its leaves is written again). */
 nb_status nb__plan_for(nb_graph *g, nb_node *root);
+/* The replay of g's plan, written now if it is not yet; NULL when the
+ * replay is off (nb_set_replay, anomaly mode) or out of memory. */
+nb__replay *nb__replay_now(nb_graph *g);
 
 /* "3x4", "scalar"; buf of at least NB__SHAPE_STR bytes. */
 #define NB__SHAPE_STR 64

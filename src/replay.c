@@ -390,6 +390,88 @@ void nb__replay_forward(nb_graph *g, const nb__replay *r)
         forward_f64(r, (double *)(void *)g->store);
 }
 
+/* ---- Two forwards in one pass -----------------------------------------------------
+ * For the gradient check, which needs f at x + h and at x - h: every
+ * scalar's gradient element holds a second value, and each step computes
+ * both with forward's kernels, so each has the bits forward would give it. */
+
+#define FWD2_ELEMENTWISE_1(E, stem, sfx)                                                       \
+    case NB_OP_##E:                                                                            \
+        v[st->y] = stem##_##sfx(v[st->a]);                                                     \
+        G(st->y) = stem##_##sfx(G(st->a));                                                     \
+        break;
+#define FWD2_ELEMENTWISE_2(E, stem, sfx)                                                       \
+    case NB_OP_##E:                                                                            \
+        v[st->y] = stem##_##sfx(v[st->a], v[st->b]);                                           \
+        G(st->y) = stem##_##sfx(G(st->a), G(st->b));                                           \
+        break;
+#define FWD2_TENSOR_1(E, stem, sfx)
+#define FWD2_TENSOR_2(E, stem, sfx)
+
+/* Pairs, as FWD_PAIR runs them, at both points: two sums in registers */
+#define FWD2_PAIR(sfx, T)                                                                      \
+    case MUL_ADD: {                                                                            \
+        T s = 0, s2 = 0;                                                                       \
+        for (;;) {                                                                             \
+            T p = mul_##sfx(v[st->a], v[st->b]), p2 = mul_##sfx(G(st->a), G(st->b));           \
+            int carried = st->op & SUM_IN;                                                     \
+            v[st->y] = p, G(st->y) = p2;                                                       \
+            st++;                                                                              \
+            if (!carried) {                                                                    \
+                uint32_t sum = st->op & P_IS_A ? st->b : st->a;                                \
+                s = v[sum], s2 = G(sum);                                                       \
+            }                                                                                  \
+            if (st->op & P_IS_A)                                                               \
+                s = add_##sfx(p, s), s2 = add_##sfx(p2, s2);                                   \
+            else                                                                               \
+                s = add_##sfx(s, p), s2 = add_##sfx(s2, p2);                                   \
+            v[st->y] = s, G(st->y) = s2;                                                       \
+            if (st + 1 == end || !(st[1].op & SUM_IN))                                         \
+                break;                                                                         \
+            st++;                                                                              \
+        }                                                                                      \
+        break;                                                                                 \
+    }
+
+static void forward2_f64(const nb__replay *r, double *v)
+{
+    for (const step *st = r->step, *end = st + r->n_step; st != end; st++) {
+        switch (st->op & OP_MASK) {
+#define NB_OP(E, stem, arity, kind, change) FWD2_##kind##_##arity(E, stem, f64)
+#include "ops.def"
+#undef NB_OP
+            FWD2_PAIR(f64, double)
+        default:
+            UNREACHABLE(); /* no CALL step (nb__replay_inline) */
+        }
+    }
+}
+
+static void forward2_f32(const nb__replay *r, float *v)
+{
+    for (const step *st = r->step, *end = st + r->n_step; st != end; st++) {
+        switch (st->op & OP_MASK) {
+#define NB_OP(E, stem, arity, kind, change) FWD2_##kind##_##arity(E, stem, f32)
+#include "ops.def"
+#undef NB_OP
+            FWD2_PAIR(f32, float)
+        default:
+            UNREACHABLE();
+        }
+    }
+}
+
+int nb__replay_inline(const nb__replay *r) { return r->n_call == 0; }
+
+void nb__replay_forward2(nb_graph *g, const nb__replay *r)
+{
+    assert(nb__replay_inline(r));
+    if (g->dtype == NB_F32)
+        forward2_f32(r, (float *)(void *)g->store);
+    else
+        forward2_f64(r, (double *)(void *)g->store);
+}
+
 static void zero(const zero_list *l, size_t elt)
 {
     for (size_t i = 0; i < l->n; i++)

@@ -383,6 +383,15 @@ static nb__replay *replay_for(nb_graph *g, nb__plan *p, int with_grads)
     return g->replay;
 }
 
+nb__replay *nb__replay_now(nb_graph *g)
+{
+    if (g->anomaly || g->no_replay || !g->plan.root)
+        return NULL;
+    if (!g->replay && !g->plan.trimmed) /* a trimmed plan has lost its ops */
+        g->replay = nb__replay_new(g, &g->plan);
+    return g->replay;
+}
+
 /* Forward over the plan for root, which is g's plan; snap_leaves: keep
  * the leaves' bytes for a later backward to compare (not needed when
  * backward follows at once). */
