@@ -9,11 +9,10 @@
 #include <string.h>
 #include <pthread.h>
 
-/* uthash allocates its table and buckets when a graph gets its first
- * name and frees them with the graph; the graph keeps them instead for the
- * next graph made from it, so that a small named graph made per step calls
- * no malloc for them (names_alloc).  A failure is an error
- * recorded on the entry, never an exit. */
+/* uthash allocates its table and buckets when a graph gets more than a
+ * few names (FEW_NAMES, below) and frees them with the graph; the graph keeps them instead for
+ * the next graph made from it, so that a small named graph made per step calls no malloc for
+ * them (names_alloc).  A failure is an error recorded on the entry, never an exit. */
 #define HASH_NONFATAL_OOM      1
 #define uthash_malloc(sz)      names_alloc(g, sz)
 #define uthash_free(p, sz)     names_free(g, p, sz)
@@ -47,9 +46,64 @@ static void names_free(nb_graph *g, void *p, size_t size)
 
 struct nb__name {
     nb_node *node;
+    const char *name;
+    nb__name *next; /* the graph's list, newest first */
     int oom;
     UT_hash_handle hh; /* keyed on the name, never on a value */
 };
+
+/* A graph's first FEW_NAMES names are found on its list, by comparing them
+ * in turn; past that uthash's table indexes them all.  A small graph built
+ * per step then never fills a table, which cost it more than all its
+ * nodes. */
+#define FEW_NAMES 8
+
+static nb__name *name_find(const nb_graph *g, const char *name)
+{
+    nb__name *e = NULL;
+
+    if (g->names) {
+        HASH_FIND_STR(g->names, name, e);
+        return e;
+    }
+    for (e = g->name_list; e && strcmp(e->name, name) != 0; e = e->next)
+        ;
+    return e;
+}
+
+/* Adds e (its name and node set); 0, nothing added: out of memory. */
+static int name_add(nb_graph *g, nb__name *e)
+{
+    e->next = g->name_list;
+    g->name_list = e;
+    if (++g->n_names <= FEW_NAMES)
+        return 1;
+    /* the first time past FEW_NAMES, every name goes into the table; then
+     * each new one */
+    nb__name *end = g->names ? e->next : NULL;
+    for (nb__name *x = e; x != end; x = x->next) {
+        HASH_ADD_KEYPTR(hh, g->names, x->name, strlen(x->name), x);
+        if (x->oom) {
+            if (!end)
+                HASH_CLEAR(hh, g->names);
+            g->name_list = e->next;
+            g->n_names--;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Takes back the name last added. */
+static void name_undo(nb_graph *g)
+{
+    nb__name *e = g->name_list;
+
+    g->name_list = e->next;
+    g->n_names--;
+    if (g->names)
+        HASH_DELETE(hh, g->names, e);
+}
 
 /* ---- Growable arrays (outside the arena: they move) ------------------------ */
 
@@ -248,7 +302,7 @@ void nb_graph_free(nb_graph *g)
      * it would leave a slot pointing at freed memory for nb_graph_new. */
     if (!g || g->waiting)
         return;
-    HASH_CLEAR(hh, g->names); /* entries live in the arena */
+    HASH_CLEAR(hh, g->names); /* entries live in the arena; the list goes with it */
     nb__replay_free(g->replay);
     free(g->plan.snap); /* not recycled: graph_empty drops it */
     nb__arena_reset(&g->arena);
@@ -387,7 +441,8 @@ nb_node *nb__node_new(nb_graph *g, nb__op op, nb_node *const *in, const nb__ext 
 
     if (!g)
         return NULL;
-    nb__proto proto = { .node = { .op = (uint8_t)op, .n_in = (uint8_t)arity } };
+    nb__proto proto; /* its ext is written by ext_new, when it gets one */
+    proto.node = (nb_node){ .op = (uint8_t)op, .n_in = (uint8_t)arity };
     nb_node *tmp = &proto.node;
     int scalars = 1; /* every input is rank 0 */
     for (int i = 0; i < arity; i++) {
@@ -484,8 +539,9 @@ static void leaf_fill(nb_node *y, const double *data)
 static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, const int *dim,
                          const double *data, void *view, const char *what)
 {
-    nb__proto proto = { .node = { .op = NB_OP_LEAF,
-                                  .flags = (uint8_t)(flags | (view ? NB__VIEW : 0)) } };
+    nb__proto proto; /* as in nb__node_new */
+    proto.node =
+        (nb_node){ .op = NB_OP_LEAF, .flags = (uint8_t)(flags | (view ? NB__VIEW : 0)) };
     nb_node *tmp = &proto.node;
 
     if (!g || leaf_check(g, name, flags, rank, dim, what) != NB_OK)
@@ -498,29 +554,27 @@ static nb_node *leaf_new(nb_graph *g, const char *name, int flags, int rank, con
     if (view)
         ext_new(tmp); /* even at rank 0: its gradient is not in the store */
     size_t len = name ? strlen(name) : 0;
-    struct nb__name *entry = NULL;
+    nb__name *entry = NULL;
     char *copy = NULL;
     if (name) {
         entry = nb__arena_alloc(&g->arena, sizeof *entry, 8);
         copy = entry ? nb__arena_alloc(&g->arena, len + 1, 1) : NULL;
         if (!copy)
             goto nomem;
-        memset(entry, 0, sizeof *entry);
         memcpy(copy, name, len + 1);
+        entry->name = copy; /* uthash writes entry->hh when it adds the entry */
+        entry->oom = 0;
         ext_new(tmp)->name = copy;
     }
     if (!nodes_reserve(g) ||
         ((flags & NB__PARAM) && !reserve_one(&g->params, &g->cap_params, g->n_params)))
         goto nomem;
-    if (entry) { /* a failed insert adds nothing */
-        HASH_ADD_KEYPTR(hh, g->names, copy, len, entry);
-        if (entry->oom)
-            goto nomem;
-    }
+    if (entry && !name_add(g, entry))
+        goto nomem;
     nb_node *y = node_commit(g, &proto, view);
     if (!y) {
         if (entry)
-            HASH_DELETE(hh, g->names, entry);
+            name_undo(g);
         goto nomem;
     }
     if (entry)
@@ -617,11 +671,9 @@ nb_node *nb_view(nb_graph *g, const char *name, nb_node *src, size_t offset, int
 
 nb_node *nb_lookup(const nb_graph *g, const char *name)
 {
-    struct nb__name *e = NULL;
-
     if (!g || !name)
         return NULL;
-    HASH_FIND_STR(g->names, name, e);
+    nb__name *e = name_find(g, name);
     return e ? e->node : NULL;
 }
 

@@ -253,7 +253,9 @@ struct nb_graph {
     size_t n_nodes, cap_nodes;
     nb_node **params; /* parameters in creation order */
     size_t n_params, cap_params;
-    nb__name *names;      /* uthash head: named leaves */
+    nb__name *name_list; /* named leaves, newest first */
+    size_t n_names;
+    nb__name *names;      /* uthash head: the same, once there are more than a few */
     void *names_spare[2]; /* uthash's table and buckets, kept (graph.c) */
     size_t names_spare_size[2];
     nb__plan plan;       /* for the last root run (run.c) */

@@ -91,8 +91,49 @@ static int build_and_run(void)
     return s;
 }
 
+/* Names on a graph's short list, then in uthash's table once there are
+ * more than a few: each found, each taken name refused, before and after
+ * the table is made, with the n-th allocation failing too. */
+static int many_names(void)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *x[20];
+    char name[16];
+    int ok = g != NULL;
+
+    for (int i = 0; ok && i < 20; i++) {
+        snprintf(name, sizeof name, "x%d", i);
+        ok = (x[i] = nb_scalar(g, name, i)) != NULL;
+        if (ok && (i == 3 || i == 15)) { /* a taken name: refused, nothing added */
+            ok = !nb_scalar(g, "x1", 0) && nb_error(g) == NB_ERR_ARG &&
+                 strstr(nb_errmsg(g), "already taken") && nb_graph_size(g) == (size_t)i + 1;
+            CHECK(ok);
+            nb_error_clear(g);
+        }
+    }
+    int s = ok ? NB_OK : g ? nb_error(g) : NB_ERR_NOMEM;
+    for (int i = 0; g && i < 20 && nb_graph_size(g) > (size_t)i;
+         i++) { /* even after a failure */
+        snprintf(name, sizeof name, "x%d", i);
+        CHECK(nb_lookup(g, name) == x[i] && strcmp(nb_name(x[i]), name) == 0);
+    }
+    CHECK(!ok || nb_lookup(g, "x20") == NULL);
+    nb_graph_free(g);
+    return s;
+}
+
 static void allocation_failure_is_an_error(void)
 {
+    for (long n = 0; n < 200; n++) {
+        nb__alloc_fail_after(n);
+        int s = many_names();
+        nb__alloc_fail_after(-1);
+        CHECK(s == NB_OK || s == NB_ERR_NOMEM);
+        if (s == NB_OK)
+            break;
+    }
+    CHECK(many_names() == NB_OK);
+
     int failures = 0, s;
     for (long n = 0; (nb__alloc_fail_after(n), s = build_and_run()) != NB_OK; n++) {
         CHECK(s == NB_ERR_NOMEM);
