@@ -58,6 +58,14 @@ struct nb__name {
  * nodes. */
 #define FEW_NAMES 8
 
+/* strcmp(a, b) == 0, without a call: names are short */
+static int same_name(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
 static nb__name *name_find(const nb_graph *g, const char *name)
 {
     nb__name *e = NULL;
@@ -66,7 +74,7 @@ static nb__name *name_find(const nb_graph *g, const char *name)
         HASH_FIND_STR(g->names, name, e);
         return e;
     }
-    for (e = g->name_list; e && strcmp(e->name, name) != 0; e = e->next)
+    for (e = g->name_list; e && !same_name(e->name, name); e = e->next)
         ;
     return e;
 }
