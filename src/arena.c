@@ -34,6 +34,19 @@ void nb__advise_huge(void *p, size_t bytes)
 #endif
 }
 
+void nb__big_idle(void *p, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_FREE)
+    /* whole huge pages only: advice on part of one would split it */
+    uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t to = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (to > from)
+        madvise((void *)from, to - from, MADV_FREE);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 /* ---- Arrays that grow with the graph --------------------------------------
  * Past BIG bytes, the node index and the scalar store move to a mapping
  * for their whole index range, in huge pages, of which only the pages
@@ -61,6 +74,8 @@ static void *big_map(size_t bytes)
     return NULL;
 #endif
 }
+
+int nb__big_mapped(size_t cap, size_t elt) { return BIG != SIZE_MAX && cap * elt >= BIG; }
 
 void nb__big_free(void *arr, size_t cap, size_t elt)
 {
@@ -178,10 +193,25 @@ static int cache_put(nb__block *b)
     return taken;
 }
 
-/* a block of at least cap data bytes, not cleared */
-static nb__block *block_new(size_t cap)
+/* A block of huge pages (block_new) */
+static int block_big(const nb__block *b) { return sizeof *b + b->cap >= HUGE_PAGE; }
+
+/* the first of a's spare blocks with at least cap data bytes, or NULL */
+static nb__block *spare_get(nb__arena *a, size_t cap)
 {
-    nb__block *b = cap == NB__BLOCK ? cache_get() : NULL;
+    for (nb__block **at = &a->spare; *at; at = &(*at)->next)
+        if ((*at)->cap >= cap) {
+            nb__block *b = *at;
+            *at = b->next;
+            return b;
+        }
+    return NULL;
+}
+
+/* a block of at least cap data bytes, not cleared */
+static nb__block *block_new(nb__arena *a, size_t cap)
+{
+    nb__block *b = cap == NB__BLOCK ? cache_get() : spare_get(a, cap);
 
     if (b) {
         b->top = 0;
@@ -218,7 +248,7 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
         size_t cap = a->used < GROW_FROM      ? NB__BLOCK
                      : a->used / 4 < GROW_MAX ? a->used / 4
                                               : GROW_MAX;
-        nb__block *nb = block_new(size > cap ? size : cap);
+        nb__block *nb = block_new(a, size > cap ? size : cap);
         if (!nb)
             return NULL;
         nb->next = b;
@@ -232,19 +262,34 @@ void *nb__arena_alloc_block(nb__arena *a, size_t size, size_t align)
     return b->data + at;
 }
 
-/* Every block but keep (which may be NULL) to the cache or to the allocator;
- * the arena then holds keep alone, empty. */
-static void arena_drop(nb__arena *a, nb__block *keep)
+static void blocks_free(nb__block *b)
+{
+    while (b) { /* a loop, not recursion: any number of blocks */
+        nb__block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+/* Every block but keep (which may be NULL) to the cache or to the allocator,
+ * or the big ones, with spares, to a's spares; the arena then holds keep
+ * alone, empty. */
+static void arena_drop(nb__arena *a, nb__block *keep, int spares)
 {
     nb__block *b = a->head;
 
     if (b)
         b->top = (size_t)(a->next - b->data); /* what cache_get clears */
 
-    while (b) { /* a loop, not recursion: any number of blocks */
+    while (b) {
         nb__block *next = b->next;
-        if (b != keep && !cache_put(b))
+        if (b != keep && spares && block_big(b)) {
+            nb__big_idle(b->data, b->top);
+            b->next = a->spare;
+            a->spare = b;
+        } else if (b != keep && !cache_put(b)) {
             free(b);
+        }
         b = next;
     }
     if (keep) {
@@ -257,7 +302,12 @@ static void arena_drop(nb__arena *a, nb__block *keep)
     a->used = 0;
 }
 
-void nb__arena_free(nb__arena *a) { arena_drop(a, NULL); }
+void nb__arena_free(nb__arena *a)
+{
+    arena_drop(a, NULL, 0);
+    blocks_free(a->spare);
+    a->spare = NULL;
+}
 
 void nb__arena_reset(nb__arena *a)
 {
@@ -270,5 +320,5 @@ void nb__arena_reset(nb__arena *a)
     }
     while (keep && keep->cap != NB__BLOCK)
         keep = keep->next;
-    arena_drop(a, keep);
+    arena_drop(a, keep, 1);
 }

@@ -142,15 +142,22 @@ static int reserve_one(nb_node ***arr, size_t *cap, size_t len)
     return p != NULL;
 }
 
-/* room for one more node in g->nodes, which a plan may be reading */
+/* room for one more node in g->nodes, which a plan may be reading, and
+ * a mark for each node there is room for (run.c, plan_write): a plan then
+ * allocates nothing when the node index is the plan */
 static int nodes_reserve(nb_graph *g)
 {
-    if (g->n_nodes < g->cap_nodes)
+    if (g->n_nodes < g->room_nodes)
         return 1;
     if (!reserve_one(&g->nodes, &g->cap_nodes, g->n_nodes))
         return 0;
     if (g->plan.aliased)
         g->plan.node = g->nodes;
+    unsigned char *mark = nb__big_grow(g->plan.mark, &g->plan.cap_mark, g->cap_nodes, 1);
+    if (!mark)
+        return 0;
+    g->plan.mark = mark;
+    g->room_nodes = g->cap_nodes < g->plan.cap_mark ? g->cap_nodes : g->plan.cap_mark;
     return 1;
 }
 
@@ -167,7 +174,11 @@ static int nodes_reserve(nb_graph *g)
  * places: each thread's own slot, which needs no lock, and, for a graph
  * freed while its thread's slot is full, one slot shared by all threads
  * under a mutex, where a thread that makes graphs finds those another
- * thread frees.  A thread's own graph is released when the thread exits. */
+ * thread frees.  A thread's own graph is released when the thread exits.
+ * Arrays of a huge graph that are mapped (nb__big_mapped) and its arena's
+ * big blocks do not count: they wait too, but idle (nb__big_idle), so
+ * that the kernel takes their pages back when it needs them, and until
+ * then the next huge graph neither page-faults nor clears them. */
 #define RECYCLE_MAX ((size_t)64 << 20)
 
 static struct {
@@ -193,6 +204,7 @@ static void graph_release(nb_graph *g)
     nb__big_free(g->params, g->cap_params, sizeof *g->params);
     nb__big_free(g->store, g->store_cap, 1); /* emptied: capacity in bytes */
     free(g->plan.own);
+    nb__big_free(g->plan.mark, g->plan.cap_mark, 1);
     free(g->names_spare[0]);
     free(g->names_spare[1]);
     free(g);
@@ -238,7 +250,10 @@ static int mine_put(nb_graph *g)
 static void graph_empty(nb_graph *g)
 {
     nb__arena arena = g->arena;
-    nb__plan plan = { .own = g->plan.own, .cap = g->plan.cap };
+    nb__plan plan = { .own = g->plan.own,
+                      .cap = g->plan.cap,
+                      .mark = g->plan.mark,
+                      .cap_mark = g->plan.cap_mark };
     nb_node **nodes = g->nodes, **params = g->params;
     size_t cap_nodes = g->cap_nodes, cap_params = g->cap_params;
     char *store = g->store;
@@ -256,6 +271,7 @@ static void graph_empty(nb_graph *g)
     g->plan = plan;
     g->nodes = nodes;
     g->cap_nodes = cap_nodes;
+    g->room_nodes = cap_nodes < plan.cap_mark ? cap_nodes : plan.cap_mark;
     g->params = params;
     g->cap_params = cap_params;
     g->store = store;
@@ -264,9 +280,17 @@ static void graph_empty(nb_graph *g)
     memcpy(g->names_spare_size, spare_size, sizeof spare_size);
 }
 
+/* bytes of an array that count against RECYCLE_MAX */
+static size_t kept_bytes(size_t cap, size_t elt)
+{
+    return nb__big_mapped(cap, elt) ? 0 : cap * elt;
+}
+
 static size_t array_bytes(const nb_graph *g)
 {
-    return (g->cap_nodes + g->cap_params + g->plan.cap) * sizeof(nb_node *) + g->store_cap;
+    return kept_bytes(g->cap_nodes, sizeof(nb_node *)) +
+           kept_bytes(g->cap_params, sizeof(nb_node *)) + g->plan.cap * sizeof(nb_node *) +
+           kept_bytes(g->plan.cap_mark, 1) + kept_bytes(g->store_cap, 1);
 }
 
 /* swap g (an emptied graph, or NULL) with the one in the shared slot; NULL
@@ -311,6 +335,12 @@ void nb_graph_free(nb_graph *g)
     if (!g || g->waiting)
         return;
     HASH_CLEAR(hh, g->names); /* entries live in the arena; the list goes with it */
+    if (nb__big_mapped(g->cap_nodes, sizeof *g->nodes))
+        nb__big_idle(g->nodes, g->n_nodes * sizeof *g->nodes);
+    if (nb__big_mapped(g->store_cap, nb__elt(g)))
+        nb__big_idle(g->store, g->store_len * nb__elt(g));
+    if (nb__big_mapped(g->plan.cap_mark, 1))
+        nb__big_idle(g->plan.mark, g->n_nodes);
     nb__replay_free(g->replay);
     free(g->plan.snap); /* not recycled: graph_empty drops it */
     nb__arena_reset(&g->arena);

@@ -47,6 +47,7 @@ typedef struct nb__arena {
     nb__block *head;           /* current block; older ones chained behind it */
     unsigned char *next, *end; /* the head block's free bytes */
     size_t used;               /* bytes handed out, all blocks */
+    nb__block *spare;          /* a freed graph's big blocks, for the next (arena.c) */
 } nb__arena;
 
 /* Test hook: the n-th allocation from now on fails (arena and the graph's
@@ -79,7 +80,8 @@ static inline void *nb__arena_alloc(nb__arena *a, size_t size, size_t align)
 void nb__arena_free(nb__arena *a);
 /* Empty the arena but keep one standard block of it, if it has one, for
  * the next allocations: a recycled graph's first nodes then take no block
- * from the cache. */
+ * from the cache; and keep its big blocks as spares, their pages lazily
+ * given back (nb__big_idle), for the next graph's big blocks. */
 void nb__arena_reset(nb__arena *a);
 /* Ask the kernel for transparent huge pages over the whole 2 MB pages of
  * [p, p + bytes) (arena.c): for large arrays that grow with the graph. */
@@ -225,6 +227,8 @@ typedef struct nb__plan {
     size_t n;
     nb_node **own; /* cap elements */
     size_t cap;
+    unsigned char *mark; /* plan_write's, one per node of g->nodes' room (nb__big_grow) */
+    size_t cap_mark;
     int aliased;   /* every node up to root is in the plan: node is g->nodes */
     int has_grads; /* every node that wants a gradient has one */
     int trimmed;   /* node holds the leaves alone (run.c, plan_trim) */
@@ -251,7 +255,8 @@ struct nb_graph {
     size_t store_len, store_cap; /* elements */
     nb_node **nodes;             /* creation order; malloc'd, grows */
     size_t n_nodes, cap_nodes;
-    nb_node **params; /* parameters in creation order */
+    size_t room_nodes; /* nodes there is room for: in g->nodes and in plan.mark */
+    nb_node **params;  /* parameters in creation order */
     size_t n_params, cap_params;
     nb__name *name_list; /* named leaves, newest first */
     size_t n_names;
@@ -304,6 +309,15 @@ static inline void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
  * must release: past a few megabytes they are mapped, not allocated. */
 void *nb__big_grow(void *arr, size_t *cap, size_t need, size_t elt);
 void nb__big_free(void *arr, size_t cap, size_t elt);
+/* 1 if such an array is mapped: its size does not count against what a
+ * recycled graph may keep (graph.c), since nb__big_idle lets the kernel
+ * take its pages back */
+int nb__big_mapped(size_t cap, size_t elt);
+/* The kernel may take back the pages of [p, p + bytes) whenever it needs
+ * them (MADV_FREE), their contents then lost; until then, writing them
+ * again costs no page fault and no clearing.  For memory a freed graph
+ * keeps for the next one. */
+void nb__big_idle(void *p, size_t bytes);
 
 /* Record an error (the first one sticks as g->status when sticky) and its
  * message; returns code. */
@@ -431,7 +445,7 @@ static inline nb_node *nb__scalar_op_new(nb_graph *g, nb__op op, nb_node *a, nb_
     size_t elt = nb__elt(g);
 
     if (a->rank != 0 || b->rank != 0 || !nb__owned(g, a) || !nb__owned(g, b) ||
-        g->n_nodes == g->cap_nodes || g->n_nodes >= UINT32_MAX ||
+        g->n_nodes == g->room_nodes || g->n_nodes >= UINT32_MAX ||
         g->store_cap - g->store_len < 2 || g->anomaly || nb__fail_countdown >= 0)
         return NULL;
     nb_node *y = nb__arena_alloc(&g->arena, sizeof *y, 8);

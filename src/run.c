@@ -13,6 +13,8 @@
  * plan's first run take the loops here. */
 #include "internal.h"
 
+#include <assert.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,11 @@
  * Creation order is a topological order, so sweeping the nodes from root
  * down, marking root and then the inputs of every marked node, marks
  * exactly root's ancestors: no recursion, no stack.  A second pass, in
- * creation order, lists them.  The plan depends on root alone (an op's
- * inputs never change), so it is kept until another root runs. */
+ * creation order, lists them, unless they are all the nodes up to root.
+ * The marks are bytes of their own, not bits of the nodes: the passes
+ * then write no node, which at millions of nodes is most of their time.
+ * The plan depends on root alone (an op's inputs never change), so it is
+ * kept until another root runs. */
 static nb_status plan_write(nb_graph *g, nb_node *root)
 {
     nb__plan *p = &g->plan;
@@ -35,32 +40,31 @@ static nb_status plan_write(nb_graph *g, nb_node *root)
         g->replay = NULL;
     }
     p->root = NULL;
-    root->flags |= NB__MARK;
+    unsigned char *mark = p->mark; /* room for every node (graph.c, nodes_reserve) */
+    assert(p->cap_mark >= ids);
+    memset(mark, 0, ids);
+    mark[root->id] = 1;
     for (size_t i = ids; i-- > 0;) { /* mark the ancestors */
-        const nb_node *x = g->nodes[i];
-        if (!(x->flags & NB__MARK))
+        if (!mark[i])
             continue;
+        const nb_node *x = g->nodes[i];
         n++;
+        first_op = x->op != NB_OP_LEAF ? (uint32_t)i : first_op;
         for (int k = 0; k < x->n_in; k++)
-            x->in[k]->flags |= NB__MARK;
+            mark[x->in[k]->id] = 1;
     }
     /* every node up to root (one loss of a graph built for it): the node
      * index is the plan, and it is not copied */
     int alias = n == ids;
     nb_node **node = alias ? g->nodes : nb__grow(p->own, &p->cap, n, sizeof *node);
-    if (node && !alias)
-        p->own = node;
-    for (size_t i = 0, k = 0; i < ids; i++) { /* list them */
-        nb_node *x = g->nodes[i];
-        if (!(x->flags & NB__MARK))
-            continue;
-        x->flags &= (uint8_t)~NB__MARK;
-        if (node && !alias)
-            node[k++] = x;
-        first_op = x->op != NB_OP_LEAF && first_op == UINT32_MAX ? x->id : first_op;
-    }
     if (!node)
         return nb__report(g, NB_ERR_NOMEM, "%s: out of memory for the plan", nb_op_name(root));
+    if (!alias) {
+        p->own = node;
+        for (size_t i = 0, k = 0; i < ids; i++) /* list them */
+            if (mark[i])
+                node[k++] = g->nodes[i];
+    }
     p->node = node;
     p->aliased = alias;
     p->n = n;

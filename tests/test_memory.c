@@ -208,11 +208,16 @@ static void backward_survives_allocation_failure(void)
 }
 
 /* The scalar store moves as the graph grows, by construction and by a
- * backward's gradients: values, gradients, plans and replays follow it. */
+ * backward's gradients: values, gradients, plans and replays follow it.
+ * On a graph made new, since a recycled one may keep the mapped store of
+ * a huge graph, which has room for any graph and never moves. */
 static void store_moves_with_the_graph(void)
 {
     for (int dt = 0; dt < 2; dt++) {
+        nb_graph *held[2] = { nb_graph_new(NB_F64),
+                              nb_graph_new(NB_F64) }; /* the waiting ones */
         nb_graph *g = nb_graph_new(dt ? NB_F32 : NB_F64);
+        CHECK(g && g->store_cap == 0);
         nb_node *x = nb_scalar(g, "x", 0.5), *s = x;
         for (int i = 0; i < 100; i++)
             s = nb_add(g, nb_mul(g, s, nb_const_scalar(g, 0.5)), x);
@@ -229,6 +234,8 @@ static void store_moves_with_the_graph(void)
         CHECK_NEAR(nb_value_scalar(s), 0.5, 1e-6); /* s = 2x in the limit */
         CHECK_NEAR(nb_grad_scalar(x), 2, 1e-6);
         nb_graph_free(g);
+        nb_graph_free(held[0]);
+        nb_graph_free(held[1]);
     }
 }
 
@@ -287,6 +294,49 @@ static void a_recycled_graph_forgets_its_names(void)
     }
 }
 
+/* A huge graph's memory waits, idle, for the next graph: its big arena
+ * blocks and its mapped node index and store, whose contents the kernel
+ * may have dropped.  Graphs made from them, of the same size, smaller and
+ * bigger, give what a fresh one gives, to the bit. */
+static double huge_chain(long steps, double *dy0, size_t *nodes)
+{
+    nb_graph *g = nb_graph_new(NB_F64);
+    nb_node *y0 = nb_scalar(g, "y0", 0.5), *y = y0;
+    for (long s = 0; s < steps; s++)
+        y = nb_relu(g, nb_add_const(g, nb_mul_const(g, y, 0.999999), 0.001));
+    CHECK(y && nb_backward(g, y) == NB_OK);
+    double v = nb_value_scalar(y);
+    *dy0 = nb_grad_scalar(y0);
+    *nodes = nb_graph_size(g);
+    nb_graph_free(g);
+    return v;
+}
+
+static void huge_graphs_leave_memory_to_the_next(void)
+{
+    double dy[4], y[4];
+    size_t n[4];
+    y[0] = huge_chain(300000, &dy[0], &n[0]);
+    y[1] = huge_chain(300000, &dy[1], &n[1]);
+    y[2] = huge_chain(200000, &dy[2], &n[2]);
+    y[3] = huge_chain(600000, &dy[3], &n[3]); /* bigger: more blocks than were kept */
+    CHECK(n[0] == 1500001 && n[1] == n[0] && n[2] == 1000001 && n[3] == 3000001);
+    CHECK(y[1] == y[0] && dy[1] == dy[0] && dy[0] > 0 && dy[3] > 0 && dy[3] < dy[0]);
+    double want = 0.5, d = 1; /* the chain by hand, 200,000 steps */
+    for (long s = 0; s < 200000; s++) {
+        double z = want * 0.999999 + 0.001;
+        d = z > 0 ? d * 0.999999 : 0;
+        want = z > 0 ? z : 0;
+    }
+    CHECK(y[2] == want && dy[2] == d);
+    nb_graph *g = nb_graph_new(NB_F64); /* a tensor bigger than any kept block */
+    nb_node *big = nb_variable(g, "big", 1, (int[]){ 4000000 }, NULL);
+    nb_node *m = big ? nb_mean(g, nb_add_const(g, big, 2)) : NULL;
+    CHECK(m && nb_backward(g, m) == NB_OK && nb_value_scalar(m) == 2 &&
+          nb_grad_at(big, 3999999) == 1.0 / 4000000);
+    nb_graph_free(g);
+}
+
 int main(void)
 {
     views_share_values_not_gradients();
@@ -295,5 +345,6 @@ int main(void)
     store_moves_with_the_graph();
     freeing_a_graph_twice_spares_the_next_graphs();
     a_recycled_graph_forgets_its_names();
+    huge_graphs_leave_memory_to_the_next();
     return check_summary();
 }
