@@ -78,7 +78,12 @@ typedef enum nb_status {
  * (nodes, values, gradients, names); node pointers die with it.  NULL is a
  * no-op.  Up to 64 MB of freed arena blocks are kept, process-wide, for the
  * next graphs, so building a fresh graph per step reuses warm memory (not in
- * AddressSanitizer builds, which then see any use of a freed graph).
+ * AddressSanitizer builds, which then see any use of a freed graph).  The
+ * last graph a thread frees keeps its memory for that thread's next graph;
+ * past a few megabytes that memory is lent back to the kernel (Linux
+ * MADV_FREE), which takes it when it runs short, so that the next huge
+ * graph, built at once, is spared page faults and page clearing, while
+ * resident-size figures may still count it until the kernel takes it.
  * Freeing a graph twice is a bug; the last graph freed, which waits for
  * reuse, survives it (the second free does nothing). */
 NB_API nb_graph *nb_graph_new(nb_dtype dtype);

@@ -292,9 +292,15 @@ void nb__replay_free(nb__replay *r)
     case ADD_MUL: {                                                                            \
         T g = G(st->y);                                                                        \
         for (;;) {                                                                             \
-            T ga = ACC(st->a, FIRST_A, add_da_##sfx(v[st->a], v[st->b], v[st->y], g));         \
-            T gb = ACC(st->b, FIRST_B, add_db_##sfx(v[st->a], v[st->b], v[st->y], g));         \
-            T gp = st->op & P_IS_A ? ga : gb, gs = st->op & P_IS_A ? gb : ga;                  \
+            T gp, gs;                                                                          \
+            if ((st->op & (FIRST_A | FIRST_B)) == (FIRST_A | FIRST_B)) {                       \
+                /* the add gate passes g to both: written first, both are g + 0 */             \
+                gp = gs = G(st->a) = G(st->b) = g + 0;                                         \
+            } else {                                                                           \
+                T ga = ACC(st->a, FIRST_A, add_da_##sfx(v[st->a], v[st->b], v[st->y], g));     \
+                T gb = ACC(st->b, FIRST_B, add_db_##sfx(v[st->a], v[st->b], v[st->y], g));     \
+                gp = st->op & P_IS_A ? ga : gb, gs = st->op & P_IS_A ? gb : ga;                \
+            }                                                                                  \
             if (!((--st)->op & NO_GRAD)) {                                                     \
                 ACC(st->a, FIRST_A, mul_da_##sfx(v[st->a], v[st->b], v[st->y], gp));           \
                 ACC(st->b, FIRST_B, mul_db_##sfx(v[st->a], v[st->b], v[st->y], gp));           \
