@@ -54,15 +54,11 @@ void nb__big_idle(void *p, size_t bytes)
  * page is first touched by realloc's copy, in 4 kB pages, before it could
  * be advised (at 10M nodes that was most of the page faults).  An array is
  * mapped exactly when its capacity reaches BIG bytes. */
-#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
-#define BIG ((size_t)8 << 20)
-#else
-#define BIG SIZE_MAX /* never mapped */
-#endif
+#define BIG NB__BIG
 
 static void *big_map(size_t bytes)
 {
-#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
+#if NB__BIG_MAPS
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -75,11 +71,9 @@ static void *big_map(size_t bytes)
 #endif
 }
 
-int nb__big_mapped(size_t cap, size_t elt) { return BIG != SIZE_MAX && cap * elt >= BIG; }
-
 void nb__big_free(void *arr, size_t cap, size_t elt)
 {
-#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MAP_NORESERVE)
+#if NB__BIG_MAPS
     if (arr && cap * elt >= BIG) {
         munmap(arr, cap * elt);
         return;

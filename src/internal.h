@@ -309,10 +309,20 @@ static inline void *nb__grow(void *arr, size_t *cap, size_t need, size_t elt)
  * must release: past a few megabytes they are mapped, not allocated. */
 void *nb__big_grow(void *arr, size_t *cap, size_t need, size_t elt);
 void nb__big_free(void *arr, size_t cap, size_t elt);
-/* 1 if such an array is mapped: its size does not count against what a
- * recycled graph may keep (graph.c), since nb__big_idle lets the kernel
- * take its pages back */
-int nb__big_mapped(size_t cap, size_t elt);
+/* Past NB__BIG bytes such an array is mapped (on Linux): then its size does
+ * not count against what a recycled graph may keep (graph.c), since
+ * nb__big_idle lets the kernel take its pages back. */
+#if defined(__linux__)
+#define NB__BIG_MAPS 1
+#define NB__BIG      ((size_t)8 << 20)
+#else
+#define NB__BIG_MAPS 0
+#define NB__BIG      SIZE_MAX
+#endif
+static inline int nb__big_mapped(size_t cap, size_t elt)
+{
+    return NB__BIG_MAPS && cap * elt >= NB__BIG;
+}
 /* The kernel may take back the pages of [p, p + bytes) whenever it needs
  * them (MADV_FREE), their contents then lost; until then, writing them
  * again costs no page fault and no clearing.  For memory a freed graph
