@@ -79,7 +79,8 @@ typedef enum nb_status {
  * no-op.  Up to 64 MB of freed arena blocks are kept, process-wide, for the
  * next graphs, so building a fresh graph per step reuses warm memory (not in
  * AddressSanitizer builds, which then see any use of a freed graph).  The
- * last graph a thread frees keeps its memory for that thread's next graph;
+ * last graph a thread frees keeps its memory (no more than that graph had)
+ * for that thread's next graph;
  * past a few megabytes that memory is lent back to the kernel (Linux
  * MADV_FREE), which takes it when it runs short, so that the next huge
  * graph, built at once, is spared page faults and page clearing, while

@@ -274,7 +274,10 @@ static void arena_drop(nb__arena *a, nb__block *keep, int spares)
 
     if (b)
         b->top = (size_t)(a->next - b->data); /* what cache_get clears */
-
+    if (spares) { /* only the last graph's big blocks wait: the ones it left unused go */
+        blocks_free(a->spare);
+        a->spare = NULL;
+    }
     while (b) {
         nb__block *next = b->next;
         if (b != keep && spares && block_big(b)) {

@@ -7,7 +7,9 @@
  * 32-bit store indices of the values it reads and writes, and runs a
  * scalar elementwise step's math (elementwise.h) inline, in one switch;
  * any other step calls the op table with its node, as run.c does.  Same
- * kernels, same order, so the same bits.
+ * kernels, same order, so the same bits; but for which NaN's payload a sum
+ * of two NaNs carries, which C leaves to the compiler (operands of + may
+ * be swapped) and which neither executor promises.
  *
  * A step is 16 bytes, and backward runs the same steps back to front: a
  * scalar's gradient is the store element after its value, so a step's
