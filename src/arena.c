@@ -20,15 +20,24 @@
 #define GROW_FROM ((size_t)4 << 20)
 #define GROW_MAX  ((size_t)64 << 20)
 
-void nb__advise_huge(void *p, size_t bytes)
+/* advice over the whole huge pages inside [p, p + bytes): advice on part
+ * of one would split it; errors (no such advice here) change nothing */
+static void advise_whole(void *p, size_t bytes, int advice)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    /* the whole huge pages inside [p, p + bytes); advice only, so errors
-     * (no transparent huge pages) change nothing */
+#if defined(__linux__)
     uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     uintptr_t to = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
     if (to > from)
-        madvise((void *)from, to - from, MADV_HUGEPAGE);
+        madvise((void *)from, to - from, advice);
+#else
+    (void)p, (void)bytes, (void)advice;
+#endif
+}
+
+void nb__advise_huge(void *p, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    advise_whole(p, bytes, MADV_HUGEPAGE);
 #else
     (void)p, (void)bytes;
 #endif
@@ -37,11 +46,7 @@ void nb__advise_huge(void *p, size_t bytes)
 void nb__big_idle(void *p, size_t bytes)
 {
 #if defined(__linux__) && defined(MADV_FREE)
-    /* whole huge pages only: advice on part of one would split it */
-    uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t to = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (to > from)
-        madvise((void *)from, to - from, MADV_FREE);
+    advise_whole(p, bytes, MADV_FREE);
 #else
     (void)p, (void)bytes;
 #endif
