@@ -22,17 +22,15 @@
 
 /* advice over the whole huge pages inside [p, p + bytes): advice on part
  * of one would split it; errors (no such advice here) change nothing */
+#if defined(__linux__)
 static void advise_whole(void *p, size_t bytes, int advice)
 {
-#if defined(__linux__)
     uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     uintptr_t to = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
     if (to > from)
         madvise((void *)from, to - from, advice);
-#else
-    (void)p, (void)bytes, (void)advice;
-#endif
 }
+#endif
 
 void nb__advise_huge(void *p, size_t bytes)
 {
